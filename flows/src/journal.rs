@@ -1,0 +1,90 @@
+//! The journal: the append-only record of every action taken for every contact.
+//!
+//! `cairn simulate` prints these lines and the service's `GET /api/contacts/{id}/journal`
+//! returns the same objects, so what a simulation shows is what the service does.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::effect::Channel;
+
+/// One line: at `at`, for `contact`, at `node`, this `action` happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    #[serde(serialize_with = "rfc3339_seconds")]
+    pub at: DateTime<Utc>,
+    pub contact: String,
+    pub node: String,
+    #[serde(flatten)]
+    pub action: Action,
+}
+
+/// What happened. Serialized with an `action` tag: `{"action": "sent", "channel": "email", …}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// The contact entered the flow at this entry node.
+    Entered,
+    /// A provider accepted the message.
+    Sent { channel: Channel, message: String, to: String },
+    /// An awaited event arrived.
+    Event {
+        #[serde(rename = "type")]
+        kind: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+    /// A `wait_for_event` ran out of time.
+    TimedOut {
+        #[serde(rename = "type")]
+        kind: String,
+    },
+    /// A branch took the `yes` or `no` edge.
+    Branched { edge: String },
+    /// A split sent the contact down this arm.
+    Split { arm: String },
+    /// A control group held the contact out (`held_out`, and they leave) or let them pass.
+    ControlGroup { held_out: bool },
+    TagAdded { tag: String },
+    TagRemoved { tag: String },
+    ListAdded { list: String },
+    ListRemoved { list: String },
+    /// The contact waits until `until` (for `event`, when it is a `wait_for_event`).
+    Waiting {
+        #[serde(serialize_with = "rfc3339_seconds")]
+        until: DateTime<Utc>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        event: Option<String>,
+    },
+    /// The journey ended.
+    Exited,
+    /// This step could not be done. After a failed send the journey goes on (so a fallback such
+    /// as "not opened → SMS" still runs); after any other failure it ends.
+    Failed { reason: String },
+}
+
+impl Action {
+    /// The `action` tag, e.g. `sent`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Entered => "entered",
+            Action::Sent { .. } => "sent",
+            Action::Event { .. } => "event",
+            Action::TimedOut { .. } => "timed_out",
+            Action::Branched { .. } => "branched",
+            Action::Split { .. } => "split",
+            Action::ControlGroup { .. } => "control_group",
+            Action::TagAdded { .. } => "tag_added",
+            Action::TagRemoved { .. } => "tag_removed",
+            Action::ListAdded { .. } => "list_added",
+            Action::ListRemoved { .. } => "list_removed",
+            Action::Waiting { .. } => "waiting",
+            Action::Exited => "exited",
+            Action::Failed { .. } => "failed",
+        }
+    }
+}
+
+fn rfc3339_seconds<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&at.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+}

@@ -1,0 +1,275 @@
+//! The simulator behind `cairn simulate`: every contact through a flow on a virtual clock.
+//!
+//! Time jumps from one due instant to the next (a timer or an event), so weeks of journey take
+//! milliseconds. Providers are captured: a send is accepted at once and journaled `sent`. The
+//! same [`crate::step`] the service uses decides everything, so the journal is what the
+//! service would write.
+//!
+//! Ordering is total and deterministic: by time; at one instant, contacts entering at `start`
+//! first (in contact order), then events (in input order), then due timers (in scheduling order).
+//! An event at the very instant of a `wait_for_event` timeout therefore still counts.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+
+use chrono::{DateTime, Utc};
+
+use crate::compile::{CompiledFlow, Ix};
+use crate::contact::{Contact, Event};
+use crate::definition::{NodeKind, Reentry};
+use crate::effect::Effect;
+use crate::journal::{Action, JournalEntry};
+use crate::step::{Context, Input, Policy, step};
+use crate::token::Token;
+
+/// What to simulate.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub contacts: Vec<Contact>,
+    /// Events in any order; they are applied by time (ties in the given order).
+    pub events: Vec<Event>,
+    pub start: DateTime<Utc>,
+    /// Nothing after this instant is simulated.
+    pub end: DateTime<Utc>,
+}
+
+/// Per-node counts and totals of a simulation.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub nodes: Vec<NodeSummary>,
+    pub contacts: usize,
+    pub tokens: usize,
+    pub journal_lines: u64,
+    /// Tokens that had not finished at the end of the simulated span.
+    pub active: usize,
+    /// Events that named a contact not in the scenario.
+    pub unknown_contact_events: usize,
+    /// The last instant at which anything happened.
+    pub last_activity: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NodeSummary {
+    pub id: String,
+    pub type_name: &'static str,
+    /// Journal lines at this node by action name (`sent`, `exited`, …).
+    pub actions: BTreeMap<&'static str, u64>,
+    /// Tokens at this node when the simulation stopped.
+    pub waiting_at_end: u64,
+}
+
+/// Runs the scenario, handing each journal line to `sink` in order.
+pub fn simulate(flow: &CompiledFlow, policy: &Policy, scenario: Scenario, sink: &mut dyn FnMut(&JournalEntry)) -> Summary {
+    let mut sim = Sim::new(flow, policy, scenario.contacts, sink);
+    let start = scenario.start;
+    let end = scenario.end;
+    sim.enter_audience(start);
+    let mut events = scenario.events;
+    events.sort_by_key(|e| e.at);
+    let mut events = events.into_iter().filter(|e| e.at <= end).peekable();
+    loop {
+        let next_timer = sim.timers.peek().map(|Reverse((at, _, _))| *at);
+        let next_event = events.peek().map(|e| e.at);
+        match (next_event, next_timer) {
+            (Some(e), t) if t.is_none_or(|t| e <= t) => {
+                let event = events.next().expect("peeked");
+                sim.on_event(&event);
+            }
+            (_, Some(t)) if t <= end => {
+                let Reverse((at, _, ix)) = sim.timers.pop().expect("peeked");
+                if sim.tokens[ix].wake_at() == Some(at) {
+                    sim.advance(ix, Input::Wake, at);
+                }
+            }
+            _ => break,
+        }
+    }
+    sim.summary()
+}
+
+struct Sim<'a> {
+    flow: &'a CompiledFlow,
+    policy: &'a Policy,
+    contacts: Vec<Contact>,
+    by_id: HashMap<String, usize>,
+    tokens: Vec<Token>,
+    /// Contact index of each token.
+    owner: Vec<usize>,
+    /// Per contact: its tokens, how many entries it has made and how many are running.
+    journeys: Vec<Journeys>,
+    timers: BinaryHeap<Reverse<(DateTime<Utc>, u64, usize)>>,
+    seq: u64,
+    sink: &'a mut dyn FnMut(&JournalEntry),
+    node_actions: Vec<BTreeMap<&'static str, u64>>,
+    summary: Summary,
+}
+
+#[derive(Default, Clone)]
+struct Journeys {
+    tokens: Vec<usize>,
+    entries: u32,
+    running: u32,
+}
+
+impl<'a> Sim<'a> {
+    fn new(flow: &'a CompiledFlow, policy: &'a Policy, contacts: Vec<Contact>, sink: &'a mut dyn FnMut(&JournalEntry)) -> Self {
+        let by_id = contacts.iter().enumerate().map(|(i, c)| (c.id.clone(), i)).collect();
+        let journeys = vec![Journeys::default(); contacts.len()];
+        let summary = Summary { contacts: contacts.len(), ..Summary::default() };
+        Sim {
+            flow,
+            policy,
+            contacts,
+            by_id,
+            tokens: Vec::new(),
+            owner: Vec::new(),
+            journeys,
+            timers: BinaryHeap::new(),
+            seq: 0,
+            sink,
+            node_actions: vec![BTreeMap::new(); flow.node_count()],
+            summary,
+        }
+    }
+
+    /// At `start`, contacts enter through the segment entries they match; when the flow has no
+    /// segment entry, every contact enters through its first webhook entry (as if each had been
+    /// posted to the flow's webhook).
+    fn enter_audience(&mut self, start: DateTime<Utc>) {
+        let flow = self.flow;
+        let segments: Vec<(Ix, Option<String>)> = flow
+            .entries()
+            .filter_map(|(ix, n)| match &n.kind {
+                NodeKind::SegmentEntry(s) => Some((ix, s.list.clone())),
+                _ => None,
+            })
+            .collect();
+        let webhook = flow.entries().find(|(_, n)| matches!(n.kind, NodeKind::WebhookEntry(_))).map(|(ix, _)| ix);
+        for c in 0..self.contacts.len() {
+            if segments.is_empty() {
+                if let Some(ix) = webhook {
+                    self.enter(c, ix, serde_json::Map::new(), start);
+                }
+            }
+            for (ix, list) in &segments {
+                if list.as_ref().is_none_or(|l| self.contacts[c].lists.contains(l)) {
+                    self.enter(c, *ix, serde_json::Map::new(), start);
+                }
+            }
+        }
+    }
+
+    fn enter(&mut self, c: usize, entry: Ix, data: serde_json::Map<String, serde_json::Value>, now: DateTime<Utc>) {
+        let j = &self.journeys[c];
+        let allowed = match self.flow.definition().reentry {
+            Reentry::AfterExit => j.running == 0,
+            Reentry::Never => j.entries == 0,
+            Reentry::Always => true,
+        };
+        if !allowed {
+            return;
+        }
+        let j = &mut self.journeys[c];
+        j.entries += 1;
+        j.running += 1;
+        let contact = &self.contacts[c];
+        let id = format!("{}.{}", contact.id, j.entries);
+        let token = Token::new(id, contact.id.clone(), &self.flow.node(entry).id, data, now);
+        let ix = self.tokens.len();
+        self.tokens.push(token);
+        self.owner.push(c);
+        self.journeys[c].tokens.push(ix);
+        self.summary.tokens += 1;
+        self.advance(ix, Input::Wake, now);
+    }
+
+    fn on_event(&mut self, event: &Event) {
+        let Some(&c) = self.by_id.get(&event.contact) else {
+            self.summary.unknown_contact_events += 1;
+            return;
+        };
+        let running: Vec<usize> =
+            self.journeys[c].tokens.iter().copied().filter(|t| !self.tokens[*t].is_finished()).collect();
+        for ix in running {
+            self.advance(ix, Input::Event(event), event.at);
+        }
+        let flow = self.flow;
+        let entries: Vec<Ix> = flow
+            .entries()
+            .filter(|(_, n)| match &n.kind {
+                NodeKind::EventEntry(e) => {
+                    e.event == event.kind
+                        && e.tag.as_ref().is_none_or(|t| event.tag.as_ref() == Some(t))
+                        && e.list.as_ref().is_none_or(|l| event.list.as_ref() == Some(l))
+                }
+                _ => false,
+            })
+            .map(|(ix, _)| ix)
+            .collect();
+        for ix in entries {
+            self.enter(c, ix, event.data.clone(), event.at);
+        }
+    }
+
+    fn advance(&mut self, ix: usize, input: Input<'_>, now: DateTime<Utc>) {
+        let c = self.owner[ix];
+        let before = self.tokens[ix].wake_at();
+        let transition = {
+            let cx = Context { now, contact: &self.contacts[c], policy: self.policy };
+            step(self.flow, &self.tokens[ix], input, &cx)
+        };
+        if transition.effects.is_empty() && transition.token == self.tokens[ix] {
+            return;
+        }
+        self.summary.last_activity = Some(now);
+        for effect in &transition.effects {
+            match effect {
+                Effect::Journal { node, action } => self.emit(now, c, node, action.clone()),
+                Effect::Send(out) => {
+                    let action = Action::Sent { channel: out.channel, message: out.id.clone(), to: out.to.clone() };
+                    self.emit(now, c, &out.node, action);
+                }
+                change => self.contacts[c].apply(change),
+            }
+        }
+        let token = transition.token;
+        let finished = token.is_finished();
+        let wake = token.wake_at();
+        self.tokens[ix] = token;
+        if finished {
+            self.journeys[c].running -= 1;
+        } else if let Some(at) = wake.filter(|w| Some(*w) != before) {
+            self.seq += 1;
+            self.timers.push(Reverse((at, self.seq, ix)));
+        }
+    }
+
+    fn emit(&mut self, at: DateTime<Utc>, c: usize, node: &str, action: Action) {
+        if let Some(ix) = self.flow.index_of(node) {
+            *self.node_actions[ix].entry(action.name()).or_default() += 1;
+        }
+        self.summary.journal_lines += 1;
+        let entry = JournalEntry { at, contact: self.contacts[c].id.clone(), node: node.to_string(), action };
+        (self.sink)(&entry);
+    }
+
+    fn summary(mut self) -> Summary {
+        let flow = self.flow;
+        let mut waiting = vec![0u64; flow.node_count()];
+        for t in self.tokens.iter().filter(|t| !t.is_finished()) {
+            if let Some(ix) = flow.index_of(&t.node) {
+                waiting[ix] += 1;
+            }
+            self.summary.active += 1;
+        }
+        self.summary.nodes = (0..flow.node_count())
+            .map(|ix| NodeSummary {
+                id: flow.node(ix).id.clone(),
+                type_name: flow.node(ix).kind.type_name(),
+                actions: std::mem::take(&mut self.node_actions[ix]),
+                waiting_at_end: waiting[ix],
+            })
+            .collect();
+        self.summary
+    }
+}

@@ -1,0 +1,230 @@
+//! The `cairn` command line: argument types and the commands that run without the service
+//! (`flows validate`, `flows schema`, `simulate`). Each command writes to the writers it is
+//! given, so tests run them in-process.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
+use flows::simulate::{Scenario, Summary, simulate};
+use flows::{CompiledFlow, Duration, Policy};
+
+use crate::import::{ImportError, read_contacts, read_events};
+
+#[derive(Debug, Parser)]
+#[command(name = "cairn", version, about = "Cairn — journey orchestration for marketing teams")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Work with flow files (cairn.flow/v1 JSON).
+    #[command(subcommand)]
+    Flows(FlowsCommand),
+    /// Show what Cairn would do with a flow for a list of contacts, on a virtual clock.
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FlowsCommand {
+    /// Check flow files; prints `FILE: ok` or one line per problem, exits 1 if any is invalid.
+    Validate {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Print the JSON Schema of the cairn.flow/v1 format.
+    Schema,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// The flow file.
+    #[arg(value_name = "FLOW")]
+    pub flow: PathBuf,
+    /// Contacts: CSV with a header, or NDJSON. Keys id, email, phone, timezone, country,
+    /// tags, lists ("a;b" in CSV); any other becomes a contact field.
+    #[arg(long, value_name = "FILE")]
+    pub contacts: PathBuf,
+    /// Events, NDJSON: {"at", "contact", "type", "message"?, "tag"?, "list"?, "data"?}.
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
+    /// Simulated start time, RFC 3339 (default: now).
+    #[arg(long, value_name = "RFC3339")]
+    pub start: Option<DateTime<Utc>>,
+    /// How long to simulate, e.g. 14d (default: until every journey ends, at most 90d).
+    #[arg(long = "for", value_name = "DURATION")]
+    pub span: Option<Duration>,
+    /// Zone for contacts that have none, when the flow sets none.
+    #[arg(long, value_name = "ZONE", default_value = "UTC")]
+    pub default_timezone: chrono_tz::Tz,
+}
+
+/// The longest a simulation runs without `--for`.
+pub const DEFAULT_HORIZON_DAYS: i64 = 90;
+
+/// Why a command failed; its `Display` is what the user sees, one problem per line.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{}", prefix_lines(.file, .problems))]
+    Flow { file: String, problems: flows::Problems },
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    #[error("{file}:{line}: {message}")]
+    Input { file: String, line: u64, message: String },
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+fn prefix_lines(file: &str, problems: &flows::Problems) -> String {
+    problems.0.iter().map(|p| format!("{file}: {p}")).collect::<Vec<_>>().join("\n")
+}
+
+/// Reads and compiles a flow file.
+pub fn load_flow(path: &Path) -> Result<CompiledFlow, CliError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| CliError::Flow {
+        file: file.clone(),
+        problems: flows::Problem { node: None, field: None, message: format!("cannot read: {e}"), line: None, column: None }
+            .into(),
+    })?;
+    CompiledFlow::from_json(&text).map_err(|problems| CliError::Flow { file, problems })
+}
+
+/// `cairn flows validate`: returns whether every file is valid.
+pub fn validate(files: &[PathBuf], out: &mut dyn Write) -> io::Result<bool> {
+    let mut all_ok = true;
+    for path in files {
+        match load_flow(path) {
+            Ok(_) => writeln!(out, "{}: ok", path.display())?,
+            Err(e) => {
+                all_ok = false;
+                writeln!(out, "{e}")?;
+            }
+        }
+    }
+    Ok(all_ok)
+}
+
+/// `cairn flows schema`.
+pub fn schema(out: &mut dyn Write) -> io::Result<()> {
+    let text = serde_json::to_string_pretty(&flows::definition::json_schema()).map_err(io::Error::other)?;
+    writeln!(out, "{text}")
+}
+
+/// `cairn simulate`: writes the journal as NDJSON to `out`, returns the summary.
+pub fn simulate_files(args: &SimulateArgs, out: &mut dyn Write) -> Result<Summary, CliError> {
+    let flow = load_flow(&args.flow)?;
+    let contacts = read_contacts(&args.contacts)?;
+    let start = args.start.unwrap_or_else(Utc::now);
+    let end = start
+        + args
+            .span
+            .map(Duration::to_chrono)
+            .unwrap_or_else(|| chrono::TimeDelta::days(DEFAULT_HORIZON_DAYS));
+    let events = match &args.events {
+        Some(path) => {
+            let events = read_events(path)?;
+            check_events(path, &events, &contacts, start)?;
+            events
+        }
+        None => Vec::new(),
+    };
+    let policy = Policy { default_timezone: args.default_timezone };
+    let scenario = Scenario { contacts, events, start, end };
+    let mut writer = io::BufWriter::with_capacity(1 << 16, out);
+    let mut failure: Option<io::Error> = None;
+    let summary = simulate(&flow, &policy, scenario, &mut |entry| {
+        if failure.is_none() {
+            let result = serde_json::to_writer(&mut writer, entry).map_err(io::Error::from).and_then(|()| writer.write_all(b"\n"));
+            if let Err(e) = result {
+                failure = Some(e);
+            }
+        }
+    });
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    writer.flush()?;
+    Ok(summary)
+}
+
+/// Events must name known contacts and happen no earlier than `start`.
+fn check_events(path: &Path, events: &[flows::Event], contacts: &[flows::Contact], start: DateTime<Utc>) -> Result<(), CliError> {
+    let known: HashMap<&str, ()> = contacts.iter().map(|c| (c.id.as_str(), ())).collect();
+    // Lines of non-blank events, to name them in errors.
+    let text = std::fs::read_to_string(path)?;
+    let lines: Vec<u64> =
+        text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).map(|(i, _)| i as u64 + 1).collect();
+    for (event, line) in events.iter().zip(lines) {
+        let fail = |message: String| CliError::Input { file: path.display().to_string(), line, message };
+        if !known.contains_key(event.contact.as_str()) {
+            return Err(fail(format!("contact '{}' is not in the contacts file", event.contact)));
+        }
+        if event.at < start {
+            return Err(fail(format!("event at {} is before the simulation starts ({start})", event.at.to_rfc3339())));
+        }
+    }
+    Ok(())
+}
+
+/// The human summary `cairn simulate` prints to stderr.
+pub fn render_summary(summary: &Summary, elapsed: std::time::Duration) -> String {
+    let mut out = String::new();
+    let id_width = summary.nodes.iter().map(|n| n.id.len()).max().unwrap_or(4).max(4);
+    let type_width = summary.nodes.iter().map(|n| n.type_name.len()).max().unwrap_or(4).max(4);
+    out.push_str(&format!("{:id_width$}  {:type_width$}  counts\n", "node", "type"));
+    for n in &summary.nodes {
+        let mut parts: Vec<String> = n.actions.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if n.waiting_at_end > 0 {
+            parts.push(format!("still_here={}", n.waiting_at_end));
+        }
+        if parts.is_empty() {
+            parts.push("-".into());
+        }
+        out.push_str(&format!("{:id_width$}  {:type_width$}  {}\n", n.id, n.type_name, parts.join(" ")));
+    }
+    out.push_str(&format!(
+        "{} contacts, {} journeys ({} still running), {} journal lines, {:.3} s",
+        summary.contacts,
+        summary.tokens,
+        summary.active,
+        summary.journal_lines,
+        elapsed.as_secs_f64()
+    ));
+    if let Some(last) = summary.last_activity {
+        out.push_str(&format!(", last activity {}", last.to_rfc3339()));
+    }
+    out.push('\n');
+    out
+}
+
+/// Runs a parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> i32 {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let result = match cli.command {
+        Command::Flows(FlowsCommand::Validate { files }) => validate(&files, &mut out).map(|ok| if ok { 0 } else { 1 }).map_err(CliError::from),
+        Command::Flows(FlowsCommand::Schema) => schema(&mut out).map(|()| 0).map_err(CliError::from),
+        Command::Simulate(args) => {
+            let started = Instant::now();
+            simulate_files(&args, &mut out).map(|summary| {
+                eprint!("{}", render_summary(&summary, started.elapsed()));
+                0
+            })
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(CliError::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => 0,
+        Err(e) => {
+            let _ = out.flush();
+            eprintln!("{e}");
+            1
+        }
+    }
+}

@@ -1,0 +1,387 @@
+//! Reading contacts (CSV with a header, or NDJSON) and events (NDJSON) from files.
+//!
+//! Every row is checked; problems name the file and line (`contacts.csv:12: …`). Up to
+//! [`MAX_REPORTED`] problems are reported at once, and nothing is returned unless all rows are good.
+
+use std::collections::{BTreeSet, HashSet};
+use std::fmt;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use flows::{Contact, Event};
+use serde_json::{Map, Value};
+
+/// Problems beyond this many are summarised as a count.
+pub const MAX_REPORTED: usize = 20;
+
+/// Columns (CSV) or keys (NDJSON) with a meaning of their own; any other becomes a contact field.
+pub const CONTACT_KEYS: [&str; 7] = ["id", "email", "phone", "timezone", "country", "tags", "lists"];
+
+/// Bad input in a file, by line.
+#[derive(Debug, thiserror::Error)]
+pub struct ImportError {
+    pub file: String,
+    /// (line, message); line 0 means the file as a whole.
+    pub problems: Vec<(u64, String)>,
+    /// Problems found beyond the reported ones.
+    pub more: usize,
+}
+
+impl fmt::Display for ImportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (line, message)) in self.problems.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            if *line == 0 {
+                write!(f, "{}: {message}", self.file)?;
+            } else {
+                write!(f, "{}:{line}: {message}", self.file)?;
+            }
+        }
+        if self.more > 0 {
+            write!(f, "\n{}: … and {} more problems", self.file, self.more)?;
+        }
+        Ok(())
+    }
+}
+
+struct Collector {
+    file: String,
+    problems: Vec<(u64, String)>,
+    more: usize,
+}
+
+impl Collector {
+    fn new(file: &str) -> Self {
+        Collector { file: file.to_string(), problems: Vec::new(), more: 0 }
+    }
+    fn push(&mut self, line: u64, message: impl Into<String>) {
+        if self.problems.len() < MAX_REPORTED {
+            self.problems.push((line, message.into()));
+        } else {
+            self.more += 1;
+        }
+    }
+    fn finish<T>(self, value: T) -> Result<T, ImportError> {
+        if self.problems.is_empty() {
+            Ok(value)
+        } else {
+            Err(ImportError { file: self.file, problems: self.problems, more: self.more })
+        }
+    }
+    fn fail(file: &str, message: impl Into<String>) -> ImportError {
+        ImportError { file: file.to_string(), problems: vec![(0, message.into())], more: 0 }
+    }
+}
+
+fn read(path: &Path) -> Result<String, ImportError> {
+    std::fs::read_to_string(path).map_err(|e| Collector::fail(&path.display().to_string(), format!("cannot read: {e}")))
+}
+
+/// Reads contacts from a `.csv` file, or NDJSON (`.ndjson`, `.jsonl`, or content starting with `{`).
+pub fn read_contacts(path: &Path) -> Result<Vec<Contact>, ImportError> {
+    let text = read(path)?;
+    let name = path.display().to_string();
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ndjson = matches!(ext.as_str(), "ndjson" | "jsonl" | "json") || (ext != "csv" && text.trim_start().starts_with('{'));
+    if ndjson { parse_contacts_ndjson(&name, &text) } else { parse_contacts_csv(&name, &text) }
+}
+
+/// Reads events from an NDJSON file.
+pub fn read_events(path: &Path) -> Result<Vec<Event>, ImportError> {
+    parse_events(&path.display().to_string(), &read(path)?)
+}
+
+/// A contact under construction, shared by the CSV and NDJSON readers.
+struct Draft {
+    contact: Contact,
+}
+
+impl Draft {
+    fn set(&mut self, key: &str, value: Value, problems: &mut Vec<String>) {
+        let text = match &value {
+            Value::String(s) => Some(s.trim().to_string()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        };
+        let text = text.filter(|t| !t.is_empty());
+        let c = &mut self.contact;
+        match key {
+            "id" => match text {
+                Some(t) => c.id = t,
+                None => problems.push("'id' must be a non-empty string or number".into()),
+            },
+            "email" => c.email = text,
+            "phone" => c.phone = text,
+            "timezone" => {
+                if let Some(t) = text {
+                    match t.parse::<Tz>() {
+                        Ok(tz) => c.timezone = Some(tz),
+                        Err(_) => problems.push(format!("unknown time zone '{t}' (use an IANA name such as 'Europe/Tallinn')")),
+                    }
+                }
+            }
+            "country" => {
+                if let Some(t) = text {
+                    if t.len() == 2 && t.chars().all(|ch| ch.is_ascii_alphabetic()) {
+                        c.country = Some(t.to_ascii_uppercase());
+                    } else {
+                        problems.push(format!("country '{t}' is not an ISO 3166 two-letter code such as 'EE'"));
+                    }
+                }
+            }
+            "tags" | "lists" => {
+                let names: BTreeSet<String> = match value {
+                    Value::Array(items) => items.iter().filter_map(|v| v.as_str()).map(|s| s.trim().to_string()).collect(),
+                    Value::String(s) => s.split([';', '|']).map(|s| s.trim().to_string()).collect(),
+                    Value::Null => BTreeSet::new(),
+                    _ => {
+                        problems.push(format!("'{key}' must be a list of names (\"a;b\" in CSV, an array in NDJSON)"));
+                        BTreeSet::new()
+                    }
+                };
+                let names = names.into_iter().filter(|n| !n.is_empty()).collect();
+                if key == "tags" { c.tags = names } else { c.lists = names }
+            }
+            _ => {
+                if !matches!(&value, Value::Null) && value.as_str() != Some("") {
+                    c.fields.insert(key.to_string(), value);
+                }
+            }
+        }
+    }
+}
+
+fn parse_contacts_csv(name: &str, text: &str) -> Result<Vec<Contact>, ImportError> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::All).from_reader(text.as_bytes());
+    let headers: Vec<String> = match reader.headers() {
+        Ok(h) => h.iter().map(|s| s.trim().to_ascii_lowercase()).collect(),
+        Err(e) => return Err(Collector::fail(name, format!("cannot read the header: {e}"))),
+    };
+    let mut out = Collector::new(name);
+    if !headers.iter().any(|h| h == "id") {
+        out.push(1, "the header has no 'id' column");
+        return out.finish(Vec::new());
+    }
+    let mut seen = HashSet::new();
+    for h in &headers {
+        if h.is_empty() {
+            out.push(1, "the header has an empty column name");
+        } else if !seen.insert(h.as_str()) {
+            out.push(1, format!("the header names column '{h}' twice"));
+        }
+    }
+    let mut contacts = Vec::new();
+    let mut ids = HashSet::new();
+    for record in reader.records() {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                out.push(line, csv_message(&e));
+                continue;
+            }
+        };
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let mut draft = Draft { contact: Contact::new("") };
+        let mut problems = Vec::new();
+        for (key, value) in headers.iter().zip(record.iter()) {
+            draft.set(key, Value::String(value.to_string()), &mut problems);
+        }
+        finish_contact(draft, line, problems, &mut ids, &mut out, &mut contacts);
+    }
+    out.finish(contacts)
+}
+
+fn csv_message(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+            format!("has {len} fields but the header has {expected_len}")
+        }
+        _ => e.to_string(),
+    }
+}
+
+fn parse_contacts_ndjson(name: &str, text: &str) -> Result<Vec<Contact>, ImportError> {
+    let mut out = Collector::new(name);
+    let mut contacts = Vec::new();
+    let mut ids = HashSet::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i as u64 + 1;
+        let Some(object) = json_object_line(raw, line, &mut out) else { continue };
+        let mut draft = Draft { contact: Contact::new("") };
+        let mut problems = Vec::new();
+        if !object.contains_key("id") {
+            problems.push("'id' is missing".to_string());
+        }
+        for (key, value) in object {
+            draft.set(&key, value, &mut problems);
+        }
+        finish_contact(draft, line, problems, &mut ids, &mut out, &mut contacts);
+    }
+    out.finish(contacts)
+}
+
+fn finish_contact(
+    draft: Draft,
+    line: u64,
+    problems: Vec<String>,
+    ids: &mut HashSet<String>,
+    out: &mut Collector,
+    contacts: &mut Vec<Contact>,
+) {
+    let mut problems = problems;
+    let contact = draft.contact;
+    if contact.id.is_empty() && problems.is_empty() {
+        problems.push("'id' is empty".into());
+    }
+    if !contact.id.is_empty() && !ids.insert(contact.id.clone()) {
+        problems.push(format!("contact id '{}' appears twice", contact.id));
+    }
+    if problems.is_empty() {
+        contacts.push(contact);
+    }
+    for p in problems {
+        out.push(line, p);
+    }
+}
+
+/// A non-blank NDJSON line as an object; blank lines give `None` silently.
+fn json_object_line(raw: &str, line: u64, out: &mut Collector) -> Option<Map<String, Value>> {
+    if raw.trim().is_empty() {
+        return None;
+    }
+    match serde_json::from_str::<Value>(raw) {
+        Ok(Value::Object(m)) => Some(m),
+        Ok(_) => {
+            out.push(line, "each line must be a JSON object");
+            None
+        }
+        Err(e) => {
+            out.push(line, format!("invalid JSON at column {}: {}", e.column(), strip_position(&e)));
+            None
+        }
+    }
+}
+
+fn strip_position(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+/// Events: `{"at": RFC 3339, "contact": id, "type": name, "message"?, "tag"?, "list"?, "data"?}`;
+/// any other key goes into `data`.
+pub fn parse_events(name: &str, text: &str) -> Result<Vec<Event>, ImportError> {
+    let mut out = Collector::new(name);
+    let mut events = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i as u64 + 1;
+        let Some(mut object) = json_object_line(raw, line, &mut out) else { continue };
+        let mut problems = Vec::new();
+        let mut text_of = |key: &str, required: bool, problems: &mut Vec<String>| -> Option<String> {
+            match object.remove(key) {
+                Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                None | Some(Value::Null) if !required => None,
+                None => {
+                    problems.push(format!("'{key}' is missing"));
+                    None
+                }
+                Some(_) => {
+                    problems.push(format!("'{key}' must be a non-empty string"));
+                    None
+                }
+            }
+        };
+        let at_text = text_of("at", true, &mut problems);
+        let contact = text_of("contact", true, &mut problems);
+        let kind = text_of("type", true, &mut problems);
+        let message = text_of("message", false, &mut problems);
+        let tag = text_of("tag", false, &mut problems);
+        let list = text_of("list", false, &mut problems);
+        let at = at_text.and_then(|t| match DateTime::parse_from_rfc3339(&t) {
+            Ok(at) => Some(at.with_timezone(&Utc)),
+            Err(_) => {
+                problems.push(format!("'at' is '{t}', not an RFC 3339 time such as 2026-12-30T08:00:00Z"));
+                None
+            }
+        });
+        let mut data = match object.remove("data") {
+            Some(Value::Object(m)) => m,
+            None | Some(Value::Null) => Map::new(),
+            Some(_) => {
+                problems.push("'data' must be an object".into());
+                Map::new()
+            }
+        };
+        data.extend(object);
+        match (at, contact, kind) {
+            (Some(at), Some(contact), Some(kind)) if problems.is_empty() => {
+                events.push(Event { at, contact, kind, message, tag, list, data });
+            }
+            _ => problems.into_iter().for_each(|p| out.push(line, p)),
+        }
+    }
+    out.finish(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_contacts_keep_known_columns_and_fields() {
+        let csv = "id,email,phone,timezone,country,tags,first_name\nc1,a@x.ee,+3725555,Europe/Tallinn,ee,vip;new,Ann\nc2,,,,,,\n";
+        let contacts = parse_contacts_csv("c.csv", csv).unwrap();
+        assert_eq!(contacts.len(), 2);
+        let c1 = &contacts[0];
+        assert_eq!(c1.email.as_deref(), Some("a@x.ee"));
+        assert_eq!(c1.country.as_deref(), Some("EE"));
+        assert_eq!(c1.timezone, Some(chrono_tz::Europe::Tallinn));
+        assert!(c1.tags.contains("vip") && c1.tags.contains("new"));
+        assert_eq!(c1.fields["first_name"], "Ann");
+        assert!(contacts[1].email.is_none() && contacts[1].fields.is_empty());
+    }
+
+    #[test]
+    fn csv_problems_name_their_lines() {
+        let csv = "id,timezone,country\nc1,Mars/Base,EE\nc1,,Estonia\nc3,UTC\n";
+        let err = parse_contacts_csv("c.csv", csv).unwrap_err().to_string();
+        assert!(err.contains("c.csv:2: unknown time zone 'Mars/Base'"), "{err}");
+        assert!(err.contains("c.csv:3: country 'Estonia'"), "{err}");
+        assert!(err.contains("c.csv:3: contact id 'c1' appears twice"), "{err}");
+        assert!(err.contains("c.csv:4: has 2 fields but the header has 3"), "{err}");
+        let err = parse_contacts_csv("c.csv", "email\na@x\n").unwrap_err().to_string();
+        assert_eq!(err, "c.csv:1: the header has no 'id' column");
+    }
+
+    #[test]
+    fn ndjson_contacts_accept_arrays_and_nested_fields() {
+        let text = "{\"id\": 7, \"tags\": [\"vip\"], \"cart\": {\"total\": 12}}\n\n{\"id\": \"c2\"}\n";
+        let contacts = parse_contacts_ndjson("c.ndjson", text).unwrap();
+        assert_eq!(contacts[0].id, "7");
+        assert_eq!(contacts[0].fields["cart"]["total"], 12);
+        let err = parse_contacts_ndjson("c.ndjson", "{\"email\": \"a\"}\n[1]\n{bad\n").unwrap_err().to_string();
+        assert!(err.contains("c.ndjson:1: 'id' is missing"), "{err}");
+        assert!(err.contains("c.ndjson:2: each line must be a JSON object"), "{err}");
+        assert!(err.contains("c.ndjson:3: invalid JSON at column 2"), "{err}");
+    }
+
+    #[test]
+    fn events_are_checked_line_by_line() {
+        let text = "{\"at\": \"2026-12-30T10:00:00Z\", \"contact\": \"c1\", \"type\": \"opened\", \"message\": \"hello\"}\n\
+                    {\"at\": \"yesterday\", \"contact\": \"c1\", \"type\": \"opened\"}\n\
+                    {\"at\": \"2026-12-30T10:00:00Z\", \"type\": \"order\", \"total\": 5}\n";
+        let err = parse_events("e.ndjson", text).unwrap_err().to_string();
+        assert!(err.contains("e.ndjson:2: 'at' is 'yesterday'"), "{err}");
+        assert!(err.contains("e.ndjson:3: 'contact' is missing"), "{err}");
+        let ok = parse_events("e.ndjson", "{\"at\": \"2026-12-30T10:00:00+02:00\", \"contact\": 1, \"type\": \"order\", \"total\": 5}").unwrap();
+        assert_eq!(ok[0].at.to_rfc3339(), "2026-12-30T08:00:00+00:00");
+        assert_eq!(ok[0].data["total"], 5);
+    }
+}

@@ -10,12 +10,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use chrono_tz::Tz;
+use petgraph::Direction;
 use petgraph::algo::{has_path_connecting, tarjan_scc};
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use petgraph::visit::{Dfs, EdgeRef};
-use petgraph::Direction;
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::definition::*;
@@ -106,9 +106,9 @@ pub fn parse_definition(text: &str) -> Result<Definition, Problems> {
 fn parse_json(text: &str) -> Result<Value, Problems> {
     serde_json::from_str(text).map_err(|e| {
         Problem {
-        node: None,
-        field: None,
-        message: format!("invalid JSON: {}", strip_position(&e)),
+            node: None,
+            field: None,
+            message: format!("invalid JSON: {}", strip_position(&e)),
             line: Some(e.line()),
             column: Some(e.column()),
         }
@@ -127,7 +127,11 @@ fn strip_position(e: &serde_json::Error) -> String {
 /// Reads a `cairn.flow/v1` document from a JSON value, reporting every shape problem.
 pub fn definition_from_value(value: Value) -> Result<Definition, Problems> {
     let parsed = read(value)?;
-    if parsed.problems.is_empty() { Ok(parsed.definition) } else { Err(Problems(parsed.problems)) }
+    if parsed.problems.is_empty() {
+        Ok(parsed.definition)
+    } else {
+        Err(Problems(parsed.problems))
+    }
 }
 
 /// Parses and compiles a JSON value, reporting shape and graph problems together.
@@ -146,21 +150,38 @@ struct Parsed {
 
 fn read(value: Value) -> Result<Parsed, Problems> {
     let Value::Object(mut top) = value else {
-        return Err(Problem::at(None, None, "a flow is a JSON object with 'format', 'name', 'nodes' and 'edges'").into());
+        return Err(Problem::at(
+            None,
+            None,
+            "a flow is a JSON object with 'format', 'name', 'nodes' and 'edges'",
+        )
+        .into());
     };
     let mut problems = Vec::new();
     let format = match top.remove("format") {
         Some(Value::String(s)) if s == FORMAT_V1 => s,
         Some(Value::String(s)) => {
-            problems.push(Problem::at(None, Some("format"), format!("unsupported format '{s}'; this Cairn reads '{FORMAT_V1}'")));
+            problems.push(Problem::at(
+                None,
+                Some("format"),
+                format!("unsupported format '{s}'; this Cairn reads '{FORMAT_V1}'"),
+            ));
             s
         }
         Some(_) => {
-            problems.push(Problem::at(None, Some("format"), format!("must be the string '{FORMAT_V1}'")));
+            problems.push(Problem::at(
+                None,
+                Some("format"),
+                format!("must be the string '{FORMAT_V1}'"),
+            ));
             String::new()
         }
         None => {
-            problems.push(Problem::at(None, Some("format"), format!("is missing; add \"format\": \"{FORMAT_V1}\"")));
+            problems.push(Problem::at(
+                None,
+                Some("format"),
+                format!("is missing; add \"format\": \"{FORMAT_V1}\""),
+            ));
             String::new()
         }
     };
@@ -185,10 +206,12 @@ fn read(value: Value) -> Result<Parsed, Problems> {
     match top.remove("nodes") {
         Some(Value::Array(items)) => {
             for (i, item) in items.into_iter().enumerate() {
-                let id_and_type = item
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .map(|id| (id.to_string(), item.get("type").and_then(Value::as_str).unwrap_or("").to_string()));
+                let id_and_type = item.get("id").and_then(Value::as_str).map(|id| {
+                    (
+                        id.to_string(),
+                        item.get("type").and_then(Value::as_str).unwrap_or("").to_string(),
+                    )
+                });
                 match parse_node(i, item) {
                     Ok(node) => nodes.push(node),
                     Err(mut p) => {
@@ -199,7 +222,11 @@ fn read(value: Value) -> Result<Parsed, Problems> {
             }
         }
         Some(_) => problems.push(Problem::at(None, Some("nodes"), "must be an array of nodes")),
-        None => problems.push(Problem::at(None, Some("nodes"), "is missing; a flow needs at least an entry and an exit")),
+        None => problems.push(Problem::at(
+            None,
+            Some("nodes"),
+            "is missing; a flow needs at least an entry and an exit",
+        )),
     }
     let mut edges = Vec::new();
     match top.remove("edges") {
@@ -208,7 +235,11 @@ fn read(value: Value) -> Result<Parsed, Problems> {
                 match typed::<Edge>(item) {
                     Ok(edge) => edges.push(edge),
                     Err((path, message)) => {
-                        let field = if path.is_empty() { format!("edges[{i}]") } else { format!("edges[{i}].{path}") };
+                        let field = if path.is_empty() {
+                            format!("edges[{i}]")
+                        } else {
+                            format!("edges[{i}].{path}")
+                        };
                         problems.push(Problem::at(None, Some(&field), message));
                     }
                 }
@@ -224,8 +255,20 @@ fn read(value: Value) -> Result<Parsed, Problems> {
             "unknown field (a flow has format, name, description, timezone, reentry, nodes, edges)",
         ));
     }
-    let definition = Definition { format, name, description, timezone, reentry, nodes, edges };
-    Ok(Parsed { definition, broken, problems })
+    let definition = Definition {
+        format,
+        name,
+        description,
+        timezone,
+        reentry,
+        nodes,
+        edges,
+    };
+    Ok(Parsed {
+        definition,
+        broken,
+        problems,
+    })
 }
 
 fn take_field<T: DeserializeOwned>(top: &mut Map<String, Value>, key: &str, problems: &mut Vec<Problem>) -> Option<T> {
@@ -244,7 +287,11 @@ fn typed<T: DeserializeOwned>(value: Value) -> Result<T, (String, String)> {
     serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
         let path = e.path().to_string();
         let message = e.inner().to_string();
-        let path = if path == "." { field_named_in(&message).unwrap_or_default() } else { path };
+        let path = if path == "." {
+            field_named_in(&message).unwrap_or_default()
+        } else {
+            path
+        };
         (path, message)
     })
 }
@@ -258,19 +305,31 @@ fn field_named_in(message: &str) -> Option<String> {
 
 fn parse_node(i: usize, value: Value) -> Result<Node, Vec<Problem>> {
     let Value::Object(mut body) = value else {
-        return Err(vec![Problem::at(None, Some(&format!("nodes[{i}]")), "a node is a JSON object")]);
+        return Err(vec![Problem::at(
+            None,
+            Some(&format!("nodes[{i}]")),
+            "a node is a JSON object",
+        )]);
     };
     let id = match body.remove("id") {
         Some(Value::String(s)) if !s.trim().is_empty() => s,
         _ => {
-            return Err(vec![Problem::at(None, Some(&format!("nodes[{i}].id")), "every node needs a non-empty string id")]);
+            return Err(vec![Problem::at(
+                None,
+                Some(&format!("nodes[{i}].id")),
+                "every node needs a non-empty string id",
+            )]);
         }
     };
     let type_name = match body.remove("type") {
         Some(Value::String(s)) => s,
         Some(_) => return Err(vec![Problem::field(&id, "type", "must be a string")]),
         None => {
-            return Err(vec![Problem::field(&id, "type", format!("is missing; one of {}", NODE_TYPES.join(", ")))]);
+            return Err(vec![Problem::field(
+                &id,
+                "type",
+                format!("is missing; one of {}", NODE_TYPES.join(", ")),
+            )]);
         }
     };
     let mut problems = Vec::new();
@@ -279,7 +338,11 @@ fn parse_node(i: usize, value: Value) -> Result<Node, Vec<Problem>> {
         Some(v) => match typed::<Position>(v) {
             Ok(p) => Some(p),
             Err((path, message)) => {
-                let field = if path.is_empty() { "position".to_string() } else { format!("position.{path}") };
+                let field = if path.is_empty() {
+                    "position".to_string()
+                } else {
+                    format!("position.{path}")
+                };
                 problems.push(Problem::field(&id, &field, message));
                 None
             }
@@ -288,7 +351,11 @@ fn parse_node(i: usize, value: Value) -> Result<Node, Vec<Problem>> {
     let kind = match parse_kind(&type_name, Value::Object(body)) {
         Some(Ok(kind)) => Some(kind),
         Some(Err((path, message))) => {
-            problems.push(Problem::at(Some(&id), (!path.is_empty()).then_some(path.as_str()), message));
+            problems.push(Problem::at(
+                Some(&id),
+                (!path.is_empty()).then_some(path.as_str()),
+                message,
+            ));
             None
         }
         None => {
@@ -342,32 +409,93 @@ pub type Ix = usize;
 /// A node ready to run: its parameters parsed and its successors resolved.
 #[derive(Debug)]
 pub(crate) enum Op {
-    Enter { next: Ix },
-    Send { channel: Channel, content: ContentTemplates, next: Ix },
-    Wait { duration: Duration, next: Ix },
-    WaitUntil { target: Until, next: Ix },
-    WaitForEvent { event: String, message: Option<String>, timeout: Duration, on_event: Ix, on_timeout: Ix },
-    Branch { condition: crate::condition::Condition, yes: Ix, no: Ix },
-    Split { arms: Vec<(String, u32, Ix)>, total: u64 },
-    ControlGroup { basis_points: u64, next: Ix },
-    Tag { add: bool, tag: String, next: Ix },
-    List { add: bool, list: String, next: Ix },
+    Enter {
+        next: Ix,
+    },
+    Send {
+        channel: Channel,
+        content: ContentTemplates,
+        next: Ix,
+    },
+    Wait {
+        duration: Duration,
+        next: Ix,
+    },
+    WaitUntil {
+        target: Until,
+        next: Ix,
+    },
+    WaitForEvent {
+        event: String,
+        message: Option<String>,
+        timeout: Duration,
+        on_event: Ix,
+        on_timeout: Ix,
+    },
+    Branch {
+        condition: crate::condition::Condition,
+        yes: Ix,
+        no: Ix,
+    },
+    Split {
+        arms: Vec<(String, u32, Ix)>,
+        total: u64,
+    },
+    ControlGroup {
+        basis_points: u64,
+        next: Ix,
+    },
+    Tag {
+        add: bool,
+        tag: String,
+        next: Ix,
+    },
+    List {
+        add: bool,
+        list: String,
+        next: Ix,
+    },
     Exit,
 }
 
 #[derive(Debug)]
 pub(crate) enum ContentTemplates {
-    Email { subject: TemplateId, html: TemplateId, text: Option<TemplateId>, from: Option<String> },
-    Sms { text: TemplateId },
-    Push { title: TemplateId, body: TemplateId, url: Option<TemplateId> },
-    Webhook { method: HttpMethod, url: TemplateId, headers: Vec<(String, TemplateId)>, body: Option<TemplateId> },
+    Email {
+        subject: TemplateId,
+        html: TemplateId,
+        text: Option<TemplateId>,
+        from: Option<String>,
+    },
+    Sms {
+        text: TemplateId,
+    },
+    Push {
+        title: TemplateId,
+        body: TemplateId,
+        url: Option<TemplateId>,
+    },
+    Webhook {
+        method: HttpMethod,
+        url: TemplateId,
+        headers: Vec<(String, TemplateId)>,
+        body: Option<TemplateId>,
+    },
 }
 
 #[derive(Debug)]
 pub(crate) enum Until {
     At(chrono::DateTime<chrono::Utc>),
-    Field { path: String, anniversary: bool, time: Option<chrono::NaiveTime>, zone: Option<Tz> },
-    TimeOfDay { time: chrono::NaiveTime, days: Vec<chrono::Weekday>, zone: Option<Tz> },
+    Field {
+        path: String,
+        anniversary: bool,
+        time: Option<chrono::NaiveTime>,
+        zone: Option<Tz>,
+    },
+    TimeOfDay {
+        time: chrono::NaiveTime,
+        days: Vec<chrono::Weekday>,
+        zone: Option<Tz>,
+    },
 }
 
 /// A flow that passed validation; the only thing [`crate::step`] runs.
@@ -408,7 +536,11 @@ impl CompiledFlow {
     }
     /// Entry nodes, in definition order.
     pub fn entries(&self) -> impl Iterator<Item = (Ix, &Node)> {
-        self.definition.nodes.iter().enumerate().filter(|(_, n)| n.kind.is_entry())
+        self.definition
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.kind.is_entry())
     }
     /// The graph: node weights are indices into the definition's nodes, edges carry labels.
     pub fn graph(&self) -> &StableDiGraph<Ix, Option<String>> {
@@ -432,12 +564,24 @@ struct Slot<'a> {
 
 const ENTRY_TYPES: [&str; 3] = ["webhook_entry", "event_entry", "segment_entry"];
 
-fn check(definition: Definition, broken: &[(String, String)], mut problems: Vec<Problem>) -> Result<CompiledFlow, Problems> {
+fn check(
+    definition: Definition,
+    broken: &[(String, String)],
+    mut problems: Vec<Problem>,
+) -> Result<CompiledFlow, Problems> {
     let nodes = &definition.nodes;
     let slots: Vec<Slot<'_>> = nodes
         .iter()
-        .map(|n| Slot { id: &n.id, kind: Some(&n.kind), entry: n.kind.is_entry() })
-        .chain(broken.iter().map(|(id, t)| Slot { id, kind: None, entry: ENTRY_TYPES.contains(&t.as_str()) }))
+        .map(|n| Slot {
+            id: &n.id,
+            kind: Some(&n.kind),
+            entry: n.kind.is_entry(),
+        })
+        .chain(broken.iter().map(|(id, t)| Slot {
+            id,
+            kind: None,
+            entry: ENTRY_TYPES.contains(&t.as_str()),
+        }))
         .collect();
     let mut graph: StableDiGraph<Ix, Option<String>> = StableDiGraph::new();
     let mut ids: HashMap<String, Ix> = HashMap::new();
@@ -445,7 +589,10 @@ fn check(definition: Definition, broken: &[(String, String)], mut problems: Vec<
     for (i, slot) in slots.iter().enumerate() {
         if let Some(first) = ids.get(slot.id) {
             if slot.kind.is_some() {
-                problems.push(Problem::node(slot.id, format!("duplicate node id (also node #{})", first + 1)));
+                problems.push(Problem::node(
+                    slot.id,
+                    format!("duplicate node id (also node #{})", first + 1),
+                ));
             }
             at.push(None);
         } else {
@@ -460,12 +607,20 @@ fn check(definition: Definition, broken: &[(String, String)], mut problems: Vec<
         let from = gix(&edge.from);
         let to = gix(&edge.to);
         if from.is_none() {
-            problems.push(Problem::at(None, Some(&format!("edges[{i}].from")), format!("edge from unknown node '{}'", edge.from)));
+            problems.push(Problem::at(
+                None,
+                Some(&format!("edges[{i}].from")),
+                format!("edge from unknown node '{}'", edge.from),
+            ));
         }
         if to.is_none() {
             let node = from.map(|_| edge.from.as_str());
             dangling.push(&edge.from);
-            problems.push(Problem::at(node, Some(&format!("edges[{i}].to")), format!("edge to unknown node '{}'", edge.to)));
+            problems.push(Problem::at(
+                node,
+                Some(&format!("edges[{i}].to")),
+                format!("edge to unknown node '{}'", edge.to),
+            ));
         }
         if let (Some(a), Some(b)) = (from, to) {
             graph.add_edge(a, b, edge.when.clone());
@@ -497,14 +652,27 @@ fn check(definition: Definition, broken: &[(String, String)], mut problems: Vec<
             problems.push(Problem::node(&node.id, "an entry node cannot have incoming edges"));
         }
         let dangling = dangling.contains(&node.id.as_str());
-        let mut cx = NodeCheck { node, slots: &slots, out, dangling, problems: &mut problems, templates: &mut templates };
+        let mut cx = NodeCheck {
+            node,
+            slots: &slots,
+            out,
+            dangling,
+            problems: &mut problems,
+            templates: &mut templates,
+        };
         if let Some(op) = cx.compile(&graph, &ids, &at) {
             ops.push(op);
         }
     }
 
     if problems.is_empty() {
-        Ok(CompiledFlow { definition, graph, ids, ops, templates })
+        Ok(CompiledFlow {
+            definition,
+            graph,
+            ids,
+            ops,
+            templates,
+        })
     } else {
         Err(Problems(problems))
     }
@@ -547,7 +715,10 @@ fn check_reachable(
     }
     for (i, slot) in slots.iter().enumerate() {
         if !seen[i] && at[i].is_some() && slot.kind.is_some() {
-            problems.push(Problem::node(slot.id, "is unreachable: no path leads to it from an entry node"));
+            problems.push(Problem::node(
+                slot.id,
+                "is unreachable: no path leads to it from an entry node",
+            ));
         }
     }
 }
@@ -582,7 +753,10 @@ impl NodeCheck<'_> {
         for (label, targets) in &out {
             if let Some(label) = label {
                 for t in targets {
-                    let msg = format!("edge to '{}' has label '{label}', but a {type_name} node's edge has no label", self.target_name(*t));
+                    let msg = format!(
+                        "edge to '{}' has label '{label}', but a {type_name} node's edge has no label",
+                        self.target_name(*t)
+                    );
                     self.problem(None, msg);
                 }
             }
@@ -591,7 +765,10 @@ impl NodeCheck<'_> {
             0 if self.dangling => {}
             0 => self.problem(None, "has no outgoing edge; connect it to the next step or to an exit"),
             1 => result = out.get(&None).and_then(|t| t.first().copied()),
-            n => self.problem(None, format!("has {n} outgoing edges, but a {type_name} node continues along exactly one")),
+            n => self.problem(
+                None,
+                format!("has {n} outgoing edges, but a {type_name} node continues along exactly one"),
+            ),
         }
         result
     }
@@ -605,18 +782,27 @@ impl NodeCheck<'_> {
             match label {
                 None => {
                     for t in targets {
-                        let msg = format!("edge to '{}' needs a label ('when'): one of {wanted}", self.target_name(*t));
+                        let msg = format!(
+                            "edge to '{}' needs a label ('when'): one of {wanted}",
+                            self.target_name(*t)
+                        );
                         self.problem(None, msg);
                     }
                 }
                 Some(l) if !expected.contains(&l.as_str()) => {
                     for t in targets {
-                        let msg = format!("edge to '{}' has unknown label '{l}'; a {type_name} node's edges are {wanted}", self.target_name(*t));
+                        let msg = format!(
+                            "edge to '{}' has unknown label '{l}'; a {type_name} node's edges are {wanted}",
+                            self.target_name(*t)
+                        );
                         self.problem(None, msg);
                     }
                 }
                 Some(l) if targets.len() > 1 => {
-                    self.problem(None, format!("has {} edges labelled '{l}'; it needs exactly one", targets.len()));
+                    self.problem(
+                        None,
+                        format!("has {} edges labelled '{l}'; it needs exactly one", targets.len()),
+                    );
                 }
                 Some(_) => {}
             }
@@ -647,7 +833,12 @@ impl NodeCheck<'_> {
         }
     }
 
-    fn optional_template(&mut self, field: &str, source: &Option<String>, escape: Escape) -> Result<Option<TemplateId>, ()> {
+    fn optional_template(
+        &mut self,
+        field: &str,
+        source: &Option<String>,
+        escape: Escape,
+    ) -> Result<Option<TemplateId>, ()> {
         match source {
             None => Ok(None),
             Some(s) => self.template(field, s, escape).map(Some).ok_or(()),
@@ -681,21 +872,42 @@ impl NodeCheck<'_> {
                 let html = self.template("html", &m.html, Escape::Html);
                 let text = self.optional_template("text", &m.text, Escape::None);
                 let next = self.one_next()?;
-                let content = ContentTemplates::Email { subject: subject?, html: html?, text: text.ok()?, from: m.from.clone() };
-                Op::Send { channel: Channel::Email, content, next }
+                let content = ContentTemplates::Email {
+                    subject: subject?,
+                    html: html?,
+                    text: text.ok()?,
+                    from: m.from.clone(),
+                };
+                Op::Send {
+                    channel: Channel::Email,
+                    content,
+                    next,
+                }
             }
             NodeKind::SendSms(m) => {
                 let text = self.template("text", &m.text, Escape::None);
                 let next = self.one_next()?;
-                Op::Send { channel: Channel::Sms, content: ContentTemplates::Sms { text: text? }, next }
+                Op::Send {
+                    channel: Channel::Sms,
+                    content: ContentTemplates::Sms { text: text? },
+                    next,
+                }
             }
             NodeKind::SendPush(m) => {
                 let title = self.template("title", &m.title, Escape::None);
                 let body = self.template("body", &m.body, Escape::None);
                 let url = self.optional_template("url", &m.url, Escape::None);
                 let next = self.one_next()?;
-                let content = ContentTemplates::Push { title: title?, body: body?, url: url.ok()? };
-                Op::Send { channel: Channel::Push, content, next }
+                let content = ContentTemplates::Push {
+                    title: title?,
+                    body: body?,
+                    url: url.ok()?,
+                };
+                Op::Send {
+                    channel: Channel::Push,
+                    content,
+                    next,
+                }
             }
             NodeKind::Webhook(w) => {
                 let trimmed = w.url.trim_start();
@@ -713,10 +925,22 @@ impl NodeCheck<'_> {
                 }
                 let body = self.optional_template("body", &w.body, Escape::None);
                 let next = self.one_next()?;
-                let content = ContentTemplates::Webhook { method: w.method, url: url?, headers: headers?, body: body.ok()? };
-                Op::Send { channel: Channel::Webhook, content, next }
+                let content = ContentTemplates::Webhook {
+                    method: w.method,
+                    url: url?,
+                    headers: headers?,
+                    body: body.ok()?,
+                };
+                Op::Send {
+                    channel: Channel::Webhook,
+                    content,
+                    next,
+                }
             }
-            NodeKind::Wait(w) => Op::Wait { duration: w.duration, next: self.one_next()? },
+            NodeKind::Wait(w) => Op::Wait {
+                duration: w.duration,
+                next: self.one_next()?,
+            },
             NodeKind::WaitUntil(w) => {
                 let target = self.until(w);
                 let next = self.one_next()?;
@@ -744,7 +968,11 @@ impl NodeCheck<'_> {
                     self.problem(Some(&field), message);
                 }
                 let targets = self.labelled(&["yes", "no"])?;
-                ok.then_some(Op::Branch { condition: b.condition.clone(), yes: targets[0], no: targets[1] })?
+                ok.then_some(Op::Branch {
+                    condition: b.condition.clone(),
+                    yes: targets[0],
+                    no: targets[1],
+                })?
             }
             NodeKind::Split(s) => {
                 let mut ok = true;
@@ -758,7 +986,10 @@ impl NodeCheck<'_> {
                         self.problem(Some(&format!("arms[{i}].name")), "is empty");
                         ok = false;
                     } else if names.contains(&arm.name.as_str()) {
-                        self.problem(Some(&format!("arms[{i}].name")), format!("duplicate arm name '{}'", arm.name));
+                        self.problem(
+                            Some(&format!("arms[{i}].name")),
+                            format!("duplicate arm name '{}'", arm.name),
+                        );
                         ok = false;
                     }
                     if arm.weight == 0 {
@@ -768,8 +999,12 @@ impl NodeCheck<'_> {
                     names.push(&arm.name);
                 }
                 let targets = self.labelled(&names)?;
-                let arms: Vec<(String, u32, Ix)> =
-                    s.arms.iter().zip(targets).map(|(a, t)| (a.name.clone(), a.weight, t)).collect();
+                let arms: Vec<(String, u32, Ix)> = s
+                    .arms
+                    .iter()
+                    .zip(targets)
+                    .map(|(a, t)| (a.name.clone(), a.weight, t))
+                    .collect();
                 let total = arms.iter().map(|a| u64::from(a.1)).sum();
                 ok.then_some(Op::Split { arms, total })?
             }
@@ -779,19 +1014,30 @@ impl NodeCheck<'_> {
                     self.problem(Some("percent"), format!("{} is not between 0 and 100", c.percent));
                 }
                 let next = self.one_next()?;
-                ok.then_some(Op::ControlGroup { basis_points: (c.percent * 100.0).round() as u64, next })?
+                ok.then_some(Op::ControlGroup {
+                    basis_points: (c.percent * 100.0).round() as u64,
+                    next,
+                })?
             }
             NodeKind::AddTag(t) | NodeKind::RemoveTag(t) => {
                 let ok = self.non_empty("tag", &t.tag);
                 let next = self.one_next()?;
                 let add = matches!(node.kind, NodeKind::AddTag(_));
-                ok.then_some(Op::Tag { add, tag: t.tag.clone(), next })?
+                ok.then_some(Op::Tag {
+                    add,
+                    tag: t.tag.clone(),
+                    next,
+                })?
             }
             NodeKind::AddToList(l) | NodeKind::RemoveFromList(l) => {
                 let ok = self.non_empty("list", &l.list);
                 let next = self.one_next()?;
                 let add = matches!(node.kind, NodeKind::AddToList(_));
-                ok.then_some(Op::List { add, list: l.list.clone(), next })?
+                ok.then_some(Op::List {
+                    add,
+                    list: l.list.clone(),
+                    next,
+                })?
             }
             NodeKind::Exit(_) => {
                 let out = std::mem::take(&mut self.out);
@@ -816,7 +1062,10 @@ impl NodeCheck<'_> {
         match (w.at, &w.field, w.time) {
             (Some(at), None, None) => {
                 if w.days.is_some() || w.anniversary || w.timezone.is_some() {
-                    self.problem(Some("at"), "a fixed instant takes no 'days', 'anniversary' or 'timezone'");
+                    self.problem(
+                        Some("at"),
+                        "a fixed instant takes no 'days', 'anniversary' or 'timezone'",
+                    );
                     return None;
                 }
                 Some(Until::At(at))
@@ -830,17 +1079,29 @@ impl NodeCheck<'_> {
                     return None;
                 }
                 let time = time.map(|t| t.0);
-                Some(Until::Field { path: path.clone(), anniversary: w.anniversary, time, zone })
+                Some(Until::Field {
+                    path: path.clone(),
+                    anniversary: w.anniversary,
+                    time,
+                    zone,
+                })
             }
             (None, None, Some(time)) => {
                 if w.anniversary {
                     self.problem(Some("anniversary"), "needs a date 'field' to return to");
                     return None;
                 }
-                Some(Until::TimeOfDay { time: time.0, days, zone })
+                Some(Until::TimeOfDay {
+                    time: time.0,
+                    days,
+                    zone,
+                })
             }
             (None, None, None) => {
-                self.problem(None, "needs one of 'at' (an instant), 'field' (a date field) or 'time' (a time of day)");
+                self.problem(
+                    None,
+                    "needs one of 'at' (an instant), 'field' (a date field) or 'time' (a time of day)",
+                );
                 None
             }
             (Some(_), _, _) => {
@@ -866,16 +1127,21 @@ impl NodeCheck<'_> {
             let type_name = kind.type_name();
             self.problem(
                 Some("message"),
-                format!("'{message}' is a {type_name} node; 'message' must name a send_email, send_sms or send_push node"),
+                format!(
+                    "'{message}' is a {type_name} node; 'message' must name a send_email, send_sms or send_push node"
+                ),
             );
             return false;
         }
         let me = ids[&self.node.id];
-        if let (Some(a), Some(b)) = (at[m], at[me]) {
-            if !has_path_connecting(graph, a, b, None) {
-                self.problem(Some("message"), format!("'{message}' is not sent on any path that leads to this node"));
-                return false;
-            }
+        if let (Some(a), Some(b)) = (at[m], at[me])
+            && !has_path_connecting(graph, a, b, None)
+        {
+            self.problem(
+                Some("message"),
+                format!("'{message}' is not sent on any path that leads to this node"),
+            );
+            return false;
         }
         true
     }
@@ -901,7 +1167,10 @@ mod tests {
 
     fn assert_problem(value: Value, expected: &str) {
         let found = problems(value);
-        assert!(found.iter().any(|p| p.contains(expected)), "expected a problem containing {expected:?}, got {found:#?}");
+        assert!(
+            found.iter().any(|p| p.contains(expected)),
+            "expected a problem containing {expected:?}, got {found:#?}"
+        );
     }
 
     fn entry_to(node: Value) -> Value {
@@ -927,7 +1196,11 @@ mod tests {
         assert_eq!(err.0.len(), 1);
         let p = &err.0[0];
         assert_eq!((p.line, p.column), (Some(3), Some(11)));
-        assert!(p.to_string().starts_with("line 3, column 11: invalid JSON: expected value"), "{p}");
+        assert!(
+            p.to_string()
+                .starts_with("line 3, column 11: invalid JSON: expected value"),
+            "{p}"
+        );
     }
 
     #[test]
@@ -943,7 +1216,10 @@ mod tests {
                 "field 'nodes': the flow has no entry node (webhook_entry, event_entry or segment_entry)",
             ]
         );
-        assert_problem(json!({"format": "cairn.flow/v9", "name": "x", "nodes": []}), "unsupported format 'cairn.flow/v9'");
+        assert_problem(
+            json!({"format": "cairn.flow/v9", "name": "x", "nodes": []}),
+            "unsupported format 'cairn.flow/v9'",
+        );
         assert_problem(json!([1]), "a flow is a JSON object");
     }
 
@@ -953,20 +1229,34 @@ mod tests {
             doc(json!([{"id": "a", "type": "send_fax"}]), json!([])),
             "node 'a': field 'type': unknown node type 'send_fax' (known: webhook_entry,",
         );
-        assert_problem(doc(json!([{"id": "a"}]), json!([])), "node 'a': field 'type': is missing");
-        assert_problem(doc(json!([{"type": "exit"}]), json!([])), "field 'nodes[0].id': every node needs a non-empty string id");
+        assert_problem(
+            doc(json!([{"id": "a"}]), json!([])),
+            "node 'a': field 'type': is missing",
+        );
+        assert_problem(
+            doc(json!([{"type": "exit"}]), json!([])),
+            "field 'nodes[0].id': every node needs a non-empty string id",
+        );
     }
 
     #[test]
     fn missing_unknown_and_mistyped_fields_name_the_field() {
-        assert_problem(entry_to(json!({"id": "w", "type": "wait"})), "node 'w': field 'duration': missing field `duration`");
+        assert_problem(
+            entry_to(json!({"id": "w", "type": "wait"})),
+            "node 'w': field 'duration': missing field `duration`",
+        );
         assert_problem(
             entry_to(json!({"id": "w", "type": "wait", "duration": "1h", "durration": "2h"})),
             "node 'w': field 'durration': unknown field `durration`",
         );
-        assert_problem(entry_to(json!({"id": "s", "type": "send_sms", "text": 5})), "node 's': field 'text': invalid type: integer `5`");
         assert_problem(
-            entry_to(json!({"id": "b", "type": "branch", "condition": {"field": {"path": "x", "op": "equals", "value": 1}}})),
+            entry_to(json!({"id": "s", "type": "send_sms", "text": 5})),
+            "node 's': field 'text': invalid type: integer `5`",
+        );
+        assert_problem(
+            entry_to(
+                json!({"id": "b", "type": "branch", "condition": {"field": {"path": "x", "op": "equals", "value": 1}}}),
+            ),
             "node 'b': field 'condition.field.op': unknown variant `equals`",
         );
     }
@@ -983,7 +1273,9 @@ mod tests {
         ));
         assert_eq!(
             found,
-            ["node 'read': field 'timeout': invalid duration '2 hours': unknown unit 'hours' (use s, m, h, d or w) (write e.g. '90s', '2h', '3d' or '1h 30m')"]
+            [
+                "node 'read': field 'timeout': invalid duration '2 hours': unknown unit 'hours' (use s, m, h, d or w) (write e.g. '90s', '2h', '3d' or '1h 30m')"
+            ]
         );
     }
 
@@ -993,7 +1285,10 @@ mod tests {
             entry_to(json!({"id": "w", "type": "wait_until", "time": "09:00", "timezone": "Europe/Atlantis"})),
             "node 'w': field 'timezone': unknown time zone 'Europe/Atlantis'",
         );
-        assert_problem(entry_to(json!({"id": "w", "type": "wait_until", "time": "9am"})), "node 'w': field 'time': invalid time of day '9am'");
+        assert_problem(
+            entry_to(json!({"id": "w", "type": "wait_until", "time": "9am"})),
+            "node 'w': field 'time': invalid time of day '9am'",
+        );
         let mut flow = entry_to(json!({"id": "w", "type": "wait", "duration": "1h"}));
         flow["timezone"] = json!("Nowhere/Land");
         assert_problem(flow, "field 'timezone': unknown time zone 'Nowhere/Land'");
@@ -1016,9 +1311,18 @@ mod tests {
             json!([{"id": "start", "type": "webhook_entry"}, {"id": "done", "type": "exit"}]),
             json!([{"from": "start", "to": "hello"}, {"from": "ghost", "to": "done"}]),
         ));
-        assert!(found.contains(&"node 'start': field 'edges[0].to': edge to unknown node 'hello'".to_string()), "{found:#?}");
-        assert!(found.contains(&"field 'edges[1].from': edge from unknown node 'ghost'".to_string()), "{found:#?}");
-        assert_problem(doc(json!([]), json!([{"from": "a"}])), "field 'edges[0].to': missing field `to`");
+        assert!(
+            found.contains(&"node 'start': field 'edges[0].to': edge to unknown node 'hello'".to_string()),
+            "{found:#?}"
+        );
+        assert!(
+            found.contains(&"field 'edges[1].from': edge from unknown node 'ghost'".to_string()),
+            "{found:#?}"
+        );
+        assert_problem(
+            doc(json!([]), json!([{"from": "a"}])),
+            "field 'edges[0].to': missing field `to`",
+        );
     }
 
     #[test]
@@ -1042,8 +1346,14 @@ mod tests {
             json!([{"id": "start", "type": "webhook_entry"}, {"id": "done", "type": "exit"}, {"id": "orphan", "type": "exit"}]),
             json!([{"from": "start", "to": "done"}]),
         ));
-        assert_eq!(found, ["node 'orphan': is unreachable: no path leads to it from an entry node"]);
-        assert_problem(doc(json!([{"id": "done", "type": "exit"}]), json!([])), "the flow has no entry node");
+        assert_eq!(
+            found,
+            ["node 'orphan': is unreachable: no path leads to it from an entry node"]
+        );
+        assert_problem(
+            doc(json!([{"id": "done", "type": "exit"}]), json!([])),
+            "the flow has no entry node",
+        );
     }
 
     #[test]
@@ -1054,15 +1364,24 @@ mod tests {
             {"id": "done", "type": "exit"}
         ]);
         assert_problem(
-            doc(wait.clone(), json!([{"from": "start", "to": "read"}, {"from": "read", "to": "done", "when": "event"}])),
+            doc(
+                wait.clone(),
+                json!([{"from": "start", "to": "read"}, {"from": "read", "to": "done", "when": "event"}]),
+            ),
             "node 'read': has no 'timeout' edge",
         );
         assert_problem(
-            doc(wait.clone(), json!([{"from": "start", "to": "read"}, {"from": "read", "to": "done", "when": "event"}, {"from": "read", "to": "done"}])),
+            doc(
+                wait.clone(),
+                json!([{"from": "start", "to": "read"}, {"from": "read", "to": "done", "when": "event"}, {"from": "read", "to": "done"}]),
+            ),
             "node 'read': edge to 'done' needs a label ('when'): one of 'event', 'timeout'",
         );
         assert_problem(
-            doc(wait, json!([{"from": "start", "to": "read"}, {"from": "read", "to": "done", "when": "opened"}])),
+            doc(
+                wait,
+                json!([{"from": "start", "to": "read"}, {"from": "read", "to": "done", "when": "opened"}]),
+            ),
             "node 'read': edge to 'done' has unknown label 'opened'; a wait_for_event node's edges are 'event', 'timeout'",
         );
         let branch = json!([
@@ -1070,9 +1389,18 @@ mod tests {
             {"id": "vip", "type": "branch", "condition": {"has_tag": "vip"}},
             {"id": "done", "type": "exit"}
         ]);
-        assert_problem(doc(branch.clone(), json!([{"from": "start", "to": "vip"}, {"from": "vip", "to": "done", "when": "yes"}])), "node 'vip': has no 'no' edge");
         assert_problem(
-            doc(branch, json!([{"from": "start", "to": "vip"}, {"from": "vip", "to": "done", "when": "yes"}, {"from": "vip", "to": "done", "when": "yes"}, {"from": "vip", "to": "done", "when": "no"}])),
+            doc(
+                branch.clone(),
+                json!([{"from": "start", "to": "vip"}, {"from": "vip", "to": "done", "when": "yes"}]),
+            ),
+            "node 'vip': has no 'no' edge",
+        );
+        assert_problem(
+            doc(
+                branch,
+                json!([{"from": "start", "to": "vip"}, {"from": "vip", "to": "done", "when": "yes"}, {"from": "vip", "to": "done", "when": "yes"}, {"from": "vip", "to": "done", "when": "no"}]),
+            ),
             "node 'vip': has 2 edges labelled 'yes'; it needs exactly one",
         );
         assert_problem(
@@ -1093,11 +1421,17 @@ mod tests {
             {"id": "b", "type": "exit"}
         ]);
         assert_problem(
-            doc(nodes.clone(), json!([{"from": "start", "to": "tag"}, {"from": "tag", "to": "a"}, {"from": "tag", "to": "b"}])),
+            doc(
+                nodes.clone(),
+                json!([{"from": "start", "to": "tag"}, {"from": "tag", "to": "a"}, {"from": "tag", "to": "b"}]),
+            ),
             "node 'tag': has 2 outgoing edges, but a add_tag node continues along exactly one",
         );
         assert_problem(
-            doc(nodes, json!([{"from": "start", "to": "tag"}, {"from": "start", "to": "a"}, {"from": "start", "to": "b"}])),
+            doc(
+                nodes,
+                json!([{"from": "start", "to": "tag"}, {"from": "start", "to": "a"}, {"from": "start", "to": "b"}]),
+            ),
             "node 'tag': has no outgoing edge; connect it to the next step or to an exit",
         );
     }
@@ -1123,20 +1457,27 @@ mod tests {
     #[test]
     fn templates_that_do_not_parse_are_refused() {
         assert_problem(
-            entry_to(json!({"id": "hello", "type": "send_email", "subject": "Hi {{ contact.name", "html": "<p>ok</p>"})),
+            entry_to(
+                json!({"id": "hello", "type": "send_email", "subject": "Hi {{ contact.name", "html": "<p>ok</p>"}),
+            ),
             "node 'hello': field 'subject': template does not parse: unexpected end of input",
         );
         assert_problem(
             entry_to(json!({"id": "hello", "type": "send_email", "subject": "Hi", "html": "<p>\n{% if x %}</p>"})),
             "node 'hello': field 'html': template does not parse",
         );
-        assert_problem(entry_to(json!({"id": "sms", "type": "send_sms", "text": "  "})), "node 'sms': field 'text': is empty");
+        assert_problem(
+            entry_to(json!({"id": "sms", "type": "send_sms", "text": "  "})),
+            "node 'sms': field 'text': is empty",
+        );
         assert_problem(
             entry_to(json!({"id": "hook", "type": "webhook", "url": "ftp://x", "headers": {"X-Id": "{{ contact.id"}})),
             "node 'hook': field 'url': 'ftp://x' is not an http:// or https:// URL",
         );
         assert_problem(
-            entry_to(json!({"id": "hook", "type": "webhook", "url": "https://x", "headers": {"X-Id": "{{ contact.id"}})),
+            entry_to(
+                json!({"id": "hook", "type": "webhook", "url": "https://x", "headers": {"X-Id": "{{ contact.id"}}),
+            ),
             "node 'hook': field 'headers.X-Id': template does not parse",
         );
     }
@@ -1164,7 +1505,10 @@ mod tests {
             "node 'read': field 'message': 'tag' is a add_tag node; 'message' must name a send_email, send_sms or send_push node",
         );
         assert_problem(flow("nope"), "node 'read': field 'message': no node has id 'nope'");
-        assert_problem(flow("later"), "node 'read': field 'message': 'later' is not sent on any path that leads to this node");
+        assert_problem(
+            flow("later"),
+            "node 'read': field 'message': 'later' is not sent on any path that leads to this node",
+        );
     }
 
     #[test]
@@ -1178,10 +1522,31 @@ mod tests {
             )
         };
         let edges = json!([{"from": "ab", "to": "a", "when": "a"}, {"from": "ab", "to": "b", "when": "b"}]);
-        assert!(problems(split(json!([{"name": "a", "weight": 1}, {"name": "b", "weight": 3}]), edges.clone())).is_empty());
-        assert_problem(split(json!([{"name": "a", "weight": 0}, {"name": "b", "weight": 1}]), edges.clone()), "node 'ab': field 'arms[0].weight': must be greater than 0");
-        assert_problem(split(json!([{"name": "a", "weight": 1}, {"name": "a", "weight": 1}]), edges.clone()), "node 'ab': field 'arms[1].name': duplicate arm name 'a'");
-        assert_problem(split(json!([{"name": "a", "weight": 1}]), edges.clone()), "node 'ab': field 'arms': a split needs at least two arms");
+        assert!(
+            problems(split(
+                json!([{"name": "a", "weight": 1}, {"name": "b", "weight": 3}]),
+                edges.clone()
+            ))
+            .is_empty()
+        );
+        assert_problem(
+            split(
+                json!([{"name": "a", "weight": 0}, {"name": "b", "weight": 1}]),
+                edges.clone(),
+            ),
+            "node 'ab': field 'arms[0].weight': must be greater than 0",
+        );
+        assert_problem(
+            split(
+                json!([{"name": "a", "weight": 1}, {"name": "a", "weight": 1}]),
+                edges.clone(),
+            ),
+            "node 'ab': field 'arms[1].name': duplicate arm name 'a'",
+        );
+        assert_problem(
+            split(json!([{"name": "a", "weight": 1}]), edges.clone()),
+            "node 'ab': field 'arms': a split needs at least two arms",
+        );
         assert_problem(
             split(json!([{"name": "a", "weight": 1}, {"name": "c", "weight": 1}]), edges),
             "node 'ab': edge to 'b' has unknown label 'b'; a split node's edges are 'a', 'c'",
@@ -1190,22 +1555,46 @@ mod tests {
 
     #[test]
     fn node_parameters_are_range_checked() {
-        assert_problem(entry_to(json!({"id": "cg", "type": "control_group", "percent": 120})), "node 'cg': field 'percent': 120 is not between 0 and 100");
-        assert_problem(entry_to(json!({"id": "t", "type": "add_tag", "tag": ""})), "node 't': field 'tag': is empty");
-        assert_problem(entry_to(json!({"id": "l", "type": "remove_from_list", "list": " "})), "node 'l': field 'list': is empty");
+        assert_problem(
+            entry_to(json!({"id": "cg", "type": "control_group", "percent": 120})),
+            "node 'cg': field 'percent': 120 is not between 0 and 100",
+        );
+        assert_problem(
+            entry_to(json!({"id": "t", "type": "add_tag", "tag": ""})),
+            "node 't': field 'tag': is empty",
+        );
+        assert_problem(
+            entry_to(json!({"id": "l", "type": "remove_from_list", "list": " "})),
+            "node 'l': field 'list': is empty",
+        );
         assert_problem(
             entry_to(json!({"id": "b", "type": "branch", "condition": {"field": {"path": "x", "op": "gt"}}})),
             "node 'b': field 'condition.field.value': 'gt' needs a value",
         );
-        assert_problem(entry_to(json!({"id": "w", "type": "wait_until"})), "node 'w': needs one of 'at' (an instant), 'field' (a date field) or 'time' (a time of day)");
+        assert_problem(
+            entry_to(json!({"id": "w", "type": "wait_until"})),
+            "node 'w': needs one of 'at' (an instant), 'field' (a date field) or 'time' (a time of day)",
+        );
         assert_problem(
             entry_to(json!({"id": "w", "type": "wait_until", "at": "2027-01-01T00:00:00Z", "days": ["mon"]})),
             "node 'w': field 'at': a fixed instant takes no 'days', 'anniversary' or 'timezone'",
         );
-        assert_problem(entry_to(json!({"id": "w", "type": "wait_until", "time": "09:00", "days": []})), "node 'w': field 'days': lists no days");
-        assert_problem(entry_to(json!({"id": "w", "type": "wait_until", "time": "09:00", "anniversary": true})), "node 'w': field 'anniversary': needs a date 'field'");
-        assert_problem(entry_to(json!({"id": "w", "type": "wait_until", "time": "09:00", "days": ["someday"]})), "node 'w': field 'days[0]': unknown variant `someday`");
-        assert_problem(entry_to(json!({"id": "e", "type": "wait", "duration": "1h", "position": {"x": "left"}})), "node 'e': field 'position.x': invalid type");
+        assert_problem(
+            entry_to(json!({"id": "w", "type": "wait_until", "time": "09:00", "days": []})),
+            "node 'w': field 'days': lists no days",
+        );
+        assert_problem(
+            entry_to(json!({"id": "w", "type": "wait_until", "time": "09:00", "anniversary": true})),
+            "node 'w': field 'anniversary': needs a date 'field'",
+        );
+        assert_problem(
+            entry_to(json!({"id": "w", "type": "wait_until", "time": "09:00", "days": ["someday"]})),
+            "node 'w': field 'days[0]': unknown variant `someday`",
+        );
+        assert_problem(
+            entry_to(json!({"id": "e", "type": "wait", "duration": "1h", "position": {"x": "left"}})),
+            "node 'e': field 'position.x': invalid type",
+        );
     }
 
     #[test]

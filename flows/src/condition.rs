@@ -59,7 +59,11 @@ impl Condition {
     pub fn check(&self, at: &str, out: &mut Vec<(String, String)>) {
         match self {
             Condition::All(items) | Condition::Any(items) => {
-                let key = if matches!(self, Condition::All(_)) { "all" } else { "any" };
+                let key = if matches!(self, Condition::All(_)) {
+                    "all"
+                } else {
+                    "any"
+                };
                 if items.is_empty() {
                     out.push((format!("{at}.{key}"), "needs at least one condition".into()));
                 }
@@ -235,17 +239,29 @@ mod tests {
     #[test]
     fn field_tests_coerce_csv_strings() {
         assert!(holds(json!({"field": {"path": "orders", "op": "gt", "value": 10}})));
-        assert!(holds(json!({"field": {"path": "contact.orders", "op": "eq", "value": 12}})));
+        assert!(holds(
+            json!({"field": {"path": "contact.orders", "op": "eq", "value": 12}})
+        ));
         assert!(!holds(json!({"field": {"path": "orders", "op": "lt", "value": 12}})));
-        assert!(holds(json!({"field": {"path": "contact.country", "op": "in", "value": ["EE", "LV"]}})));
-        assert!(holds(json!({"field": {"path": "signed_up", "op": "gte", "value": "2026-01-01"}})));
-        assert!(holds(json!({"field": {"path": "email", "op": "contains", "value": "@example."}})));
+        assert!(holds(
+            json!({"field": {"path": "contact.country", "op": "in", "value": ["EE", "LV"]}})
+        ));
+        assert!(holds(
+            json!({"field": {"path": "signed_up", "op": "gte", "value": "2026-01-01"}})
+        ));
+        assert!(holds(
+            json!({"field": {"path": "email", "op": "contains", "value": "@example."}})
+        ));
     }
 
     #[test]
     fn entry_data_is_reachable_by_dotted_paths() {
-        assert!(holds(json!({"field": {"path": "data.cart.total", "op": "gte", "value": 100}})));
-        assert!(holds(json!({"field": {"path": "data.cart.items", "op": "contains", "value": "hat"}})));
+        assert!(holds(
+            json!({"field": {"path": "data.cart.total", "op": "gte", "value": 100}})
+        ));
+        assert!(holds(
+            json!({"field": {"path": "data.cart.items", "op": "contains", "value": "hat"}})
+        ));
         assert!(holds(json!({"field": {"path": "data.cart.coupon", "op": "missing"}})));
     }
 

@@ -98,11 +98,7 @@ pub struct Facts<'a> {
 
 impl<'a> Facts<'a> {
     pub fn new(contact: &'a Contact, data: &'a Map<String, Value>, changes: &'a Changes) -> Self {
-        Facts {
-            contact,
-            data,
-            changes,
-        }
+        Facts { contact, data, changes }
     }
 
     pub fn has_tag(&self, tag: &str) -> bool {

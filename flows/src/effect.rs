@@ -42,13 +42,24 @@ impl fmt::Display for Channel {
 #[serde(tag = "effect", rename_all = "snake_case")]
 pub enum Effect {
     /// Record this action in the contact's journal.
-    Journal { node: String, action: Action },
+    Journal {
+        node: String,
+        action: Action,
+    },
     /// Deliver a message. The shell journals `sent` (or `failed`) once the provider answers.
     Send(Box<Outbound>),
-    AddTag { tag: String },
-    RemoveTag { tag: String },
-    AddToList { list: String },
-    RemoveFromList { list: String },
+    AddTag {
+        tag: String,
+    },
+    RemoveTag {
+        tag: String,
+    },
+    AddToList {
+        list: String,
+    },
+    RemoveFromList {
+        list: String,
+    },
 }
 
 /// A rendered message, with everything a worker needs to deliver it.
@@ -68,8 +79,23 @@ pub struct Outbound {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Content {
-    Email { subject: String, html: String, text: Option<String>, from: Option<String> },
-    Sms { text: String },
-    Push { title: String, body: String, url: Option<String> },
-    Webhook { method: HttpMethod, headers: Vec<(String, String)>, body: String },
+    Email {
+        subject: String,
+        html: String,
+        text: Option<String>,
+        from: Option<String>,
+    },
+    Sms {
+        text: String,
+    },
+    Push {
+        title: String,
+        body: String,
+        url: Option<String>,
+    },
+    Webhook {
+        method: HttpMethod,
+        headers: Vec<(String, String)>,
+        body: String,
+    },
 }

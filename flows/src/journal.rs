@@ -26,7 +26,11 @@ pub enum Action {
     /// The contact entered the flow at this entry node.
     Entered,
     /// A provider accepted the message.
-    Sent { channel: Channel, message: String, to: String },
+    Sent {
+        channel: Channel,
+        message: String,
+        to: String,
+    },
     /// An awaited event arrived.
     Event {
         #[serde(rename = "type")]
@@ -40,15 +44,29 @@ pub enum Action {
         kind: String,
     },
     /// A branch took the `yes` or `no` edge.
-    Branched { edge: String },
+    Branched {
+        edge: String,
+    },
     /// A split sent the contact down this arm.
-    Split { arm: String },
+    Split {
+        arm: String,
+    },
     /// A control group held the contact out (`held_out`, and they leave) or let them pass.
-    ControlGroup { held_out: bool },
-    TagAdded { tag: String },
-    TagRemoved { tag: String },
-    ListAdded { list: String },
-    ListRemoved { list: String },
+    ControlGroup {
+        held_out: bool,
+    },
+    TagAdded {
+        tag: String,
+    },
+    TagRemoved {
+        tag: String,
+    },
+    ListAdded {
+        list: String,
+    },
+    ListRemoved {
+        list: String,
+    },
     /// The contact waits until `until` (for `event`, when it is a `wait_for_event`).
     Waiting {
         #[serde(serialize_with = "rfc3339_seconds")]
@@ -60,7 +78,9 @@ pub enum Action {
     Exited,
     /// This step could not be done. After a failed send the journey goes on (so a fallback such
     /// as "not opened → SMS" still runs); after any other failure it ends.
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
 }
 
 impl Action {

@@ -59,7 +59,12 @@ pub struct NodeSummary {
 }
 
 /// Runs the scenario, handing each journal line to `sink` in order.
-pub fn simulate(flow: &CompiledFlow, policy: &Policy, scenario: Scenario, sink: &mut dyn FnMut(&JournalEntry)) -> Summary {
+pub fn simulate(
+    flow: &CompiledFlow,
+    policy: &Policy,
+    scenario: Scenario,
+    sink: &mut dyn FnMut(&JournalEntry),
+) -> Summary {
     let mut sim = Sim::new(flow, policy, scenario.contacts, sink);
     let start = scenario.start;
     let end = scenario.end;
@@ -112,10 +117,18 @@ struct Journeys {
 }
 
 impl<'a> Sim<'a> {
-    fn new(flow: &'a CompiledFlow, policy: &'a Policy, contacts: Vec<Contact>, sink: &'a mut dyn FnMut(&JournalEntry)) -> Self {
+    fn new(
+        flow: &'a CompiledFlow,
+        policy: &'a Policy,
+        contacts: Vec<Contact>,
+        sink: &'a mut dyn FnMut(&JournalEntry),
+    ) -> Self {
         let by_id = contacts.iter().enumerate().map(|(i, c)| (c.id.clone(), i)).collect();
         let journeys = vec![Journeys::default(); contacts.len()];
-        let summary = Summary { contacts: contacts.len(), ..Summary::default() };
+        let summary = Summary {
+            contacts: contacts.len(),
+            ..Summary::default()
+        };
         Sim {
             flow,
             policy,
@@ -144,12 +157,13 @@ impl<'a> Sim<'a> {
                 _ => None,
             })
             .collect();
-        let webhook = flow.entries().find(|(_, n)| matches!(n.kind, NodeKind::WebhookEntry(_))).map(|(ix, _)| ix);
+        let webhook = flow
+            .entries()
+            .find(|(_, n)| matches!(n.kind, NodeKind::WebhookEntry(_)))
+            .map(|(ix, _)| ix);
         for c in 0..self.contacts.len() {
-            if segments.is_empty() {
-                if let Some(ix) = webhook {
-                    self.enter(c, ix, serde_json::Map::new(), start);
-                }
+            if let (true, Some(ix)) = (segments.is_empty(), webhook) {
+                self.enter(c, ix, serde_json::Map::new(), start);
             }
             for (ix, list) in &segments {
                 if list.as_ref().is_none_or(|l| self.contacts[c].lists.contains(l)) {
@@ -188,8 +202,12 @@ impl<'a> Sim<'a> {
             self.summary.unknown_contact_events += 1;
             return;
         };
-        let running: Vec<usize> =
-            self.journeys[c].tokens.iter().copied().filter(|t| !self.tokens[*t].is_finished()).collect();
+        let running: Vec<usize> = self.journeys[c]
+            .tokens
+            .iter()
+            .copied()
+            .filter(|t| !self.tokens[*t].is_finished())
+            .collect();
         for ix in running {
             self.advance(ix, Input::Event(event), event.at);
         }
@@ -215,7 +233,11 @@ impl<'a> Sim<'a> {
         let c = self.owner[ix];
         let before = self.tokens[ix].wake_at();
         let transition = {
-            let cx = Context { now, contact: &self.contacts[c], policy: self.policy };
+            let cx = Context {
+                now,
+                contact: &self.contacts[c],
+                policy: self.policy,
+            };
             step(self.flow, &self.tokens[ix], input, &cx)
         };
         if transition.effects.is_empty() && transition.token == self.tokens[ix] {
@@ -226,7 +248,11 @@ impl<'a> Sim<'a> {
             match effect {
                 Effect::Journal { node, action } => self.emit(now, c, node, action.clone()),
                 Effect::Send(out) => {
-                    let action = Action::Sent { channel: out.channel, message: out.id.clone(), to: out.to.clone() };
+                    let action = Action::Sent {
+                        channel: out.channel,
+                        message: out.id.clone(),
+                        to: out.to.clone(),
+                    };
                     self.emit(now, c, &out.node, action);
                 }
                 change => self.contacts[c].apply(change),
@@ -249,7 +275,12 @@ impl<'a> Sim<'a> {
             *self.node_actions[ix].entry(action.name()).or_default() += 1;
         }
         self.summary.journal_lines += 1;
-        let entry = JournalEntry { at, contact: self.contacts[c].id.clone(), node: node.to_string(), action };
+        let entry = JournalEntry {
+            at,
+            contact: self.contacts[c].id.clone(),
+            node: node.to_string(),
+            action,
+        };
         (self.sink)(&entry);
     }
 

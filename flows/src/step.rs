@@ -13,8 +13,8 @@ use crate::compile::{CompiledFlow, ContentTemplates, Ix, Op, Until};
 use crate::contact::{Changes, Contact, Event, Facts};
 use crate::effect::{Channel, Content, Effect, Outbound};
 use crate::journal::Action;
-use crate::time::{next_anniversary, next_local_time, parse_date, resolve_local};
 use crate::template::TemplateId;
+use crate::time::{next_anniversary, next_local_time, parse_date, resolve_local};
 use crate::token::{SentMessage, Token, TokenState};
 
 /// Why the step is being taken.
@@ -36,7 +36,9 @@ pub struct Policy {
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy { default_timezone: chrono_tz::UTC }
+        Policy {
+            default_timezone: chrono_tz::UTC,
+        }
     }
 }
 
@@ -58,7 +60,13 @@ pub struct Transition {
 
 /// Advances `token` as far as it can go at `cx.now`.
 pub fn step(flow: &CompiledFlow, token: &Token, input: Input<'_>, cx: &Context<'_>) -> Transition {
-    let mut run = Run { flow, cx, token: token.clone(), effects: Vec::new(), changes: Changes::default() };
+    let mut run = Run {
+        flow,
+        cx,
+        token: token.clone(),
+        effects: Vec::new(),
+        changes: Changes::default(),
+    };
     if let Input::Event(event) = input {
         run.note_message_event(event);
     }
@@ -105,11 +113,17 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn finish(self) -> Transition {
-        Transition { token: self.token, effects: self.effects }
+        Transition {
+            token: self.token,
+            effects: self.effects,
+        }
     }
 
     fn journal(&mut self, action: Action) {
-        self.effects.push(Effect::Journal { node: self.token.node.clone(), action });
+        self.effects.push(Effect::Journal {
+            node: self.token.node.clone(),
+            action,
+        });
     }
 
     fn now(&self) -> DateTime<Utc> {
@@ -117,7 +131,11 @@ impl Run<'_> {
     }
 
     fn zone(&self) -> Tz {
-        self.cx.contact.timezone.or(self.flow.timezone()).unwrap_or(self.cx.policy.default_timezone)
+        self.cx
+            .contact
+            .timezone
+            .or(self.flow.timezone())
+            .unwrap_or(self.cx.policy.default_timezone)
     }
 
     fn facts(&self) -> Facts<'_> {
@@ -127,10 +145,14 @@ impl Run<'_> {
     /// Remembers an event about a message this journey sent.
     fn note_message_event(&mut self, event: &Event) {
         let Some(about) = &event.message else { return };
-        if let Some(m) = self.token.messages.iter_mut().find(|m| &m.id == about || &m.node == about) {
-            if !m.events.contains(&event.kind) {
-                m.events.push(event.kind.clone());
-            }
+        if let Some(m) = self
+            .token
+            .messages
+            .iter_mut()
+            .find(|m| &m.id == about || &m.node == about)
+            && !m.events.contains(&event.kind)
+        {
+            m.events.push(event.kind.clone());
         }
     }
 
@@ -161,13 +183,22 @@ impl Run<'_> {
                     Err(reason) => self.fail(reason),
                 }
             }
-            Op::WaitForEvent { event, message, timeout, on_event, on_timeout } => match self.token.state.clone() {
+            Op::WaitForEvent {
+                event,
+                message,
+                timeout,
+                on_event,
+                on_timeout,
+            } => match self.token.state.clone() {
                 TokenState::AwaitingEvent { deadline, .. } => {
-                    if let Input::Event(e) = input {
-                        if self.awaited(e, event, message.as_deref()) {
-                            self.journal(Action::Event { kind: e.kind.clone(), message: e.message.clone() });
-                            return Visit::Next(*on_event);
-                        }
+                    if let Input::Event(e) = input
+                        && self.awaited(e, event, message.as_deref())
+                    {
+                        self.journal(Action::Event {
+                            kind: e.kind.clone(),
+                            message: e.message.clone(),
+                        });
+                        return Visit::Next(*on_event);
                     }
                     if self.now() >= deadline {
                         self.journal(Action::TimedOut { kind: event.clone() });
@@ -177,21 +208,36 @@ impl Run<'_> {
                 }
                 _ => {
                     let already = message.as_deref().and_then(|m| {
-                        self.token.messages.iter().find(|s| s.node == m && s.events.contains(event)).map(|s| s.id.clone())
+                        self.token
+                            .messages
+                            .iter()
+                            .find(|s| s.node == m && s.events.contains(event))
+                            .map(|s| s.id.clone())
                     });
                     if let Some(id) = already {
-                        self.journal(Action::Event { kind: event.clone(), message: Some(id) });
+                        self.journal(Action::Event {
+                            kind: event.clone(),
+                            message: Some(id),
+                        });
                         return Visit::Next(*on_event);
                     }
                     let deadline = self.now() + timeout.to_chrono();
-                    self.token.state = TokenState::AwaitingEvent { since: self.now(), deadline };
-                    self.journal(Action::Waiting { until: deadline, event: Some(event.clone()) });
+                    self.token.state = TokenState::AwaitingEvent {
+                        since: self.now(),
+                        deadline,
+                    };
+                    self.journal(Action::Waiting {
+                        until: deadline,
+                        event: Some(event.clone()),
+                    });
                     Visit::Stop
                 }
             },
             Op::Branch { condition, yes, no } => {
                 let taken = condition.holds(&self.facts());
-                self.journal(Action::Branched { edge: if taken { "yes" } else { "no" }.into() });
+                self.journal(Action::Branched {
+                    edge: if taken { "yes" } else { "no" }.into(),
+                });
                 Visit::Next(if taken { *yes } else { *no })
             }
             Op::Split { arms, total } => {
@@ -268,7 +314,9 @@ impl Run<'_> {
             return false;
         }
         let Some(node) = message else { return true };
-        let Some(about) = e.message.as_deref() else { return false };
+        let Some(about) = e.message.as_deref() else {
+            return false;
+        };
         about == node || self.token.messages.iter().any(|s| s.node == node && s.id == about)
     }
 
@@ -277,7 +325,12 @@ impl Run<'_> {
         match target {
             Until::At(at) => Ok(*at),
             Until::TimeOfDay { time, days, zone } => Ok(next_local_time(now, zone.unwrap_or(self.zone()), *time, days)),
-            Until::Field { path, anniversary, time, zone } => {
+            Until::Field {
+                path,
+                anniversary,
+                time,
+                zone,
+            } => {
                 let tz = zone.unwrap_or(self.zone());
                 let value = self.facts().lookup(path);
                 let text = match &value {
@@ -287,15 +340,20 @@ impl Run<'_> {
                     }
                     Some(other) => return Err(format!("field '{path}' holds {other}, not a date (YYYY-MM-DD)")),
                 };
-                if !anniversary && time.is_none() {
-                    if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
-                        return Ok(instant.with_timezone(&Utc));
-                    }
+                if !anniversary
+                    && time.is_none()
+                    && let Ok(instant) = DateTime::parse_from_rfc3339(text)
+                {
+                    return Ok(instant.with_timezone(&Utc));
                 }
                 let date = parse_date(text)
                     .ok_or_else(|| format!("field '{path}' holds '{text}', not a date (YYYY-MM-DD)"))?;
                 let time = time.unwrap_or(chrono::NaiveTime::MIN);
-                Ok(if *anniversary { next_anniversary(now, tz, date, time) } else { resolve_local(tz, date.and_time(time)) })
+                Ok(if *anniversary {
+                    next_anniversary(now, tz, date, time)
+                } else {
+                    resolve_local(tz, date.and_time(time))
+                })
             }
         }
     }
@@ -309,8 +367,14 @@ impl Run<'_> {
             Channel::Webhook => Some(String::new()),
         };
         let Some(mut to) = address else {
-            let what = if channel == Channel::Email { "email address" } else { "phone number" };
-            self.journal(Action::Failed { reason: format!("contact has no {what}") });
+            let what = if channel == Channel::Email {
+                "email address"
+            } else {
+                "phone number"
+            };
+            self.journal(Action::Failed {
+                reason: format!("contact has no {what}"),
+            });
             return;
         };
         let facts = self.facts();
@@ -331,8 +395,18 @@ impl Run<'_> {
         let node = self.token.node.clone();
         let id = format!("{}.{}", self.token.id, node);
         self.token.messages.retain(|m| m.node != node);
-        self.token.messages.push(SentMessage { node: node.clone(), id: id.clone(), events: Vec::new() });
-        self.effects.push(Effect::Send(Box::new(Outbound { id, node, channel, to, content: rendered })));
+        self.token.messages.push(SentMessage {
+            node: node.clone(),
+            id: id.clone(),
+            events: Vec::new(),
+        });
+        self.effects.push(Effect::Send(Box::new(Outbound {
+            id,
+            node,
+            channel,
+            to,
+            content: rendered,
+        })));
     }
 
     /// Renders a message; for webhooks also returns the rendered URL (the address).
@@ -346,24 +420,55 @@ impl Run<'_> {
         let r = |id: &TemplateId| t.render(id, context);
         let opt = |id: &Option<TemplateId>| id.as_ref().map(|id| t.render(id, context)).transpose();
         Ok(match content {
-            ContentTemplates::Email { subject, html, text, from } => {
-                (Content::Email { subject: r(subject)?, html: r(html)?, text: opt(text)?, from: from.clone() }, None)
-            }
+            ContentTemplates::Email {
+                subject,
+                html,
+                text,
+                from,
+            } => (
+                Content::Email {
+                    subject: r(subject)?,
+                    html: r(html)?,
+                    text: opt(text)?,
+                    from: from.clone(),
+                },
+                None,
+            ),
             ContentTemplates::Sms { text } => (Content::Sms { text: r(text)? }, None),
-            ContentTemplates::Push { title, body, url } => {
-                (Content::Push { title: r(title)?, body: r(body)?, url: opt(url)? }, None)
-            }
-            ContentTemplates::Webhook { method, url, headers, body } => {
+            ContentTemplates::Push { title, body, url } => (
+                Content::Push {
+                    title: r(title)?,
+                    body: r(body)?,
+                    url: opt(url)?,
+                },
+                None,
+            ),
+            ContentTemplates::Webhook {
+                method,
+                url,
+                headers,
+                body,
+            } => {
                 let url = r(url)?;
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
                     return Err(format!("webhook URL '{url}' is not an http:// or https:// URL"));
                 }
-                let headers = headers.iter().map(|(k, v)| Ok((k.clone(), r(v)?))).collect::<Result<Vec<_>, String>>()?;
+                let headers = headers
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), r(v)?)))
+                    .collect::<Result<Vec<_>, String>>()?;
                 let body = match body {
                     Some(b) => r(b)?,
                     None => context_json.to_string(),
                 };
-                (Content::Webhook { method: *method, headers, body }, Some(url))
+                (
+                    Content::Webhook {
+                        method: *method,
+                        headers,
+                        body,
+                    },
+                    Some(url),
+                )
             }
         })
     }
@@ -373,7 +478,12 @@ impl Run<'_> {
 /// the same split arm or control-group side. FNV-1a, then the splitmix64 finaliser to spread bits.
 fn bucket(flow: &str, node: &str, contact: &str, modulus: u64) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let bytes = flow.bytes().chain([0xff]).chain(node.bytes()).chain([0xff]).chain(contact.bytes());
+    let bytes = flow
+        .bytes()
+        .chain([0xff])
+        .chain(node.bytes())
+        .chain([0xff])
+        .chain(contact.bytes());
     for b in bytes {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);

@@ -95,7 +95,12 @@ mod tests {
     fn missing_fields_render_empty_and_defaults_work() {
         let mut t = Templates::default();
         let id = t
-            .add("n", "text", "Hi {{contact.first_name}}{{ data.x | default('friend') }}", Escape::None)
+            .add(
+                "n",
+                "text",
+                "Hi {{contact.first_name}}{{ data.x | default('friend') }}",
+                Escape::None,
+            )
             .unwrap();
         let ctx = context! { contact => context! {}, data => context! {} };
         assert_eq!(t.render(&id, &ctx).unwrap(), "Hi friend");
@@ -104,7 +109,9 @@ mod tests {
     #[test]
     fn broken_templates_name_the_line() {
         let mut t = Templates::default();
-        let err = t.add("n", "html", "<p>\n{{ contact.name </p>", Escape::Html).unwrap_err();
+        let err = t
+            .add("n", "html", "<p>\n{{ contact.name </p>", Escape::Html)
+            .unwrap_err();
         assert!(err.starts_with("template does not parse:"), "{err}");
         assert!(err.contains("line 2"), "{err}");
     }

@@ -80,9 +80,18 @@ mod tests {
         let tallinn: Tz = "Europe/Tallinn".parse().unwrap();
         // 2026-12-30 is a Wednesday; 08:00Z = 10:00 in Tallinn (UTC+2).
         let now = utc("2026-12-30T08:00:00Z");
-        assert_eq!(next_local_time(now, tallinn, hm(11, 0), &[]), utc("2026-12-30T09:00:00Z"));
-        assert_eq!(next_local_time(now, tallinn, hm(9, 0), &[]), utc("2026-12-31T07:00:00Z"));
-        assert_eq!(next_local_time(now, tallinn, hm(9, 0), &[Mon]), utc("2027-01-04T07:00:00Z"));
+        assert_eq!(
+            next_local_time(now, tallinn, hm(11, 0), &[]),
+            utc("2026-12-30T09:00:00Z")
+        );
+        assert_eq!(
+            next_local_time(now, tallinn, hm(9, 0), &[]),
+            utc("2026-12-31T07:00:00Z")
+        );
+        assert_eq!(
+            next_local_time(now, tallinn, hm(9, 0), &[Mon]),
+            utc("2027-01-04T07:00:00Z")
+        );
         assert_eq!(next_local_time(now, tallinn, hm(10, 0), &[]), now);
     }
 
@@ -106,7 +115,10 @@ mod tests {
     fn half_hour_zones_are_exact() {
         let kolkata: Tz = "Asia/Kolkata".parse().unwrap();
         let now = utc("2026-06-01T00:00:00Z"); // 05:30 IST
-        assert_eq!(next_local_time(now, kolkata, hm(9, 0), &[]), utc("2026-06-01T03:30:00Z"));
+        assert_eq!(
+            next_local_time(now, kolkata, hm(9, 0), &[]),
+            utc("2026-06-01T03:30:00Z")
+        );
     }
 
     #[test]
@@ -114,7 +126,10 @@ mod tests {
         let tz: Tz = "Europe/Tallinn".parse().unwrap();
         let birthday = NaiveDate::from_ymd_opt(1990, 1, 5).unwrap();
         let now = utc("2026-12-30T08:00:00Z");
-        assert_eq!(next_anniversary(now, tz, birthday, hm(9, 0)), utc("2027-01-05T07:00:00Z"));
+        assert_eq!(
+            next_anniversary(now, tz, birthday, hm(9, 0)),
+            utc("2027-01-05T07:00:00Z")
+        );
         let leap = NaiveDate::from_ymd_opt(2000, 2, 29).unwrap();
         assert_eq!(next_anniversary(now, tz, leap, hm(9, 0)), utc("2027-02-28T07:00:00Z"));
         assert_eq!(parse_date("1990-01-05T10:00:00Z"), Some(birthday));

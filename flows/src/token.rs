@@ -40,7 +40,10 @@ pub enum TokenState {
     /// At a `wait` or `wait_until` node until `until`.
     Waiting { until: DateTime<Utc> },
     /// At a `wait_for_event` node since `since`, until the event or `deadline`.
-    AwaitingEvent { since: DateTime<Utc>, deadline: DateTime<Utc> },
+    AwaitingEvent {
+        since: DateTime<Utc>,
+        deadline: DateTime<Utc>,
+    },
     /// Left the flow through an exit or a control group.
     Exited,
     /// Stopped because a step could not be done.
@@ -49,7 +52,13 @@ pub enum TokenState {
 
 impl Token {
     /// A new token at `entry`, due at once; the first [`crate::step`] journals `entered`.
-    pub fn new(id: impl Into<String>, contact: impl Into<String>, entry: &str, data: Map<String, Value>, now: DateTime<Utc>) -> Self {
+    pub fn new(
+        id: impl Into<String>,
+        contact: impl Into<String>,
+        entry: &str,
+        data: Map<String, Value>,
+        now: DateTime<Utc>,
+    ) -> Self {
         Token {
             id: id.into(),
             contact: contact.into(),

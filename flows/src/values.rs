@@ -253,6 +253,11 @@ mod tests {
         assert!("9.30".parse::<LocalTime>().unwrap_err().contains("HH:MM"));
         assert!("25:00".parse::<LocalTime>().is_err());
         assert_eq!("Asia/Kolkata".parse::<Zone>().unwrap().to_string(), "Asia/Kolkata");
-        assert!("Mars/Olympus".parse::<Zone>().unwrap_err().contains("unknown time zone 'Mars/Olympus'"));
+        assert!(
+            "Mars/Olympus"
+                .parse::<Zone>()
+                .unwrap_err()
+                .contains("unknown time zone 'Mars/Olympus'")
+        );
     }
 }

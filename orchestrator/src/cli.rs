@@ -81,7 +81,12 @@ pub enum CliError {
 }
 
 fn prefix_lines(file: &str, problems: &flows::Problems) -> String {
-    problems.0.iter().map(|p| format!("{file}: {p}")).collect::<Vec<_>>().join("\n")
+    problems
+        .0
+        .iter()
+        .map(|p| format!("{file}: {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Reads and compiles a flow file.
@@ -89,8 +94,14 @@ pub fn load_flow(path: &Path) -> Result<CompiledFlow, CliError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| CliError::Flow {
         file: file.clone(),
-        problems: flows::Problem { node: None, field: None, message: format!("cannot read: {e}"), line: None, column: None }
-            .into(),
+        problems: flows::Problem {
+            node: None,
+            field: None,
+            message: format!("cannot read: {e}"),
+            line: None,
+            column: None,
+        }
+        .into(),
     })?;
     CompiledFlow::from_json(&text).map_err(|problems| CliError::Flow { file, problems })
 }
@@ -134,13 +145,22 @@ pub fn simulate_files(args: &SimulateArgs, out: &mut dyn Write) -> Result<Summar
         }
         None => Vec::new(),
     };
-    let policy = Policy { default_timezone: args.default_timezone };
-    let scenario = Scenario { contacts, events, start, end };
+    let policy = Policy {
+        default_timezone: args.default_timezone,
+    };
+    let scenario = Scenario {
+        contacts,
+        events,
+        start,
+        end,
+    };
     let mut writer = io::BufWriter::with_capacity(1 << 16, out);
     let mut failure: Option<io::Error> = None;
     let summary = simulate(&flow, &policy, scenario, &mut |entry| {
         if failure.is_none() {
-            let result = serde_json::to_writer(&mut writer, entry).map_err(io::Error::from).and_then(|()| writer.write_all(b"\n"));
+            let result = serde_json::to_writer(&mut writer, entry)
+                .map_err(io::Error::from)
+                .and_then(|()| writer.write_all(b"\n"));
             if let Err(e) = result {
                 failure = Some(e);
             }
@@ -154,19 +174,35 @@ pub fn simulate_files(args: &SimulateArgs, out: &mut dyn Write) -> Result<Summar
 }
 
 /// Events must name known contacts and happen no earlier than `start`.
-fn check_events(path: &Path, events: &[flows::Event], contacts: &[flows::Contact], start: DateTime<Utc>) -> Result<(), CliError> {
+fn check_events(
+    path: &Path,
+    events: &[flows::Event],
+    contacts: &[flows::Contact],
+    start: DateTime<Utc>,
+) -> Result<(), CliError> {
     let known: HashMap<&str, ()> = contacts.iter().map(|c| (c.id.as_str(), ())).collect();
     // Lines of non-blank events, to name them in errors.
     let text = std::fs::read_to_string(path)?;
-    let lines: Vec<u64> =
-        text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).map(|(i, _)| i as u64 + 1).collect();
+    let lines: Vec<u64> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, _)| i as u64 + 1)
+        .collect();
     for (event, line) in events.iter().zip(lines) {
-        let fail = |message: String| CliError::Input { file: path.display().to_string(), line, message };
+        let fail = |message: String| CliError::Input {
+            file: path.display().to_string(),
+            line,
+            message,
+        };
         if !known.contains_key(event.contact.as_str()) {
             return Err(fail(format!("contact '{}' is not in the contacts file", event.contact)));
         }
         if event.at < start {
-            return Err(fail(format!("event at {} is before the simulation starts ({start})", event.at.to_rfc3339())));
+            return Err(fail(format!(
+                "event at {} is before the simulation starts ({start})",
+                event.at.to_rfc3339()
+            )));
         }
     }
     Ok(())
@@ -176,7 +212,13 @@ fn check_events(path: &Path, events: &[flows::Event], contacts: &[flows::Contact
 pub fn render_summary(summary: &Summary, elapsed: std::time::Duration) -> String {
     let mut out = String::new();
     let id_width = summary.nodes.iter().map(|n| n.id.len()).max().unwrap_or(4).max(4);
-    let type_width = summary.nodes.iter().map(|n| n.type_name.len()).max().unwrap_or(4).max(4);
+    let type_width = summary
+        .nodes
+        .iter()
+        .map(|n| n.type_name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
     out.push_str(&format!("{:id_width$}  {:type_width$}  counts\n", "node", "type"));
     for n in &summary.nodes {
         let mut parts: Vec<String> = n.actions.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -186,7 +228,12 @@ pub fn render_summary(summary: &Summary, elapsed: std::time::Duration) -> String
         if parts.is_empty() {
             parts.push("-".into());
         }
-        out.push_str(&format!("{:id_width$}  {:type_width$}  {}\n", n.id, n.type_name, parts.join(" ")));
+        out.push_str(&format!(
+            "{:id_width$}  {:type_width$}  {}\n",
+            n.id,
+            n.type_name,
+            parts.join(" ")
+        ));
     }
     out.push_str(&format!(
         "{} contacts, {} journeys ({} still running), {} journal lines, {:.3} s",
@@ -208,7 +255,9 @@ pub fn run(cli: Cli) -> i32 {
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let result = match cli.command {
-        Command::Flows(FlowsCommand::Validate { files }) => validate(&files, &mut out).map(|ok| if ok { 0 } else { 1 }).map_err(CliError::from),
+        Command::Flows(FlowsCommand::Validate { files }) => validate(&files, &mut out)
+            .map(|ok| if ok { 0 } else { 1 })
+            .map_err(CliError::from),
         Command::Flows(FlowsCommand::Schema) => schema(&mut out).map(|()| 0).map_err(CliError::from),
         Command::Simulate(args) => {
             let started = Instant::now();

@@ -55,7 +55,11 @@ struct Collector {
 
 impl Collector {
     fn new(file: &str) -> Self {
-        Collector { file: file.to_string(), problems: Vec::new(), more: 0 }
+        Collector {
+            file: file.to_string(),
+            problems: Vec::new(),
+            more: 0,
+        }
     }
     fn push(&mut self, line: u64, message: impl Into<String>) {
         if self.problems.len() < MAX_REPORTED {
@@ -68,11 +72,19 @@ impl Collector {
         if self.problems.is_empty() {
             Ok(value)
         } else {
-            Err(ImportError { file: self.file, problems: self.problems, more: self.more })
+            Err(ImportError {
+                file: self.file,
+                problems: self.problems,
+                more: self.more,
+            })
         }
     }
     fn fail(file: &str, message: impl Into<String>) -> ImportError {
-        ImportError { file: file.to_string(), problems: vec![(0, message.into())], more: 0 }
+        ImportError {
+            file: file.to_string(),
+            problems: vec![(0, message.into())],
+            more: 0,
+        }
     }
 }
 
@@ -84,9 +96,18 @@ fn read(path: &Path) -> Result<String, ImportError> {
 pub fn read_contacts(path: &Path) -> Result<Vec<Contact>, ImportError> {
     let text = read(path)?;
     let name = path.display().to_string();
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    let ndjson = matches!(ext.as_str(), "ndjson" | "jsonl" | "json") || (ext != "csv" && text.trim_start().starts_with('{'));
-    if ndjson { parse_contacts_ndjson(&name, &text) } else { parse_contacts_csv(&name, &text) }
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let ndjson =
+        matches!(ext.as_str(), "ndjson" | "jsonl" | "json") || (ext != "csv" && text.trim_start().starts_with('{'));
+    if ndjson {
+        parse_contacts_ndjson(&name, &text)
+    } else {
+        parse_contacts_csv(&name, &text)
+    }
 }
 
 /// Reads events from an NDJSON file.
@@ -119,7 +140,9 @@ impl Draft {
                 if let Some(t) = text {
                     match t.parse::<Tz>() {
                         Ok(tz) => c.timezone = Some(tz),
-                        Err(_) => problems.push(format!("unknown time zone '{t}' (use an IANA name such as 'Europe/Tallinn')")),
+                        Err(_) => problems.push(format!(
+                            "unknown time zone '{t}' (use an IANA name such as 'Europe/Tallinn')"
+                        )),
                     }
                 }
             }
@@ -134,11 +157,17 @@ impl Draft {
             }
             "tags" | "lists" => {
                 let names: BTreeSet<String> = match value {
-                    Value::Array(items) => items.iter().filter_map(|v| v.as_str()).map(|s| s.trim().to_string()).collect(),
+                    Value::Array(items) => items
+                        .iter()
+                        .filter_map(|v| v.as_str())
+                        .map(|s| s.trim().to_string())
+                        .collect(),
                     Value::String(s) => s.split([';', '|']).map(|s| s.trim().to_string()).collect(),
                     Value::Null => BTreeSet::new(),
                     _ => {
-                        problems.push(format!("'{key}' must be a list of names (\"a;b\" in CSV, an array in NDJSON)"));
+                        problems.push(format!(
+                            "'{key}' must be a list of names (\"a;b\" in CSV, an array in NDJSON)"
+                        ));
                         BTreeSet::new()
                     }
                 };
@@ -155,7 +184,10 @@ impl Draft {
 }
 
 fn parse_contacts_csv(name: &str, text: &str) -> Result<Vec<Contact>, ImportError> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::All).from_reader(text.as_bytes());
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
     let headers: Vec<String> = match reader.headers() {
         Ok(h) => h.iter().map(|s| s.trim().to_ascii_lowercase()).collect(),
         Err(e) => return Err(Collector::fail(name, format!("cannot read the header: {e}"))),
@@ -185,7 +217,9 @@ fn parse_contacts_csv(name: &str, text: &str) -> Result<Vec<Contact>, ImportErro
             }
         };
         let line = record.position().map(|p| p.line()).unwrap_or(0);
-        let mut draft = Draft { contact: Contact::new("") };
+        let mut draft = Draft {
+            contact: Contact::new(""),
+        };
         let mut problems = Vec::new();
         for (key, value) in headers.iter().zip(record.iter()) {
             draft.set(key, Value::String(value.to_string()), &mut problems);
@@ -210,8 +244,12 @@ fn parse_contacts_ndjson(name: &str, text: &str) -> Result<Vec<Contact>, ImportE
     let mut ids = HashSet::new();
     for (i, raw) in text.lines().enumerate() {
         let line = i as u64 + 1;
-        let Some(object) = json_object_line(raw, line, &mut out) else { continue };
-        let mut draft = Draft { contact: Contact::new("") };
+        let Some(object) = json_object_line(raw, line, &mut out) else {
+            continue;
+        };
+        let mut draft = Draft {
+            contact: Contact::new(""),
+        };
         let mut problems = Vec::new();
         if !object.contains_key("id") {
             problems.push("'id' is missing".to_string());
@@ -260,7 +298,10 @@ fn json_object_line(raw: &str, line: u64, out: &mut Collector) -> Option<Map<Str
             None
         }
         Err(e) => {
-            out.push(line, format!("invalid JSON at column {}: {}", e.column(), strip_position(&e)));
+            out.push(
+                line,
+                format!("invalid JSON at column {}: {}", e.column(), strip_position(&e)),
+            );
             None
         }
     }
@@ -281,7 +322,9 @@ pub fn parse_events(name: &str, text: &str) -> Result<Vec<Event>, ImportError> {
     let mut events = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = i as u64 + 1;
-        let Some(mut object) = json_object_line(raw, line, &mut out) else { continue };
+        let Some(mut object) = json_object_line(raw, line, &mut out) else {
+            continue;
+        };
         let mut problems = Vec::new();
         let mut text_of = |key: &str, required: bool, problems: &mut Vec<String>| -> Option<String> {
             match object.remove(key) {
@@ -307,7 +350,9 @@ pub fn parse_events(name: &str, text: &str) -> Result<Vec<Event>, ImportError> {
         let at = at_text.and_then(|t| match DateTime::parse_from_rfc3339(&t) {
             Ok(at) => Some(at.with_timezone(&Utc)),
             Err(_) => {
-                problems.push(format!("'at' is '{t}', not an RFC 3339 time such as 2026-12-30T08:00:00Z"));
+                problems.push(format!(
+                    "'at' is '{t}', not an RFC 3339 time such as 2026-12-30T08:00:00Z"
+                ));
                 None
             }
         });
@@ -322,7 +367,15 @@ pub fn parse_events(name: &str, text: &str) -> Result<Vec<Event>, ImportError> {
         data.extend(object);
         match (at, contact, kind) {
             (Some(at), Some(contact), Some(kind)) if problems.is_empty() => {
-                events.push(Event { at, contact, kind, message, tag, list, data });
+                events.push(Event {
+                    at,
+                    contact,
+                    kind,
+                    message,
+                    tag,
+                    list,
+                    data,
+                });
             }
             _ => problems.into_iter().for_each(|p| out.push(line, p)),
         }
@@ -366,7 +419,9 @@ mod tests {
         let contacts = parse_contacts_ndjson("c.ndjson", text).unwrap();
         assert_eq!(contacts[0].id, "7");
         assert_eq!(contacts[0].fields["cart"]["total"], 12);
-        let err = parse_contacts_ndjson("c.ndjson", "{\"email\": \"a\"}\n[1]\n{bad\n").unwrap_err().to_string();
+        let err = parse_contacts_ndjson("c.ndjson", "{\"email\": \"a\"}\n[1]\n{bad\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("c.ndjson:1: 'id' is missing"), "{err}");
         assert!(err.contains("c.ndjson:2: each line must be a JSON object"), "{err}");
         assert!(err.contains("c.ndjson:3: invalid JSON at column 2"), "{err}");
@@ -380,7 +435,11 @@ mod tests {
         let err = parse_events("e.ndjson", text).unwrap_err().to_string();
         assert!(err.contains("e.ndjson:2: 'at' is 'yesterday'"), "{err}");
         assert!(err.contains("e.ndjson:3: 'contact' is missing"), "{err}");
-        let ok = parse_events("e.ndjson", "{\"at\": \"2026-12-30T10:00:00+02:00\", \"contact\": 1, \"type\": \"order\", \"total\": 5}").unwrap();
+        let ok = parse_events(
+            "e.ndjson",
+            "{\"at\": \"2026-12-30T10:00:00+02:00\", \"contact\": 1, \"type\": \"order\", \"total\": 5}",
+        )
+        .unwrap();
         assert_eq!(ok[0].at.to_rfc3339(), "2026-12-30T08:00:00+00:00");
         assert_eq!(ok[0].data["total"], 5);
     }

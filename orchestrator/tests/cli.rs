@@ -1,0 +1,254 @@
+//! The `cairn` binary as a user runs it: exit codes, stdout and stderr.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn cairn(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(args)
+        .output()
+        .expect("cairn runs")
+}
+
+fn templates() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../flows/templates")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A scratch directory unique to one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cairn-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn validate_prints_ok_per_valid_file_and_exits_zero() {
+    let welcome = templates().join("welcome.json");
+    let birthday = templates().join("birthday.json");
+    let o = cairn(&[
+        "flows",
+        "validate",
+        welcome.to_str().unwrap(),
+        birthday.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        format!("{}: ok\n{}: ok\n", welcome.display(), birthday.display())
+    );
+}
+
+#[test]
+fn validate_prints_one_line_per_problem_and_exits_non_zero() {
+    let dir = scratch("validate");
+    let bad = dir.join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"format": "cairn.flow/v1", "name": "Bad",
+            "nodes": [{"id": "start", "type": "webhook_entry"},
+                      {"id": "read", "type": "wait_for_event", "event": "opened", "timeout": "2x"},
+                      {"id": "done", "type": "exit"}],
+            "edges": [{"from": "start", "to": "read"}, {"from": "read", "to": "done", "when": "event"}]}"#,
+    )
+    .unwrap();
+    let syntax = dir.join("syntax.json");
+    std::fs::write(&syntax, "{\n  \"format\": \"cairn.flow/v1\",\n  \"nodes\": [,]\n}").unwrap();
+    let good = templates().join("welcome.json");
+    let o = cairn(&[
+        "flows",
+        "validate",
+        bad.to_str().unwrap(),
+        good.to_str().unwrap(),
+        syntax.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "{}: node 'read': field 'timeout': invalid duration '2x'",
+            bad.display()
+        )),
+        "{out}"
+    );
+    assert_eq!(lines[1], format!("{}: ok", good.display()));
+    assert!(
+        lines[2].starts_with(&format!("{}: line 3, column 13: invalid JSON", syntax.display())),
+        "{out}"
+    );
+}
+
+#[test]
+fn validate_reports_an_unreadable_file() {
+    let o = cairn(&["flows", "validate", "/nonexistent/flow.json"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).starts_with("/nonexistent/flow.json: cannot read:"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn simulate_prints_the_journal_on_stdout_and_a_summary_on_stderr() {
+    let t = templates();
+    let o = cairn(&[
+        "simulate",
+        t.join("welcome.json").to_str().unwrap(),
+        "--contacts",
+        t.join("welcome.contacts.csv").to_str().unwrap(),
+        "--events",
+        t.join("welcome.events.ndjson").to_str().unwrap(),
+        "--start",
+        "2026-12-30T08:00:00Z",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let expected = std::fs::read_to_string(t.join("welcome.journal.ndjson")).unwrap();
+    assert_eq!(stdout(&o), expected);
+    let summary = stderr(&o);
+    assert!(summary.contains("hello  send_email      failed=1 sent=3"), "{summary}");
+    assert!(
+        summary.contains("4 contacts, 4 journeys (0 still running), 22 journal lines"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn simulate_for_a_short_span_leaves_journeys_waiting() {
+    let t = templates();
+    let o = cairn(&[
+        "simulate",
+        t.join("welcome.json").to_str().unwrap(),
+        "--contacts",
+        t.join("welcome.contacts.csv").to_str().unwrap(),
+        "--start",
+        "2026-12-30T08:00:00Z",
+        "--for",
+        "1h",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("timed_out"));
+    assert!(stderr(&o).contains("4 journeys (4 still running)"), "{}", stderr(&o));
+}
+
+#[test]
+fn simulate_reports_bad_contact_rows_by_line_and_writes_no_journal() {
+    let dir = scratch("contacts");
+    let contacts = dir.join("contacts.csv");
+    std::fs::write(
+        &contacts,
+        "id,email,timezone\nc1,a@example.com,Europe/Tallinn\nc2,b@example.com,Moon/Base\n",
+    )
+    .unwrap();
+    let o = cairn(&[
+        "simulate",
+        templates().join("welcome.json").to_str().unwrap(),
+        "--contacts",
+        contacts.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stdout(&o), "");
+    assert!(
+        stderr(&o).contains(&format!("{}:3: unknown time zone 'Moon/Base'", contacts.display())),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn simulate_refuses_events_for_unknown_contacts_or_before_the_start() {
+    let dir = scratch("events");
+    let events = dir.join("events.ndjson");
+    std::fs::write(
+        &events,
+        "{\"at\": \"2026-12-30T09:00:00Z\", \"contact\": \"c1\", \"type\": \"opened\"}\n\n{\"at\": \"2026-12-30T09:00:00Z\", \"contact\": \"zz\", \"type\": \"opened\"}\n",
+    )
+    .unwrap();
+    let t = templates();
+    let flow = t.join("welcome.json");
+    let contacts = t.join("welcome.contacts.csv");
+    let run = |start: &str| {
+        cairn(&[
+            "simulate",
+            flow.to_str().unwrap(),
+            "--contacts",
+            contacts.to_str().unwrap(),
+            "--events",
+            events.to_str().unwrap(),
+            "--start",
+            start,
+        ])
+    };
+    let o = run("2026-12-30T08:00:00Z");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains(&format!(
+            "{}:3: contact 'zz' is not in the contacts file",
+            events.display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+    let o = run("2026-12-30T10:00:00Z");
+    assert!(
+        stderr(&o).contains(&format!(
+            "{}:1: event at 2026-12-30T09:00:00+00:00 is before the simulation starts",
+            events.display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn simulate_refuses_an_invalid_flow_with_its_problems() {
+    let dir = scratch("flow");
+    let flow = dir.join("flow.json");
+    std::fs::write(
+        &flow,
+        r#"{"format": "cairn.flow/v1", "name": "X", "nodes": [{"id": "done", "type": "exit"}]}"#,
+    )
+    .unwrap();
+    let o = cairn(&[
+        "simulate",
+        flow.to_str().unwrap(),
+        "--contacts",
+        templates().join("welcome.contacts.csv").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("field 'nodes': the flow has no entry node"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn bad_arguments_get_a_usage_error() {
+    let o = cairn(&["simulate", "x.json", "--contacts", "c.csv", "--for", "forever"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("invalid duration 'forever'"), "{}", stderr(&o));
+}
+
+#[test]
+fn schema_prints_the_published_json_schema() {
+    let o = cairn(&["flows", "schema"]);
+    assert!(o.status.success());
+    let published =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/cairn.flow.v1.schema.json"))
+            .unwrap();
+    assert_eq!(
+        stdout(&o),
+        published,
+        "docs/cairn.flow.v1.schema.json is stale: run `cargo run -- flows schema > docs/cairn.flow.v1.schema.json`"
+    );
+}

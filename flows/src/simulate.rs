@@ -240,10 +240,9 @@ impl<'a> Sim<'a> {
             };
             step(self.flow, &self.tokens[ix], input, &cx)
         };
-        if transition.effects.is_empty() && transition.token == self.tokens[ix] {
-            return;
+        if !transition.effects.is_empty() {
+            self.summary.last_activity = Some(now);
         }
-        self.summary.last_activity = Some(now);
         for effect in &transition.effects {
             match effect {
                 Effect::Journal { node, action } => self.emit(now, c, node, action.clone()),

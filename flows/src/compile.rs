@@ -403,6 +403,11 @@ fn parse_kind(type_name: &str, body: Value) -> Option<Result<NodeKind, (String, 
     })
 }
 
+/// Whether `url` is an absolute http(s) URL, as written (no surrounding whitespace).
+pub(crate) fn is_http_url(url: &str) -> bool {
+    (url.starts_with("http://") || url.starts_with("https://")) && !url.contains(char::is_whitespace)
+}
+
 /// Index of a node in its flow's definition order.
 pub type Ix = usize;
 
@@ -910,11 +915,10 @@ impl NodeCheck<'_> {
                 }
             }
             NodeKind::Webhook(w) => {
-                let trimmed = w.url.trim_start();
-                if !(trimmed.starts_with("http://") || trimmed.starts_with("https://") || trimmed.starts_with("{{")) {
+                if !(is_http_url(&w.url) || w.url.starts_with("{{")) {
                     self.problem(Some("url"), format!("'{}' is not an http:// or https:// URL", w.url));
                 }
-                let url = self.template("url", &w.url, Escape::None);
+                let url = self.template("url", &w.url, Escape::Url);
                 let mut headers = Some(Vec::new());
                 for (name, value) in &w.headers {
                     let t = self.template(&format!("headers.{name}"), value, Escape::None);
@@ -923,7 +927,7 @@ impl NodeCheck<'_> {
                         _ => headers = None,
                     }
                 }
-                let body = self.optional_template("body", &w.body, Escape::None);
+                let body = self.optional_template("body", &w.body, Escape::Json);
                 let next = self.one_next()?;
                 let content = ContentTemplates::Webhook {
                     method: w.method,
@@ -1075,7 +1079,8 @@ impl NodeCheck<'_> {
                     self.problem(Some("days"), "'days' applies to a time of day, not to a date field");
                     return None;
                 }
-                if !self.non_empty("field", path) {
+                if let Some(message) = crate::condition::path_problem(path) {
+                    self.problem(Some("field"), message);
                     return None;
                 }
                 let time = time.map(|t| t.0);

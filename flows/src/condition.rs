@@ -96,9 +96,8 @@ impl Condition {
 
 impl FieldTest {
     fn check(&self, at: &str, out: &mut Vec<(String, String)>) {
-        let path = self.path.trim();
-        if path.is_empty() || path.ends_with('.') || path == "contact" || path == "data" {
-            out.push((format!("{at}.path"), format!("'{}' names no field", self.path)));
+        if let Some(message) = path_problem(&self.path) {
+            out.push((format!("{at}.path"), message));
         }
         match (self.op, &self.value) {
             (Op::Exists | Op::Missing, Some(_)) => {
@@ -118,7 +117,7 @@ impl FieldTest {
     }
 
     fn holds(&self, facts: &Facts<'_>) -> bool {
-        let actual = facts.lookup(self.path.trim());
+        let actual = facts.lookup(&self.path);
         let actual = actual.as_ref().filter(|v| !is_empty(v));
         let expected = self.value.as_ref().unwrap_or(&Value::Null);
         match self.op {
@@ -143,6 +142,18 @@ impl FieldTest {
     }
 }
 
+/// What is wrong with a field path (`contact.x`, `data.a.b`, `x`), if anything.
+pub fn path_problem(path: &str) -> Option<String> {
+    if path.contains(char::is_whitespace) {
+        return Some(format!("'{path}' has spaces; write e.g. 'contact.birthday'"));
+    }
+    let empty_part = path.split('.').any(str::is_empty);
+    if path.is_empty() || empty_part || path == "contact" || path == "data" {
+        return Some(format!("'{path}' names no field"));
+    }
+    None
+}
+
 fn op_name(op: Op) -> &'static str {
     match op {
         Op::Eq => "eq",
@@ -162,10 +173,19 @@ fn is_empty(v: &Value) -> bool {
     matches!(v, Value::Null) || v.as_str().is_some_and(|s| s.is_empty())
 }
 
+/// A JSON number, or a string holding a plain decimal (`12`, `-3.5`; not `1e3`, `inf`, `nan`).
 fn as_number(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
+        Value::String(s) => {
+            let t = s.trim();
+            let digits = t.strip_prefix('-').unwrap_or(t);
+            let mut parts = digits.splitn(2, '.');
+            let whole = parts.next().unwrap_or("");
+            let plain = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+            let ok = plain(whole) && parts.next().is_none_or(plain);
+            if ok { t.parse().ok() } else { None }
+        }
         _ => None,
     }
 }
@@ -187,10 +207,11 @@ fn loosely_equal(a: &Value, b: &Value) -> bool {
     if a == b {
         return true;
     }
+    if let (Some(x), Some(y)) = (as_number(a), as_number(b)) {
+        return x == y;
+    }
     match (a, b) {
-        (Value::Number(_), _) | (_, Value::Number(_)) => {
-            matches!((as_number(a), as_number(b)), (Some(x), Some(y)) if x == y)
-        }
+        (Value::Number(_), _) | (_, Value::Number(_)) => false,
         (Value::Bool(_), _) | (_, Value::Bool(_)) => {
             matches!((as_bool(a), as_bool(b)), (Some(x), Some(y)) if x == y)
         }

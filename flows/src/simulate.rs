@@ -8,6 +8,8 @@
 //! Ordering is total and deterministic: by time; at one instant, contacts entering at `start`
 //! first (in contact order), then events (in input order), then due timers (in scheduling order).
 //! An event at the very instant of a `wait_for_event` timeout therefore still counts.
+//! `tag_added`/`tag_removed`/`list_added`/`list_removed` events (with `tag`/`list`) update the
+//! contact before anything else sees them. Events dated before the start are not applied.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
@@ -44,6 +46,8 @@ pub struct Summary {
     pub active: usize,
     /// Events that named a contact not in the scenario.
     pub unknown_contact_events: usize,
+    /// Events dated before the start, which are not applied.
+    pub events_before_start: usize,
     /// The last instant at which anything happened.
     pub last_activity: Option<DateTime<Utc>>,
 }
@@ -71,7 +75,8 @@ pub fn simulate(
     sim.enter_audience(start);
     let mut events = scenario.events;
     events.sort_by_key(|e| e.at);
-    let mut events = events.into_iter().filter(|e| e.at <= end).peekable();
+    sim.summary.events_before_start = events.iter().filter(|e| e.at < start).count();
+    let mut events = events.into_iter().filter(|e| e.at >= start && e.at <= end).peekable();
     loop {
         let next_timer = sim.timers.peek().map(|Reverse((at, _, _))| *at);
         let next_event = events.peek().map(|e| e.at);
@@ -82,7 +87,8 @@ pub fn simulate(
             }
             (_, Some(t)) if t <= end => {
                 let Reverse((at, _, ix)) = sim.timers.pop().expect("peeked");
-                if sim.tokens[ix].wake_at() == Some(at) {
+                if sim.scheduled[ix] == Some(at) {
+                    sim.scheduled[ix] = None;
                     sim.advance(ix, Input::Wake, at);
                 }
             }
@@ -100,6 +106,8 @@ struct Sim<'a> {
     tokens: Vec<Token>,
     /// Contact index of each token.
     owner: Vec<usize>,
+    /// The instant each token's live timer fires; heap entries that disagree are stale.
+    scheduled: Vec<Option<DateTime<Utc>>>,
     /// Per contact: its tokens, how many entries it has made and how many are running.
     journeys: Vec<Journeys>,
     timers: BinaryHeap<Reverse<(DateTime<Utc>, u64, usize)>>,
@@ -136,6 +144,7 @@ impl<'a> Sim<'a> {
             by_id,
             tokens: Vec::new(),
             owner: Vec::new(),
+            scheduled: Vec::new(),
             journeys,
             timers: BinaryHeap::new(),
             seq: 0,
@@ -192,6 +201,7 @@ impl<'a> Sim<'a> {
         let ix = self.tokens.len();
         self.tokens.push(token);
         self.owner.push(c);
+        self.scheduled.push(None);
         self.journeys[c].tokens.push(ix);
         self.summary.tokens += 1;
         self.advance(ix, Input::Wake, now);
@@ -202,6 +212,17 @@ impl<'a> Sim<'a> {
             self.summary.unknown_contact_events += 1;
             return;
         };
+        // Events that report a tag or list change are facts about the contact.
+        let change = match (event.kind.as_str(), &event.tag, &event.list) {
+            ("tag_added", Some(tag), _) => Some(Effect::AddTag { tag: tag.clone() }),
+            ("tag_removed", Some(tag), _) => Some(Effect::RemoveTag { tag: tag.clone() }),
+            ("list_added", _, Some(list)) => Some(Effect::AddToList { list: list.clone() }),
+            ("list_removed", _, Some(list)) => Some(Effect::RemoveFromList { list: list.clone() }),
+            _ => None,
+        };
+        if let Some(change) = change {
+            self.contacts[c].apply(&change);
+        }
         let running: Vec<usize> = self.journeys[c]
             .tokens
             .iter()
@@ -231,7 +252,9 @@ impl<'a> Sim<'a> {
 
     fn advance(&mut self, ix: usize, input: Input<'_>, now: DateTime<Utc>) {
         let c = self.owner[ix];
-        let before = self.tokens[ix].wake_at();
+        if self.tokens[ix].is_finished() {
+            return;
+        }
         let transition = {
             let cx = Context {
                 now,
@@ -263,9 +286,13 @@ impl<'a> Sim<'a> {
         self.tokens[ix] = token;
         if finished {
             self.journeys[c].running -= 1;
-        } else if let Some(at) = wake.filter(|w| Some(*w) != before) {
-            self.seq += 1;
-            self.timers.push(Reverse((at, self.seq, ix)));
+            self.scheduled[ix] = None;
+        } else if wake != self.scheduled[ix] {
+            self.scheduled[ix] = wake;
+            if let Some(at) = wake {
+                self.seq += 1;
+                self.timers.push(Reverse((at, self.seq, ix)));
+            }
         }
     }
 

@@ -191,20 +191,26 @@ impl Run<'_> {
                 on_timeout,
             } => match self.token.state.clone() {
                 TokenState::AwaitingEvent { deadline, .. } => {
-                    if let Input::Event(e) = input
-                        && self.awaited(e, event, message.as_deref())
-                    {
-                        self.journal(Action::Event {
-                            kind: e.kind.clone(),
-                            message: e.message.clone(),
-                        });
-                        return Visit::Next(*on_event);
+                    // An awaited event counts up to and including the deadline instant; the
+                    // timeout fires after it, or when the deadline has passed.
+                    let arrived = match input {
+                        Input::Event(e) => self.awaited(e, event, message.as_deref()).then_some(e),
+                        Input::Wake => None,
+                    };
+                    match arrived {
+                        Some(e) if self.now() <= deadline => {
+                            self.journal(Action::Event {
+                                kind: e.kind.clone(),
+                                message: e.message.clone(),
+                            });
+                            Visit::Next(*on_event)
+                        }
+                        _ if self.now() > deadline || (matches!(input, Input::Wake) && self.now() >= deadline) => {
+                            self.journal(Action::TimedOut { kind: event.clone() });
+                            Visit::Next(*on_timeout)
+                        }
+                        _ => Visit::Stop,
                     }
-                    if self.now() >= deadline {
-                        self.journal(Action::TimedOut { kind: event.clone() });
-                        return Visit::Next(*on_timeout);
-                    }
-                    Visit::Stop
                 }
                 _ => {
                     let already = message.as_deref().and_then(|m| {
@@ -450,12 +456,18 @@ impl Run<'_> {
                 body,
             } => {
                 let url = r(url)?;
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                if !crate::compile::is_http_url(&url) {
                     return Err(format!("webhook URL '{url}' is not an http:// or https:// URL"));
                 }
                 let headers = headers
                     .iter()
-                    .map(|(k, v)| Ok((k.clone(), r(v)?)))
+                    .map(|(k, v)| {
+                        let value = r(v)?;
+                        if value.contains(['\r', '\n']) {
+                            return Err(format!("header '{k}' would contain a line break"));
+                        }
+                        Ok((k.clone(), value))
+                    })
                     .collect::<Result<Vec<_>, String>>()?;
                 let body = match body {
                     Some(b) => r(b)?,

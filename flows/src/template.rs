@@ -1,10 +1,12 @@
 //! Message templates: `{{contact.first_name}}`, `{{data.order_id}}`, minijinja syntax.
 //!
 //! Templates are parsed when a flow is compiled, so a flow whose templates do not parse never
-//! runs. Templates registered as HTML escape what they interpolate; plain-text ones (subjects,
-//! SMS, push) do not. A missing field renders as the empty string.
+//! runs. What a template interpolates is escaped for where it goes: HTML in email bodies, JSON
+//! in webhook bodies (`{{ contact.name }}` becomes a quoted JSON string), percent-encoding in
+//! webhook URLs, nothing in plain text (subjects, SMS, push). A missing field, at any depth
+//! (`{{ data.cart.url }}` without a cart), renders as the empty string.
 
-use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use minijinja::{AutoEscape, Environment, Error, Output, State, UndefinedBehavior, Value};
 
 /// The parsed templates of one flow, addressed by [`TemplateId`].
 pub struct Templates {
@@ -15,24 +17,29 @@ pub struct Templates {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateId(String);
 
-/// Whether interpolated values are HTML-escaped.
+/// How interpolated values are escaped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Escape {
     Html,
+    Json,
+    Url,
     None,
 }
+
+/// The custom auto-escape mode of URL templates.
+const URL_ESCAPE: &str = "url";
 
 impl Default for Templates {
     fn default() -> Self {
         let mut env = Environment::new();
-        env.set_auto_escape_callback(|name| {
-            if name.ends_with(".html") {
-                AutoEscape::Html
-            } else {
-                AutoEscape::None
-            }
+        env.set_auto_escape_callback(|name| match name.rsplit('.').next() {
+            Some("html") => AutoEscape::Html,
+            Some("json") => AutoEscape::Json,
+            Some("url") => AutoEscape::Custom(URL_ESCAPE),
+            _ => AutoEscape::None,
         });
-        env.set_undefined_behavior(UndefinedBehavior::Lenient);
+        env.set_formatter(format_value);
+        env.set_undefined_behavior(UndefinedBehavior::Chainable);
         Templates { env }
     }
 }
@@ -48,6 +55,8 @@ impl Templates {
     pub fn add(&mut self, node: &str, field: &str, source: &str, escape: Escape) -> Result<TemplateId, String> {
         let ext = match escape {
             Escape::Html => "html",
+            Escape::Json => "json",
+            Escape::Url => "url",
             Escape::None => "txt",
         };
         let name = format!("{node}\u{1f}{field}.{ext}");
@@ -66,6 +75,31 @@ impl Templates {
             .render(context)
             .map_err(|e| describe("template failed to render", &e))
     }
+}
+
+/// Writes a value: percent-encoded in URL templates, minijinja's own escaping elsewhere.
+fn format_value(out: &mut Output<'_>, state: &State<'_, '_>, value: &Value) -> Result<(), Error> {
+    use std::fmt::Write as _;
+    if state.auto_escape() != AutoEscape::Custom(URL_ESCAPE) {
+        return minijinja::escape_formatter(out, state, value);
+    }
+    if value.is_undefined() || value.is_none() {
+        return Ok(());
+    }
+    let text = value.to_string();
+    if value.is_safe() {
+        return out.write_str(&text).map_err(Error::from);
+    }
+    for byte in text.bytes() {
+        let unreserved = byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~');
+        let written = if unreserved {
+            out.write_char(char::from(byte))
+        } else {
+            write!(out, "%{byte:02X}")
+        };
+        written.map_err(Error::from)?;
+    }
+    Ok(())
 }
 
 fn describe(what: &str, e: &minijinja::Error) -> String {
@@ -89,6 +123,43 @@ mod tests {
         let ctx = context! { contact => context! { name => "<Ann & Bob>" } };
         assert_eq!(t.render(&html, &ctx).unwrap(), "<p>Hi &lt;Ann &amp; Bob&gt;</p>");
         assert_eq!(t.render(&text, &ctx).unwrap(), "Hi <Ann & Bob>");
+    }
+
+    #[test]
+    fn json_templates_quote_values_and_url_templates_percent_encode_them() {
+        let mut t = Templates::default();
+        let json = t
+            .add(
+                "n",
+                "body",
+                "{\"name\": {{ contact.name }}, \"n\": {{ contact.n }}}",
+                Escape::Json,
+            )
+            .unwrap();
+        let url = t
+            .add(
+                "n",
+                "url",
+                "https://x.example/c/{{ contact.name }}?n={{ contact.n }}",
+                Escape::Url,
+            )
+            .unwrap();
+        let ctx = context! { contact => context! { name => "Ann \"B\" & Co/1", n => 5 } };
+        let body = t.render(&json, &ctx).unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(parsed["name"], "Ann \"B\" & Co/1");
+        assert_eq!(parsed["n"], 5);
+        assert_eq!(
+            t.render(&url, &ctx).unwrap(),
+            "https://x.example/c/Ann%20%22B%22%20%26%20Co%2F1?n=5"
+        );
+    }
+
+    #[test]
+    fn missing_nested_fields_render_empty() {
+        let mut t = Templates::default();
+        let id = t.add("n", "text", "[{{ data.cart.url }}]", Escape::None).unwrap();
+        assert_eq!(t.render(&id, &context! { data => context! {} }).unwrap(), "[]");
     }
 
     #[test]

@@ -623,3 +623,56 @@ fn a_token_at_a_node_missing_from_its_flow_fails_with_the_reason() {
         ["vanished failed reason=node 'vanished' does not exist in this flow version"]
     );
 }
+
+#[test]
+fn an_unrelated_event_at_the_deadline_does_not_time_the_wait_out() {
+    let mut j = Journey::start(email_then_wait(), ann(), T0);
+    assert!(
+        j.event("delivered", Some("t1.hello"), "2026-12-30T10:00:00Z")
+            .is_empty()
+    );
+    assert_eq!(
+        j.event("opened", Some("t1.hello"), "2026-12-30T10:00:00Z"),
+        ["read event message=t1.hello type=opened", "done exited"]
+    );
+}
+
+#[test]
+fn an_awaited_event_after_the_deadline_takes_the_timeout_edge() {
+    // A timer that fires late (a busy service) must not let a late open count.
+    let mut j = Journey::start(email_then_wait(), ann(), T0);
+    let lines = j.event("opened", Some("t1.hello"), "2026-12-30T10:00:01Z");
+    assert_eq!(lines[0], "read timed_out type=opened");
+}
+
+#[test]
+fn webhook_headers_may_not_smuggle_line_breaks() {
+    let mut c = ann();
+    c.fields.insert("first_name".into(), json!("Ann\r\nX-Evil: 1"));
+    let flow = line(
+        json!([{"id": "crm", "type": "webhook", "url": "https://crm.example/x", "headers": {"X-Name": "{{contact.first_name}}"}}]),
+    );
+    let j = Journey::start(flow, c, T0);
+    assert_eq!(
+        j.journal()[1],
+        "crm failed reason=header 'X-Name' would contain a line break"
+    );
+}
+
+#[test]
+fn webhook_bodies_insert_values_as_json() {
+    let mut c = ann();
+    c.fields.insert("first_name".into(), json!("Ann \"B\""));
+    let flow = line(
+        json!([{"id": "crm", "type": "webhook", "url": "https://crm.example/{{contact.first_name}}",
+        "body": "{\"name\": {{contact.first_name}}, \"missing\": \"{{ data.nothing.here }}\"}"}]),
+    );
+    let j = Journey::start(flow, c, T0);
+    let sent = j.sends()[0];
+    assert_eq!(sent.to, "https://crm.example/Ann%20%22B%22");
+    let Content::Webhook { body, .. } = &sent.content else {
+        panic!()
+    };
+    let body: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body["name"], "Ann \"B\"");
+}

@@ -255,3 +255,54 @@ fn tags_added_by_the_flow_are_visible_to_later_branches_of_the_same_contact() {
     });
     assert_eq!(edges, ["no", "yes"]);
 }
+
+#[test]
+fn a_zero_timeout_after_a_wait_still_fires() {
+    let f = flow(
+        json!({}),
+        json!([
+            {"id": "start", "type": "webhook_entry"},
+            {"id": "pause", "type": "wait", "duration": "1h"},
+            {"id": "now", "type": "wait_for_event", "event": "opened", "timeout": "0s"},
+            {"id": "yes", "type": "exit"},
+            {"id": "no", "type": "exit"}
+        ]),
+        json!([
+            {"from": "start", "to": "pause"}, {"from": "pause", "to": "now"},
+            {"from": "now", "to": "yes", "when": "event"}, {"from": "now", "to": "no", "when": "timeout"}
+        ]),
+    );
+    let (lines, summary) = run(&f, contacts(&["c1"]), vec![], TimeDelta::days(1));
+    assert_eq!(lines.last().unwrap(), "12-30 09:00 c1 no exited");
+    assert_eq!(summary.active, 0);
+}
+
+#[test]
+fn tag_events_update_the_contact_before_its_journey_branches_on_them() {
+    let f = flow(
+        json!({}),
+        json!([
+            {"id": "vip", "type": "event_entry", "event": "tag_added", "tag": "vip"},
+            {"id": "check", "type": "branch", "condition": {"has_tag": "vip"}},
+            {"id": "yes", "type": "exit"},
+            {"id": "no", "type": "exit"}
+        ]),
+        json!([{"from": "vip", "to": "check"}, {"from": "check", "to": "yes", "when": "yes"}, {"from": "check", "to": "no", "when": "no"}]),
+    );
+    let mut e = event("2026-12-30T09:00:00Z", "c1", "tag_added");
+    e.tag = Some("vip".into());
+    let (lines, _) = run(&f, contacts(&["c1"]), vec![e], TimeDelta::days(1));
+    assert_eq!(lines.last().unwrap(), "12-30 09:00 c1 yes exited");
+}
+
+#[test]
+fn events_before_the_start_are_not_applied() {
+    let (lines, summary) = run(
+        &waiting_flow(),
+        contacts(&["c1"]),
+        vec![event("2026-12-30T07:00:00Z", "c1", "opened")],
+        TimeDelta::days(1),
+    );
+    assert_eq!(summary.events_before_start, 1);
+    assert_eq!(lines.last().unwrap(), "12-30 10:00 c1 no exited");
+}

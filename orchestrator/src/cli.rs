@@ -2,7 +2,7 @@
 //! (`flows validate`, `flows schema`, `simulate`). Each command writes to the writers it is
 //! given, so tests run them in-process.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -74,8 +74,8 @@ pub enum CliError {
     Flow { file: String, problems: flows::Problems },
     #[error(transparent)]
     Import(#[from] ImportError),
-    #[error("{file}:{line}: {message}")]
-    Input { file: String, line: u64, message: String },
+    #[error("{message}")]
+    Argument { message: String },
     #[error("{0}")]
     Io(#[from] io::Error),
 }
@@ -132,11 +132,16 @@ pub fn simulate_files(args: &SimulateArgs, out: &mut dyn Write) -> Result<Summar
     let flow = load_flow(&args.flow)?;
     let contacts = read_contacts(&args.contacts)?;
     let start = args.start.unwrap_or_else(Utc::now);
-    let end = start
-        + args
-            .span
-            .map(Duration::to_chrono)
-            .unwrap_or_else(|| chrono::TimeDelta::days(DEFAULT_HORIZON_DAYS));
+    let span = args
+        .span
+        .map(Duration::to_chrono)
+        .unwrap_or_else(|| chrono::TimeDelta::days(DEFAULT_HORIZON_DAYS));
+    let end = start.checked_add_signed(span).ok_or_else(|| CliError::Argument {
+        message: format!(
+            "--start {} plus the simulated span is beyond the calendar chrono supports",
+            start.to_rfc3339()
+        ),
+    })?;
     let events = match &args.events {
         Some(path) => {
             let events = read_events(path)?;
@@ -180,32 +185,45 @@ fn check_events(
     contacts: &[flows::Contact],
     start: DateTime<Utc>,
 ) -> Result<(), CliError> {
-    let known: HashMap<&str, ()> = contacts.iter().map(|c| (c.id.as_str(), ())).collect();
+    let known: HashSet<&str> = contacts.iter().map(|c| c.id.as_str()).collect();
     // Lines of non-blank events, to name them in errors.
     let text = std::fs::read_to_string(path)?;
-    let lines: Vec<u64> = text
+    let lines = text
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, _)| i as u64 + 1)
-        .collect();
+        .map(|(i, _)| i as u64 + 1);
+    let mut problems = Vec::new();
+    let mut more = 0;
     for (event, line) in events.iter().zip(lines) {
-        let fail = |message: String| CliError::Input {
-            file: path.display().to_string(),
-            line,
-            message,
-        };
-        if !known.contains_key(event.contact.as_str()) {
-            return Err(fail(format!("contact '{}' is not in the contacts file", event.contact)));
+        let mut found = Vec::new();
+        if !known.contains(event.contact.as_str()) {
+            found.push(format!("contact '{}' is not in the contacts file", event.contact));
         }
         if event.at < start {
-            return Err(fail(format!(
+            found.push(format!(
                 "event at {} is before the simulation starts ({start})",
                 event.at.to_rfc3339()
-            )));
+            ));
+        }
+        for message in found {
+            if problems.len() < crate::import::MAX_REPORTED {
+                problems.push((line, message));
+            } else {
+                more += 1;
+            }
         }
     }
-    Ok(())
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ImportError {
+            file: path.display().to_string(),
+            problems,
+            more,
+        }
+        .into())
+    }
 }
 
 /// The human summary `cairn simulate` prints to stderr.

@@ -189,7 +189,18 @@ fn parse_contacts_csv(name: &str, text: &str) -> Result<Vec<Contact>, ImportErro
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
     let headers: Vec<String> = match reader.headers() {
-        Ok(h) => h.iter().map(|s| s.trim().to_ascii_lowercase()).collect(),
+        // Reserved columns match in any case; other column names are kept as written.
+        Ok(h) => h
+            .iter()
+            .map(|s| {
+                let lower = s.trim().to_ascii_lowercase();
+                if CONTACT_KEYS.contains(&lower.as_str()) {
+                    lower
+                } else {
+                    s.trim().to_string()
+                }
+            })
+            .collect(),
         Err(e) => return Err(Collector::fail(name, format!("cannot read the header: {e}"))),
     };
     let mut out = Collector::new(name);
@@ -389,7 +400,7 @@ mod tests {
 
     #[test]
     fn csv_contacts_keep_known_columns_and_fields() {
-        let csv = "id,email,phone,timezone,country,tags,first_name\nc1,a@x.ee,+3725555,Europe/Tallinn,ee,vip;new,Ann\nc2,,,,,,\n";
+        let csv = "ID,Email,phone,timezone,country,tags,firstName\nc1,a@x.ee,+3725555,Europe/Tallinn,ee,vip;new,Ann\nc2,,,,,,\n";
         let contacts = parse_contacts_csv("c.csv", csv).unwrap();
         assert_eq!(contacts.len(), 2);
         let c1 = &contacts[0];
@@ -397,7 +408,7 @@ mod tests {
         assert_eq!(c1.country.as_deref(), Some("EE"));
         assert_eq!(c1.timezone, Some(chrono_tz::Europe::Tallinn));
         assert!(c1.tags.contains("vip") && c1.tags.contains("new"));
-        assert_eq!(c1.fields["first_name"], "Ann");
+        assert_eq!(c1.fields["firstName"], "Ann", "custom columns keep their case");
         assert!(contacts[1].email.is_none() && contacts[1].fields.is_empty());
     }
 

@@ -240,6 +240,21 @@ fn bad_arguments_get_a_usage_error() {
 }
 
 #[test]
+fn a_start_at_the_end_of_the_calendar_is_refused_not_a_crash() {
+    let t = templates();
+    let o = cairn(&[
+        "simulate",
+        t.join("welcome.json").to_str().unwrap(),
+        "--contacts",
+        t.join("welcome.contacts.csv").to_str().unwrap(),
+        "--start",
+        "+262142-12-01T00:00:00Z",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("beyond the calendar"), "{}", stderr(&o));
+}
+
+#[test]
 fn schema_prints_the_published_json_schema() {
     let o = cairn(&["flows", "schema"]);
     assert!(o.status.success());

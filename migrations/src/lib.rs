@@ -1,5 +1,19 @@
-//! # migrations — the database schema
+//! # migrations — Cairn's database schema
 //!
-//! Will own the sea-orm-migration `Migrator` for SQLite (the embedded default) and PostgreSQL:
-//! flows and versions, contacts, tokens, the journal, messages and the outbox. Empty until the
-//! service issue lands.
+//! One schema for SQLite (the embedded default) and PostgreSQL, built with sea-query so each
+//! backend gets its own DDL. Conventions that keep the engine's queries portable and fast:
+//! instants are `BIGINT` Unix milliseconds (UTC), JSON documents are `TEXT`, booleans are
+//! `INTEGER` 0/1, and every id the API shows is a `BIGINT`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_init;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_init::Migration)]
+    }
+}

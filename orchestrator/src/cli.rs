@@ -23,11 +23,26 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the service: HTTP API, engine and delivery in one process.
+    Serve(ServeArgs),
     /// Work with flow files (cairn.flow/v1 JSON).
     #[command(subcommand)]
     Flows(FlowsCommand),
     /// Show what Cairn would do with a flow for a list of contacts, on a virtual clock.
     Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "CAIRN_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Database: a SQLite file (default) or postgres://user:password@host/db.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://cairn.db?mode=rwc")]
+    pub database_url: String,
+    /// Zone for contacts that have none, when the flow sets none.
+    #[arg(long, env = "CAIRN_DEFAULT_TIMEZONE", default_value = "UTC")]
+    pub default_timezone: chrono_tz::Tz,
 }
 
 #[derive(Debug, Subcommand)]
@@ -268,11 +283,39 @@ pub fn render_summary(summary: &Summary, elapsed: std::time::Duration) -> String
     out
 }
 
+fn serve(args: ServeArgs) -> Result<(), CliError> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into()),
+        )
+        .with_writer(io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let config = crate::app::ServeConfig {
+            listen: args.listen,
+            database_url: args.database_url,
+            default_timezone: args.default_timezone,
+            background: true,
+        };
+        let app = crate::app::App::start(config, std::sync::Arc::new(crate::clock::SystemClock))
+            .await
+            .map_err(|e| CliError::Argument {
+                message: format!("cannot start: {e:#}"),
+            })?;
+        eprintln!("Cairn is listening on http://{}", app.addr);
+        app.run_until_signal().await;
+        Ok(())
+    })
+}
+
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let result = match cli.command {
+        Command::Serve(args) => serve(args).map(|()| 0),
         Command::Flows(FlowsCommand::Validate { files }) => validate(&files, &mut out)
             .map(|ok| if ok { 0 } else { 1 })
             .map_err(CliError::from),

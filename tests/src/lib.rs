@@ -31,3 +31,5 @@ pub fn template_names() -> Vec<String> {
     names.sort();
     names
 }
+
+pub mod service;

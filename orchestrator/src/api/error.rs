@@ -1,0 +1,148 @@
+//! The one place errors become HTTP responses: `{"error": {"code", "message", "details"}}`.
+//! Client mistakes get a 4xx naming what is wrong; our failures get an opaque 500 and a log line
+//! with the full cause.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// One located problem: the node and field of a flow, or the field of a request body.
+#[derive(Debug, Clone, Serialize)]
+pub struct Detail {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body is not JSON at all.
+    #[error("malformed JSON at line {line}, column {column}: {message}")]
+    MalformedJson {
+        message: String,
+        line: usize,
+        column: usize,
+    },
+    /// The body is JSON but not what this endpoint takes.
+    #[error("{message}")]
+    Invalid {
+        code: &'static str,
+        message: String,
+        details: Vec<Detail>,
+    },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the request body is larger than {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("the request body could not be read: {0}")]
+    BadBody(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn invalid(code: &'static str, message: impl Into<String>, details: Vec<Detail>) -> Self {
+        ApiError::Invalid {
+            code,
+            message: message.into(),
+            details,
+        }
+    }
+
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        ApiError::Invalid {
+            code: "invalid_request",
+            message: format!("field '{field}': {message}"),
+            details: vec![Detail {
+                node: None,
+                field: Some(field.to_string()),
+                message,
+                line: None,
+                column: None,
+            }],
+        }
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::MalformedJson { .. } => (StatusCode::BAD_REQUEST, "malformed_json"),
+            ApiError::Invalid { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::BadBody(_) => (StatusCode::BAD_REQUEST, "bad_body"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        ApiError::Internal(format!("database: {e}"))
+    }
+}
+
+impl From<crate::engine::Error> for ApiError {
+    fn from(e: crate::engine::Error) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<flows::Problems> for ApiError {
+    fn from(p: flows::Problems) -> Self {
+        let count = p.0.len();
+        let first = p.0.first().map(ToString::to_string).unwrap_or_default();
+        let details =
+            p.0.into_iter()
+                .map(|p| Detail {
+                    node: p.node,
+                    field: p.field,
+                    message: p.message,
+                    line: p.line,
+                    column: p.column,
+                })
+                .collect();
+        let message = if count == 1 {
+            first
+        } else {
+            format!("{first} (and {} more problems)", count - 1)
+        };
+        ApiError::Invalid {
+            code: "invalid_flow",
+            message,
+            details,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let details = match &self {
+            ApiError::Invalid { details, .. } => details.clone(),
+            ApiError::MalformedJson { message, line, column } => vec![Detail {
+                node: None,
+                field: None,
+                message: message.clone(),
+                line: Some(*line),
+                column: Some(*column),
+            }],
+            _ => Vec::new(),
+        };
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(%cause, "request failed");
+        }
+        let body = serde_json::json!({"error": {"code": code, "message": self.to_string(), "details": details}});
+        (status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,362 @@
+//! Request handlers, one per route.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use flows::definition::NodeKind;
+use flows::{CompiledFlow, Event};
+use sea_orm::TransactionTrait;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::error::{ApiError, Detail};
+use super::{AppState, BODY_LIMIT};
+use crate::store::contacts::{self, ContactInput};
+use crate::store::flows as flow_store;
+use crate::store::journeys::{self, Entered, NewEntry};
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// The body as JSON: 413 over the limit, 400 with line and column when it does not parse.
+fn json_body(body: Result<Bytes, BytesRejection>) -> ApiResult<Value> {
+    let bytes = body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge { limit: BODY_LIMIT }
+        } else {
+            ApiError::BadBody(r.body_text())
+        }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        let text = e.to_string();
+        let message = text.rfind(" at line ").map_or(text.clone(), |i| text[..i].to_string());
+        ApiError::MalformedJson {
+            message,
+            line: e.line(),
+            column: e.column(),
+        }
+    })
+}
+
+fn flow_id(raw: &str) -> ApiResult<i64> {
+    raw.parse()
+        .map_err(|_| ApiError::NotFound(format!("no flow with id '{raw}'")))
+}
+
+async fn existing_flow(state: &AppState, raw: &str) -> ApiResult<flow_store::FlowRow> {
+    let id = flow_id(raw)?;
+    flow_store::get(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no flow with id {id}")))
+}
+
+/// Compiles a posted definition; stores it in its canonical form.
+fn compile_body(body: Value) -> ApiResult<(CompiledFlow, String)> {
+    let flow = flows::compile::compile_value(body)?;
+    let text = serde_json::to_string(flow.definition()).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok((flow, text))
+}
+
+pub async fn create_flow(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult<Response> {
+    let (flow, text) = compile_body(json_body(body)?)?;
+    let id = flow_store::create(&state.db, flow.name(), &text, state.clock.now()).await?;
+    Ok((StatusCode::CREATED, Json(json!({"id": id, "version": 1}))).into_response())
+}
+
+pub async fn list_flows(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(flow_store::list(&state.db).await?)))
+}
+
+/// The newest version's definition, as re-importable JSON.
+pub async fn get_flow(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let flow = existing_flow(&state, &id).await?;
+    let text = flow_store::definition(&state.db, flow.id, flow.version)
+        .await?
+        .ok_or_else(|| ApiError::Internal(format!("flow {} has no version {}", flow.id, flow.version)))?;
+    Ok(Json(
+        serde_json::from_str(&text).map_err(|e| ApiError::Internal(e.to_string()))?,
+    ))
+}
+
+pub async fn update_flow(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    let existing = existing_flow(&state, &id).await?;
+    let (flow, text) = compile_body(json_body(body)?)?;
+    let version = flow_store::add_version(&state.db, existing.id, flow.name(), &text, state.clock.now())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no flow with id {id}")))?;
+    Ok(Json(json!({"id": existing.id, "version": version})))
+}
+
+pub async fn activate_flow(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let id = flow_id(&id)?;
+    let row = flow_store::set_status(&state.db, id, true, state.clock.now())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no flow with id {id}")))?;
+    state.engine.notify_one();
+    Ok(Json(json!(row)))
+}
+
+pub async fn pause_flow(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let id = flow_id(&id)?;
+    let row = flow_store::set_status(&state.db, id, false, state.clock.now())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no flow with id {id}")))?;
+    Ok(Json(json!(row)))
+}
+
+/// The `contact` object of an entry: `id` plus known keys; any other key is a contact field.
+fn contact_input(value: Option<Value>) -> ApiResult<ContactInput> {
+    let Some(Value::Object(mut map)) = value else {
+        return Err(ApiError::field(
+            "contact",
+            "is required: an object with at least an 'id'",
+        ));
+    };
+    let id = match map.remove("id") {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => return Err(ApiError::field("contact.id", "is required: a non-empty string")),
+    };
+    let mut text = |key: &str| -> ApiResult<Option<String>> {
+        match map.remove(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
+            Some(_) => Err(ApiError::field(&format!("contact.{key}"), "must be a string")),
+        }
+    };
+    let email = text("email")?;
+    let phone = text("phone")?;
+    let country = text("country")?.map(|c| c.to_ascii_uppercase());
+    let timezone = match text("timezone")? {
+        None => None,
+        Some(z) => Some(z.parse::<chrono_tz::Tz>().map_err(|_| {
+            ApiError::field(
+                "contact.timezone",
+                format!("unknown time zone '{z}' (use an IANA name such as 'Europe/Tallinn')"),
+            )
+        })?),
+    };
+    if let Some(c) = &country
+        && !(c.len() == 2 && c.chars().all(|ch| ch.is_ascii_alphabetic()))
+    {
+        return Err(ApiError::field(
+            "contact.country",
+            format!("'{c}' is not an ISO 3166 two-letter code such as 'EE'"),
+        ));
+    }
+    Ok(ContactInput {
+        id,
+        email,
+        phone,
+        timezone,
+        country,
+        fields: map,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntryRequest {
+    contact: Option<Value>,
+    #[serde(default)]
+    data: Option<Map<String, Value>>,
+    /// Idempotency key: the same key twice starts one journey.
+    #[serde(default)]
+    key: Option<String>,
+    /// Which webhook entry node, when the flow has several.
+    #[serde(default)]
+    entry: Option<String>,
+}
+
+fn typed<T: serde::de::DeserializeOwned>(value: Value) -> ApiResult<T> {
+    serde_json::from_value(value).map_err(|e| {
+        let message = e.to_string();
+        ApiError::invalid(
+            "invalid_request",
+            message.clone(),
+            vec![Detail {
+                node: None,
+                field: None,
+                message,
+                line: None,
+                column: None,
+            }],
+        )
+    })
+}
+
+pub async fn enter(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let request: EntryRequest = typed(json_body(body)?)?;
+    let flow = existing_flow(&state, &id).await?;
+    let (true, Some(version)) = (flow.status == "active", flow.active_version) else {
+        return Err(ApiError::Conflict(format!(
+            "flow {} is {}; activate it to accept entries",
+            flow.id, flow.status
+        )));
+    };
+    let compiled = state.flows.get(&state.db, flow.id, version).await?;
+    let webhooks: Vec<&str> = compiled
+        .entries()
+        .filter(|(_, n)| matches!(n.kind, NodeKind::WebhookEntry(_)))
+        .map(|(_, n)| n.id.as_str())
+        .collect();
+    let entry_node = match (&request.entry, webhooks.as_slice()) {
+        (Some(e), nodes) if nodes.contains(&e.as_str()) => e.clone(),
+        (Some(e), _) => {
+            return Err(ApiError::field(
+                "entry",
+                format!("flow {} has no webhook_entry node '{e}'", flow.id),
+            ));
+        }
+        (None, [only]) => (*only).to_string(),
+        (None, []) => {
+            return Err(ApiError::Conflict(format!(
+                "flow {} has no webhook_entry node",
+                flow.id
+            )));
+        }
+        (None, _) => {
+            return Err(ApiError::field(
+                "entry",
+                format!(
+                    "flow {} has several webhook entries; name one: {}",
+                    flow.id,
+                    webhooks.join(", ")
+                ),
+            ));
+        }
+    };
+    let contact = contact_input(request.contact)?;
+    let now = state.clock.now();
+    let tx = state.db.begin().await?;
+    let contact_id = contacts::upsert(&tx, &contact, now).await?;
+    let entered = journeys::enter(
+        &tx,
+        NewEntry {
+            flow_id: flow.id,
+            version,
+            contact_id,
+            contact: &contact.id,
+            entry_node: &entry_node,
+            data: request.data.unwrap_or_default(),
+            key: request.key.as_deref(),
+            reentry: compiled.definition().reentry,
+            now,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    match entered {
+        Entered::Started { token } => {
+            state.engine.notify_one();
+            Ok((StatusCode::ACCEPTED, Json(json!({"token": token, "duplicate": false}))).into_response())
+        }
+        Entered::Duplicate { token } => {
+            Ok((StatusCode::ACCEPTED, Json(json!({"token": token, "duplicate": true}))).into_response())
+        }
+        Entered::Refused { reason } => Err(ApiError::Conflict(reason)),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventRequest {
+    contact: String,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    tag: Option<String>,
+    #[serde(default)]
+    list: Option<String>,
+    #[serde(default)]
+    data: Map<String, Value>,
+}
+
+pub async fn post_event(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult<Response> {
+    let request: EventRequest = typed(json_body(body)?)?;
+    if request.kind.trim().is_empty() {
+        return Err(ApiError::field("type", "is empty"));
+    }
+    if matches!(request.kind.as_str(), "tag_added" | "tag_removed") && request.tag.is_none() {
+        return Err(ApiError::field(
+            "tag",
+            format!("a {} event names its tag", request.kind),
+        ));
+    }
+    if matches!(request.kind.as_str(), "list_added" | "list_removed") && request.list.is_none() {
+        return Err(ApiError::field(
+            "list",
+            format!("a {} event names its list", request.kind),
+        ));
+    }
+    let contact_id = contacts::find(&state.db, &request.contact)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no contact with id '{}'", request.contact)))?;
+    let now = state.clock.now();
+    let event = Event {
+        at: now,
+        contact: request.contact,
+        kind: request.kind,
+        message: request.message,
+        tag: request.tag,
+        list: request.list,
+        data: request.data,
+    };
+    journeys::push_event(&state.db, contact_id, &event, now).await?;
+    state.engine.notify_one();
+    Ok((StatusCode::ACCEPTED, Json(json!({"accepted": true}))).into_response())
+}
+
+pub async fn journal(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let contact_id = contacts::find(&state.db, &id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no contact with id '{id}'")))?;
+    Ok(Json(Value::Array(journeys::journal_of(&state.db, contact_id).await?)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Limit {
+    limit: Option<u64>,
+}
+
+pub async fn outbox(State(state): State<AppState>, Query(q): Query<Limit>) -> ApiResult<Json<Value>> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
+    Ok(Json(Value::Array(journeys::messages(&state.db, limit).await?)))
+}
+
+pub async fn flow_stats(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let flow = existing_flow(&state, &id).await?;
+    let stats = journeys::stats(&state.db, flow.id).await?;
+    Ok(Json(json!({"flow": flow.id, "nodes": stats})))
+}
+
+pub async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    crate::db::one(&state.db, "SELECT 1", vec![]).await?;
+    Ok(Json(json!({"status": "ok"})))
+}
+
+pub async fn home() -> Html<&'static str> {
+    Html(concat!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Cairn</title></head><body>",
+        "<h1>Cairn</h1><p>The journey editor is coming. Meanwhile: <code>POST /api/flows</code>, ",
+        "<a href=\"/api/flows\">/api/flows</a>, <a href=\"/api/outbox\">/api/outbox</a>, <a href=\"/healthz\">/healthz</a>.</p>",
+        "</body></html>"
+    ))
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}

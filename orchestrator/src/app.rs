@@ -1,0 +1,121 @@
+//! The running service: database, engine, delivery and HTTP API in one process.
+//!
+//! [`App::start`] binds (port 0 works: [`App::addr`] reports the real port), spawns the engine
+//! and delivery loops and the server, and returns a handle; [`App::stop`] shuts them down.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use flows::Policy;
+use sea_orm::DatabaseConnection;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+
+use crate::api::{AppState, app};
+use crate::clock::Clock;
+use crate::delivery::Delivery;
+use crate::engine::{Engine, FlowCache};
+
+/// What `cairn serve` needs to start.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    /// Zone for contacts with none, when the flow sets none.
+    pub default_timezone: chrono_tz::Tz,
+    /// Run the engine and delivery loops (off for API-only tests that drive them by hand).
+    pub background: bool,
+}
+
+pub struct App {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub engine: Engine,
+    pub delivery: Delivery,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl App {
+    pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+        let db = crate::db::connect(&config.database_url).await?;
+        Self::start_with(config, clock, db).await
+    }
+
+    pub async fn start_with(config: ServeConfig, clock: Arc<dyn Clock>, db: DatabaseConnection) -> anyhow::Result<App> {
+        let flows = Arc::new(FlowCache::default());
+        let wake = Arc::new(Notify::new());
+        let delivery_wake = Arc::new(Notify::new());
+        let engine = Engine {
+            db: db.clone(),
+            clock: clock.clone(),
+            flows: flows.clone(),
+            policy: Arc::new(Policy {
+                default_timezone: config.default_timezone,
+            }),
+            wake: wake.clone(),
+            delivery: delivery_wake.clone(),
+            batch: 1000,
+        };
+        let delivery = Delivery {
+            db: db.clone(),
+            clock: clock.clone(),
+            wake: delivery_wake,
+            batch: 1000,
+        };
+        let state = AppState {
+            db,
+            clock,
+            flows,
+            engine: wake,
+        };
+        let listener = tokio::net::TcpListener::bind(config.listen).await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = watch::channel(false);
+        let until_stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let mut tasks = JoinSet::new();
+        let router = app(state.clone());
+        let server_stop = until_stopped(stopped.clone());
+        tasks.spawn(async move {
+            if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(server_stop).await {
+                tracing::error!(error = %e, "server stopped");
+            }
+        });
+        if config.background {
+            tasks.spawn(engine.clone().run(until_stopped(stopped.clone())));
+            tasks.spawn(delivery.clone().run(until_stopped(stopped)));
+        }
+        tracing::info!(%addr, "cairn is listening");
+        Ok(App {
+            addr,
+            state,
+            engine,
+            delivery,
+            stop,
+            tasks,
+        })
+    }
+
+    /// Stops accepting requests, lets running passes finish, and waits for the tasks.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+
+    /// Serves until Ctrl-C or SIGTERM.
+    pub async fn run_until_signal(self) {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+            tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutting down");
+        self.stop().await;
+    }
+}

@@ -1,0 +1,346 @@
+//! The engine: advances journeys durably.
+//!
+//! One pass = one transaction: apply queued events (from the inbox) to the journeys of their
+//! contacts, or step the tokens that are due, then write every token's new state, the journal
+//! lines, the messages with their outbox rows and the tag/list changes together. A crash loses
+//! nothing: what was not committed is still queued or still due, and is done again.
+//!
+//! The loop is a `select!` between the next due instant on the injected [`Clock`], a [`Notify`]
+//! poked by the API on every entry and event, a short poll (other processes may write work),
+//! and shutdown. On PostgreSQL, several engines share the work through `FOR UPDATE SKIP LOCKED`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use flows::definition::NodeKind;
+use flows::{CompiledFlow, Contact, Effect, Event, Input, JournalEntry, Policy, Transition, step};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
+use tokio::sync::Notify;
+
+use crate::clock::Clock;
+use crate::db::{all, col};
+use crate::store::contacts;
+use crate::store::flows as flow_store;
+use crate::store::journeys::{self, JournalRow, MessageRow, NewEntry, StoredToken};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database: {0}")]
+    Db(#[from] DbErr),
+    #[error("flow {flow} version {version} is missing")]
+    MissingFlow { flow: i64, version: i64 },
+    #[error("flow {flow} version {version} no longer compiles: {problems}")]
+    BrokenFlow {
+        flow: i64,
+        version: i64,
+        problems: flows::Problems,
+    },
+}
+
+/// Compiled flow versions, compiled once per process. Versions never change once written.
+#[derive(Debug, Default)]
+pub struct FlowCache {
+    compiled: RwLock<HashMap<(i64, i64), Arc<CompiledFlow>>>,
+}
+
+impl FlowCache {
+    pub async fn get(&self, c: &impl ConnectionTrait, flow: i64, version: i64) -> Result<Arc<CompiledFlow>, Error> {
+        if let Some(f) = self.compiled.read().expect("flow cache lock").get(&(flow, version)) {
+            return Ok(f.clone());
+        }
+        let text = flow_store::definition(c, flow, version)
+            .await?
+            .ok_or(Error::MissingFlow { flow, version })?;
+        let compiled = Arc::new(CompiledFlow::from_json(&text).map_err(|problems| Error::BrokenFlow {
+            flow,
+            version,
+            problems,
+        })?);
+        self.compiled
+            .write()
+            .expect("flow cache lock")
+            .insert((flow, version), compiled.clone());
+        Ok(compiled)
+    }
+}
+
+/// What the engine needs; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    pub db: DatabaseConnection,
+    pub clock: Arc<dyn Clock>,
+    pub flows: Arc<FlowCache>,
+    pub policy: Arc<Policy>,
+    /// Poked when entries or events arrive.
+    pub wake: Arc<Notify>,
+    /// Poked when messages were queued for delivery.
+    pub delivery: Arc<Notify>,
+    /// Tokens or events per transaction.
+    pub batch: u64,
+}
+
+/// Work done in one pass.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub events: usize,
+    pub steps: usize,
+    pub messages: usize,
+}
+
+impl Progress {
+    pub fn is_idle(&self) -> bool {
+        self.events == 0 && self.steps == 0
+    }
+}
+
+impl Engine {
+    /// Runs until `shutdown` completes.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            match self.run_once().await {
+                Ok(p) if !p.is_idle() => continue,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "engine pass failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            }
+            let next = journeys::next_due(&self.db).await.ok().flatten();
+            let far = self.clock.now() + chrono::TimeDelta::hours(1);
+            let sleep = self.clock.sleep_until(next.unwrap_or(far).min(far));
+            tokio::select! {
+                _ = sleep => {}
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = &mut shutdown => return,
+            }
+        }
+    }
+
+    /// Applies one batch of events, then steps one batch of due tokens.
+    pub async fn run_once(&self) -> Result<Progress, Error> {
+        let mut progress = self.apply_events().await?;
+        let due = self.step_due().await?;
+        progress.steps += due.steps;
+        progress.messages += due.messages;
+        if progress.messages > 0 {
+            self.delivery.notify_one();
+        }
+        Ok(progress)
+    }
+
+    /// Runs passes until nothing is due at the clock's current time.
+    pub async fn drain(&self) -> Result<Progress, Error> {
+        let mut total = Progress::default();
+        loop {
+            let p = self.run_once().await?;
+            if p.is_idle() {
+                return Ok(total);
+            }
+            total.events += p.events;
+            total.steps += p.steps;
+            total.messages += p.messages;
+        }
+    }
+
+    async fn step_due(&self) -> Result<Progress, Error> {
+        let now = self.clock.now();
+        let tx = self.db.begin().await?;
+        let tokens = journeys::claim_due(&tx, now, self.batch).await?;
+        if tokens.is_empty() {
+            tx.commit().await?;
+            return Ok(Progress::default());
+        }
+        let ids: Vec<i64> = tokens.iter().map(|t| t.contact_id).collect();
+        let mut pass = Pass::new(now, contacts::load(&tx, &ids).await?);
+        for mut t in tokens {
+            let flow = self.flows.get(&tx, t.flow_id, t.version).await?;
+            pass.step(&flow, &mut t, Input::Wake, &self.policy);
+        }
+        let progress = Progress {
+            events: 0,
+            steps: pass.tokens.len(),
+            messages: pass.messages.len(),
+        };
+        pass.write(&tx).await?;
+        tx.commit().await?;
+        Ok(progress)
+    }
+
+    async fn apply_events(&self) -> Result<Progress, Error> {
+        let now = self.clock.now();
+        let tx = self.db.begin().await?;
+        let events = journeys::take_events(&tx, self.batch).await?;
+        if events.is_empty() {
+            tx.commit().await?;
+            return Ok(Progress::default());
+        }
+        let ids: Vec<i64> = events.iter().map(|e| e.1).collect();
+        let mut pass = Pass::new(now, contacts::load(&tx, &ids).await?);
+        let active = active_flows(&tx).await?;
+        for (_, contact_id, event) in &events {
+            pass.record_contact_change(*contact_id, event);
+            for mut t in journeys::running_for_contact(&tx, *contact_id).await? {
+                // A token stepped earlier in this pass is saved from the pass's copy.
+                if let Some(i) = pass.tokens.iter().position(|p| p.id == t.id) {
+                    t = pass.tokens.swap_remove(i);
+                }
+                let flow = self.flows.get(&tx, t.flow_id, t.version).await?;
+                pass.step(&flow, &mut t, Input::Event(event), &self.policy);
+            }
+            for &(flow_id, version) in &active {
+                let flow = self.flows.get(&tx, flow_id, version).await?;
+                for (_, node) in flow.entries() {
+                    if let NodeKind::EventEntry(e) = &node.kind
+                        && e.event == event.kind
+                        && e.tag.as_ref().is_none_or(|t| event.tag.as_ref() == Some(t))
+                        && e.list.as_ref().is_none_or(|l| event.list.as_ref() == Some(l))
+                    {
+                        let entry = NewEntry {
+                            flow_id,
+                            version,
+                            contact_id: *contact_id,
+                            contact: &event.contact,
+                            entry_node: &node.id,
+                            data: event.data.clone(),
+                            key: None,
+                            reentry: flow.definition().reentry,
+                            now,
+                        };
+                        journeys::enter(&tx, entry).await?;
+                    }
+                }
+            }
+        }
+        let inbox: Vec<i64> = events.iter().map(|e| e.0).collect();
+        journeys::delete_events(&tx, &inbox).await?;
+        let progress = Progress {
+            events: events.len(),
+            steps: pass.tokens.len(),
+            messages: pass.messages.len(),
+        };
+        pass.write(&tx).await?;
+        tx.commit().await?;
+        self.wake.notify_one();
+        Ok(progress)
+    }
+}
+
+/// `(flow id, active version)` of every active flow.
+async fn active_flows(c: &impl ConnectionTrait) -> Result<Vec<(i64, i64)>, DbErr> {
+    let rows = all(
+        c,
+        "SELECT id, active_version FROM flows WHERE status = 'active' AND active_version IS NOT NULL",
+        vec![],
+    )
+    .await?;
+    rows.iter().map(|r| Ok((col(r, 0)?, col(r, 1)?))).collect()
+}
+
+/// The writes of one pass, gathered in memory and written in one transaction.
+struct Pass {
+    now: DateTime<Utc>,
+    contacts: HashMap<i64, Contact>,
+    tokens: Vec<StoredToken>,
+    journal: Vec<JournalRow>,
+    messages: Vec<MessageRow>,
+    /// Tag and list changes: (contact, change, source).
+    changes: Vec<(i64, Effect, &'static str)>,
+}
+
+impl Pass {
+    fn new(now: DateTime<Utc>, contacts: HashMap<i64, Contact>) -> Self {
+        Pass {
+            now,
+            contacts,
+            tokens: Vec::new(),
+            journal: Vec::new(),
+            messages: Vec::new(),
+            changes: Vec::new(),
+        }
+    }
+
+    /// Tag and list events are facts about the contact (the API wrote them as events).
+    fn record_contact_change(&mut self, contact_id: i64, event: &Event) {
+        let change = match (event.kind.as_str(), &event.tag, &event.list) {
+            ("tag_added", Some(tag), _) => Effect::AddTag { tag: tag.clone() },
+            ("tag_removed", Some(tag), _) => Effect::RemoveTag { tag: tag.clone() },
+            ("list_added", _, Some(list)) => Effect::AddToList { list: list.clone() },
+            ("list_removed", _, Some(list)) => Effect::RemoveFromList { list: list.clone() },
+            _ => return,
+        };
+        if let Some(contact) = self.contacts.get_mut(&contact_id) {
+            contact.apply(&change);
+        }
+        self.changes.push((contact_id, change, "api"));
+    }
+
+    fn step(&mut self, flow: &CompiledFlow, t: &mut StoredToken, input: Input<'_>, policy: &Policy) {
+        let Some(contact) = self.contacts.get(&t.contact_id) else {
+            tracing::error!(
+                token = t.id,
+                contact = t.contact_id,
+                "token of a missing contact; left as it is"
+            );
+            return;
+        };
+        let cx = flows::Context {
+            now: self.now,
+            contact,
+            policy,
+        };
+        let Transition { token, effects } = step(flow, &t.token, input, &cx);
+        let external = contact.id.clone();
+        for effect in effects {
+            match effect {
+                Effect::Journal { node, action } => self.journal.push(JournalRow {
+                    contact_id: t.contact_id,
+                    flow_id: t.flow_id,
+                    token_id: t.id,
+                    entry: JournalEntry {
+                        at: self.now,
+                        contact: external.clone(),
+                        node,
+                        action,
+                    },
+                }),
+                Effect::Send(message) => self.messages.push(MessageRow {
+                    token_id: t.id,
+                    contact_id: t.contact_id,
+                    flow_id: t.flow_id,
+                    message: *message,
+                }),
+                change => {
+                    if let Some(contact) = self.contacts.get_mut(&t.contact_id) {
+                        contact.apply(&change);
+                    }
+                    self.changes.push((t.contact_id, change, "flow"));
+                }
+            }
+        }
+        t.token = token;
+        self.tokens.push(t.clone());
+    }
+
+    async fn write(self, c: &impl ConnectionTrait) -> Result<(), DbErr> {
+        for t in &self.tokens {
+            journeys::save_token(c, t, self.now).await?;
+        }
+        journeys::append_journal(c, self.journal).await?;
+        journeys::queue_messages(c, self.messages, self.now).await?;
+        for (contact, change, source) in self.changes {
+            match change {
+                Effect::AddTag { tag } => contacts::add_tag(c, contact, &tag, source, self.now).await?,
+                Effect::RemoveTag { tag } => contacts::remove_tag(c, contact, &tag).await?,
+                Effect::AddToList { list } => contacts::add_to_list(c, contact, &list, self.now).await?,
+                Effect::RemoveFromList { list } => contacts::remove_from_list(c, contact, &list).await?,
+                Effect::Journal { .. } | Effect::Send(_) => {}
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,132 @@
+//! Flows and their versions. Editing a flow adds a version; tokens keep the version they entered.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DbErr, QueryResult};
+use serde::Serialize;
+
+use crate::db::{all, col, exec, from_ms, ms, one};
+
+/// A flow as listed by the API.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowRow {
+    pub id: i64,
+    pub name: String,
+    /// `draft`, `active` or `paused`.
+    pub status: String,
+    /// The newest version.
+    pub version: i64,
+    /// The version new entries use, once activated.
+    pub active_version: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, name, status, version, active_version, created_at, updated_at";
+
+fn row(r: &QueryResult) -> Result<FlowRow, DbErr> {
+    Ok(FlowRow {
+        id: col(r, 0)?,
+        name: col(r, 1)?,
+        status: col(r, 2)?,
+        version: col(r, 3)?,
+        active_version: col(r, 4)?,
+        created_at: from_ms(col(r, 5)?),
+        updated_at: from_ms(col(r, 6)?),
+    })
+}
+
+/// Stores a new flow as version 1, in draft.
+pub async fn create(c: &impl ConnectionTrait, name: &str, definition: &str, now: DateTime<Utc>) -> Result<i64, DbErr> {
+    let r = one(
+        c,
+        "INSERT INTO flows (name, status, version, active_version, secret, created_at, updated_at) \
+         VALUES ($1, 'draft', 1, NULL, NULL, $2, $2) RETURNING id",
+        vec![name.into(), ms(now).into()],
+    )
+    .await?
+    .ok_or_else(|| DbErr::Custom("INSERT … RETURNING gave no row".into()))?;
+    let id: i64 = col(&r, 0)?;
+    exec(
+        c,
+        "INSERT INTO flow_versions (flow_id, version, definition, created_at) VALUES ($1, 1, $2, $3)",
+        vec![id.into(), definition.into(), ms(now).into()],
+    )
+    .await?;
+    Ok(id)
+}
+
+pub async fn list(c: &impl ConnectionTrait) -> Result<Vec<FlowRow>, DbErr> {
+    all(c, &format!("SELECT {COLUMNS} FROM flows ORDER BY id"), vec![])
+        .await?
+        .iter()
+        .map(row)
+        .collect()
+}
+
+pub async fn get(c: &impl ConnectionTrait, id: i64) -> Result<Option<FlowRow>, DbErr> {
+    one(
+        c,
+        &format!("SELECT {COLUMNS} FROM flows WHERE id = $1"),
+        vec![id.into()],
+    )
+    .await?
+    .as_ref()
+    .map(row)
+    .transpose()
+}
+
+/// The definition JSON of one version.
+pub async fn definition(c: &impl ConnectionTrait, id: i64, version: i64) -> Result<Option<String>, DbErr> {
+    let r = one(
+        c,
+        "SELECT definition FROM flow_versions WHERE flow_id = $1 AND version = $2",
+        vec![id.into(), version.into()],
+    )
+    .await?;
+    r.as_ref().map(|r| col(r, 0)).transpose()
+}
+
+/// Adds a version; an active flow starts using it for new entries at once.
+pub async fn add_version(
+    c: &impl ConnectionTrait,
+    id: i64,
+    name: &str,
+    definition: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, DbErr> {
+    let Some(flow) = get(c, id).await? else { return Ok(None) };
+    let version = flow.version + 1;
+    exec(
+        c,
+        "INSERT INTO flow_versions (flow_id, version, definition, created_at) VALUES ($1, $2, $3, $4)",
+        vec![id.into(), version.into(), definition.into(), ms(now).into()],
+    )
+    .await?;
+    exec(
+        c,
+        "UPDATE flows SET name = $2, version = $3, updated_at = $4, \
+         active_version = CASE WHEN status = 'active' THEN $3 ELSE active_version END WHERE id = $1",
+        vec![id.into(), name.into(), version.into(), ms(now).into()],
+    )
+    .await?;
+    Ok(Some(version))
+}
+
+/// Activates the newest version (entries accepted, journeys run) or pauses the flow
+/// (entries refused, journeys held where they are).
+pub async fn set_status(
+    c: &impl ConnectionTrait,
+    id: i64,
+    active: bool,
+    now: DateTime<Utc>,
+) -> Result<Option<FlowRow>, DbErr> {
+    let sql = if active {
+        "UPDATE flows SET status = 'active', active_version = version, updated_at = $2 WHERE id = $1"
+    } else {
+        "UPDATE flows SET status = 'paused', updated_at = $2 WHERE id = $1"
+    };
+    if exec(c, sql, vec![id.into(), ms(now).into()]).await? == 0 {
+        return Ok(None);
+    }
+    get(c, id).await
+}

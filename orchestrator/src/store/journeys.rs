@@ -1,0 +1,464 @@
+//! Tokens, the journal, messages with their outbox, and the inbox of events.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use flows::definition::Reentry;
+use flows::{Event, JournalEntry, Outbound, Token};
+use sea_orm::{ConnectionTrait, DbErr, QueryResult};
+use serde::Serialize;
+
+use crate::db::{all, col, exec, from_ms, insert_rows, is_postgres, ms, one, placeholders};
+
+/// A token as stored: the engine's row ids around the core's [`Token`].
+#[derive(Debug, Clone)]
+pub struct StoredToken {
+    pub id: i64,
+    pub flow_id: i64,
+    pub version: i64,
+    pub contact_id: i64,
+    pub token: Token,
+}
+
+const TOKEN_COLUMNS: &str = "t.id, t.flow_id, t.version, t.contact_id, t.state";
+
+fn token_row(r: &QueryResult) -> Result<StoredToken, DbErr> {
+    let id: i64 = col(r, 0)?;
+    let mut token: Token = serde_json::from_str(&col::<String>(r, 4)?)
+        .map_err(|e| DbErr::Custom(format!("token {id} has unreadable state: {e}")))?;
+    token.id = id.to_string();
+    Ok(StoredToken {
+        id,
+        flow_id: col(r, 1)?,
+        version: col(r, 2)?,
+        contact_id: col(r, 3)?,
+        token,
+    })
+}
+
+/// A request to start a journey.
+#[derive(Debug, Clone)]
+pub struct NewEntry<'a> {
+    pub flow_id: i64,
+    pub version: i64,
+    pub contact_id: i64,
+    pub contact: &'a str,
+    pub entry_node: &'a str,
+    pub data: serde_json::Map<String, serde_json::Value>,
+    /// The caller's idempotency key: the same key twice starts one journey.
+    pub key: Option<&'a str>,
+    pub reentry: Reentry,
+    pub now: DateTime<Utc>,
+}
+
+/// What became of an entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Entered {
+    /// A new journey, due at once.
+    Started { token: i64 },
+    /// The key was seen before; this is that journey.
+    Duplicate { token: i64 },
+    /// The flow's re-entry rule keeps the contact out.
+    Refused { reason: String },
+}
+
+pub async fn enter(c: &impl ConnectionTrait, e: NewEntry<'_>) -> Result<Entered, DbErr> {
+    if let Some(key) = e.key {
+        let r = one(
+            c,
+            "SELECT id FROM tokens WHERE flow_id = $1 AND entry_key = $2",
+            vec![e.flow_id.into(), key.into()],
+        )
+        .await?;
+        if let Some(r) = r {
+            return Ok(Entered::Duplicate { token: col(&r, 0)? });
+        }
+    }
+    let blocking = match e.reentry {
+        Reentry::Always => None,
+        Reentry::AfterExit => Some((
+            "AND finished = 0",
+            "the contact is already in this flow (reentry: after_exit)",
+        )),
+        Reentry::Never => Some(("", "the contact has been in this flow before (reentry: never)")),
+    };
+    if let Some((only_running, reason)) = blocking {
+        let sql = format!("SELECT 1 FROM tokens WHERE flow_id = $1 AND contact_id = $2 {only_running} LIMIT 1");
+        if one(c, &sql, vec![e.flow_id.into(), e.contact_id.into()])
+            .await?
+            .is_some()
+        {
+            return Ok(Entered::Refused { reason: reason.into() });
+        }
+    }
+    let token = Token::new("", e.contact, e.entry_node, e.data, e.now);
+    let state = serde_json::to_string(&token).map_err(|err| DbErr::Custom(err.to_string()))?;
+    let r = one(
+        c,
+        "INSERT INTO tokens (flow_id, version, contact_id, node, state, wake_at, finished, entry_key, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $6, $6) RETURNING id",
+        vec![
+            e.flow_id.into(),
+            e.version.into(),
+            e.contact_id.into(),
+            e.entry_node.into(),
+            state.into(),
+            ms(e.now).into(),
+            e.key.map(str::to_string).into(),
+        ],
+    )
+    .await?
+    .ok_or_else(|| DbErr::Custom("INSERT … RETURNING gave no row".into()))?;
+    Ok(Entered::Started { token: col(&r, 0)? })
+}
+
+/// Up to `limit` tokens due at `now` in active flows, oldest first. On PostgreSQL the rows stay
+/// locked until the transaction ends and other engines skip them.
+pub async fn claim_due(c: &impl ConnectionTrait, now: DateTime<Utc>, limit: u64) -> Result<Vec<StoredToken>, DbErr> {
+    let lock = if is_postgres(c) {
+        " FOR UPDATE OF t SKIP LOCKED"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT {TOKEN_COLUMNS} FROM tokens t JOIN flows f ON f.id = t.flow_id \
+         WHERE t.finished = 0 AND t.wake_at <= $1 AND f.status = 'active' ORDER BY t.wake_at, t.id LIMIT $2{lock}"
+    );
+    all(c, &sql, vec![ms(now).into(), (limit as i64).into()])
+        .await?
+        .iter()
+        .map(token_row)
+        .collect()
+}
+
+/// The running journeys of a contact in active flows (locked on PostgreSQL).
+pub async fn running_for_contact(c: &impl ConnectionTrait, contact_id: i64) -> Result<Vec<StoredToken>, DbErr> {
+    let lock = if is_postgres(c) { " FOR UPDATE OF t" } else { "" };
+    let sql = format!(
+        "SELECT {TOKEN_COLUMNS} FROM tokens t JOIN flows f ON f.id = t.flow_id \
+         WHERE t.contact_id = $1 AND t.finished = 0 AND f.status = 'active' ORDER BY t.id{lock}"
+    );
+    all(c, &sql, vec![contact_id.into()])
+        .await?
+        .iter()
+        .map(token_row)
+        .collect()
+}
+
+/// The earliest instant a token of an active flow is due.
+pub async fn next_due(c: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>, DbErr> {
+    let r = one(
+        c,
+        "SELECT MIN(t.wake_at) FROM tokens t JOIN flows f ON f.id = t.flow_id WHERE t.finished = 0 AND f.status = 'active'",
+        vec![],
+    )
+    .await?;
+    Ok(r.as_ref()
+        .map(|r| col::<Option<i64>>(r, 0))
+        .transpose()?
+        .flatten()
+        .map(from_ms))
+}
+
+pub async fn save_token(c: &impl ConnectionTrait, t: &StoredToken, now: DateTime<Utc>) -> Result<(), DbErr> {
+    let finished = t.token.is_finished();
+    let wake = if finished {
+        None
+    } else {
+        Some(t.token.wake_at().map_or(ms(now), ms))
+    };
+    let state = serde_json::to_string(&t.token).map_err(|e| DbErr::Custom(e.to_string()))?;
+    exec(
+        c,
+        "UPDATE tokens SET node = $2, state = $3, wake_at = $4, finished = $5, updated_at = $6 WHERE id = $1",
+        vec![
+            t.id.into(),
+            t.token.node.clone().into(),
+            state.into(),
+            wake.into(),
+            i64::from(finished).into(),
+            ms(now).into(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A journal line with the ids it belongs to.
+#[derive(Debug, Clone)]
+pub struct JournalRow {
+    pub contact_id: i64,
+    pub flow_id: i64,
+    pub token_id: i64,
+    pub entry: JournalEntry,
+}
+
+pub async fn append_journal(c: &impl ConnectionTrait, rows: Vec<JournalRow>) -> Result<(), DbErr> {
+    let rows = rows
+        .into_iter()
+        .map(|r| {
+            let mut json = serde_json::to_value(&r.entry).unwrap_or_default();
+            json["flow"] = r.flow_id.into();
+            vec![
+                r.contact_id.into(),
+                r.flow_id.into(),
+                r.token_id.into(),
+                ms(r.entry.at).into(),
+                r.entry.node.clone().into(),
+                r.entry.action.name().into(),
+                json.to_string().into(),
+            ]
+        })
+        .collect();
+    insert_rows(
+        c,
+        "journal",
+        &["contact_id", "flow_id", "token_id", "at", "node", "action", "entry"],
+        rows,
+    )
+    .await
+}
+
+/// A contact's journal, oldest first: the objects `cairn simulate` prints, plus `flow`.
+pub async fn journal_of(c: &impl ConnectionTrait, contact_id: i64) -> Result<Vec<serde_json::Value>, DbErr> {
+    let rows = all(
+        c,
+        "SELECT entry FROM journal WHERE contact_id = $1 ORDER BY id",
+        vec![contact_id.into()],
+    )
+    .await?;
+    rows.iter()
+        .map(|r| Ok(serde_json::from_str(&col::<String>(r, 0)?).unwrap_or_default()))
+        .collect()
+}
+
+/// A message written by a step.
+#[derive(Debug, Clone)]
+pub struct MessageRow {
+    pub token_id: i64,
+    pub contact_id: i64,
+    pub flow_id: i64,
+    pub message: Outbound,
+}
+
+/// Stores messages as `queued` and puts them in the outbox for delivery.
+pub async fn queue_messages(c: &impl ConnectionTrait, rows: Vec<MessageRow>, now: DateTime<Utc>) -> Result<(), DbErr> {
+    let mut messages = Vec::with_capacity(rows.len());
+    let mut outbox = Vec::with_capacity(rows.len());
+    for r in rows {
+        let content = serde_json::to_string(&r.message.content).map_err(|e| DbErr::Custom(e.to_string()))?;
+        outbox.push(vec![r.message.id.clone().into(), ms(now).into()]);
+        messages.push(vec![
+            r.message.id.into(),
+            r.token_id.into(),
+            r.contact_id.into(),
+            r.flow_id.into(),
+            r.message.node.into(),
+            r.message.channel.as_str().into(),
+            r.message.to.into(),
+            content.into(),
+            "queued".into(),
+            ms(now).into(),
+            ms(now).into(),
+        ]);
+    }
+    insert_rows(
+        c,
+        "messages",
+        &[
+            "id",
+            "token_id",
+            "contact_id",
+            "flow_id",
+            "node",
+            "channel",
+            "recipient",
+            "content",
+            "status",
+            "created_at",
+            "updated_at",
+        ],
+        messages,
+    )
+    .await?;
+    insert_rows(c, "outbox", &["message_id", "created_at"], outbox).await
+}
+
+/// A message taken from the outbox for delivery.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub outbox_id: i64,
+    pub message_id: String,
+    pub token_id: i64,
+    pub contact_id: i64,
+    pub contact: String,
+    pub flow_id: i64,
+    pub node: String,
+    pub channel: String,
+    pub recipient: String,
+}
+
+pub async fn take_outbox(c: &impl ConnectionTrait, limit: u64) -> Result<Vec<Pending>, DbErr> {
+    let lock = if is_postgres(c) {
+        " FOR UPDATE OF o SKIP LOCKED"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT o.id, m.id, m.token_id, m.contact_id, c.external_id, m.flow_id, m.node, m.channel, m.recipient \
+         FROM outbox o JOIN messages m ON m.id = o.message_id JOIN contacts c ON c.id = m.contact_id ORDER BY o.id LIMIT $1{lock}"
+    );
+    let rows = all(c, &sql, vec![(limit as i64).into()]).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Pending {
+                outbox_id: col(r, 0)?,
+                message_id: col(r, 1)?,
+                token_id: col(r, 2)?,
+                contact_id: col(r, 3)?,
+                contact: col(r, 4)?,
+                flow_id: col(r, 5)?,
+                node: col(r, 6)?,
+                channel: col(r, 7)?,
+                recipient: col(r, 8)?,
+            })
+        })
+        .collect()
+}
+
+pub async fn delete_outbox(c: &impl ConnectionTrait, ids: &[i64]) -> Result<(), DbErr> {
+    for chunk in ids.chunks(1000) {
+        let sql = format!("DELETE FROM outbox WHERE id IN ({})", placeholders(1, chunk.len()));
+        exec(c, &sql, chunk.iter().map(|i| (*i).into()).collect()).await?;
+    }
+    Ok(())
+}
+
+pub async fn set_message_status(
+    c: &impl ConnectionTrait,
+    id: &str,
+    status: &str,
+    provider: &str,
+    error: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    exec(
+        c,
+        "UPDATE messages SET status = $2, provider = $3, error = $4, updated_at = $5 WHERE id = $1",
+        vec![
+            id.into(),
+            status.into(),
+            provider.into(),
+            error.map(str::to_string).into(),
+            ms(now).into(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Messages, newest first.
+pub async fn messages(c: &impl ConnectionTrait, limit: u64) -> Result<Vec<serde_json::Value>, DbErr> {
+    let rows = all(
+        c,
+        "SELECT m.id, c.external_id, m.flow_id, m.node, m.channel, m.recipient, m.content, m.status, m.provider, m.created_at \
+         FROM messages m JOIN contacts c ON c.id = m.contact_id ORDER BY m.created_at DESC, m.id DESC LIMIT $1",
+        vec![(limit as i64).into()],
+    )
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let content: serde_json::Value = serde_json::from_str(&col::<String>(r, 6)?).unwrap_or_default();
+            Ok(serde_json::json!({
+                "id": col::<String>(r, 0)?,
+                "contact": col::<String>(r, 1)?,
+                "flow": col::<i64>(r, 2)?,
+                "node": col::<String>(r, 3)?,
+                "channel": col::<String>(r, 4)?,
+                "to": col::<String>(r, 5)?,
+                "content": content,
+                "status": col::<String>(r, 7)?,
+                "provider": col::<Option<String>>(r, 8)?,
+                "created_at": from_ms(col(r, 9)?).to_rfc3339(),
+            }))
+        })
+        .collect()
+}
+
+/// Queues an event for the engine.
+pub async fn push_event(
+    c: &impl ConnectionTrait,
+    contact_id: i64,
+    event: &Event,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let json = serde_json::to_string(event).map_err(|e| DbErr::Custom(e.to_string()))?;
+    exec(
+        c,
+        "INSERT INTO inbox (contact_id, event, created_at) VALUES ($1, $2, $3)",
+        vec![contact_id.into(), json.into(), ms(now).into()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The oldest queued events: (inbox id, contact id, event).
+pub async fn take_events(c: &impl ConnectionTrait, limit: u64) -> Result<Vec<(i64, i64, Event)>, DbErr> {
+    let lock = if is_postgres(c) { " FOR UPDATE SKIP LOCKED" } else { "" };
+    let rows = all(
+        c,
+        &format!("SELECT id, contact_id, event FROM inbox ORDER BY id LIMIT $1{lock}"),
+        vec![(limit as i64).into()],
+    )
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let event: Event = serde_json::from_str(&col::<String>(r, 2)?).map_err(|e| DbErr::Custom(e.to_string()))?;
+            Ok((col(r, 0)?, col(r, 1)?, event))
+        })
+        .collect()
+}
+
+pub async fn delete_events(c: &impl ConnectionTrait, ids: &[i64]) -> Result<(), DbErr> {
+    for chunk in ids.chunks(1000) {
+        let sql = format!("DELETE FROM inbox WHERE id IN ({})", placeholders(1, chunk.len()));
+        exec(c, &sql, chunk.iter().map(|i| (*i).into()).collect()).await?;
+    }
+    Ok(())
+}
+
+/// Per-node counts of a flow: journal actions, and journeys currently at the node.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NodeStats {
+    /// Journal lines at this node by action (`entered`, `sent`, `exited`, …).
+    pub actions: BTreeMap<String, i64>,
+    /// Journeys at this node now (waiting, or about to run).
+    pub here: i64,
+}
+
+pub async fn stats(c: &impl ConnectionTrait, flow_id: i64) -> Result<BTreeMap<String, NodeStats>, DbErr> {
+    let mut out: BTreeMap<String, NodeStats> = BTreeMap::new();
+    let rows = all(
+        c,
+        "SELECT node, action, COUNT(*) FROM journal WHERE flow_id = $1 GROUP BY node, action",
+        vec![flow_id.into()],
+    )
+    .await?;
+    for r in rows {
+        out.entry(col(&r, 0)?)
+            .or_default()
+            .actions
+            .insert(col(&r, 1)?, col(&r, 2)?);
+    }
+    let rows = all(
+        c,
+        "SELECT node, COUNT(*) FROM tokens WHERE flow_id = $1 AND finished = 0 GROUP BY node",
+        vec![flow_id.into()],
+    )
+    .await?;
+    for r in rows {
+        out.entry(col(&r, 0)?).or_default().here = col(&r, 1)?;
+    }
+    Ok(out)
+}

@@ -1,0 +1,5 @@
+//! Storage, by area. Functions take any `ConnectionTrait` so callers choose the transaction.
+
+pub mod contacts;
+pub mod flows;
+pub mod journeys;

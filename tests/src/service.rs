@@ -1,0 +1,190 @@
+//! A test harness for the service: a fresh database per test, a manual clock, the router
+//! called in-process, and the engine and delivery driven by hand so every test is deterministic.
+//!
+//! Every service test runs on SQLite. When `CAIRN_TEST_DATABASE_URL` names a PostgreSQL server
+//! (any database on it; the harness creates a fresh database per test), it runs there too;
+//! without it the harness says loudly that PostgreSQL was skipped.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use chrono::{DateTime, TimeDelta, Utc};
+use orchestrator::app::{App, ServeConfig};
+use orchestrator::clock::ManualClock;
+use sea_orm::ConnectionTrait;
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// Where a test's database lives.
+#[derive(Debug, Clone)]
+pub struct Backend {
+    pub name: &'static str,
+    pub url: String,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn unique(prefix: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{prefix}_{}_{n}_{nanos}", std::process::id())
+}
+
+/// A fresh SQLite file, and a fresh PostgreSQL database when the environment offers a server.
+pub async fn backends() -> Vec<Backend> {
+    let path = std::env::temp_dir().join(format!("{}.db", unique("cairn_test")));
+    let mut out = vec![Backend {
+        name: "sqlite",
+        url: orchestrator::db::sqlite_url(&path),
+    }];
+    match std::env::var("CAIRN_TEST_DATABASE_URL") {
+        Ok(admin) if !admin.is_empty() => out.push(Backend {
+            name: "postgres",
+            url: fresh_postgres(&admin).await,
+        }),
+        _ => eprintln!("NOTE: CAIRN_TEST_DATABASE_URL is not set: PostgreSQL was SKIPPED (SQLite only)"),
+    }
+    out
+}
+
+async fn fresh_postgres(admin: &str) -> String {
+    let name = unique("cairn_t");
+    let db = sea_orm::Database::connect(admin)
+        .await
+        .expect("CAIRN_TEST_DATABASE_URL must be reachable");
+    db.execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create a test database");
+    let base = admin.split('?').next().unwrap_or(admin);
+    let cut = base
+        .rfind('/')
+        .filter(|i| *i > "postgres://".len())
+        .unwrap_or(base.len());
+    format!("{}/{name}", &base[..cut])
+}
+
+/// The start of every test's manual clock: a Wednesday, 08:00 UTC.
+pub const START: &str = "2026-12-30T08:00:00Z";
+
+pub struct TestApp {
+    pub app: App,
+    pub clock: ManualClock,
+    pub backend: Backend,
+}
+
+impl TestApp {
+    /// The service on `backend` at [`START`], with the engine and delivery left to the test.
+    pub async fn spawn(backend: &Backend) -> TestApp {
+        let clock = ManualClock::new(START.parse().unwrap());
+        let config = ServeConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            database_url: backend.url.clone(),
+            default_timezone: chrono_tz::UTC,
+            background: false,
+        };
+        let app = App::start(config, Arc::new(clock.clone()))
+            .await
+            .expect("the service starts");
+        TestApp {
+            app,
+            clock,
+            backend: backend.clone(),
+        }
+    }
+
+    /// Sends a request to the router; returns the status and the JSON body (Null when empty).
+    pub async fn call(&self, method: &str, path: &str, body: Option<&str>) -> (StatusCode, Value) {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json")
+            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+            .unwrap();
+        let response = orchestrator::api::app(self.app.state.clone())
+            .oneshot(request)
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        (status, value)
+    }
+
+    pub async fn post(&self, path: &str, body: &str) -> (StatusCode, Value) {
+        self.call("POST", path, Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call("GET", path, None).await
+    }
+
+    /// Imports and activates a flow file from `flows/templates`; returns its id.
+    pub async fn activate_template(&self, name: &str) -> i64 {
+        let text = std::fs::read_to_string(crate::repo_root().join(format!("flows/templates/{name}.json"))).unwrap();
+        let (status, body) = self.post("/api/flows", &text).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let id = body["id"].as_i64().unwrap();
+        let (status, body) = self.post(&format!("/api/flows/{id}/activate"), "").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        id
+    }
+
+    /// Runs the engine and delivery until nothing is left to do at the current time.
+    pub async fn settle(&self) {
+        loop {
+            let steps = self.app.engine.drain().await.expect("engine pass");
+            let sent = self.app.delivery.drain().await.expect("delivery pass");
+            if steps.is_idle() && sent == 0 {
+                return;
+            }
+        }
+    }
+
+    /// Moves the clock and settles.
+    pub async fn advance(&self, by: TimeDelta) {
+        self.clock.advance(by);
+        self.settle().await;
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        use orchestrator::clock::Clock;
+        self.clock.now()
+    }
+
+    /// A contact's journal as `"<node> <action>"` lines.
+    pub async fn journal(&self, contact: &str) -> Vec<String> {
+        let (status, body) = self.get(&format!("/api/contacts/{contact}/journal")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body.as_array()
+            .unwrap()
+            .iter()
+            .map(|l| format!("{} {}", l["node"].as_str().unwrap(), l["action"].as_str().unwrap()))
+            .collect()
+    }
+
+    /// Messages in the outbox, oldest first, as `"<channel> <to>"`.
+    pub async fn outbox(&self) -> Vec<String> {
+        let (_, body) = self.get("/api/outbox?limit=10000").await;
+        let mut lines: Vec<String> = body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| format!("{} {}", m["channel"].as_str().unwrap(), m["to"].as_str().unwrap()))
+            .collect();
+        lines.reverse();
+        lines
+    }
+
+    pub async fn stop(self) {
+        self.app.stop().await;
+    }
+}

@@ -25,6 +25,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the service: HTTP API, engine and delivery in one process.
     Serve(ServeArgs),
+    /// Benchmarks; each prints its figures as JSON on its last line.
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Work with flow files (cairn.flow/v1 JSON).
     #[command(subcommand)]
     Flows(FlowsCommand),
@@ -43,6 +46,21 @@ pub struct ServeArgs {
     /// Zone for contacts that have none, when the flow sets none.
     #[arg(long, env = "CAIRN_DEFAULT_TIMEZONE", default_value = "UTC")]
     pub default_timezone: chrono_tz::Tz,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// N contacts through entry → add_tag → wait 1h → send_email → exit on a fresh SQLite file.
+    Engine {
+        #[arg(long, default_value_t = 100_000)]
+        contacts: u64,
+        /// Tokens per engine transaction.
+        #[arg(long, default_value_t = 1000)]
+        batch: u64,
+        /// Where the temporary database goes.
+        #[arg(long, default_value_os_t = std::env::temp_dir())]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -283,6 +301,17 @@ pub fn render_summary(summary: &Summary, elapsed: std::time::Duration) -> String
     out
 }
 
+fn bench_engine(contacts: u64, batch: u64, dir: &Path) -> Result<(), CliError> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let figures = runtime
+        .block_on(crate::bench::engine(contacts, batch.max(1), dir))
+        .map_err(|e| CliError::Argument {
+            message: format!("benchmark failed: {e:#}"),
+        })?;
+    println!("{}", serde_json::to_string(&figures).map_err(io::Error::other)?);
+    Ok(())
+}
+
 fn serve(args: ServeArgs) -> Result<(), CliError> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -316,6 +345,9 @@ pub fn run(cli: Cli) -> i32 {
     let mut out = stdout.lock();
     let result = match cli.command {
         Command::Serve(args) => serve(args).map(|()| 0),
+        Command::Bench(BenchCommand::Engine { contacts, batch, dir }) => {
+            bench_engine(contacts, batch, &dir).map(|()| 0)
+        }
         Command::Flows(FlowsCommand::Validate { files }) => validate(&files, &mut out)
             .map(|ok| if ok { 0 } else { 1 })
             .map_err(CliError::from),

@@ -54,9 +54,10 @@ impl Delivery {
         let tx = self.db.begin().await?;
         let pending = journeys::take_outbox(&tx, self.batch).await?;
         let mut journal = Vec::with_capacity(pending.len());
+        let mut accepted: std::collections::BTreeMap<&'static str, Vec<String>> = Default::default();
         for p in &pending {
             let Outcome::Accepted { provider } = deliver(p);
-            journeys::set_message_status(&tx, &p.message_id, "sent", provider, None, now).await?;
+            accepted.entry(provider).or_default().push(p.message_id.clone());
             let channel = parse_channel(&p.channel);
             journal.push(JournalRow {
                 contact_id: p.contact_id,
@@ -73,6 +74,9 @@ impl Delivery {
                     },
                 },
             });
+        }
+        for (provider, ids) in &accepted {
+            journeys::set_messages_status(&tx, ids, "sent", provider, now).await?;
         }
         journeys::append_journal(&tx, journal).await?;
         let ids: Vec<i64> = pending.iter().map(|p| p.outbox_id).collect();

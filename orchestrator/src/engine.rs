@@ -327,20 +327,10 @@ impl Pass {
     }
 
     async fn write(self, c: &impl ConnectionTrait) -> Result<(), DbErr> {
-        for t in &self.tokens {
-            journeys::save_token(c, t, self.now).await?;
-        }
+        journeys::save_tokens(c, &self.tokens, self.now).await?;
         journeys::append_journal(c, self.journal).await?;
         journeys::queue_messages(c, self.messages, self.now).await?;
-        for (contact, change, source) in self.changes {
-            match change {
-                Effect::AddTag { tag } => contacts::add_tag(c, contact, &tag, source, self.now).await?,
-                Effect::RemoveTag { tag } => contacts::remove_tag(c, contact, &tag).await?,
-                Effect::AddToList { list } => contacts::add_to_list(c, contact, &list, self.now).await?,
-                Effect::RemoveFromList { list } => contacts::remove_from_list(c, contact, &list).await?,
-                Effect::Journal { .. } | Effect::Send(_) => {}
-            }
-        }
+        contacts::apply_changes(c, &self.changes, self.now).await?;
         Ok(())
     }
 }

@@ -10,7 +10,7 @@ use flows::Contact;
 use sea_orm::{ConnectionTrait, DbErr};
 use serde_json::{Map, Value};
 
-use crate::db::{all, col, exec, ms, one, placeholders};
+use crate::db::{all_packed, col, exec, field, ms, one, placeholders};
 
 /// A contact as the API receives it: the external id and whatever is known.
 #[derive(Debug, Clone, Default)]
@@ -89,48 +89,139 @@ pub async fn load(c: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, 
     for chunk in ids.chunks(1000) {
         let values: Vec<sea_orm::Value> = chunk.iter().map(|i| (*i).into()).collect();
         let list = placeholders(1, chunk.len());
-        let rows = all(
+        let rows = all_packed(
             c,
             &format!(
-                "SELECT id, external_id, email, phone, timezone, country, fields FROM contacts WHERE id IN ({list})"
+                "SELECT id AS c0, external_id AS c1, email AS c2, phone AS c3, timezone AS c4, country AS c5, fields AS c6 \
+                 FROM contacts WHERE id IN ({list})"
             ),
+            7,
             values.clone(),
         )
         .await?;
         for r in rows {
-            let id: i64 = col(&r, 0)?;
-            let mut contact = Contact::new(col::<String>(&r, 1)?);
-            contact.email = col(&r, 2)?;
-            contact.phone = col(&r, 3)?;
-            contact.timezone = col::<Option<String>>(&r, 4)?.and_then(|z| z.parse().ok());
-            contact.country = col(&r, 5)?;
-            contact.fields = serde_json::from_str(&col::<String>(&r, 6)?).unwrap_or_default();
+            let id: i64 = field(&r, 0)?;
+            let mut contact = Contact::new(field::<String>(&r, 1)?);
+            contact.email = field(&r, 2)?;
+            contact.phone = field(&r, 3)?;
+            contact.timezone = field::<Option<String>>(&r, 4)?.and_then(|z| z.parse().ok());
+            contact.country = field(&r, 5)?;
+            contact.fields = serde_json::from_str(&field::<String>(&r, 6)?).unwrap_or_default();
             out.insert(id, contact);
         }
-        let tags = all(
+        let tags = all_packed(
             c,
-            &format!("SELECT contact_id, tag FROM contact_tags WHERE present = 1 AND contact_id IN ({list})"),
+            &format!(
+                "SELECT contact_id AS c0, tag AS c1 FROM contact_tags WHERE present = 1 AND contact_id IN ({list})"
+            ),
+            2,
             values.clone(),
         )
         .await?;
         for r in tags {
-            if let Some(contact) = out.get_mut(&col::<i64>(&r, 0)?) {
-                contact.tags.insert(col(&r, 1)?);
+            if let Some(contact) = out.get_mut(&field::<i64>(&r, 0)?) {
+                contact.tags.insert(field(&r, 1)?);
             }
         }
-        let lists = all(
+        let lists = all_packed(
             c,
-            &format!("SELECT contact_id, list FROM contact_lists WHERE contact_id IN ({list})"),
+            &format!("SELECT contact_id AS c0, list AS c1 FROM contact_lists WHERE contact_id IN ({list})"),
+            2,
             values,
         )
         .await?;
         for r in lists {
-            if let Some(contact) = out.get_mut(&col::<i64>(&r, 0)?) {
-                contact.lists.insert(col(&r, 1)?);
+            if let Some(contact) = out.get_mut(&field::<i64>(&r, 0)?) {
+                contact.lists.insert(field(&r, 1)?);
             }
         }
     }
     Ok(out)
+}
+
+/// A batch of tag and list changes in order, written with a few statements. Changes to the same
+/// (contact, tag) collapse: every add counts, the last change decides whether it is present.
+pub async fn apply_changes(
+    c: &impl ConnectionTrait,
+    changes: &[(i64, flows::Effect, &'static str)],
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    use flows::Effect;
+    use std::collections::BTreeMap;
+    // (contact, tag) -> (adds, present at the end, source of the last add)
+    let mut tags: BTreeMap<(i64, &str), (i64, bool, &str)> = BTreeMap::new();
+    let mut lists: BTreeMap<(i64, &str), bool> = BTreeMap::new();
+    for (contact, change, source) in changes {
+        match change {
+            Effect::AddTag { tag } => {
+                let e = tags.entry((*contact, tag.as_str())).or_insert((0, true, source));
+                *e = (e.0 + 1, true, source);
+            }
+            Effect::RemoveTag { tag } => {
+                tags.entry((*contact, tag.as_str())).or_insert((0, false, source)).1 = false;
+            }
+            Effect::AddToList { list } => {
+                lists.insert((*contact, list.as_str()), true);
+            }
+            Effect::RemoveFromList { list } => {
+                lists.insert((*contact, list.as_str()), false);
+            }
+            Effect::Journal { .. } | Effect::Send(_) => {}
+        }
+    }
+    let added: Vec<Vec<sea_orm::Value>> = tags
+        .iter()
+        .filter(|(_, (adds, _, _))| *adds > 0)
+        .map(|((contact, tag), (adds, present, source))| {
+            vec![
+                (*contact).into(),
+                (*tag).into(),
+                i64::from(*present).into(),
+                (*adds).into(),
+                ms(now).into(),
+                ms(now).into(),
+                (*source).into(),
+            ]
+        })
+        .collect();
+    crate::db::upsert_rows(
+        c,
+        "contact_tags",
+        &[
+            "contact_id",
+            "tag",
+            "present",
+            "times_added",
+            "first_added_at",
+            "last_added_at",
+            "source",
+        ],
+        added,
+        "ON CONFLICT (contact_id, tag) DO UPDATE SET present = excluded.present, \
+         times_added = contact_tags.times_added + excluded.times_added, last_added_at = excluded.last_added_at, \
+         source = excluded.source",
+    )
+    .await?;
+    for ((contact, tag), _) in tags.iter().filter(|(_, (adds, present, _))| *adds == 0 && !present) {
+        remove_tag(c, *contact, tag).await?;
+    }
+    let joined: Vec<Vec<sea_orm::Value>> = lists
+        .iter()
+        .filter(|(_, present)| **present)
+        .map(|((contact, list), _)| vec![(*contact).into(), (*list).into(), ms(now).into()])
+        .collect();
+    crate::db::upsert_rows(
+        c,
+        "contact_lists",
+        &["contact_id", "list", "added_at"],
+        joined,
+        "ON CONFLICT (contact_id, list) DO NOTHING",
+    )
+    .await?;
+    for ((contact, list), _) in lists.iter().filter(|(_, present)| !**present) {
+        remove_from_list(c, *contact, list).await?;
+    }
+    Ok(())
 }
 
 /// Adds a tag (or adds it again: the counter and the last date move on).

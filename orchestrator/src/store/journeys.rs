@@ -8,7 +8,7 @@ use flows::{Event, JournalEntry, Outbound, Token};
 use sea_orm::{ConnectionTrait, DbErr, QueryResult};
 use serde::Serialize;
 
-use crate::db::{all, col, exec, from_ms, insert_rows, is_postgres, ms, one, placeholders};
+use crate::db::{all, all_packed, col, exec, field, from_ms, insert_rows, is_postgres, ms, one, placeholders};
 
 /// A token as stored: the engine's row ids around the core's [`Token`].
 #[derive(Debug, Clone)]
@@ -121,14 +121,27 @@ pub async fn claim_due(c: &impl ConnectionTrait, now: DateTime<Utc>, limit: u64)
     } else {
         ""
     };
-    let sql = format!(
-        "SELECT {TOKEN_COLUMNS} FROM tokens t JOIN flows f ON f.id = t.flow_id \
+    let inner = format!(
+        "SELECT t.id AS c0, t.flow_id AS c1, t.version AS c2, t.contact_id AS c3, t.state AS c4 \
+         FROM tokens t JOIN flows f ON f.id = t.flow_id \
          WHERE t.finished = 0 AND t.wake_at <= $1 AND f.status = 'active' ORDER BY t.wake_at, t.id LIMIT $2{lock}"
     );
-    all(c, &sql, vec![ms(now).into(), (limit as i64).into()])
-        .await?
-        .iter()
-        .map(token_row)
+    let rows = all_packed(c, &inner, 5, vec![ms(now).into(), (limit as i64).into()]).await?;
+    rows.iter()
+        .map(|r| {
+            let id: i64 = field(r, 0)?;
+            let state: String = field(r, 4)?;
+            let mut token: Token = serde_json::from_str(&state)
+                .map_err(|e| DbErr::Custom(format!("token {id} has unreadable state: {e}")))?;
+            token.id = id.to_string();
+            Ok(StoredToken {
+                id,
+                flow_id: field(r, 1)?,
+                version: field(r, 2)?,
+                contact_id: field(r, 3)?,
+                token,
+            })
+        })
         .collect()
 }
 
@@ -161,28 +174,51 @@ pub async fn next_due(c: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>,
         .map(from_ms))
 }
 
-pub async fn save_token(c: &impl ConnectionTrait, t: &StoredToken, now: DateTime<Utc>) -> Result<(), DbErr> {
-    let finished = t.token.is_finished();
-    let wake = if finished {
-        None
-    } else {
-        Some(t.token.wake_at().map_or(ms(now), ms))
-    };
-    let state = serde_json::to_string(&t.token).map_err(|e| DbErr::Custom(e.to_string()))?;
-    exec(
-        c,
-        "UPDATE tokens SET node = $2, state = $3, wake_at = $4, finished = $5, updated_at = $6 WHERE id = $1",
-        vec![
+/// Writes the new state of many tokens with one multi-row upsert per chunk (the rows exist;
+/// `ON CONFLICT (id) DO UPDATE` is the portable batched UPDATE).
+pub async fn save_tokens(c: &impl ConnectionTrait, tokens: &[StoredToken], now: DateTime<Utc>) -> Result<(), DbErr> {
+    let mut rows = Vec::with_capacity(tokens.len());
+    for t in tokens {
+        let finished = t.token.is_finished();
+        let wake = if finished {
+            None
+        } else {
+            Some(t.token.wake_at().map_or(ms(now), ms))
+        };
+        let state = serde_json::to_string(&t.token).map_err(|e| DbErr::Custom(e.to_string()))?;
+        rows.push(vec![
             t.id.into(),
+            t.flow_id.into(),
+            t.version.into(),
+            t.contact_id.into(),
             t.token.node.clone().into(),
             state.into(),
             wake.into(),
             i64::from(finished).into(),
             ms(now).into(),
+            ms(now).into(),
+        ]);
+    }
+    crate::db::upsert_rows(
+        c,
+        "tokens",
+        &[
+            "id",
+            "flow_id",
+            "version",
+            "contact_id",
+            "node",
+            "state",
+            "wake_at",
+            "finished",
+            "created_at",
+            "updated_at",
         ],
+        rows,
+        "ON CONFLICT (id) DO UPDATE SET node = excluded.node, state = excluded.state, wake_at = excluded.wake_at, \
+         finished = excluded.finished, updated_at = excluded.updated_at",
     )
-    .await?;
-    Ok(())
+    .await
 }
 
 /// A journal line with the ids it belongs to.
@@ -305,23 +341,25 @@ pub async fn take_outbox(c: &impl ConnectionTrait, limit: u64) -> Result<Vec<Pen
     } else {
         ""
     };
-    let sql = format!(
-        "SELECT o.id, m.id, m.token_id, m.contact_id, c.external_id, m.flow_id, m.node, m.channel, m.recipient \
-         FROM outbox o JOIN messages m ON m.id = o.message_id JOIN contacts c ON c.id = m.contact_id ORDER BY o.id LIMIT $1{lock}"
+    let inner = format!(
+        "SELECT o.id AS c0, m.id AS c1, m.token_id AS c2, m.contact_id AS c3, c.external_id AS c4, m.flow_id AS c5, \
+         m.node AS c6, m.channel AS c7, m.recipient AS c8 \
+         FROM outbox o JOIN messages m ON m.id = o.message_id JOIN contacts c ON c.id = m.contact_id \
+         ORDER BY o.id LIMIT $1{lock}"
     );
-    let rows = all(c, &sql, vec![(limit as i64).into()]).await?;
+    let rows = all_packed(c, &inner, 9, vec![(limit as i64).into()]).await?;
     rows.iter()
         .map(|r| {
             Ok(Pending {
-                outbox_id: col(r, 0)?,
-                message_id: col(r, 1)?,
-                token_id: col(r, 2)?,
-                contact_id: col(r, 3)?,
-                contact: col(r, 4)?,
-                flow_id: col(r, 5)?,
-                node: col(r, 6)?,
-                channel: col(r, 7)?,
-                recipient: col(r, 8)?,
+                outbox_id: field(r, 0)?,
+                message_id: field(r, 1)?,
+                token_id: field(r, 2)?,
+                contact_id: field(r, 3)?,
+                contact: field(r, 4)?,
+                flow_id: field(r, 5)?,
+                node: field(r, 6)?,
+                channel: field(r, 7)?,
+                recipient: field(r, 8)?,
             })
         })
         .collect()
@@ -335,26 +373,23 @@ pub async fn delete_outbox(c: &impl ConnectionTrait, ids: &[i64]) -> Result<(), 
     Ok(())
 }
 
-pub async fn set_message_status(
+/// Records the provider's answer for many messages at once.
+pub async fn set_messages_status(
     c: &impl ConnectionTrait,
-    id: &str,
+    ids: &[String],
     status: &str,
     provider: &str,
-    error: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    exec(
-        c,
-        "UPDATE messages SET status = $2, provider = $3, error = $4, updated_at = $5 WHERE id = $1",
-        vec![
-            id.into(),
-            status.into(),
-            provider.into(),
-            error.map(str::to_string).into(),
-            ms(now).into(),
-        ],
-    )
-    .await?;
+    for chunk in ids.chunks(1000) {
+        let sql = format!(
+            "UPDATE messages SET status = $1, provider = $2, updated_at = $3 WHERE id IN ({})",
+            placeholders(4, chunk.len())
+        );
+        let mut values: Vec<sea_orm::Value> = vec![status.into(), provider.into(), ms(now).into()];
+        values.extend(chunk.iter().map(|id| id.clone().into()));
+        exec(c, &sql, values).await?;
+    }
     Ok(())
 }
 

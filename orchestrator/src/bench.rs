@@ -1,0 +1,221 @@
+//! `cairn bench engine`: the engine's throughput on the embedded default, with a ceiling
+//! measured in the same run.
+//!
+//! N contacts enter `webhook_entry → add_tag → wait 1h → send_email → exit` (entered in bulk,
+//! as a segment entry admits an audience). The engine steps them all, a manual clock jumps the
+//! hour, the engine steps them again, and delivery hands every email to the `outbox` provider.
+//! A transition is one node executed for one contact (five per contact, one journal line each).
+//! The ceiling is the rate at which the same SQLite file takes the same number of plain rows in
+//! batched transactions, with no engine around them.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use flows::{Policy, Token};
+use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+use serde::Serialize;
+use tokio::sync::Notify;
+
+use crate::clock::ManualClock;
+use crate::db::{col, insert_rows, ms, one};
+use crate::delivery::Delivery;
+use crate::engine::{Engine, FlowCache};
+use crate::store::flows as flow_store;
+
+const FLOW: &str = r#"{"format": "cairn.flow/v1", "name": "Bench", "nodes": [
+  {"id": "start", "type": "webhook_entry"},
+  {"id": "tag", "type": "add_tag", "tag": "bench"},
+  {"id": "wait", "type": "wait", "duration": "1h"},
+  {"id": "mail", "type": "send_email", "subject": "Hello {{contact.first_name}}", "html": "<p>Hi {{contact.first_name}}</p>"},
+  {"id": "done", "type": "exit"}],
+  "edges": [{"from": "start", "to": "tag"}, {"from": "tag", "to": "wait"}, {"from": "wait", "to": "mail"},
+            {"from": "mail", "to": "done"}]}"#;
+
+/// The figures printed as the last line.
+#[derive(Debug, Serialize)]
+pub struct EngineFigures {
+    pub contacts: u64,
+    pub transitions: u64,
+    /// Engine and delivery time, entry excluded.
+    pub seconds: f64,
+    pub transitions_per_s: f64,
+    /// Plain batched row inserts per second into the same SQLite file.
+    pub ceiling_per_s: f64,
+    pub ratio: f64,
+    pub peak_rss_mb: f64,
+    /// Bulk entry of the contacts and their tokens (not in `seconds`).
+    pub enter_seconds: f64,
+    pub batch: u64,
+}
+
+pub async fn engine(contacts: u64, batch: u64, dir: &std::path::Path) -> anyhow::Result<EngineFigures> {
+    let path = dir.join(format!("cairn-bench-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let db = crate::db::connect(&crate::db::sqlite_url(&path)).await?;
+    let start: DateTime<Utc> = "2026-12-30T08:00:00Z".parse()?;
+    let clock = ManualClock::new(start);
+
+    let flow = flows::CompiledFlow::from_json(FLOW).map_err(|p| anyhow::anyhow!("{p}"))?;
+    let text = serde_json::to_string(flow.definition())?;
+    let flow_id = flow_store::create(&db, "Bench", &text, start).await?;
+    flow_store::set_status(&db, flow_id, true, start).await?;
+
+    let entered = Instant::now();
+    enter_all(&db, flow_id, contacts, start).await?;
+    let enter_seconds = entered.elapsed().as_secs_f64();
+    eprintln!("entered {contacts} contacts in {enter_seconds:.2} s");
+
+    let engine = Engine {
+        db: db.clone(),
+        clock: Arc::new(clock.clone()),
+        flows: Arc::new(FlowCache::default()),
+        policy: Arc::new(Policy::default()),
+        wake: Arc::new(Notify::new()),
+        delivery: Arc::new(Notify::new()),
+        batch,
+    };
+    let delivery = Delivery {
+        db: db.clone(),
+        clock: Arc::new(clock.clone()),
+        wake: Arc::new(Notify::new()),
+        batch,
+    };
+    let timer = Instant::now();
+    engine.drain().await?;
+    eprintln!("first steps (enter, tag, wait): {:.2} s", timer.elapsed().as_secs_f64());
+    clock.advance(TimeDelta::hours(1));
+    engine.drain().await?;
+    delivery.drain().await?;
+    let seconds = timer.elapsed().as_secs_f64();
+
+    let transitions: i64 = match one(&db, "SELECT COUNT(*) FROM journal", vec![]).await? {
+        Some(r) => col(&r, 0)?,
+        None => 0,
+    };
+    let expected = contacts * 5;
+    anyhow::ensure!(
+        transitions as u64 == expected,
+        "expected {expected} journal lines, found {transitions}"
+    );
+    let ceiling_per_s = ceiling(&db, transitions as u64, batch).await?;
+    db.close().await?;
+    let _ = std::fs::remove_file(&path);
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let transitions_per_s = transitions as f64 / seconds;
+    Ok(EngineFigures {
+        contacts,
+        transitions: transitions as u64,
+        seconds,
+        transitions_per_s,
+        ceiling_per_s,
+        ratio: transitions_per_s / ceiling_per_s,
+        peak_rss_mb: peak_rss_mb(),
+        enter_seconds,
+        batch,
+    })
+}
+
+/// Contacts and their tokens at the entry node, due at `now`, in transactions of 10 000.
+async fn enter_all(db: &DatabaseConnection, flow_id: i64, contacts: u64, now: DateTime<Utc>) -> anyhow::Result<()> {
+    let chunk = 10_000;
+    let mut first = 0;
+    while first < contacts {
+        let last = (first + chunk).min(contacts);
+        let tx = db.begin().await?;
+        let rows = (first..last)
+            .map(|i| {
+                vec![
+                    format!("c{i}").into(),
+                    format!("c{i}@example.com").into(),
+                    format!("{{\"first_name\": \"Name{i}\"}}").into(),
+                    ms(now).into(),
+                    ms(now).into(),
+                ]
+            })
+            .collect();
+        insert_rows(
+            &tx,
+            "contacts",
+            &["external_id", "email", "fields", "created_at", "updated_at"],
+            rows,
+        )
+        .await?;
+        let ids = crate::db::all(
+            &tx,
+            "SELECT id, external_id FROM contacts WHERE id > (SELECT COALESCE(MAX(contact_id), 0) FROM tokens) ORDER BY id",
+            vec![],
+        )
+        .await?;
+        let mut tokens = Vec::with_capacity(ids.len());
+        for r in ids {
+            let id: i64 = col(&r, 0)?;
+            let external: String = col(&r, 1)?;
+            let state = serde_json::to_string(&Token::new("", external, "start", Default::default(), now))?;
+            tokens.push(vec![
+                flow_id.into(),
+                1i64.into(),
+                id.into(),
+                "start".into(),
+                state.into(),
+                ms(now).into(),
+                0i64.into(),
+                ms(now).into(),
+                ms(now).into(),
+            ]);
+        }
+        insert_rows(
+            &tx,
+            "tokens",
+            &[
+                "flow_id",
+                "version",
+                "contact_id",
+                "node",
+                "state",
+                "wake_at",
+                "finished",
+                "created_at",
+                "updated_at",
+            ],
+            tokens,
+        )
+        .await?;
+        tx.commit().await?;
+        first = last;
+    }
+    Ok(())
+}
+
+/// Rows per second for plain batched inserts of journal-sized rows into the same database.
+async fn ceiling(db: &DatabaseConnection, rows: u64, batch: u64) -> anyhow::Result<f64> {
+    db.execute_unprepared(
+        "CREATE TABLE bench_ceiling (id INTEGER PRIMARY KEY, a BIGINT NOT NULL, b TEXT NOT NULL, c TEXT NOT NULL)",
+    )
+    .await?;
+    let payload = r#"{"at":"2026-12-30T08:00:00Z","contact":"c123456","node":"wait","action":"waiting","until":"2026-12-30T09:00:00Z"}"#;
+    let timer = Instant::now();
+    let mut written = 0;
+    while written < rows {
+        let n = batch.min(rows - written);
+        let tx = db.begin().await?;
+        let chunk = (written..written + n)
+            .map(|i| vec![(i as i64).into(), "wait".into(), payload.into()])
+            .collect();
+        insert_rows(&tx, "bench_ceiling", &["a", "b", "c"], chunk).await?;
+        tx.commit().await?;
+        written += n;
+    }
+    Ok(rows as f64 / timer.elapsed().as_secs_f64())
+}
+
+/// Peak resident set size of this process (Linux `VmHWM`), in MiB.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_string))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        .map_or(0.0, |kb| kb / 1024.0)
+}

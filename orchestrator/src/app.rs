@@ -25,6 +25,7 @@ pub struct ServeConfig {
     pub default_timezone: chrono_tz::Tz,
     /// Run the engine and delivery loops (off for API-only tests that drive them by hand).
     pub background: bool,
+    pub providers: workers::providers::ProviderConfig,
 }
 
 pub struct App {
@@ -57,9 +58,11 @@ impl App {
             delivery: delivery_wake.clone(),
             batch: 1000,
         };
+        let providers = Arc::new(workers::providers::Providers::new(&config.providers)?);
         let delivery = Delivery {
             db: db.clone(),
             clock: clock.clone(),
+            providers,
             wake: delivery_wake,
             batch: 1000,
         };

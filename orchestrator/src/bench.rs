@@ -75,9 +75,13 @@ pub async fn engine(contacts: u64, batch: u64, dir: &std::path::Path) -> anyhow:
         delivery: Arc::new(Notify::new()),
         batch,
     };
+    let providers = Arc::new(workers::providers::Providers::new(
+        &workers::providers::ProviderConfig::default(),
+    )?);
     let delivery = Delivery {
         db: db.clone(),
         clock: Arc::new(clock.clone()),
+        providers,
         wake: Arc::new(Notify::new()),
         batch,
     };

@@ -46,6 +46,44 @@ pub struct ServeArgs {
     /// Zone for contacts that have none, when the flow sets none.
     #[arg(long, env = "CAIRN_DEFAULT_TIMEZONE", default_value = "UTC")]
     pub default_timezone: chrono_tz::Tz,
+    /// SMTP server for email: smtp://host:port, smtp://user:pass@host:587?tls=required, smtps://…
+    /// (default: the built-in outbox provider).
+    #[arg(long, env = "CAIRN_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// Sender of emails whose node sets no `from`.
+    #[arg(long, env = "CAIRN_EMAIL_FROM", default_value = "Cairn <cairn@localhost>")]
+    pub email_from: String,
+    /// HTTP endpoint of the SMS provider (default: the built-in outbox provider).
+    #[arg(long, env = "CAIRN_SMS_URL")]
+    pub sms_url: Option<String>,
+    /// Bearer token for the SMS endpoint.
+    #[arg(long, env = "CAIRN_SMS_TOKEN", hide_env_values = true)]
+    pub sms_token: Option<String>,
+    /// HTTP endpoint of the push provider (default: the built-in outbox provider).
+    #[arg(long, env = "CAIRN_PUSH_URL")]
+    pub push_url: Option<String>,
+    /// Bearer token for the push endpoint.
+    #[arg(long, env = "CAIRN_PUSH_TOKEN", hide_env_values = true)]
+    pub push_token: Option<String>,
+}
+
+impl ServeArgs {
+    pub fn providers(&self) -> workers::providers::ProviderConfig {
+        use workers::providers::{HttpEndpoint, ProviderConfig};
+        let endpoint = |url: &Option<String>, token: &Option<String>| {
+            url.clone().map(|url| HttpEndpoint {
+                url,
+                token: token.clone(),
+            })
+        };
+        ProviderConfig {
+            smtp_url: self.smtp_url.clone(),
+            email_from: self.email_from.clone(),
+            sms: endpoint(&self.sms_url, &self.sms_token),
+            push: endpoint(&self.push_url, &self.push_token),
+            ..ProviderConfig::default()
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -324,9 +362,10 @@ fn serve(args: ServeArgs) -> Result<(), CliError> {
     runtime.block_on(async {
         let config = crate::app::ServeConfig {
             listen: args.listen,
-            database_url: args.database_url,
+            database_url: args.database_url.clone(),
             default_timezone: args.default_timezone,
             background: true,
+            providers: args.providers(),
         };
         let app = crate::app::App::start(config, std::sync::Arc::new(crate::clock::SystemClock))
             .await

@@ -1,34 +1,51 @@
-//! Delivery: takes messages from the outbox, hands them to the channel's provider and journals
-//! the outcome (`sent` or `failed`).
+//! Delivery: outbox → provider → recorded outcome.
 //!
-//! Today every channel uses the built-in `outbox` provider, which accepts the message as stored
-//! (`GET /api/outbox` shows it). The SMTP and HTTP providers, apalis queues per channel and
-//! `cairn worker` processes come next; they will replace [`deliver`] without changing the
-//! outbox contract: a message row is written with the step that produced it, and its outcome
-//! is journaled once.
+//! Three steps, so nothing is sent from inside a transaction:
+//! 1. lease a batch of due outbox rows (one transaction; the lease keeps other processes off);
+//! 2. send them through their providers, several at a time, outside any transaction;
+//! 3. record the outcomes (one transaction): accepted → message `sent`, journal `sent`, row
+//!    deleted; retry → attempt counted, row due again after an exponential backoff; failed (or
+//!    out of attempts) → message `failed`, journal `failed` with the reason, row deleted.
+//!
+//! A crash between 2 and 3 leaves the lease to expire and the message is sent again with the
+//! same id (`Message-ID`, `Idempotency-Key`), which is how receivers recognise the repeat.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use flows::{Action, Channel, JournalEntry};
+use chrono::TimeDelta;
+use flows::{Action, JournalEntry};
+use futures::StreamExt;
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 use tokio::sync::Notify;
+use workers::providers::{Outcome, Providers};
 
 use crate::clock::Clock;
 use crate::store::journeys::{self, JournalRow, Pending};
+
+/// Attempts before a message that keeps being deferred is given up as failed.
+pub const MAX_ATTEMPTS: i64 = 10;
+
+/// Sends in flight at once per process.
+pub const CONCURRENCY: usize = 16;
+
+/// How long a leased row stays invisible to other delivery processes.
+pub const LEASE: TimeDelta = TimeDelta::minutes(2);
+
+/// Delay before attempt `n + 1` after `n` deferrals: 2, 4, 8 … seconds, at most 10 minutes.
+pub fn backoff(attempts: i64) -> TimeDelta {
+    TimeDelta::seconds(2i64.saturating_pow(attempts.clamp(1, 20) as u32).min(600))
+}
 
 /// Delivers queued messages; cheap to clone.
 #[derive(Clone)]
 pub struct Delivery {
     pub db: DatabaseConnection,
     pub clock: Arc<dyn Clock>,
+    pub providers: Arc<Providers>,
     pub wake: Arc<Notify>,
     pub batch: u64,
-}
-
-/// The answer of a provider.
-enum Outcome {
-    Accepted { provider: &'static str },
 }
 
 impl Delivery {
@@ -40,7 +57,11 @@ impl Delivery {
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "delivery pass failed; retrying"),
             }
+            let next = journeys::next_outbox_due(&self.db).await.ok().flatten();
+            let far = self.clock.now() + TimeDelta::hours(1);
+            let sleep = self.clock.sleep_until(next.unwrap_or(far).min(far));
             tokio::select! {
+                _ = sleep => {}
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 _ = &mut shutdown => return,
@@ -48,44 +69,87 @@ impl Delivery {
         }
     }
 
-    /// Delivers one batch; returns how many messages were handled.
+    /// One lease–send–record round; returns how many messages were attempted.
     pub async fn run_once(&self) -> Result<usize, DbErr> {
         let now = self.clock.now();
         let tx = self.db.begin().await?;
-        let pending = journeys::take_outbox(&tx, self.batch).await?;
-        let mut journal = Vec::with_capacity(pending.len());
-        let mut accepted: std::collections::BTreeMap<&'static str, Vec<String>> = Default::default();
-        for p in &pending {
-            let Outcome::Accepted { provider } = deliver(p);
-            accepted.entry(provider).or_default().push(p.message_id.clone());
-            let channel = parse_channel(&p.channel);
-            journal.push(JournalRow {
+        let pending = journeys::lease_outbox(&tx, now, now + LEASE, self.batch).await?;
+        tx.commit().await?;
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        let providers = self.providers.clone();
+        let outcomes: Vec<(Pending, Outcome)> = futures::stream::iter(pending)
+            .map(|p| {
+                let providers = providers.clone();
+                async move {
+                    let outcome = providers.send(&p.message).await;
+                    (p, outcome)
+                }
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        let attempted = outcomes.len();
+        self.record(outcomes).await?;
+        Ok(attempted)
+    }
+
+    async fn record(&self, outcomes: Vec<(Pending, Outcome)>) -> Result<(), DbErr> {
+        let now = self.clock.now();
+        let tx = self.db.begin().await?;
+        let mut accepted: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
+        let mut done = Vec::new();
+        let mut journal = Vec::new();
+        for (p, outcome) in outcomes {
+            let line = |action| JournalRow {
                 contact_id: p.contact_id,
                 flow_id: p.flow_id,
                 token_id: p.token_id,
                 entry: JournalEntry {
                     at: now,
                     contact: p.contact.clone(),
-                    node: p.node.clone(),
-                    action: Action::Sent {
-                        channel,
-                        message: p.message_id.clone(),
-                        to: p.recipient.clone(),
-                    },
+                    node: p.message.node.clone(),
+                    action,
                 },
-            });
+            };
+            let failure = match outcome {
+                Outcome::Accepted { provider, .. } => {
+                    accepted.entry(provider).or_default().push(p.message.id.clone());
+                    journal.push(line(Action::Sent {
+                        channel: p.message.channel,
+                        message: p.message.id.clone(),
+                        to: p.message.to.clone(),
+                    }));
+                    done.push(p.outbox_id);
+                    None
+                }
+                Outcome::Retry { provider, reason } if p.attempts + 1 >= MAX_ATTEMPTS => {
+                    Some((provider, format!("gave up after {MAX_ATTEMPTS} attempts: {reason}")))
+                }
+                Outcome::Retry { reason, .. } => {
+                    let attempts = p.attempts + 1;
+                    tracing::warn!(message = %p.message.id, attempts, %reason, "delivery deferred");
+                    journeys::retry_outbox(&tx, p.outbox_id, attempts, now + backoff(attempts)).await?;
+                    None
+                }
+                Outcome::Failed { provider, reason } => Some((provider, reason)),
+            };
+            if let Some((provider, reason)) = failure {
+                journeys::fail_message(&tx, &p.message.id, provider, &reason, now).await?;
+                journal.push(line(Action::Failed { reason }));
+                done.push(p.outbox_id);
+            }
         }
         for (provider, ids) in &accepted {
             journeys::set_messages_status(&tx, ids, "sent", provider, now).await?;
         }
         journeys::append_journal(&tx, journal).await?;
-        let ids: Vec<i64> = pending.iter().map(|p| p.outbox_id).collect();
-        journeys::delete_outbox(&tx, &ids).await?;
-        tx.commit().await?;
-        Ok(pending.len())
+        journeys::delete_outbox(&tx, &done).await?;
+        tx.commit().await
     }
 
-    /// Delivers until the outbox is empty.
+    /// Delivers until nothing in the outbox is due at the clock's current time.
     pub async fn drain(&self) -> Result<usize, DbErr> {
         let mut total = 0;
         loop {
@@ -96,16 +160,4 @@ impl Delivery {
             total += n;
         }
     }
-}
-
-/// The built-in `outbox` provider: the message is already stored; accepting it is recording that.
-fn deliver(_message: &Pending) -> Outcome {
-    Outcome::Accepted { provider: "outbox" }
-}
-
-fn parse_channel(name: &str) -> Channel {
-    Channel::ALL
-        .into_iter()
-        .find(|c| c.as_str() == name)
-        .unwrap_or(Channel::Webhook)
 }

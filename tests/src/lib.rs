@@ -32,4 +32,5 @@ pub fn template_names() -> Vec<String> {
     names
 }
 
+pub mod fakes;
 pub mod service;

@@ -16,6 +16,7 @@ use orchestrator::clock::ManualClock;
 use sea_orm::ConnectionTrait;
 use serde_json::Value;
 use tower::ServiceExt;
+pub use workers::providers::{HttpEndpoint, ProviderConfig};
 
 /// Where a test's database lives.
 #[derive(Debug, Clone)]
@@ -80,12 +81,18 @@ pub struct TestApp {
 impl TestApp {
     /// The service on `backend` at [`START`], with the engine and delivery left to the test.
     pub async fn spawn(backend: &Backend) -> TestApp {
+        Self::spawn_with(backend, ProviderConfig::default()).await
+    }
+
+    /// The service with the given providers (default: the built-in outbox for every channel).
+    pub async fn spawn_with(backend: &Backend, providers: ProviderConfig) -> TestApp {
         let clock = ManualClock::new(START.parse().unwrap());
         let config = ServeConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             database_url: backend.url.clone(),
             default_timezone: chrono_tz::UTC,
             background: false,
+            providers,
         };
         let app = App::start(config, Arc::new(clock.clone()))
             .await

@@ -1,6 +1,14 @@
-//! # workers — delivery of messages through providers
+//! # workers — delivery through providers
 //!
-//! Will own the apalis jobs that send messages (one queue per channel), the providers (SMTP,
-//! HTTP SMS/push/webhook, the built-in outbox) and the send policy checks done at delivery time
-//! (windows, throttles, caps). Workers talk to the orchestrator only through queues; the job and
-//! outcome types come from `flows`. Empty until the service issue lands.
+//! [`providers::Providers`] sends one rendered [`flows::Outbound`] message through its channel's
+//! provider and classifies the answer as an [`providers::Outcome`]: accepted, worth retrying, or
+//! failed for good. Email goes over SMTP (lettre), SMS and push to a configured HTTP endpoint,
+//! `webhook` nodes to their own URL; a channel without configuration uses the built-in `outbox`
+//! provider, which accepts at once (the message is already stored). Every attempt carries the
+//! message's stable id — as the email `Message-ID` and as the `Idempotency-Key` header — so a
+//! retry after a crash is recognised by the receiver instead of delivered twice.
+//!
+//! The orchestrator's delivery loop calls this today; apalis jobs per channel (`cairn worker`)
+//! will call the same function.
+
+pub mod providers;

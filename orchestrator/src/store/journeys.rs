@@ -321,48 +321,99 @@ pub async fn queue_messages(c: &impl ConnectionTrait, rows: Vec<MessageRow>, now
     insert_rows(c, "outbox", &["message_id", "created_at"], outbox).await
 }
 
-/// A message taken from the outbox for delivery.
+/// A message leased from the outbox for one delivery attempt.
 #[derive(Debug, Clone)]
 pub struct Pending {
     pub outbox_id: i64,
-    pub message_id: String,
+    pub attempts: i64,
     pub token_id: i64,
     pub contact_id: i64,
     pub contact: String,
     pub flow_id: i64,
-    pub node: String,
-    pub channel: String,
-    pub recipient: String,
+    pub message: Outbound,
 }
 
-pub async fn take_outbox(c: &impl ConnectionTrait, limit: u64) -> Result<Vec<Pending>, DbErr> {
+/// Leases up to `limit` outbox rows that are due and not leased by anyone else, until `until`.
+pub async fn lease_outbox(
+    c: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<Pending>, DbErr> {
     let lock = if is_postgres(c) {
         " FOR UPDATE OF o SKIP LOCKED"
     } else {
         ""
     };
     let inner = format!(
-        "SELECT o.id AS c0, m.id AS c1, m.token_id AS c2, m.contact_id AS c3, c.external_id AS c4, m.flow_id AS c5, \
-         m.node AS c6, m.channel AS c7, m.recipient AS c8 \
+        "SELECT o.id AS c0, o.attempts AS c1, m.id AS c2, m.token_id AS c3, m.contact_id AS c4, c.external_id AS c5, \
+         m.flow_id AS c6, m.node AS c7, m.channel AS c8, m.recipient AS c9, m.content AS c10 \
          FROM outbox o JOIN messages m ON m.id = o.message_id JOIN contacts c ON c.id = m.contact_id \
-         ORDER BY o.id LIMIT $1{lock}"
+         WHERE o.not_before <= $1 AND (o.leased_until IS NULL OR o.leased_until <= $1) \
+         ORDER BY o.id LIMIT $2{lock}"
     );
-    let rows = all_packed(c, &inner, 9, vec![(limit as i64).into()]).await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Pending {
-                outbox_id: field(r, 0)?,
-                message_id: field(r, 1)?,
-                token_id: field(r, 2)?,
-                contact_id: field(r, 3)?,
-                contact: field(r, 4)?,
-                flow_id: field(r, 5)?,
-                node: field(r, 6)?,
-                channel: field(r, 7)?,
-                recipient: field(r, 8)?,
-            })
-        })
-        .collect()
+    let rows = all_packed(c, &inner, 11, vec![ms(now).into(), (limit as i64).into()]).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let channel: String = field(&r, 8)?;
+        let content: String = field(&r, 10)?;
+        let content = serde_json::from_str(&content).map_err(|e| DbErr::Custom(format!("message content: {e}")))?;
+        out.push(Pending {
+            outbox_id: field(&r, 0)?,
+            attempts: field(&r, 1)?,
+            token_id: field(&r, 3)?,
+            contact_id: field(&r, 4)?,
+            contact: field(&r, 5)?,
+            flow_id: field(&r, 6)?,
+            message: Outbound {
+                id: field(&r, 2)?,
+                node: field(&r, 7)?,
+                channel: flows::Channel::ALL
+                    .into_iter()
+                    .find(|c| c.as_str() == channel)
+                    .ok_or_else(|| DbErr::Custom(format!("unknown channel '{channel}'")))?,
+                to: field(&r, 9)?,
+                content,
+            },
+        });
+    }
+    let ids: Vec<i64> = out.iter().map(|p| p.outbox_id).collect();
+    for chunk in ids.chunks(1000) {
+        let sql = format!(
+            "UPDATE outbox SET leased_until = $1 WHERE id IN ({})",
+            placeholders(2, chunk.len())
+        );
+        let mut values: Vec<sea_orm::Value> = vec![ms(until).into()];
+        values.extend(chunk.iter().map(|i| (*i).into()));
+        exec(c, &sql, values).await?;
+    }
+    Ok(out)
+}
+
+/// Puts a row back for a later attempt.
+pub async fn retry_outbox(
+    c: &impl ConnectionTrait,
+    id: i64,
+    attempts: i64,
+    not_before: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    exec(
+        c,
+        "UPDATE outbox SET attempts = $2, not_before = $3, leased_until = NULL WHERE id = $1",
+        vec![id.into(), attempts.into(), ms(not_before).into()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The earliest instant an outbox row becomes due (ignoring leases).
+pub async fn next_outbox_due(c: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>, DbErr> {
+    let r = one(c, "SELECT MIN(not_before) FROM outbox", vec![]).await?;
+    Ok(r.as_ref()
+        .map(|r| col::<Option<i64>>(r, 0))
+        .transpose()?
+        .flatten()
+        .map(from_ms))
 }
 
 pub async fn delete_outbox(c: &impl ConnectionTrait, ids: &[i64]) -> Result<(), DbErr> {
@@ -370,6 +421,23 @@ pub async fn delete_outbox(c: &impl ConnectionTrait, ids: &[i64]) -> Result<(), 
         let sql = format!("DELETE FROM outbox WHERE id IN ({})", placeholders(1, chunk.len()));
         exec(c, &sql, chunk.iter().map(|i| (*i).into()).collect()).await?;
     }
+    Ok(())
+}
+
+/// Records a permanent failure.
+pub async fn fail_message(
+    c: &impl ConnectionTrait,
+    id: &str,
+    provider: &str,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    exec(
+        c,
+        "UPDATE messages SET status = 'failed', provider = $2, error = $3, updated_at = $4 WHERE id = $1",
+        vec![id.into(), provider.into(), error.into(), ms(now).into()],
+    )
+    .await?;
     Ok(())
 }
 

@@ -1,0 +1,158 @@
+//! Real delivery: email through a real SMTP server, SMS and webhooks to an HTTP provider,
+//! retries on transient failures, permanent failures journaled, one delivery per message.
+
+use chrono::TimeDelta;
+use serde_json::json;
+use tests::fakes::{HttpProvider, SmtpServer};
+use tests::service::{HttpEndpoint, ProviderConfig, TestApp, backends};
+
+const ANN: &str =
+    r#"{"contact": {"id": "c1", "email": "ann@example.com", "phone": "+37255512345", "first_name": "Ann"}}"#;
+
+fn providers(smtp: &SmtpServer, sms: &HttpProvider) -> ProviderConfig {
+    ProviderConfig {
+        smtp_url: Some(smtp.url()),
+        email_from: "Shop <news@shop.example>".into(),
+        sms: Some(HttpEndpoint {
+            url: sms.url("/v1/sms"),
+            token: Some("t0k".into()),
+        }),
+        ..ProviderConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn welcome_email_goes_out_over_smtp_and_the_sms_fallback_over_http() {
+    let Some(smtp) = SmtpServer::start(0) else { return };
+    let sms = HttpProvider::start(&[]).await;
+    let backend = &backends().await[0];
+    let t = TestApp::spawn_with(backend, providers(&smtp, &sms)).await;
+    let flow = t.activate_template("welcome").await;
+    t.post(&format!("/api/flows/{flow}/entries"), ANN).await;
+    t.settle().await;
+    let mails = smtp.messages();
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].contains("Subject: Hi Ann"), "{}", mails[0]);
+    assert!(mails[0].contains("Message-ID: <1.hello@cairn>"), "{}", mails[0]);
+    assert!(mails[0].contains("From: Shop <news@shop.example>"), "{}", mails[0]);
+    assert!(mails[0].contains("Welcome aboard, Ann!"), "{}", mails[0]);
+    assert!(sms.received().is_empty());
+
+    t.advance(TimeDelta::hours(2)).await;
+    let received = sms.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].path, "/v1/sms");
+    assert_eq!(received[0].idempotency_key.as_deref(), Some("1.nudge"));
+    assert_eq!(received[0].authorization.as_deref(), Some("Bearer t0k"));
+    assert_eq!(
+        received[0].body,
+        json!({"id": "1.nudge", "to": "+37255512345", "text": "Did you see our email, Ann?"})
+    );
+    let (_, outbox) = t.get("/api/outbox").await;
+    let providers: Vec<&str> = outbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["provider"].as_str().unwrap())
+        .collect();
+    assert_eq!(providers, ["http", "smtp"]);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn smtp_4xx_then_2xx_delivers_the_email_exactly_once() {
+    let Some(smtp) = SmtpServer::start(1) else { return };
+    let sms = HttpProvider::start(&[]).await;
+    let backend = &backends().await[0];
+    let t = TestApp::spawn_with(backend, providers(&smtp, &sms)).await;
+    let flow = t.activate_template("welcome").await;
+    t.post(&format!("/api/flows/{flow}/entries"), ANN).await;
+    t.settle().await;
+    assert!(smtp.messages().is_empty(), "the first attempt got 451");
+    assert!(!t.journal("c1").await.contains(&"hello sent".to_string()));
+    let (_, outbox) = t.get("/api/outbox").await;
+    assert_eq!(outbox[0]["status"], "queued");
+
+    t.advance(TimeDelta::seconds(2)).await;
+    assert_eq!(smtp.messages().len(), 1, "delivered on the retry");
+    t.advance(TimeDelta::minutes(10)).await;
+    assert_eq!(smtp.messages().len(), 1, "and only once");
+    let journal = t.journal("c1").await;
+    assert_eq!(journal.iter().filter(|l| *l == "hello sent").count(), 1, "{journal:?}");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn an_sms_provider_5xx_is_retried_with_the_same_idempotency_key() {
+    let Some(smtp) = SmtpServer::start(0) else { return };
+    let sms = HttpProvider::start(&[503, 429]).await;
+    let backend = &backends().await[0];
+    let t = TestApp::spawn_with(backend, providers(&smtp, &sms)).await;
+    let flow = t.activate_template("welcome").await;
+    t.post(&format!("/api/flows/{flow}/entries"), ANN).await;
+    t.settle().await;
+    t.advance(TimeDelta::hours(2)).await;
+    assert_eq!(sms.received().len(), 1);
+    t.advance(TimeDelta::seconds(2)).await;
+    t.advance(TimeDelta::seconds(4)).await;
+    let received = sms.received();
+    assert_eq!(received.len(), 3, "503, 429, then 200");
+    assert!(received.iter().all(|r| r.idempotency_key.as_deref() == Some("1.nudge")));
+    let journal = t.journal("c1").await;
+    assert_eq!(journal.iter().filter(|l| *l == "nudge sent").count(), 1, "{journal:?}");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_provider_4xx_fails_the_message_for_good_with_the_reason() {
+    let Some(smtp) = SmtpServer::start(0) else { return };
+    let sms = HttpProvider::start(&[400]).await;
+    let backend = &backends().await[0];
+    let t = TestApp::spawn_with(backend, providers(&smtp, &sms)).await;
+    let flow = t.activate_template("welcome").await;
+    t.post(&format!("/api/flows/{flow}/entries"), ANN).await;
+    t.settle().await;
+    t.advance(TimeDelta::hours(3)).await;
+    assert_eq!(sms.received().len(), 1, "no retry after a 400");
+    let (_, journal) = t.get("/api/contacts/c1/journal").await;
+    let failed = journal
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["action"] == "failed")
+        .expect("a failed line");
+    assert_eq!(failed["node"], "nudge");
+    assert!(failed["reason"].as_str().unwrap().starts_with("HTTP 400"), "{failed}");
+    let (_, outbox) = t.get("/api/outbox").await;
+    assert_eq!(outbox[0]["status"], "failed");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn webhook_nodes_call_their_url_with_an_idempotency_key() {
+    let hook = HttpProvider::start(&[]).await;
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let url = hook.url("/crm/{{contact.id}}");
+        let flow = json!({"format": "cairn.flow/v1", "name": "Hook", "nodes": [
+            {"id": "start", "type": "webhook_entry"},
+            {"id": "crm", "type": "webhook", "url": url, "method": "PUT", "body": "{\"name\": {{contact.first_name}}}"},
+            {"id": "done", "type": "exit"}],
+            "edges": [{"from": "start", "to": "crm"}, {"from": "crm", "to": "done"}]});
+        let (_, created) = t.post("/api/flows", &flow.to_string()).await;
+        let id = created["id"].as_i64().unwrap();
+        t.post(&format!("/api/flows/{id}/activate"), "").await;
+        t.post(&format!("/api/flows/{id}/entries"), ANN).await;
+        t.settle().await;
+        let last = hook.received().pop().expect("the webhook was called");
+        assert_eq!((last.method.as_str(), last.path.as_str()), ("PUT", "/crm/c1"));
+        assert_eq!(last.body, json!({"name": "Ann"}));
+        assert!(last.idempotency_key.unwrap().ends_with(".crm"));
+        assert!(
+            t.journal("c1").await.contains(&"crm sent".to_string()),
+            "{}",
+            backend.name
+        );
+        t.stop().await;
+    }
+}

@@ -1,0 +1,361 @@
+//! Channel providers and the classification of their answers.
+
+use std::time::Duration;
+
+use flows::{Channel, Content, Outbound};
+use lettre::message::{Mailbox, MultiPart, SinglePart, header::ContentType};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde_json::json;
+
+/// An HTTP endpoint of an SMS or push provider.
+#[derive(Debug, Clone)]
+pub struct HttpEndpoint {
+    pub url: String,
+    /// Sent as `Authorization: Bearer …` when set.
+    pub token: Option<String>,
+}
+
+/// Which provider serves each channel. `None` means the built-in `outbox` provider.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    /// `smtp://host:port` (plain), `smtp://user:pass@host:587?tls=required` (STARTTLS) or
+    /// `smtps://user:pass@host:465` (TLS).
+    pub smtp_url: Option<String>,
+    /// Sender for emails whose node sets no `from`.
+    pub email_from: String,
+    pub sms: Option<HttpEndpoint>,
+    pub push: Option<HttpEndpoint>,
+    /// Per request.
+    pub timeout: Duration,
+}
+
+impl Default for ProviderConfig {
+    fn default() -> Self {
+        ProviderConfig {
+            smtp_url: None,
+            email_from: "Cairn <cairn@localhost>".into(),
+            sms: None,
+            push: None,
+            timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("SMTP URL '{url}': {reason}")]
+    Smtp { url: String, reason: String },
+    #[error("email sender '{0}' is not an address (write e.g. 'Shop <news@shop.example>')")]
+    From(String),
+    #[error("HTTP client: {0}")]
+    Http(String),
+}
+
+/// What a provider said about one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Taken for delivery; `reference` is the provider's own id when it gives one.
+    Accepted {
+        provider: &'static str,
+        reference: Option<String>,
+    },
+    /// Not taken now, may succeed later (a 4xx SMTP reply, HTTP 429/5xx, a timeout).
+    Retry { provider: &'static str, reason: String },
+    /// Refused for good (a 5xx SMTP reply, HTTP 4xx, an invalid address).
+    Failed { provider: &'static str, reason: String },
+}
+
+impl Outcome {
+    pub fn provider(&self) -> &'static str {
+        match self {
+            Outcome::Accepted { provider, .. } | Outcome::Retry { provider, .. } | Outcome::Failed { provider, .. } => {
+                provider
+            }
+        }
+    }
+}
+
+/// The configured providers; cheap to share behind an `Arc`.
+pub struct Providers {
+    smtp: Option<AsyncSmtpTransport<Tokio1Executor>>,
+    email_from: Mailbox,
+    http: reqwest::Client,
+    sms: Option<HttpEndpoint>,
+    push: Option<HttpEndpoint>,
+}
+
+impl std::fmt::Debug for Providers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Providers")
+            .field("smtp", &self.smtp.is_some())
+            .field("sms", &self.sms)
+            .field("push", &self.push)
+            .finish()
+    }
+}
+
+impl Providers {
+    pub fn new(config: &ProviderConfig) -> Result<Self, ConfigError> {
+        // reqwest and lettre use rustls with ring; it must be the process's provider.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let smtp = match &config.smtp_url {
+            None => None,
+            Some(url) => Some(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .map_err(|e| ConfigError::Smtp {
+                        url: redact(url),
+                        reason: e.to_string(),
+                    })?
+                    .timeout(Some(config.timeout))
+                    .build(),
+            ),
+        };
+        let email_from = config
+            .email_from
+            .parse()
+            .map_err(|_| ConfigError::From(config.email_from.clone()))?;
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| ConfigError::Http(e.to_string()))?;
+        Ok(Providers {
+            smtp,
+            email_from,
+            http,
+            sms: config.sms.clone(),
+            push: config.push.clone(),
+        })
+    }
+
+    /// The name of the provider that serves `channel`.
+    pub fn name(&self, channel: Channel) -> &'static str {
+        match channel {
+            Channel::Email if self.smtp.is_some() => "smtp",
+            Channel::Sms if self.sms.is_some() => "http",
+            Channel::Push if self.push.is_some() => "http",
+            Channel::Webhook => "webhook",
+            _ => "outbox",
+        }
+    }
+
+    /// One delivery attempt.
+    pub async fn send(&self, m: &Outbound) -> Outcome {
+        match (&m.content, m.channel) {
+            (
+                Content::Email {
+                    subject,
+                    html,
+                    text,
+                    from,
+                },
+                _,
+            ) => match &self.smtp {
+                Some(smtp) => {
+                    self.email(smtp, m, subject, html, text.as_deref(), from.as_deref())
+                        .await
+                }
+                None => outbox(),
+            },
+            (Content::Sms { text }, _) => match &self.sms {
+                Some(endpoint) => {
+                    self.post(endpoint, m, json!({"id": m.id, "to": m.to, "text": text}))
+                        .await
+                }
+                None => outbox(),
+            },
+            (Content::Push { title, body, url }, _) => match &self.push {
+                Some(endpoint) => {
+                    self.post(
+                        endpoint,
+                        m,
+                        json!({"id": m.id, "to": m.to, "title": title, "body": body, "url": url}),
+                    )
+                    .await
+                }
+                None => outbox(),
+            },
+            (Content::Webhook { method, headers, body }, _) => self.webhook(m, *method, headers, body).await,
+        }
+    }
+
+    async fn email(
+        &self,
+        smtp: &AsyncSmtpTransport<Tokio1Executor>,
+        m: &Outbound,
+        subject: &str,
+        html: &str,
+        text: Option<&str>,
+        from: Option<&str>,
+    ) -> Outcome {
+        let failed = |reason: String| Outcome::Failed {
+            provider: "smtp",
+            reason,
+        };
+        let from = match from.map(str::parse::<Mailbox>) {
+            None => self.email_from.clone(),
+            Some(Ok(f)) => f,
+            Some(Err(_)) => return failed(format!("sender '{}' is not an email address", from.unwrap_or_default())),
+        };
+        let to: Mailbox = match m.to.parse() {
+            Ok(to) => to,
+            Err(_) => return failed(format!("'{}' is not an email address", m.to)),
+        };
+        let builder = Message::builder()
+            .from(from)
+            .to(to)
+            .subject(subject)
+            .message_id(Some(message_id(&m.id)));
+        let message = match text {
+            Some(text) => builder.multipart(MultiPart::alternative_plain_html(text.to_string(), html.to_string())),
+            None => builder.singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_HTML)
+                    .body(html.to_string()),
+            ),
+        };
+        let message = match message {
+            Ok(message) => message,
+            Err(e) => return failed(format!("cannot build the email: {e}")),
+        };
+        match smtp.send(message).await {
+            Ok(response) => Outcome::Accepted {
+                provider: "smtp",
+                reference: response.message().next().map(str::to_string),
+            },
+            Err(e) if e.is_permanent() => failed(format!("SMTP server refused: {e}")),
+            Err(e) => Outcome::Retry {
+                provider: "smtp",
+                reason: format!("SMTP: {e}"),
+            },
+        }
+    }
+
+    async fn post(&self, endpoint: &HttpEndpoint, m: &Outbound, body: serde_json::Value) -> Outcome {
+        let mut request = self
+            .http
+            .post(&endpoint.url)
+            .header("Idempotency-Key", &m.id)
+            .json(&body);
+        if let Some(token) = &endpoint.token {
+            request = request.bearer_auth(token);
+        }
+        classify("http", request.send().await).await
+    }
+
+    async fn webhook(
+        &self,
+        m: &Outbound,
+        method: flows::definition::HttpMethod,
+        headers: &[(String, String)],
+        body: &str,
+    ) -> Outcome {
+        use flows::definition::HttpMethod as M;
+        let method = match method {
+            M::Get => reqwest::Method::GET,
+            M::Post => reqwest::Method::POST,
+            M::Put => reqwest::Method::PUT,
+            M::Patch => reqwest::Method::PATCH,
+            M::Delete => reqwest::Method::DELETE,
+        };
+        let mut request = self.http.request(method, &m.to).header("Idempotency-Key", &m.id);
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+            request = request.header("Content-Type", "application/json");
+        }
+        for (k, v) in headers {
+            request = request.header(k, v);
+        }
+        classify("webhook", request.body(body.to_string()).send().await).await
+    }
+}
+
+fn outbox() -> Outcome {
+    Outcome::Accepted {
+        provider: "outbox",
+        reference: None,
+    }
+}
+
+/// `<id@cairn>` with characters an RFC 5322 msg-id cannot hold replaced.
+pub fn message_id(id: &str) -> String {
+    let safe: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("<{safe}@cairn>")
+}
+
+async fn classify(provider: &'static str, result: Result<reqwest::Response, reqwest::Error>) -> Outcome {
+    match result {
+        Err(e) => Outcome::Retry {
+            provider,
+            reason: format!("request failed: {e}"),
+        },
+        Ok(response) => {
+            let status = response.status();
+            if status.is_success() {
+                let reference = response
+                    .json::<serde_json::Value>()
+                    .await
+                    .ok()
+                    .and_then(|v| v["id"].as_str().map(str::to_string));
+                return Outcome::Accepted { provider, reference };
+            }
+            let text = response.text().await.unwrap_or_default();
+            let excerpt: String = text.chars().take(200).collect();
+            let reason = format!("HTTP {status}: {excerpt}");
+            if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429 {
+                Outcome::Retry { provider, reason }
+            } else {
+                Outcome::Failed { provider, reason }
+            }
+        }
+    }
+}
+
+/// The URL without its password, for error messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://…@{}", &url[..scheme], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_ids_are_valid_msg_ids() {
+        assert_eq!(message_id("42.hello"), "<42.hello@cairn>");
+        assert_eq!(message_id("c 1.1:x"), "<c_1.1_x@cairn>");
+    }
+
+    #[test]
+    fn passwords_stay_out_of_error_messages() {
+        assert_eq!(
+            redact("smtps://user:secret@mail.example:465"),
+            "smtps://…@mail.example:465"
+        );
+    }
+
+    #[test]
+    fn bad_configuration_is_refused_clearly() {
+        let config = ProviderConfig {
+            smtp_url: Some("ftp://x".into()),
+            ..ProviderConfig::default()
+        };
+        assert!(matches!(Providers::new(&config), Err(ConfigError::Smtp { .. })));
+        let config = ProviderConfig {
+            email_from: "not an address".into(),
+            ..ProviderConfig::default()
+        };
+        assert!(matches!(Providers::new(&config), Err(ConfigError::From(_))));
+    }
+}

@@ -26,6 +26,10 @@ pub struct ServeConfig {
     /// Run the engine and delivery loops (off for API-only tests that drive them by hand).
     pub background: bool,
     pub providers: workers::providers::ProviderConfig,
+    /// Base URL of tracking links in emails (default: `http://<listen address>`).
+    pub public_url: Option<String>,
+    /// Key of tracking tokens (default: generated once and kept in the database).
+    pub secret: Option<String>,
 }
 
 pub struct App {
@@ -44,6 +48,14 @@ impl App {
     }
 
     pub async fn start_with(config: ServeConfig, clock: Arc<dyn Clock>, db: DatabaseConnection) -> anyhow::Result<App> {
+        let secret = match &config.secret {
+            Some(s) => s.clone(),
+            None => crate::store::flows::setting(&db, "tracking_secret", crate::tracking::new_secret).await?,
+        };
+        let listener = tokio::net::TcpListener::bind(config.listen).await?;
+        let addr = listener.local_addr()?;
+        let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+        let tracker = Arc::new(crate::tracking::Tracker::new(secret.as_bytes(), &public_url));
         let flows = Arc::new(FlowCache::default());
         let wake = Arc::new(Notify::new());
         let delivery_wake = Arc::new(Notify::new());
@@ -63,6 +75,7 @@ impl App {
             db: db.clone(),
             clock: clock.clone(),
             providers,
+            tracker: Some(tracker.clone()),
             wake: delivery_wake,
             batch: 1000,
         };
@@ -71,9 +84,8 @@ impl App {
             clock,
             flows,
             engine: wake,
+            tracker,
         };
-        let listener = tokio::net::TcpListener::bind(config.listen).await?;
-        let addr = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
         let until_stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;

@@ -82,6 +82,7 @@ pub async fn engine(contacts: u64, batch: u64, dir: &std::path::Path) -> anyhow:
         db: db.clone(),
         clock: Arc::new(clock.clone()),
         providers,
+        tracker: None,
         wake: Arc::new(Notify::new()),
         batch,
     };

@@ -65,6 +65,12 @@ pub struct ServeArgs {
     /// Bearer token for the push endpoint.
     #[arg(long, env = "CAIRN_PUSH_TOKEN", hide_env_values = true)]
     pub push_token: Option<String>,
+    /// Public base URL of this service, used in tracking links (default: http://<listen>).
+    #[arg(long, env = "CAIRN_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Key that signs tracking links (default: generated once, kept in the database).
+    #[arg(long, env = "CAIRN_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
 }
 
 impl ServeArgs {
@@ -366,6 +372,8 @@ fn serve(args: ServeArgs) -> Result<(), CliError> {
             default_timezone: args.default_timezone,
             background: true,
             providers: args.providers(),
+            public_url: args.public_url.clone(),
+            secret: args.secret.clone(),
         };
         let app = crate::app::App::start(config, std::sync::Arc::new(crate::clock::SystemClock))
             .await

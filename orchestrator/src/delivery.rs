@@ -44,6 +44,8 @@ pub struct Delivery {
     pub db: DatabaseConnection,
     pub clock: Arc<dyn Clock>,
     pub providers: Arc<Providers>,
+    /// Adds the open pixel and signed click links to HTML emails.
+    pub tracker: Option<Arc<crate::tracking::Tracker>>,
     pub wake: Arc<Notify>,
     pub batch: u64,
 }
@@ -79,11 +81,17 @@ impl Delivery {
             return Ok(0);
         }
         let providers = self.providers.clone();
+        let tracker = self.tracker.clone();
         let outcomes: Vec<(Pending, Outcome)> = futures::stream::iter(pending)
             .map(|p| {
                 let providers = providers.clone();
+                let tracker = tracker.clone();
                 async move {
-                    let outcome = providers.send(&p.message).await;
+                    let mut message = p.message.clone();
+                    if let (Some(tracker), flows::Content::Email { html, .. }) = (&tracker, &mut message.content) {
+                        *html = tracker.instrument(&message.id, html);
+                    }
+                    let outcome = providers.send(&message).await;
                     (p, outcome)
                 }
             })

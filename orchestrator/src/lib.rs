@@ -18,3 +18,4 @@ pub mod delivery;
 pub mod engine;
 pub mod import;
 pub mod store;
+pub mod tracking;

@@ -93,6 +93,8 @@ impl TestApp {
             default_timezone: chrono_tz::UTC,
             background: false,
             providers,
+            public_url: Some("https://cairn.example".into()),
+            secret: Some("test tracking secret".into()),
         };
         let app = App::start(config, Arc::new(clock.clone()))
             .await
@@ -124,6 +126,39 @@ impl TestApp {
             serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
         };
         (status, value)
+    }
+
+    /// Sends a request with extra headers.
+    pub async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json");
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let response = orchestrator::api::app(self.app.state.clone())
+            .oneshot(request.body(Body::from(body.to_string())).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// A GET returning the status and the raw response.
+    pub async fn get_raw(&self, path: &str) -> axum::response::Response {
+        let request = Request::builder().method("GET").uri(path).body(Body::empty()).unwrap();
+        orchestrator::api::app(self.app.state.clone())
+            .oneshot(request)
+            .await
+            .unwrap()
     }
 
     pub async fn post(&self, path: &str, body: &str) -> (StatusCode, Value) {

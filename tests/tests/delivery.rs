@@ -156,3 +156,111 @@ async fn webhook_nodes_call_their_url_with_an_idempotency_key() {
         t.stop().await;
     }
 }
+
+/// Decodes a quoted-printable body as a mail client would (soft breaks, `=XX` bytes).
+fn unquote(mail: &str) -> String {
+    let joined = mail.replace("=\r\n", "").replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'=', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The token of the first `/t/<kind>/` link in a raw email.
+fn tracking_token(mail: &str, kind: &str) -> String {
+    let mail = &unquote(mail);
+    let marker = format!("https://cairn.example/t/{kind}/");
+    let start = mail.find(&marker).unwrap_or_else(|| panic!("no {marker} in {mail}")) + marker.len();
+    mail[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_' || *c == '.')
+        .collect()
+}
+
+#[tokio::test]
+async fn the_open_pixel_counts_as_opened_and_a_forged_token_records_nothing() {
+    let Some(smtp) = SmtpServer::start(0) else { return };
+    let sms = HttpProvider::start(&[]).await;
+    let backend = &backends().await[0];
+    let t = TestApp::spawn_with(backend, providers(&smtp, &sms)).await;
+    let flow = t.activate_template("welcome").await;
+    t.post(&format!("/api/flows/{flow}/entries"), ANN).await;
+    t.settle().await;
+    let mail = smtp.messages().remove(0);
+    let token = tracking_token(&mail, "o");
+
+    let mut forged = token.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    let response = t.get_raw(&format!("/t/o/{forged}")).await;
+    assert_eq!(response.status(), 404);
+    t.settle().await;
+    assert!(
+        !t.journal("c1").await.contains(&"read event".to_string()),
+        "a forged token records nothing"
+    );
+
+    let response = t.get_raw(&format!("/t/o/{token}")).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/gif");
+    t.settle().await;
+    t.advance(TimeDelta::hours(3)).await;
+    let journal = t.journal("c1").await;
+    assert!(journal.contains(&"read event".to_string()), "{journal:?}");
+    assert!(sms.received().is_empty(), "opened: no SMS");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_click_link_redirects_to_the_original_url_and_records_the_click() {
+    let Some(smtp) = SmtpServer::start(0) else { return };
+    let sms = HttpProvider::start(&[]).await;
+    let backend = &backends().await[0];
+    let t = TestApp::spawn_with(backend, providers(&smtp, &sms)).await;
+    let flow = json!({"format": "cairn.flow/v1", "name": "Click", "nodes": [
+        {"id": "start", "type": "webhook_entry"},
+        {"id": "offer", "type": "send_email", "subject": "Offer", "html": "<p><a href=\"https://shop.example/offer?c={{contact.id}}&x=1\">Go</a></p>"},
+        {"id": "click", "type": "wait_for_event", "event": "clicked", "message": "offer", "timeout": "1d"},
+        {"id": "yes", "type": "add_tag", "tag": "clicked_offer"},
+        {"id": "done", "type": "exit"}],
+        "edges": [{"from": "start", "to": "offer"}, {"from": "offer", "to": "click"},
+                  {"from": "click", "to": "yes", "when": "event"}, {"from": "click", "to": "done", "when": "timeout"},
+                  {"from": "yes", "to": "done"}]});
+    let (_, created) = t.post("/api/flows", &flow.to_string()).await;
+    let id = created["id"].as_i64().unwrap();
+    t.post(&format!("/api/flows/{id}/activate"), "").await;
+    t.post(&format!("/api/flows/{id}/entries"), ANN).await;
+    t.settle().await;
+    let mail = smtp.messages().remove(0);
+    assert!(
+        !unquote(&mail).contains("href=\"https://shop.example"),
+        "links are rewritten: {mail}"
+    );
+    let token = tracking_token(&mail, "c");
+    let response = t.get_raw(&format!("/t/c/{token}")).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "https://shop.example/offer?c=c1&x=1");
+    t.settle().await;
+    let journal = t.journal("c1").await;
+    assert!(
+        journal.contains(&"click event".to_string()) && journal.contains(&"yes tag_added".to_string()),
+        "{journal:?}"
+    );
+    t.stop().await;
+}

@@ -467,3 +467,54 @@ async fn the_service_journal_matches_the_simulation() {
         t.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_flow_with_a_secret_accepts_only_signed_entries() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let flow = t.activate_template("welcome").await;
+        let (status, _) = t
+            .call(
+                "PUT",
+                &format!("/api/flows/{flow}/secret"),
+                Some(r#"{"secret": "short"}"#),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        let (status, _) = t
+            .call(
+                "PUT",
+                &format!("/api/flows/{flow}/secret"),
+                Some(r#"{"secret": "a-long-shared-secret"}"#),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let path = format!("/api/flows/{flow}/entries");
+        let (status, body) = t.post(&path, ANN).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        let wrong = orchestrator::tracking::sign_body("another-secret-entirely", ANN.as_bytes());
+        assert_eq!(
+            t.call_with("POST", &path, ANN, &[("x-cairn-signature", &wrong)])
+                .await
+                .0,
+            StatusCode::UNAUTHORIZED
+        );
+        let altered = orchestrator::tracking::sign_body("a-long-shared-secret", ANN.replace("c1", "c2").as_bytes());
+        assert_eq!(
+            t.call_with("POST", &path, ANN, &[("x-cairn-signature", &altered)])
+                .await
+                .0,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            t.get("/api/contacts/c1/journal").await.0,
+            StatusCode::NOT_FOUND,
+            "{}: nothing written",
+            backend.name
+        );
+        let good = orchestrator::tracking::sign_body("a-long-shared-secret", ANN.as_bytes());
+        let (status, body) = t.call_with("POST", &path, ANN, &[("x-cairn-signature", &good)]).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        t.stop().await;
+    }
+}

@@ -192,13 +192,36 @@ fn typed<T: serde::de::DeserializeOwned>(value: Value) -> ApiResult<T> {
     })
 }
 
+/// The header that carries `sha256=<hex HMAC of the body>` for flows with a secret.
+pub const SIGNATURE_HEADER: &str = "x-cairn-signature";
+
 pub async fn enter(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
-    let request: EntryRequest = typed(json_body(body)?)?;
     let flow = existing_flow(&state, &id).await?;
+    let body = body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge { limit: BODY_LIMIT }
+        } else {
+            ApiError::BadBody(r.body_text())
+        }
+    })?;
+    if let Some(secret) = flow_store::secret(&state.db, flow.id).await? {
+        let signature = headers
+            .get(SIGNATURE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !crate::tracking::verify_body(&secret, &body, signature) {
+            return Err(ApiError::Unauthorized(format!(
+                "flow {} requires the {SIGNATURE_HEADER} header: sha256=<hex HMAC-SHA256 of the body under the flow's secret>",
+                flow.id
+            )));
+        }
+    }
+    let request: EntryRequest = typed(json_body(Ok(body))?)?;
     let (true, Some(version)) = (flow.status == "active", flow.active_version) else {
         return Err(ApiError::Conflict(format!(
             "flow {} is {}; activate it to accept entries",
@@ -267,6 +290,82 @@ pub async fn enter(
         }
         Entered::Refused { reason } => Err(ApiError::Conflict(reason)),
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecretRequest {
+    /// The new secret, or null to stop requiring signatures.
+    secret: Option<String>,
+}
+
+pub async fn set_flow_secret(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    let id = flow_id(&id)?;
+    let request: SecretRequest = typed(json_body(body)?)?;
+    if request.secret.as_ref().is_some_and(|s| s.len() < 16) {
+        return Err(ApiError::field("secret", "must be at least 16 characters"));
+    }
+    if !flow_store::set_secret(&state.db, id, request.secret.as_deref(), state.clock.now()).await? {
+        return Err(ApiError::NotFound(format!("no flow with id {id}")));
+    }
+    Ok(Json(json!({"id": id, "signed_entries": request.secret.is_some()})))
+}
+
+/// Records a tracking hit as an event of the message's contact.
+async fn record_hit(state: &AppState, message: &str, kind: &str) -> ApiResult<()> {
+    let row = crate::db::one(
+        &state.db,
+        "SELECT m.contact_id, c.external_id FROM messages m JOIN contacts c ON c.id = m.contact_id WHERE m.id = $1",
+        vec![message.into()],
+    )
+    .await?
+    .ok_or_else(|| ApiError::NotFound("no such tracking link".into()))?;
+    let contact_id: i64 = crate::db::col(&row, 0)?;
+    let contact: String = crate::db::col(&row, 1)?;
+    let now = state.clock.now();
+    let event = Event {
+        at: now,
+        contact,
+        kind: kind.into(),
+        message: Some(message.into()),
+        tag: None,
+        list: None,
+        data: Map::new(),
+    };
+    journeys::push_event(&state.db, contact_id, &event, now).await?;
+    state.engine.notify_one();
+    Ok(())
+}
+
+/// A transparent 1×1 GIF.
+const PIXEL: &[u8] = &[
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff,
+    0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02,
+    0x02, 0x44, 0x01, 0x00, 0x3b,
+];
+
+pub async fn track_open(State(state): State<AppState>, Path(token): Path<String>) -> ApiResult<Response> {
+    let Some(crate::tracking::Hit::Open { message }) = state.tracker.verify(&token) else {
+        return Err(ApiError::NotFound("no such tracking link".into()));
+    };
+    record_hit(&state, &message, "opened").await?;
+    let headers = [
+        (axum::http::header::CONTENT_TYPE, "image/gif"),
+        (axum::http::header::CACHE_CONTROL, "no-store"),
+    ];
+    Ok((headers, PIXEL).into_response())
+}
+
+pub async fn track_click(State(state): State<AppState>, Path(token): Path<String>) -> ApiResult<Response> {
+    let Some(crate::tracking::Hit::Click { message, url }) = state.tracker.verify(&token) else {
+        return Err(ApiError::NotFound("no such tracking link".into()));
+    };
+    record_hit(&state, &message, "clicked").await?;
+    Ok(axum::response::Redirect::to(&url).into_response())
 }
 
 #[derive(Debug, Deserialize)]

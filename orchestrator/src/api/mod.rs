@@ -27,6 +27,8 @@ pub struct AppState {
     pub flows: Arc<FlowCache>,
     /// Poked when an entry or an event is accepted.
     pub engine: Arc<Notify>,
+    /// Verifies open and click tokens.
+    pub tracker: Arc<crate::tracking::Tracker>,
 }
 
 pub fn app(state: AppState) -> Router {
@@ -36,11 +38,14 @@ pub fn app(state: AppState) -> Router {
         .route("/api/flows/{id}/activate", post(handlers::activate_flow))
         .route("/api/flows/{id}/pause", post(handlers::pause_flow))
         .route("/api/flows/{id}/entries", post(handlers::enter))
+        .route("/api/flows/{id}/secret", axum::routing::put(handlers::set_flow_secret))
         .route("/api/flows/{id}/stats", get(handlers::flow_stats))
         .route("/api/events", post(handlers::post_event))
         .route("/api/contacts/{id}/journal", get(handlers::journal))
         .route("/api/outbox", get(handlers::outbox))
         .route("/healthz", get(handlers::healthz))
+        .route("/t/o/{token}", get(handlers::track_open))
+        .route("/t/c/{token}", get(handlers::track_click))
         .route("/", get(handlers::home))
         .fallback(handlers::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -130,3 +130,39 @@ pub async fn set_status(
     }
     get(c, id).await
 }
+
+/// The flow's entry-signing secret, if it has one.
+pub async fn secret(c: &impl ConnectionTrait, id: i64) -> Result<Option<String>, DbErr> {
+    let r = one(c, "SELECT secret FROM flows WHERE id = $1", vec![id.into()]).await?;
+    Ok(r.as_ref().map(|r| col::<Option<String>>(r, 0)).transpose()?.flatten())
+}
+
+/// Sets or clears the flow's entry-signing secret.
+pub async fn set_secret(
+    c: &impl ConnectionTrait,
+    id: i64,
+    secret: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let n = exec(
+        c,
+        "UPDATE flows SET secret = $2, updated_at = $3 WHERE id = $1",
+        vec![id.into(), secret.map(str::to_string).into(), ms(now).into()],
+    )
+    .await?;
+    Ok(n > 0)
+}
+
+/// A deployment setting, created with `make()` the first time it is asked for.
+pub async fn setting(c: &impl ConnectionTrait, key: &str, make: impl FnOnce() -> String) -> Result<String, DbErr> {
+    exec(
+        c,
+        "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        vec![key.into(), make().into()],
+    )
+    .await?;
+    let r = one(c, "SELECT value FROM settings WHERE key = $1", vec![key.into()])
+        .await?
+        .ok_or_else(|| DbErr::Custom(format!("setting {key} vanished")))?;
+    col(&r, 0)
+}

@@ -1,0 +1,268 @@
+//! Open and click tracking with signed tokens.
+//!
+//! Every HTML email gets a 1×1 pixel (`/t/o/{token}`) and its links are rewritten to
+//! `/t/c/{token}`, which records the click and redirects. A token is the message id and the
+//! target URL, signed with HMAC-SHA256 under the deployment's secret; a forged or altered token
+//! does not verify, gets 404, and records nothing.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// What a verified token says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hit {
+    Open { message: String },
+    Click { message: String, url: String },
+}
+
+/// Signs and verifies tracking tokens and instruments HTML.
+#[derive(Clone)]
+pub struct Tracker {
+    secret: Vec<u8>,
+    /// Public base URL of this deployment, without a trailing slash.
+    base: String,
+}
+
+impl std::fmt::Debug for Tracker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tracker")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tracker {
+    pub fn new(secret: &[u8], base: &str) -> Self {
+        Tracker {
+            secret: secret.to_vec(),
+            base: base.trim_end_matches('/').to_string(),
+        }
+    }
+
+    fn mac(&self, payload: &[u8]) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(&self.secret).expect("HMAC takes any key length");
+        mac.update(payload);
+        mac
+    }
+
+    fn token(&self, payload: &str) -> String {
+        let tag = self.mac(payload.as_bytes()).finalize().into_bytes();
+        format!("{}.{}", B64.encode(payload), B64.encode(tag))
+    }
+
+    pub fn open_url(&self, message: &str) -> String {
+        format!("{}/t/o/{}", self.base, self.token(&format!("o\u{1f}{message}")))
+    }
+
+    pub fn click_url(&self, message: &str, url: &str) -> String {
+        format!(
+            "{}/t/c/{}",
+            self.base,
+            self.token(&format!("c\u{1f}{message}\u{1f}{url}"))
+        )
+    }
+
+    /// The hit a token stands for, if its signature holds.
+    pub fn verify(&self, token: &str) -> Option<Hit> {
+        let (payload, tag) = token.split_once('.')?;
+        let payload = B64.decode(payload).ok()?;
+        let tag = B64.decode(tag).ok()?;
+        self.mac(&payload).verify_slice(&tag).ok()?;
+        let payload = String::from_utf8(payload).ok()?;
+        let mut parts = payload.split('\u{1f}');
+        match (parts.next()?, parts.next()?, parts.next(), parts.next()) {
+            ("o", message, None, None) => Some(Hit::Open {
+                message: message.to_string(),
+            }),
+            ("c", message, Some(url), None) => Some(Hit::Click {
+                message: message.to_string(),
+                url: url.to_string(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Rewrites `href="http…"` links to signed click redirects and adds the open pixel.
+    pub fn instrument(&self, message: &str, html: &str) -> String {
+        let mut out = String::with_capacity(html.len() + 256);
+        let lower = html.to_ascii_lowercase();
+        let mut at = 0;
+        while let Some(found) = lower[at..].find("href=") {
+            let start = at + found + "href=".len();
+            let quote = html[start..].chars().next();
+            let (Some(q @ ('"' | '\'')), true) = (quote, start < html.len()) else {
+                out.push_str(&html[at..start]);
+                at = start;
+                continue;
+            };
+            let value_start = start + 1;
+            let Some(len) = html[value_start..].find(q) else { break };
+            let raw = &html[value_start..value_start + len];
+            let url = html_unescape(raw);
+            out.push_str(&html[at..value_start]);
+            if url.starts_with("http://") || url.starts_with("https://") {
+                out.push_str(&self.click_url(message, &url).replace('&', "&amp;"));
+            } else {
+                out.push_str(raw);
+            }
+            at = value_start + len;
+        }
+        out.push_str(&html[at..]);
+        let pixel = format!(
+            r#"<img src="{}" width="1" height="1" alt="" style="display:none">"#,
+            self.open_url(message)
+        );
+        match out.to_ascii_lowercase().rfind("</body>") {
+            Some(i) => out.insert_str(i, &pixel),
+            None => out.push_str(&pixel),
+        }
+        out
+    }
+}
+
+/// Decodes the character references a template engine writes into attribute values.
+fn html_unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        let Some(end) = rest.find(';').filter(|e| *e <= 10) else {
+            out.push('&');
+            rest = &rest[1..];
+            continue;
+        };
+        let entity = &rest[1..end];
+        let decoded = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ if entity.starts_with("#x") || entity.starts_with("#X") => {
+                u32::from_str_radix(&entity[2..], 16).ok().and_then(char::from_u32)
+            }
+            _ if entity.starts_with('#') => entity[1..].parse().ok().and_then(char::from_u32),
+            _ => None,
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A new random secret (32 bytes, base64).
+pub fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the OS provides randomness");
+    B64.encode(bytes)
+}
+
+/// `sha256=<hex>` of `body` under `secret`, the signature entries to a protected flow carry.
+pub fn sign_body(secret: &str, body: &[u8]) -> String {
+    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(body);
+    let tag = mac.finalize().into_bytes();
+    format!("sha256={}", tag.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+/// Whether `signature` (`sha256=<hex>`) signs `body` under `secret`, compared in constant time.
+pub fn verify_body(secret: &str, body: &[u8], signature: &str) -> bool {
+    let Some(hex) = signature.trim().strip_prefix("sha256=") else {
+        return false;
+    };
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return false;
+    }
+    let tag: Vec<u8> = (0..32)
+        .filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+        .collect();
+    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(body);
+    mac.verify_slice(&tag).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tracker() -> Tracker {
+        Tracker::new(b"test secret", "https://cairn.example/")
+    }
+
+    #[test]
+    fn tokens_verify_and_tampering_does_not() {
+        let t = tracker();
+        let url = t.click_url("7.hello", "https://shop.example/cart?id=1&x=2");
+        let token = url.rsplit('/').next().unwrap();
+        assert_eq!(
+            t.verify(token),
+            Some(Hit::Click {
+                message: "7.hello".into(),
+                url: "https://shop.example/cart?id=1&x=2".into()
+            })
+        );
+        let (payload, tag) = token.split_once('.').unwrap();
+        let forged = B64.encode("c\u{1f}7.hello\u{1f}https://evil.example");
+        assert_eq!(t.verify(&format!("{forged}.{tag}")), None, "altered payload");
+        assert_eq!(
+            t.verify(&format!("{payload}.{}", B64.encode([0u8; 32]))),
+            None,
+            "forged tag"
+        );
+        assert_eq!(
+            Tracker::new(b"other", "https://x").verify(token),
+            None,
+            "another secret"
+        );
+        assert_eq!(t.verify("garbage"), None);
+    }
+
+    #[test]
+    fn html_links_are_rewritten_and_a_pixel_added() {
+        let t = tracker();
+        let html = "<html><body><p><a href=\"https:&#x2f;&#x2f;shop.example&#x2f;cart?a=1&amp;b=2\">cart</a> \
+                    <a href='mailto:x@y'>mail</a> <a HREF=\"#top\">top</a></p></body></html>";
+        let out = t.instrument("7.hello", html);
+        assert!(out.contains("href=\"https://cairn.example/t/c/"), "{out}");
+        assert!(
+            out.contains("href='mailto:x@y'") && out.contains("HREF=\"#top\""),
+            "{out}"
+        );
+        assert!(
+            out.contains("<img src=\"https://cairn.example/t/o/") && out.ends_with("</body></html>"),
+            "{out}"
+        );
+        let token = out.split("/t/c/").nth(1).unwrap().split('"').next().unwrap();
+        assert_eq!(
+            t.verify(token),
+            Some(Hit::Click {
+                message: "7.hello".into(),
+                url: "https://shop.example/cart?a=1&b=2".into()
+            })
+        );
+    }
+
+    #[test]
+    fn entry_signatures_verify_only_for_the_same_body_and_secret() {
+        let sig = sign_body("s3cret", b"{\"a\":1}");
+        assert!(verify_body("s3cret", b"{\"a\":1}", &sig));
+        assert!(!verify_body("s3cret", b"{\"a\":2}", &sig));
+        assert!(!verify_body("other", b"{\"a\":1}", &sig));
+        assert!(!verify_body("s3cret", b"{\"a\":1}", "sha256=00"));
+        assert!(!verify_body("s3cret", b"{\"a\":1}", ""));
+    }
+}

@@ -30,6 +30,8 @@ pub struct ServeConfig {
     pub public_url: Option<String>,
     /// Key of tracking tokens (default: generated once and kept in the database).
     pub secret: Option<String>,
+    /// See [`Delivery::lease`].
+    pub delivery_lease: chrono::TimeDelta,
 }
 
 pub struct App {
@@ -77,7 +79,8 @@ impl App {
             providers,
             tracker: Some(tracker.clone()),
             wake: delivery_wake,
-            batch: 1000,
+            batch: crate::delivery::LEASE_BATCH,
+            lease: config.delivery_lease,
         };
         let state = AppState {
             db,

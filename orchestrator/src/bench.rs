@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use flows::{Policy, Token};
-use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde::Serialize;
 use tokio::sync::Notify;
 
@@ -85,6 +85,7 @@ pub async fn engine(contacts: u64, batch: u64, dir: &std::path::Path) -> anyhow:
         tracker: None,
         wake: Arc::new(Notify::new()),
         batch,
+        lease: crate::delivery::LEASE,
     };
     let timer = Instant::now();
     engine.drain().await?;
@@ -129,7 +130,7 @@ async fn enter_all(db: &DatabaseConnection, flow_id: i64, contacts: u64, now: Da
     let mut first = 0;
     while first < contacts {
         let last = (first + chunk).min(contacts);
-        let tx = db.begin().await?;
+        let tx = crate::db::begin_write(db).await?;
         let rows = (first..last)
             .map(|i| {
                 vec![
@@ -205,7 +206,7 @@ async fn ceiling(db: &DatabaseConnection, rows: u64, batch: u64) -> anyhow::Resu
     let mut written = 0;
     while written < rows {
         let n = batch.min(rows - written);
-        let tx = db.begin().await?;
+        let tx = crate::db::begin_write(db).await?;
         let chunk = (written..written + n)
             .map(|i| vec![(i as i64).into(), "wait".into(), payload.into()])
             .collect();

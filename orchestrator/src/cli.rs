@@ -71,6 +71,10 @@ pub struct ServeArgs {
     /// Key that signs tracking links (default: generated once, kept in the database).
     #[arg(long, env = "CAIRN_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
+    /// How long a delivery process holds the messages it is sending; after a crash they are
+    /// sent again (with the same message id) once it has passed.
+    #[arg(long, env = "CAIRN_DELIVERY_LEASE", default_value = "90s")]
+    pub delivery_lease: Duration,
 }
 
 impl ServeArgs {
@@ -374,6 +378,7 @@ fn serve(args: ServeArgs) -> Result<(), CliError> {
             providers: args.providers(),
             public_url: args.public_url.clone(),
             secret: args.secret.clone(),
+            delivery_lease: args.delivery_lease.to_chrono(),
         };
         let app = crate::app::App::start(config, std::sync::Arc::new(crate::clock::SystemClock))
             .await

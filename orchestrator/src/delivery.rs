@@ -17,7 +17,7 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use flows::{Action, JournalEntry};
 use futures::StreamExt;
-use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::Notify;
 use workers::providers::{Outcome, Providers};
 
@@ -30,8 +30,13 @@ pub const MAX_ATTEMPTS: i64 = 10;
 /// Sends in flight at once per process.
 pub const CONCURRENCY: usize = 16;
 
-/// How long a leased row stays invisible to other delivery processes.
-pub const LEASE: TimeDelta = TimeDelta::minutes(2);
+/// Default time a leased row stays invisible to other delivery processes. A batch of
+/// [`LEASE_BATCH`] rows at [`CONCURRENCY`] in flight takes at most 4 rounds of the 15 s provider
+/// timeout, so a live process always records its outcomes before its lease runs out.
+pub const LEASE: TimeDelta = TimeDelta::seconds(90);
+
+/// Rows leased per round.
+pub const LEASE_BATCH: u64 = 64;
 
 /// Delay before attempt `n + 1` after `n` deferrals: 2, 4, 8 … seconds, at most 10 minutes.
 pub fn backoff(attempts: i64) -> TimeDelta {
@@ -48,6 +53,9 @@ pub struct Delivery {
     pub tracker: Option<Arc<crate::tracking::Tracker>>,
     pub wake: Arc<Notify>,
     pub batch: u64,
+    /// How long leased rows stay invisible to other processes; after a crash, the dead
+    /// process's rows are sent again once it has passed.
+    pub lease: TimeDelta,
 }
 
 impl Delivery {
@@ -74,8 +82,8 @@ impl Delivery {
     /// One lease–send–record round; returns how many messages were attempted.
     pub async fn run_once(&self) -> Result<usize, DbErr> {
         let now = self.clock.now();
-        let tx = self.db.begin().await?;
-        let pending = journeys::lease_outbox(&tx, now, now + LEASE, self.batch).await?;
+        let tx = crate::db::begin_write(&self.db).await?;
+        let pending = journeys::lease_outbox(&tx, now, now + self.lease, self.batch).await?;
         tx.commit().await?;
         if pending.is_empty() {
             return Ok(0);
@@ -105,7 +113,7 @@ impl Delivery {
 
     async fn record(&self, outcomes: Vec<(Pending, Outcome)>) -> Result<(), DbErr> {
         let now = self.clock.now();
-        let tx = self.db.begin().await?;
+        let tx = crate::db::begin_write(&self.db).await?;
         let mut accepted: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
         let mut done = Vec::new();
         let mut journal = Vec::new();

@@ -16,7 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use flows::definition::NodeKind;
 use flows::{CompiledFlow, Contact, Effect, Event, Input, JournalEntry, Policy, Transition, step};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use tokio::sync::Notify;
 
 use crate::clock::Clock;
@@ -149,7 +149,7 @@ impl Engine {
 
     async fn step_due(&self) -> Result<Progress, Error> {
         let now = self.clock.now();
-        let tx = self.db.begin().await?;
+        let tx = crate::db::begin_write(&self.db).await?;
         let tokens = journeys::claim_due(&tx, now, self.batch).await?;
         if tokens.is_empty() {
             tx.commit().await?;
@@ -173,7 +173,7 @@ impl Engine {
 
     async fn apply_events(&self) -> Result<Progress, Error> {
         let now = self.clock.now();
-        let tx = self.db.begin().await?;
+        let tx = crate::db::begin_write(&self.db).await?;
         let events = journeys::take_events(&tx, self.batch).await?;
         if events.is_empty() {
             tx.commit().await?;

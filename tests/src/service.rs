@@ -95,6 +95,7 @@ impl TestApp {
             providers,
             public_url: Some("https://cairn.example".into()),
             secret: Some("test tracking secret".into()),
+            delivery_lease: orchestrator::delivery::LEASE,
         };
         let app = App::start(config, Arc::new(clock.clone()))
             .await

@@ -518,3 +518,45 @@ async fn a_flow_with_a_secret_accepts_only_signed_entries() {
         t.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_engines_on_one_database_step_each_journey_exactly_once() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let flow = t.activate_template("welcome").await;
+        for i in 0..300 {
+            let body = json!({"contact": {"id": format!("c{i}"), "email": format!("c{i}@example.com")}}).to_string();
+            t.post(&format!("/api/flows/{flow}/entries"), &body).await;
+        }
+        let mut a = t.app.engine.clone();
+        let mut b = t.app.engine.clone();
+        a.batch = 25;
+        b.batch = 25;
+        let (pa, pb) = tokio::join!(
+            tokio::spawn(async move { a.drain().await.unwrap() }),
+            tokio::spawn(async move { b.drain().await.unwrap() })
+        );
+        let (pa, pb) = (pa.unwrap(), pb.unwrap());
+        assert_eq!(
+            pa.steps + pb.steps,
+            300,
+            "{}: every journey stepped once in total ({} + {})",
+            backend.name,
+            pa.steps,
+            pb.steps
+        );
+        t.settle().await;
+        for i in [0, 150, 299] {
+            let journal = t.journal(&format!("c{i}")).await;
+            assert_eq!(
+                journal,
+                ["start entered", "read waiting", "hello sent"],
+                "{}",
+                backend.name
+            );
+        }
+        let (_, stats) = t.get(&format!("/api/flows/{flow}/stats")).await;
+        assert_eq!(stats["nodes"]["start"]["actions"]["entered"], 300, "{}", backend.name);
+        t.stop().await;
+    }
+}

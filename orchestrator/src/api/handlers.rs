@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use flows::definition::NodeKind;
 use flows::{CompiledFlow, Event};
-use sea_orm::TransactionTrait;
+
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -262,7 +262,7 @@ pub async fn enter(
     };
     let contact = contact_input(request.contact)?;
     let now = state.clock.now();
-    let tx = state.db.begin().await?;
+    let tx = crate::db::begin_write(&state.db).await?;
     let contact_id = contacts::upsert(&tx, &contact, now).await?;
     let entered = journeys::enter(
         &tx,
@@ -432,7 +432,7 @@ pub struct Limit {
 }
 
 pub async fn outbox(State(state): State<AppState>, Query(q): Query<Limit>) -> ApiResult<Json<Value>> {
-    let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
+    let limit = q.limit.unwrap_or(100).clamp(1, 100_000);
     Ok(Json(Value::Array(journeys::messages(&state.db, limit).await?)))
 }
 

@@ -75,6 +75,9 @@ pub struct ServeArgs {
     /// sent again (with the same message id) once it has passed.
     #[arg(long, env = "CAIRN_DELIVERY_LEASE", default_value = "90s")]
     pub delivery_lease: Duration,
+    /// Into an empty database, load the template journeys and 300 sample contacts.
+    #[arg(long)]
+    pub demo: bool,
 }
 
 impl ServeArgs {
@@ -385,6 +388,27 @@ fn serve(args: ServeArgs) -> Result<(), CliError> {
             .map_err(|e| CliError::Argument {
                 message: format!("cannot start: {e:#}"),
             })?;
+        if args.demo {
+            let loaded = crate::demo::load(&app.state.db, app.state.clock.now())
+                .await
+                .map_err(|e| CliError::Argument {
+                    message: format!("cannot load the demo: {e:#}"),
+                })?;
+            match loaded {
+                Some(l) => {
+                    let flows: Vec<String> = l.flows.iter().map(|(n, id)| format!("{n} (#{id})")).collect();
+                    eprintln!(
+                        "Demo: {} contacts, flows {}, {} journeys started, {} carts abandoned",
+                        l.contacts,
+                        flows.join(", "),
+                        l.entries,
+                        l.events
+                    );
+                }
+                None => eprintln!("Demo: the database already has flows; nothing loaded"),
+            }
+            app.state.engine.notify_one();
+        }
         eprintln!("Cairn is listening on http://{}", app.addr);
         app.run_until_signal().await;
         Ok(())

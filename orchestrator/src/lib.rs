@@ -15,6 +15,7 @@ pub mod cli;
 pub mod clock;
 pub mod db;
 pub mod delivery;
+pub mod demo;
 pub mod engine;
 pub mod import;
 pub mod store;

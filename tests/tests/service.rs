@@ -560,3 +560,92 @@ async fn two_engines_on_one_database_step_each_journey_exactly_once() {
         t.stop().await;
     }
 }
+
+#[tokio::test]
+async fn activating_a_segment_flow_enters_its_audience_once() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let welcome = t.activate_template("welcome").await;
+        for i in 1..=3 {
+            t.post(
+                &format!("/api/flows/{welcome}/entries"),
+                &json!({"contact": {"id": format!("c{i}")}}).to_string(),
+            )
+            .await;
+        }
+        for c in ["c1", "c3"] {
+            let (status, _) = t
+                .post(
+                    "/api/events",
+                    &json!({"contact": c, "type": "list_added", "list": "newsletter"}).to_string(),
+                )
+                .await;
+            assert_eq!(status, StatusCode::ACCEPTED);
+        }
+        t.settle().await;
+        let flow = r#"{"format": "cairn.flow/v1", "name": "Digest", "nodes": [
+            {"id": "members", "type": "segment_entry", "list": "newsletter"},
+            {"id": "week", "type": "wait", "duration": "7d"},
+            {"id": "done", "type": "exit"}],
+            "edges": [{"from": "members", "to": "week"}, {"from": "week", "to": "done"}]}"#;
+        let (_, created) = t.post("/api/flows", flow).await;
+        let id = created["id"].as_i64().unwrap();
+        let (status, activated) = t.post(&format!("/api/flows/{id}/activate"), "").await;
+        assert_eq!(
+            (status, activated["entered"].as_u64()),
+            (StatusCode::OK, Some(2)),
+            "{}: {activated}",
+            backend.name
+        );
+        t.settle().await;
+        assert!(t.journal("c1").await.contains(&"members entered".to_string()));
+        assert!(
+            !t.journal("c2").await.contains(&"members entered".to_string()),
+            "c2 is not in the list"
+        );
+        t.post(&format!("/api/flows/{id}/pause"), "").await;
+        let (_, again) = t.post(&format!("/api/flows/{id}/activate"), "").await;
+        assert_eq!(
+            again["entered"].as_u64(),
+            Some(0),
+            "{}: running journeys are not entered twice",
+            backend.name
+        );
+        t.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn the_demo_loads_templates_and_contacts_into_an_empty_database_only() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let loaded = orchestrator::demo::load(&t.app.state.db, t.now())
+            .await
+            .unwrap()
+            .expect("an empty database gets the demo");
+        assert_eq!(loaded.contacts, 300);
+        assert_eq!(loaded.flows.len(), 4);
+        assert!(
+            loaded.entries > 300,
+            "{}: segment audiences and welcome entries ({})",
+            backend.name,
+            loaded.entries
+        );
+        t.settle().await;
+        let (_, flows) = t.get("/api/flows").await;
+        assert!(flows.as_array().unwrap().iter().all(|f| f["status"] == "active"));
+        assert!(
+            t.outbox().await.len() > 40,
+            "{}: the welcome emails went out",
+            backend.name
+        );
+        assert!(
+            orchestrator::demo::load(&t.app.state.db, t.now())
+                .await
+                .unwrap()
+                .is_none(),
+            "not loaded twice"
+        );
+        t.stop().await;
+    }
+}

@@ -93,13 +93,35 @@ pub async fn update_flow(
     Ok(Json(json!({"id": existing.id, "version": version})))
 }
 
+/// Activates the newest version; its segment entries admit their audience at once.
 pub async fn activate_flow(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let id = flow_id(&id)?;
-    let row = flow_store::set_status(&state.db, id, true, state.clock.now())
+    let now = state.clock.now();
+    let tx = crate::db::begin_write(&state.db).await?;
+    let row = flow_store::set_status(&tx, id, true, now)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no flow with id {id}")))?;
+    let version = row.active_version.unwrap_or(row.version);
+    let compiled = state.flows.get(&tx, id, version).await?;
+    let mut entered = 0;
+    for (_, node) in compiled.entries() {
+        if let NodeKind::SegmentEntry(segment) = &node.kind {
+            let audience = journeys::AudienceEntry {
+                flow_id: id,
+                version,
+                entry_node: &node.id,
+                list: segment.list.as_deref(),
+                reentry: compiled.definition().reentry,
+                now,
+            };
+            entered += journeys::enter_audience(&tx, audience).await?;
+        }
+    }
+    tx.commit().await?;
     state.engine.notify_one();
-    Ok(Json(json!(row)))
+    let mut body = json!(row);
+    body["entered"] = json!(entered);
+    Ok(Json(body))
 }
 
 pub async fn pause_flow(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {

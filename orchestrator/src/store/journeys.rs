@@ -113,6 +113,77 @@ pub async fn enter(c: &impl ConnectionTrait, e: NewEntry<'_>) -> Result<Entered,
     Ok(Entered::Started { token: col(&r, 0)? })
 }
 
+/// Enters every contact of an audience (all contacts, or the members of `list`) at a segment
+/// entry node, skipping those the flow's re-entry rule keeps out. Returns how many entered.
+pub async fn enter_audience(c: &impl ConnectionTrait, e: AudienceEntry<'_>) -> Result<u64, DbErr> {
+    let keep_out = match e.reentry {
+        Reentry::Always => "",
+        Reentry::AfterExit => {
+            "AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.flow_id = $1 AND t.contact_id = c.id AND t.finished = 0)"
+        }
+        Reentry::Never => "AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.flow_id = $1 AND t.contact_id = c.id)",
+    };
+    let (member, values): (&str, Vec<sea_orm::Value>) = match e.list {
+        Some(list) => (
+            "AND EXISTS (SELECT 1 FROM contact_lists l WHERE l.contact_id = c.id AND l.list = $2)",
+            vec![e.flow_id.into(), list.into()],
+        ),
+        None => ("", vec![e.flow_id.into()]),
+    };
+    let inner =
+        format!("SELECT c.id AS c0, c.external_id AS c1 FROM contacts c WHERE 1 = 1 {member} {keep_out} ORDER BY c.id");
+    let audience = all_packed(c, &inner, 2, values).await?;
+    let mut rows = Vec::with_capacity(audience.len());
+    for r in &audience {
+        let contact_id: i64 = field(r, 0)?;
+        let external: String = field(r, 1)?;
+        let token = Token::new("", external, e.entry_node, Default::default(), e.now);
+        let state = serde_json::to_string(&token).map_err(|err| DbErr::Custom(err.to_string()))?;
+        rows.push(vec![
+            e.flow_id.into(),
+            e.version.into(),
+            contact_id.into(),
+            e.entry_node.into(),
+            state.into(),
+            ms(e.now).into(),
+            0i64.into(),
+            ms(e.now).into(),
+            ms(e.now).into(),
+        ]);
+    }
+    let n = rows.len() as u64;
+    insert_rows(
+        c,
+        "tokens",
+        &[
+            "flow_id",
+            "version",
+            "contact_id",
+            "node",
+            "state",
+            "wake_at",
+            "finished",
+            "created_at",
+            "updated_at",
+        ],
+        rows,
+    )
+    .await?;
+    Ok(n)
+}
+
+/// An audience entering at a segment entry node.
+#[derive(Debug, Clone)]
+pub struct AudienceEntry<'a> {
+    pub flow_id: i64,
+    pub version: i64,
+    pub entry_node: &'a str,
+    /// Members of this list; every contact when `None`.
+    pub list: Option<&'a str>,
+    pub reentry: Reentry,
+    pub now: DateTime<Utc>,
+}
+
 /// Up to `limit` tokens due at `now` in active flows, oldest first. On PostgreSQL the rows stay
 /// locked until the transaction ends and other engines skip them.
 pub async fn claim_due(c: &impl ConnectionTrait, now: DateTime<Utc>, limit: u64) -> Result<Vec<StoredToken>, DbErr> {

@@ -649,3 +649,39 @@ async fn the_demo_loads_templates_and_contacts_into_an_empty_database_only() {
         t.stop().await;
     }
 }
+
+#[tokio::test]
+async fn the_api_describes_itself_in_openapi_and_swagger_ui() {
+    let backend = &backends().await[0];
+    let t = TestApp::spawn(backend).await;
+    let (status, doc) = t.get("/api/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/api/flows",
+        "/api/flows/{id}",
+        "/api/flows/{id}/activate",
+        "/api/flows/{id}/pause",
+        "/api/flows/{id}/entries",
+        "/api/flows/{id}/secret",
+        "/api/flows/{id}/stats",
+        "/api/events",
+        "/api/contacts/{id}/journal",
+        "/api/outbox",
+        "/api/schema/flow.json",
+        "/healthz",
+        "/t/o/{token}",
+        "/t/c/{token}",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} is not documented");
+    }
+    let docs = t.get_raw("/docs/").await;
+    assert_eq!(docs.status(), StatusCode::OK);
+    let (_, schema) = t.get("/api/schema/flow.json").await;
+    let published: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tests::repo_root().join("docs/cairn.flow.v1.schema.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(schema, published);
+    t.stop().await;
+}

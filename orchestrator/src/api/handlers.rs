@@ -12,10 +12,12 @@ use flows::{CompiledFlow, Event};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::docs::{EntryAccepted, EntryBody, ErrorBody, EventBody, FlowVersion, SecretBody};
 use super::error::{ApiError, Detail};
 use super::{AppState, BODY_LIMIT};
 use crate::store::contacts::{self, ContactInput};
 use crate::store::flows as flow_store;
+use crate::store::flows::FlowRow;
 use crate::store::journeys::{self, Entered, NewEntry};
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -59,17 +61,20 @@ fn compile_body(body: Value) -> ApiResult<(CompiledFlow, String)> {
     Ok((flow, text))
 }
 
+#[utoipa::path(post, path = "/api/flows", tag = "flows", request_body(content = serde_json::Value, description = "A cairn.flow/v1 document (JSON Schema: /api/schema/flow.json)"), responses((status = 201, description = "Stored as version 1, a draft", body = FlowVersion), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody), (status = 422, description = "Every problem, located", body = ErrorBody)))]
 pub async fn create_flow(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult<Response> {
     let (flow, text) = compile_body(json_body(body)?)?;
     let id = flow_store::create(&state.db, flow.name(), &text, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(json!({"id": id, "version": 1}))).into_response())
 }
 
+#[utoipa::path(get, path = "/api/flows", tag = "flows", responses((status = 200, body = Vec<FlowRow>)))]
 pub async fn list_flows(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     Ok(Json(json!(flow_store::list(&state.db).await?)))
 }
 
 /// The newest version's definition, as re-importable JSON.
+#[utoipa::path(get, path = "/api/flows/{id}", tag = "flows", params(("id" = i64, Path)), responses((status = 200, description = "The newest version, re-importable", body = serde_json::Value), (status = 404, body = ErrorBody)))]
 pub async fn get_flow(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let flow = existing_flow(&state, &id).await?;
     let text = flow_store::definition(&state.db, flow.id, flow.version)
@@ -80,6 +85,7 @@ pub async fn get_flow(State(state): State<AppState>, Path(id): Path<String>) -> 
     ))
 }
 
+#[utoipa::path(put, path = "/api/flows/{id}", tag = "flows", params(("id" = i64, Path)), request_body(content = serde_json::Value, description = "A cairn.flow/v1 document"), responses((status = 200, description = "A new version", body = FlowVersion), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_flow(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -94,6 +100,7 @@ pub async fn update_flow(
 }
 
 /// Activates the newest version; its segment entries admit their audience at once.
+#[utoipa::path(post, path = "/api/flows/{id}/activate", tag = "flows", params(("id" = i64, Path)), responses((status = 200, description = "Active; `entered` counts the segment audience admitted", body = FlowRow), (status = 404, body = ErrorBody)))]
 pub async fn activate_flow(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let id = flow_id(&id)?;
     let now = state.clock.now();
@@ -124,6 +131,7 @@ pub async fn activate_flow(State(state): State<AppState>, Path(id): Path<String>
     Ok(Json(body))
 }
 
+#[utoipa::path(post, path = "/api/flows/{id}/pause", tag = "flows", params(("id" = i64, Path)), responses((status = 200, body = FlowRow), (status = 404, body = ErrorBody)))]
 pub async fn pause_flow(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let id = flow_id(&id)?;
     let row = flow_store::set_status(&state.db, id, false, state.clock.now())
@@ -217,6 +225,7 @@ fn typed<T: serde::de::DeserializeOwned>(value: Value) -> ApiResult<T> {
 /// The header that carries `sha256=<hex HMAC of the body>` for flows with a secret.
 pub const SIGNATURE_HEADER: &str = "x-cairn-signature";
 
+#[utoipa::path(post, path = "/api/flows/{id}/entries", tag = "journeys", params(("id" = i64, Path), ("x-cairn-signature" = Option<String>, Header, description = "sha256=<hex HMAC-SHA256 of the body>, required when the flow has a secret")), request_body = EntryBody, responses((status = 202, body = EntryAccepted), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Flow not active, or contact already in it", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn enter(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -321,6 +330,7 @@ struct SecretRequest {
     secret: Option<String>,
 }
 
+#[utoipa::path(put, path = "/api/flows/{id}/secret", tag = "flows", params(("id" = i64, Path)), request_body = SecretBody, responses((status = 200, body = serde_json::Value), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn set_flow_secret(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -370,6 +380,7 @@ const PIXEL: &[u8] = &[
     0x02, 0x44, 0x01, 0x00, 0x3b,
 ];
 
+#[utoipa::path(get, path = "/t/o/{token}", tag = "tracking", params(("token" = String, Path)), responses((status = 200, description = "A 1x1 GIF; the open is recorded", content_type = "image/gif"), (status = 404, description = "Forged or unknown token: nothing recorded")))]
 pub async fn track_open(State(state): State<AppState>, Path(token): Path<String>) -> ApiResult<Response> {
     let Some(crate::tracking::Hit::Open { message }) = state.tracker.verify(&token) else {
         return Err(ApiError::NotFound("no such tracking link".into()));
@@ -382,6 +393,7 @@ pub async fn track_open(State(state): State<AppState>, Path(token): Path<String>
     Ok((headers, PIXEL).into_response())
 }
 
+#[utoipa::path(get, path = "/t/c/{token}", tag = "tracking", params(("token" = String, Path)), responses((status = 303, description = "Redirect to the original URL; the click is recorded"), (status = 404, description = "Forged or unknown token: nothing recorded")))]
 pub async fn track_click(State(state): State<AppState>, Path(token): Path<String>) -> ApiResult<Response> {
     let Some(crate::tracking::Hit::Click { message, url }) = state.tracker.verify(&token) else {
         return Err(ApiError::NotFound("no such tracking link".into()));
@@ -406,6 +418,7 @@ struct EventRequest {
     data: Map<String, Value>,
 }
 
+#[utoipa::path(post, path = "/api/events", tag = "journeys", request_body = EventBody, responses((status = 202, body = serde_json::Value), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody), (status = 404, description = "Unknown contact", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn post_event(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult<Response> {
     let request: EventRequest = typed(json_body(body)?)?;
     if request.kind.trim().is_empty() {
@@ -441,6 +454,7 @@ pub async fn post_event(State(state): State<AppState>, body: Result<Bytes, Bytes
     Ok((StatusCode::ACCEPTED, Json(json!({"accepted": true}))).into_response())
 }
 
+#[utoipa::path(get, path = "/api/contacts/{id}/journal", tag = "journeys", params(("id" = String, Path)), responses((status = 200, description = "The objects `cairn simulate` prints, plus `flow`", body = Vec<serde_json::Value>), (status = 404, body = ErrorBody)))]
 pub async fn journal(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let contact_id = contacts::find(&state.db, &id)
         .await?
@@ -453,20 +467,28 @@ pub struct Limit {
     limit: Option<u64>,
 }
 
+#[utoipa::path(get, path = "/api/outbox", tag = "messages", params(("limit" = Option<u64>, Query)), responses((status = 200, description = "Messages, newest first", body = Vec<serde_json::Value>)))]
 pub async fn outbox(State(state): State<AppState>, Query(q): Query<Limit>) -> ApiResult<Json<Value>> {
     let limit = q.limit.unwrap_or(100).clamp(1, 100_000);
     Ok(Json(Value::Array(journeys::messages(&state.db, limit).await?)))
 }
 
+#[utoipa::path(get, path = "/api/flows/{id}/stats", tag = "flows", params(("id" = i64, Path)), responses((status = 200, description = "Per node: journal actions and journeys here now", body = serde_json::Value), (status = 404, body = ErrorBody)))]
 pub async fn flow_stats(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let flow = existing_flow(&state, &id).await?;
     let stats = journeys::stats(&state.db, flow.id).await?;
     Ok(Json(json!({"flow": flow.id, "nodes": stats})))
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, body = serde_json::Value)))]
 pub async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     crate::db::one(&state.db, "SELECT 1", vec![]).await?;
     Ok(Json(json!({"status": "ok"})))
+}
+
+#[utoipa::path(get, path = "/api/schema/flow.json", tag = "flows", responses((status = 200, description = "The JSON Schema of cairn.flow/v1", body = serde_json::Value)))]
+pub async fn flow_schema() -> Json<Value> {
+    Json(flows::definition::json_schema())
 }
 
 pub async fn home() -> Html<&'static str> {

@@ -2,6 +2,7 @@
 //! errors through [`error::ApiError`]. `app(state)` builds the router, so tests can serve it on
 //! port 0.
 
+pub mod docs;
 pub mod error;
 mod handlers;
 
@@ -44,9 +45,14 @@ pub fn app(state: AppState) -> Router {
         .route("/api/contacts/{id}/journal", get(handlers::journal))
         .route("/api/outbox", get(handlers::outbox))
         .route("/healthz", get(handlers::healthz))
+        .route("/api/schema/flow.json", get(handlers::flow_schema))
         .route("/t/o/{token}", get(handlers::track_open))
         .route("/t/c/{token}", get(handlers::track_click))
         .route("/", get(handlers::home))
+        .merge(
+            utoipa_swagger_ui::SwaggerUi::new("/docs")
+                .url("/api/openapi.json", <docs::ApiDoc as utoipa::OpenApi>::openapi()),
+        )
         .fallback(handlers::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)

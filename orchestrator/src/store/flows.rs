@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::db::{all, col, exec, from_ms, ms, one};
 
 /// A flow as listed by the API.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FlowRow {
     pub id: i64,
     pub name: String,

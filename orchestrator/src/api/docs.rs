@@ -1,0 +1,132 @@
+//! The OpenAPI document (`/api/openapi.json`, Swagger UI at `/docs`). Paths come from the
+//! `#[utoipa::path]` attributes on the handlers; the types here describe request and response
+//! bodies that the handlers read as raw JSON (so they can report errors with line and column).
+
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+
+use super::handlers;
+
+/// `{"id", "version"}` of a stored flow version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FlowVersion {
+    pub id: i64,
+    pub version: i64,
+}
+
+/// A contact as an entry carries it: `id` plus what is known; any other key becomes a field.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContactBody {
+    /// Your system's id for the contact.
+    pub id: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    /// IANA zone, e.g. `Europe/Tallinn`.
+    pub timezone: Option<String>,
+    /// ISO 3166 alpha-2 code.
+    pub country: Option<String>,
+}
+
+/// `POST /api/flows/{id}/entries`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EntryBody {
+    pub contact: ContactBody,
+    /// Entry data, `{{data.…}}` in templates.
+    pub data: Option<serde_json::Value>,
+    /// Idempotency key: the same key twice starts one journey.
+    pub key: Option<String>,
+    /// The webhook entry node, when the flow has several.
+    pub entry: Option<String>,
+}
+
+/// The journey an entry started, or the one its key started before.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EntryAccepted {
+    pub token: i64,
+    pub duplicate: bool,
+}
+
+/// `POST /api/events`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventBody {
+    /// The contact's id.
+    pub contact: String,
+    /// `opened`, `clicked`, `tag_added`, `list_added`, … or a custom type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The message id the event is about.
+    pub message: Option<String>,
+    pub tag: Option<String>,
+    pub list: Option<String>,
+    pub data: Option<serde_json::Value>,
+}
+
+/// `PUT /api/flows/{id}/secret`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecretBody {
+    /// At least 16 characters, or null to stop requiring signatures.
+    pub secret: Option<String>,
+}
+
+/// Every error: a stable code, a message, and located details.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorInner,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorInner {
+    /// `invalid_flow`, `invalid_request`, `malformed_json`, `not_found`, `conflict`,
+    /// `unauthorized`, `payload_too_large`, `internal`.
+    pub code: String,
+    pub message: String,
+    pub details: Vec<DetailBody>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DetailBody {
+    pub node: Option<String>,
+    pub field: Option<String>,
+    pub message: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Cairn",
+        description = "Journey orchestration: flows, entries, events, journals, messages."
+    ),
+    paths(
+        handlers::create_flow,
+        handlers::list_flows,
+        handlers::get_flow,
+        handlers::update_flow,
+        handlers::activate_flow,
+        handlers::pause_flow,
+        handlers::enter,
+        handlers::set_flow_secret,
+        handlers::flow_stats,
+        handlers::post_event,
+        handlers::journal,
+        handlers::outbox,
+        handlers::flow_schema,
+        handlers::healthz,
+        handlers::track_open,
+        handlers::track_click,
+    ),
+    components(schemas(
+        FlowVersion,
+        ContactBody,
+        EntryBody,
+        EntryAccepted,
+        EventBody,
+        SecretBody,
+        ErrorBody,
+        ErrorInner,
+        DetailBody,
+        crate::store::flows::FlowRow
+    ))
+)]
+pub struct ApiDoc;

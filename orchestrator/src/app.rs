@@ -16,6 +16,18 @@ use crate::clock::Clock;
 use crate::delivery::Delivery;
 use crate::engine::{Engine, FlowCache};
 
+/// How messages reach the providers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueMode {
+    /// This process sends from its outbox directly (no queues): the embedded default.
+    Inline,
+    /// apalis queues in the SQLite file, in-process workers (opt-in: slow under load). Falls
+    /// back to `Inline` on PostgreSQL.
+    Embedded,
+    /// apalis queues in Redis: in-process workers plus any number of `cairn worker` processes.
+    Redis(String),
+}
+
 /// What `cairn serve` needs to start.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -32,6 +44,7 @@ pub struct ServeConfig {
     pub secret: Option<String>,
     /// See [`Delivery::lease`].
     pub delivery_lease: chrono::TimeDelta,
+    pub queues: QueueMode,
 }
 
 pub struct App {
@@ -73,14 +86,26 @@ impl App {
             batch: 1000,
         };
         let providers = Arc::new(workers::providers::Providers::new(&config.providers)?);
+        let queues = match &config.queues {
+            QueueMode::Inline => None,
+            QueueMode::Embedded if db.get_database_backend() == sea_orm::DbBackend::Sqlite => {
+                Some(workers::queues::Queues::sqlite(db.get_sqlite_connection_pool()).await?)
+            }
+            QueueMode::Embedded => {
+                tracing::info!("PostgreSQL without REDIS_URL: this process delivers from its outbox directly");
+                None
+            }
+            QueueMode::Redis(url) => Some(workers::queues::Queues::redis(url).await?),
+        };
         let delivery = Delivery {
             db: db.clone(),
             clock: clock.clone(),
-            providers,
+            providers: providers.clone(),
             tracker: Some(tracker.clone()),
             wake: delivery_wake,
             batch: crate::delivery::LEASE_BATCH,
             lease: config.delivery_lease,
+            queues: queues.clone(),
         };
         let state = AppState {
             db,
@@ -103,7 +128,25 @@ impl App {
         });
         if config.background {
             tasks.spawn(engine.clone().run(until_stopped(stopped.clone())));
-            tasks.spawn(delivery.clone().run(until_stopped(stopped)));
+            tasks.spawn(delivery.clone().run(until_stopped(stopped.clone())));
+            if let Some(queues) = &queues {
+                let (q, p, stop) = (queues.clone(), providers.clone(), until_stopped(stopped.clone()));
+                tasks.spawn(async move {
+                    if let Err(e) = q.run_senders(p, stop).await {
+                        tracing::error!(error = %e, "send workers stopped");
+                    }
+                });
+                let (q, sink, stop) = (
+                    queues.clone(),
+                    Arc::new(delivery.clone()),
+                    until_stopped(stopped.clone()),
+                );
+                tasks.spawn(async move {
+                    if let Err(e) = q.run_outcomes(sink, stop).await {
+                        tracing::error!(error = %e, "outcome consumer stopped");
+                    }
+                });
+            }
         }
         tracing::info!(%addr, "cairn is listening");
         Ok(App {

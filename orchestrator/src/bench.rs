@@ -86,6 +86,7 @@ pub async fn engine(contacts: u64, batch: u64, dir: &std::path::Path) -> anyhow:
         wake: Arc::new(Notify::new()),
         batch,
         lease: crate::delivery::LEASE,
+        queues: None,
     };
     let timer = Instant::now();
     engine.drain().await?;

@@ -25,6 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the service: HTTP API, engine and delivery in one process.
     Serve(ServeArgs),
+    /// Run send workers only, on the service's queues (Redis, or its SQLite file).
+    Worker(WorkerArgs),
     /// Benchmarks; each prints its figures as JSON on its last line.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -41,14 +43,48 @@ pub struct ServeArgs {
     #[arg(long, env = "CAIRN_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: std::net::SocketAddr,
     /// Database: a SQLite file (default) or postgres://user:password@host/db.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://cairn.db?mode=rwc")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://cairn.db?mode=rwc",
+        hide_env_values = true
+    )]
     pub database_url: String,
     /// Zone for contacts that have none, when the flow sets none.
     #[arg(long, env = "CAIRN_DEFAULT_TIMEZONE", default_value = "UTC")]
     pub default_timezone: chrono_tz::Tz,
+    #[command(flatten)]
+    pub providers: ProviderArgs,
+    /// Queues in Redis (scale-out: run `cairn worker` processes too). Without it, queues live
+    /// in the SQLite file; on PostgreSQL without Redis, each process delivers directly.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Without Redis, put the queues in the SQLite file too (apalis-sqlite). Off by default:
+    /// measured, it delivered 206 messages in 4 minutes while the engine worked through 10 000
+    /// journeys, against all 20 000 in ~35 s for direct delivery from the outbox.
+    #[arg(long, env = "CAIRN_SQLITE_QUEUES")]
+    pub sqlite_queues: bool,
+    /// Public base URL of this service, used in tracking links (default: http://<listen>).
+    #[arg(long, env = "CAIRN_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Key that signs tracking links (default: generated once, kept in the database).
+    #[arg(long, env = "CAIRN_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// How long a delivery process holds the messages it is sending; after a crash they are
+    /// sent again (with the same message id) once it has passed.
+    #[arg(long, env = "CAIRN_DELIVERY_LEASE", default_value = "90s")]
+    pub delivery_lease: Duration,
+    /// Into an empty database, load the template journeys and 300 sample contacts.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+/// Provider settings, shared by `serve` and `worker`.
+#[derive(Debug, Args)]
+pub struct ProviderArgs {
     /// SMTP server for email: smtp://host:port, smtp://user:pass@host:587?tls=required, smtps://…
     /// (default: the built-in outbox provider).
-    #[arg(long, env = "CAIRN_SMTP_URL")]
+    #[arg(long, env = "CAIRN_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
     /// Sender of emails whose node sets no `from`.
     #[arg(long, env = "CAIRN_EMAIL_FROM", default_value = "Cairn <cairn@localhost>")]
@@ -65,22 +101,27 @@ pub struct ServeArgs {
     /// Bearer token for the push endpoint.
     #[arg(long, env = "CAIRN_PUSH_TOKEN", hide_env_values = true)]
     pub push_token: Option<String>,
-    /// Public base URL of this service, used in tracking links (default: http://<listen>).
-    #[arg(long, env = "CAIRN_PUBLIC_URL")]
-    pub public_url: Option<String>,
-    /// Key that signs tracking links (default: generated once, kept in the database).
-    #[arg(long, env = "CAIRN_SECRET", hide_env_values = true)]
-    pub secret: Option<String>,
-    /// How long a delivery process holds the messages it is sending; after a crash they are
-    /// sent again (with the same message id) once it has passed.
-    #[arg(long, env = "CAIRN_DELIVERY_LEASE", default_value = "90s")]
-    pub delivery_lease: Duration,
-    /// Into an empty database, load the template journeys and 300 sample contacts.
-    #[arg(long)]
-    pub demo: bool,
 }
 
-impl ServeArgs {
+/// `cairn worker`: send workers only, on the same queues as the service.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Queues in Redis (the usual scale-out).
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Without Redis: the service's SQLite file, whose queues this worker then shares.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://cairn.db?mode=rwc",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+    #[command(flatten)]
+    pub providers: ProviderArgs,
+}
+
+impl ProviderArgs {
     pub fn providers(&self) -> workers::providers::ProviderConfig {
         use workers::providers::{HttpEndpoint, ProviderConfig};
         let endpoint = |url: &Option<String>, token: &Option<String>| {
@@ -363,6 +404,55 @@ fn bench_engine(contacts: u64, batch: u64, dir: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
+fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into()),
+        )
+        .with_writer(io::stderr)
+        .init();
+}
+
+fn worker(args: WorkerArgs) -> Result<(), CliError> {
+    init_logging();
+    let fail = |e: String| CliError::Argument {
+        message: format!("cannot start the worker: {e}"),
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let providers = std::sync::Arc::new(
+            workers::providers::Providers::new(&args.providers.providers()).map_err(|e| fail(e.to_string()))?,
+        );
+        let queues = match &args.redis_url {
+            Some(url) => workers::queues::Queues::redis(url)
+                .await
+                .map_err(|e| fail(e.to_string()))?,
+            None if args.database_url.starts_with("sqlite:") => {
+                let db = crate::db::connect(&args.database_url)
+                    .await
+                    .map_err(|e| fail(e.to_string()))?;
+                workers::queues::Queues::sqlite(db.get_sqlite_connection_pool())
+                    .await
+                    .map_err(|e| fail(e.to_string()))?
+            }
+            None => {
+                return Err(fail(
+                    "set REDIS_URL (workers share queues through Redis or the service's SQLite file)".into(),
+                ));
+            }
+        };
+        eprintln!("Cairn worker started on {queues:?}");
+        let stop = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        queues
+            .run_senders(providers, stop)
+            .await
+            .map_err(|e| fail(e.to_string()))
+    })
+}
+
 fn serve(args: ServeArgs) -> Result<(), CliError> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -378,10 +468,15 @@ fn serve(args: ServeArgs) -> Result<(), CliError> {
             database_url: args.database_url.clone(),
             default_timezone: args.default_timezone,
             background: true,
-            providers: args.providers(),
+            providers: args.providers.providers(),
             public_url: args.public_url.clone(),
             secret: args.secret.clone(),
             delivery_lease: args.delivery_lease.to_chrono(),
+            queues: match (&args.redis_url, args.sqlite_queues) {
+                (Some(url), _) => crate::app::QueueMode::Redis(url.clone()),
+                (None, true) => crate::app::QueueMode::Embedded,
+                (None, false) => crate::app::QueueMode::Inline,
+            },
         };
         let app = crate::app::App::start(config, std::sync::Arc::new(crate::clock::SystemClock))
             .await
@@ -421,6 +516,7 @@ pub fn run(cli: Cli) -> i32 {
     let mut out = stdout.lock();
     let result = match cli.command {
         Command::Serve(args) => serve(args).map(|()| 0),
+        Command::Worker(args) => worker(args).map(|()| 0),
         Command::Bench(BenchCommand::Engine { contacts, batch, dir }) => {
             bench_engine(contacts, batch, &dir).map(|()| 0)
         }

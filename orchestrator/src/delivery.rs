@@ -56,6 +56,10 @@ pub struct Delivery {
     /// How long leased rows stay invisible to other processes; after a crash, the dead
     /// process's rows are sent again once it has passed.
     pub lease: TimeDelta,
+    /// When set, leased messages go to the channel queues for workers (in this process or
+    /// `cairn worker`s) and outcomes come back on the outcome queue; otherwise this process
+    /// sends them itself.
+    pub queues: Option<workers::queues::Queues>,
 }
 
 impl Delivery {
@@ -88,6 +92,24 @@ impl Delivery {
         if pending.is_empty() {
             return Ok(0);
         }
+        if let Some(queues) = &self.queues {
+            let jobs: Vec<Pending> = pending
+                .into_iter()
+                .map(|mut p| {
+                    if let (Some(tracker), flows::Content::Email { html, .. }) = (&self.tracker, &mut p.message.content)
+                    {
+                        *html = tracker.instrument(&p.message.id, html);
+                    }
+                    p
+                })
+                .collect();
+            let n = jobs.len();
+            queues
+                .push_sends(jobs)
+                .await
+                .map_err(|e| DbErr::Custom(e.to_string()))?;
+            return Ok(n);
+        }
         let providers = self.providers.clone();
         let tracker = self.tracker.clone();
         let outcomes: Vec<(Pending, Outcome)> = futures::stream::iter(pending)
@@ -111,13 +133,19 @@ impl Delivery {
         Ok(attempted)
     }
 
-    async fn record(&self, outcomes: Vec<(Pending, Outcome)>) -> Result<(), DbErr> {
+    /// Records outcomes. An outcome whose outbox row is gone, is at another attempt or holds
+    /// another message is stale (a duplicate job after a lease ran out) and changes nothing.
+    pub async fn record(&self, outcomes: Vec<(Pending, Outcome)>) -> Result<(), DbErr> {
         let now = self.clock.now();
         let tx = crate::db::begin_write(&self.db).await?;
         let mut accepted: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
         let mut done = Vec::new();
         let mut journal = Vec::new();
         for (p, outcome) in outcomes {
+            let current = journeys::outbox_attempt(&tx, p.outbox_id).await?;
+            if current != Some((p.attempts, p.message.id.clone())) || done.contains(&p.outbox_id) {
+                continue;
+            }
             let line = |action| JournalRow {
                 contact_id: p.contact_id,
                 flow_id: p.flow_id,
@@ -175,5 +203,20 @@ impl Delivery {
             }
             total += n;
         }
+    }
+}
+
+impl workers::queues::OutcomeSink for Delivery {
+    fn record(
+        &self,
+        job: workers::jobs::OutcomeJob,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + '_>> {
+        Box::pin(async move {
+            let result = Delivery::record(self, vec![(job.job, job.outcome.into())])
+                .await
+                .map_err(|e| e.to_string());
+            self.wake.notify_one();
+            result
+        })
     }
 }

@@ -86,16 +86,27 @@ impl TestApp {
 
     /// The service with the given providers (default: the built-in outbox for every channel).
     pub async fn spawn_with(backend: &Backend, providers: ProviderConfig) -> TestApp {
+        Self::spawn_full(backend, providers, orchestrator::app::QueueMode::Inline, false).await
+    }
+
+    /// The service with queues and (when `background`) its engine, delivery and workers running.
+    pub async fn spawn_full(
+        backend: &Backend,
+        providers: ProviderConfig,
+        queues: orchestrator::app::QueueMode,
+        background: bool,
+    ) -> TestApp {
         let clock = ManualClock::new(START.parse().unwrap());
         let config = ServeConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             database_url: backend.url.clone(),
             default_timezone: chrono_tz::UTC,
-            background: false,
+            background,
             providers,
             public_url: Some("https://cairn.example".into()),
             secret: Some("test tracking secret".into()),
             delivery_lease: orchestrator::delivery::LEASE,
+            queues,
         };
         let app = App::start(config, Arc::new(clock.clone()))
             .await
@@ -229,5 +240,16 @@ impl TestApp {
 
     pub async fn stop(self) {
         self.app.stop().await;
+    }
+}
+
+/// The Redis URL for queue tests, or `None` with a loud note.
+pub fn redis_url() -> Option<String> {
+    match std::env::var("CAIRN_TEST_REDIS_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            eprintln!("NOTE: CAIRN_TEST_REDIS_URL is not set: the Redis queue test was SKIPPED (SQLite queues only)");
+            None
+        }
     }
 }

@@ -264,3 +264,58 @@ async fn a_click_link_redirects_to_the_original_url_and_records_the_click() {
     );
     t.stop().await;
 }
+
+/// Waits (real time) until `check` holds, for at most 20 s.
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !check().await {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_travel_through_the_queues_to_workers_and_back() {
+    use orchestrator::app::QueueMode;
+    let Some(smtp) = SmtpServer::start(0) else { return };
+    let sms = HttpProvider::start(&[503]).await;
+    let mut modes = vec![("sqlite queues", QueueMode::Embedded)];
+    if let Some(url) = tests::service::redis_url() {
+        modes.push(("redis queues", QueueMode::Redis(url)));
+    }
+    for (name, mode) in modes {
+        let backend = &backends().await[0];
+        let t = TestApp::spawn_full(backend, providers(&smtp, &sms), mode, true).await;
+        let before = smtp.messages().len();
+        let flow = json!({"format": "cairn.flow/v1", "name": "Queued", "nodes": [
+            {"id": "start", "type": "webhook_entry"},
+            {"id": "mail", "type": "send_email", "subject": "Queued {{contact.first_name}}", "html": "<p>Hi</p>"},
+            {"id": "text", "type": "send_sms", "text": "Queued SMS"},
+            {"id": "done", "type": "exit"}],
+            "edges": [{"from": "start", "to": "mail"}, {"from": "mail", "to": "text"}, {"from": "text", "to": "done"}]});
+        let (_, created) = t.post("/api/flows", &flow.to_string()).await;
+        let id = created["id"].as_i64().unwrap();
+        t.post(&format!("/api/flows/{id}/activate"), "").await;
+        t.post(&format!("/api/flows/{id}/entries"), ANN).await;
+        eventually("the email", async || smtp.messages().len() > before).await;
+        // The SMS provider answers 503 first: the retry goes back through the queue 2 s later
+        // on the service's clock, which this loop keeps moving.
+        eventually("both messages journaled as sent", async || {
+            t.clock.advance(TimeDelta::seconds(1));
+            let journal = t.journal("c1").await;
+            journal.contains(&"mail sent".to_string()) && journal.contains(&"text sent".to_string())
+        })
+        .await;
+        let journal = t.journal("c1").await;
+        assert_eq!(
+            journal.iter().filter(|l| l.ends_with(" sent")).count(),
+            2,
+            "{name}: {journal:?}"
+        );
+        assert_eq!(smtp.messages().len(), before + 1, "{name}: one email");
+        t.stop().await;
+    }
+}

@@ -11,4 +11,6 @@
 //! The orchestrator's delivery loop calls this today; apalis jobs per channel (`cairn worker`)
 //! will call the same function.
 
+pub mod jobs;
 pub mod providers;
+pub mod queues;

@@ -392,16 +392,18 @@ pub async fn queue_messages(c: &impl ConnectionTrait, rows: Vec<MessageRow>, now
     insert_rows(c, "outbox", &["message_id", "created_at"], outbox).await
 }
 
-/// A message leased from the outbox for one delivery attempt.
-#[derive(Debug, Clone)]
-pub struct Pending {
-    pub outbox_id: i64,
-    pub attempts: i64,
-    pub token_id: i64,
-    pub contact_id: i64,
-    pub contact: String,
-    pub flow_id: i64,
-    pub message: Outbound,
+/// A message leased from the outbox for one delivery attempt (the queue's job type).
+pub type Pending = workers::jobs::SendJob;
+
+/// The attempt count and message id of an outbox row, if it still exists.
+pub async fn outbox_attempt(c: &impl ConnectionTrait, id: i64) -> Result<Option<(i64, String)>, DbErr> {
+    let r = one(
+        c,
+        "SELECT attempts, message_id FROM outbox WHERE id = $1",
+        vec![id.into()],
+    )
+    .await?;
+    r.as_ref().map(|r| Ok((col(r, 0)?, col(r, 1)?))).transpose()
 }
 
 /// Leases up to `limit` outbox rows that are due and not leased by anyone else, until `until`.

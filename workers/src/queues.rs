@@ -1,0 +1,232 @@
+//! The queues between the orchestrator and the workers: one per channel for sends
+//! (`cairn.send.email`, …) and one for outcomes (`cairn.outcomes`). On the embedded default they
+//! live in the service's SQLite file (apalis-sqlite); with `REDIS_URL`, in Redis (apalis-redis),
+//! so any number of `cairn worker` processes can share them.
+//!
+//! Measured apalis pitfalls handled here: idle workers only wake on a 30 s heartbeat, so every
+//! backend polls every 100 ms; apalis-redis's default 500 ms response timeout can stop a worker
+//! pool, so the connection manager gets 5 s timeouts. Retries are not apalis's: a worker reports
+//! every answer as an outcome and the orchestrator decides (backoff, give up).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use apalis::prelude::*;
+use apalis_redis::{ConnectionManager, RedisStorage};
+use apalis_sqlite::{SqlitePool, SqliteStorage};
+use flows::Channel;
+
+use crate::jobs::{OutcomeJob, SendJob};
+use crate::providers::Providers;
+
+pub const OUTCOME_QUEUE: &str = "cairn.outcomes";
+
+/// How often idle workers look for new jobs.
+pub const POLL: Duration = Duration::from_millis(100);
+
+pub fn send_queue(channel: Channel) -> String {
+    format!("cairn.send.{channel}")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("queue: {0}")]
+    Queue(String),
+}
+
+fn err(e: impl std::fmt::Display) -> Error {
+    Error::Queue(e.to_string())
+}
+
+/// Where the queues live; cheap to clone.
+#[derive(Clone)]
+pub enum Queues {
+    Sqlite(SqlitePool),
+    Redis(ConnectionManager),
+}
+
+impl std::fmt::Debug for Queues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Queues::Sqlite(_) => "Queues::Sqlite",
+            Queues::Redis(_) => "Queues::Redis",
+        })
+    }
+}
+
+impl Queues {
+    /// Queues in the given SQLite database (apalis creates its tables there).
+    pub async fn sqlite(pool: &SqlitePool) -> Result<Self, Error> {
+        SqliteStorage::<()>::setup(pool).await.map_err(err)?;
+        Ok(Queues::Sqlite(pool.clone()))
+    }
+
+    /// Queues in Redis.
+    pub async fn redis(url: &str) -> Result<Self, Error> {
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_response_timeout(Some(Duration::from_secs(5)))
+            .set_connection_timeout(Some(Duration::from_secs(5)));
+        let client = redis::Client::open(url).map_err(err)?;
+        let conn = client.get_connection_manager_with_config(config).await.map_err(err)?;
+        Ok(Queues::Redis(conn))
+    }
+
+    pub async fn push_sends(&self, jobs: Vec<SendJob>) -> Result<(), Error> {
+        for channel in Channel::ALL {
+            let batch: Vec<SendJob> = jobs.iter().filter(|j| j.message.channel == channel).cloned().collect();
+            if batch.is_empty() {
+                continue;
+            }
+            let queue = send_queue(channel);
+            match self {
+                Queues::Sqlite(pool) => {
+                    let mut s =
+                        SqliteStorage::<SendJob>::new(pool).with_config(apalis_sqlite::Config::default().queue(&queue));
+                    s.push_bulk(batch).await.map_err(err)?;
+                }
+                Queues::Redis(conn) => {
+                    let mut s = RedisStorage::<SendJob>::new(conn.clone())
+                        .with_config(apalis_redis::Config::default().queue(&queue));
+                    s.push_bulk(batch).await.map_err(err)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn push_outcome(&self, job: OutcomeJob) -> Result<(), Error> {
+        match self {
+            Queues::Sqlite(pool) => {
+                let mut s = SqliteStorage::<OutcomeJob>::new(pool)
+                    .with_config(apalis_sqlite::Config::default().queue(OUTCOME_QUEUE));
+                s.push(job).await.map_err(err)
+            }
+            Queues::Redis(conn) => {
+                let mut s = RedisStorage::<OutcomeJob>::new(conn.clone())
+                    .with_config(apalis_redis::Config::default().queue(OUTCOME_QUEUE));
+                s.push(job).await.map_err(err)
+            }
+        }
+    }
+
+    /// Runs send workers for every channel until `shutdown` completes.
+    pub async fn run_senders(
+        &self,
+        providers: Arc<Providers>,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), Error> {
+        let deps = SendDeps {
+            providers,
+            outcomes: self.clone(),
+        };
+        let mut monitor = Monitor::new().shutdown_timeout(Duration::from_secs(20));
+        for channel in Channel::ALL {
+            let queue = send_queue(channel);
+            let deps = deps.clone();
+            monitor = match self {
+                Queues::Sqlite(pool) => {
+                    let storage =
+                        SqliteStorage::<SendJob>::new(pool).with_config(apalis_sqlite::Config::default().queue(&queue));
+                    monitor.register(move |i| {
+                        WorkerBuilder::new(format!("{queue}-{i}"))
+                            .backend(storage.clone().poll_with_interval(POLL))
+                            .concurrency(16)
+                            .data(deps.clone())
+                            .build(send_job)
+                    })
+                }
+                Queues::Redis(conn) => {
+                    let storage = RedisStorage::<SendJob>::new(conn.clone())
+                        .with_config(apalis_redis::Config::default().queue(&queue));
+                    monitor.register(move |i| {
+                        WorkerBuilder::new(format!("{queue}-{i}"))
+                            .backend(storage.clone().poll_with_interval(POLL))
+                            .concurrency(16)
+                            .data(deps.clone())
+                            .build(send_job)
+                    })
+                }
+            };
+        }
+        monitor
+            .run_with_signal(async move {
+                shutdown.await;
+                Ok(())
+            })
+            .await
+            .map_err(err)
+    }
+}
+
+/// What a send worker needs.
+#[derive(Clone)]
+pub struct SendDeps {
+    pub providers: Arc<Providers>,
+    pub outcomes: Queues,
+}
+
+/// One attempt: send, then report the answer (whatever it is) on the outcome queue.
+pub async fn send_job(job: SendJob, deps: Data<SendDeps>) -> Result<(), BoxDynError> {
+    let outcome = deps.providers.send(&job.message).await;
+    deps.outcomes
+        .push_outcome(OutcomeJob {
+            job,
+            outcome: outcome.into(),
+        })
+        .await?;
+    Ok(())
+}
+
+/// Where outcomes go: the orchestrator records them.
+pub trait OutcomeSink: Send + Sync + 'static {
+    fn record(
+        &self,
+        job: OutcomeJob,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + '_>>;
+}
+
+async fn outcome_job(job: OutcomeJob, sink: Data<Arc<dyn OutcomeSink>>) -> Result<(), BoxDynError> {
+    sink.record(job).await.map_err(BoxDynError::from)
+}
+
+impl Queues {
+    /// Consumes the outcome queue until `shutdown` completes.
+    pub async fn run_outcomes(
+        &self,
+        sink: Arc<dyn OutcomeSink>,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), Error> {
+        let monitor = Monitor::new().shutdown_timeout(Duration::from_secs(20));
+        let monitor = match self {
+            Queues::Sqlite(pool) => {
+                let storage = SqliteStorage::<OutcomeJob>::new(pool)
+                    .with_config(apalis_sqlite::Config::default().queue(OUTCOME_QUEUE));
+                monitor.register(move |i| {
+                    WorkerBuilder::new(format!("{OUTCOME_QUEUE}-{i}"))
+                        .backend(storage.clone().poll_with_interval(POLL))
+                        .concurrency(1)
+                        .data(sink.clone())
+                        .build(outcome_job)
+                })
+            }
+            Queues::Redis(conn) => {
+                let storage = RedisStorage::<OutcomeJob>::new(conn.clone())
+                    .with_config(apalis_redis::Config::default().queue(OUTCOME_QUEUE));
+                monitor.register(move |i| {
+                    WorkerBuilder::new(format!("{OUTCOME_QUEUE}-{i}"))
+                        .backend(storage.clone().poll_with_interval(POLL))
+                        .concurrency(1)
+                        .data(sink.clone())
+                        .build(outcome_job)
+                })
+            }
+        };
+        monitor
+            .run_with_signal(async move {
+                shutdown.await;
+                Ok(())
+            })
+            .await
+            .map_err(err)
+    }
+}

@@ -191,14 +191,15 @@ impl Run<'_> {
                 on_timeout,
             } => match self.token.state.clone() {
                 TokenState::AwaitingEvent { deadline, .. } => {
-                    // An awaited event counts up to and including the deadline instant; the
-                    // timeout fires after it, or when the deadline has passed.
+                    // An awaited event counts if it happened up to and including the deadline
+                    // instant; the timeout fires after it, or when the deadline has passed.
                     let arrived = match input {
                         Input::Event(e) => self.awaited(e, event, message.as_deref()).then_some(e),
                         Input::Wake => None,
                     };
                     match arrived {
-                        Some(e) if self.now() <= deadline => {
+                        // Judged by when it happened, not when it is applied (a backlog).
+                        Some(e) if e.at <= deadline => {
                             self.journal(Action::Event {
                                 kind: e.kind.clone(),
                                 message: e.message.clone(),

@@ -676,3 +676,22 @@ fn webhook_bodies_insert_values_as_json() {
     let body: Value = serde_json::from_str(body).unwrap();
     assert_eq!(body["name"], "Ann \"B\"");
 }
+
+#[test]
+fn an_open_that_happened_before_the_deadline_counts_even_when_applied_after_it() {
+    // A backlog: the engine applies an 09:59 open at 10:05, after the 10:00 deadline.
+    let mut j = Journey::start(email_then_wait(), ann(), T0);
+    let open = Event {
+        at: at("2026-12-30T09:59:00Z"),
+        contact: "c1".into(),
+        kind: "opened".into(),
+        message: Some("t1.hello".into()),
+        tag: None,
+        list: None,
+        data: Default::default(),
+    };
+    assert_eq!(
+        j.input(Input::Event(&open), "2026-12-30T10:05:00Z"),
+        ["read event message=t1.hello type=opened", "done exited"]
+    );
+}

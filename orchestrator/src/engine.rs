@@ -123,7 +123,17 @@ impl Engine {
 
     /// Applies one batch of events, then steps one batch of due tokens.
     pub async fn run_once(&self) -> Result<Progress, Error> {
-        let mut progress = self.apply_events().await?;
+        // Every queued event first: a timeout must not fire while an earlier event waits.
+        let mut progress = Progress::default();
+        loop {
+            let events = self.apply_events().await?;
+            if events.events == 0 {
+                break;
+            }
+            progress.events += events.events;
+            progress.steps += events.steps;
+            progress.messages += events.messages;
+        }
         let due = self.step_due().await?;
         progress.steps += due.steps;
         progress.messages += due.messages;
@@ -158,8 +168,11 @@ impl Engine {
         let ids: Vec<i64> = tokens.iter().map(|t| t.contact_id).collect();
         let mut pass = Pass::new(now, contacts::load(&tx, &ids).await?);
         for mut t in tokens {
-            let flow = self.flows.get(&tx, t.flow_id, t.version).await?;
-            pass.step(&flow, &mut t, Input::Wake, &self.policy);
+            match self.flows.get(&tx, t.flow_id, t.version).await {
+                Ok(flow) => pass.step(&flow, &mut t, Input::Wake, &self.policy),
+                Err(e @ (Error::MissingFlow { .. } | Error::BrokenFlow { .. })) => pass.fail(&mut t, e.to_string()),
+                Err(e) => return Err(e),
+            }
         }
         let progress = Progress {
             events: 0,
@@ -189,8 +202,11 @@ impl Engine {
                 if let Some(i) = pass.tokens.iter().position(|p| p.id == t.id) {
                     t = pass.tokens.swap_remove(i);
                 }
-                let flow = self.flows.get(&tx, t.flow_id, t.version).await?;
-                pass.step(&flow, &mut t, Input::Event(event), &self.policy);
+                match self.flows.get(&tx, t.flow_id, t.version).await {
+                    Ok(flow) => pass.step(&flow, &mut t, Input::Event(event), &self.policy),
+                    Err(e @ (Error::MissingFlow { .. } | Error::BrokenFlow { .. })) => pass.fail(&mut t, e.to_string()),
+                    Err(e) => return Err(e),
+                }
             }
             for &(flow_id, version) in &active {
                 let flow = self.flows.get(&tx, flow_id, version).await?;
@@ -279,13 +295,29 @@ impl Pass {
         self.changes.push((contact_id, change, "api"));
     }
 
+    /// Ends a journey that cannot go on (its flow version or contact is gone), so it neither
+    /// blocks the engine nor is claimed again.
+    fn fail(&mut self, t: &mut StoredToken, reason: String) {
+        tracing::error!(token = t.id, %reason, "journey failed");
+        let action = flows::Action::Failed { reason: reason.clone() };
+        self.journal.push(JournalRow {
+            contact_id: t.contact_id,
+            flow_id: t.flow_id,
+            token_id: t.id,
+            entry: JournalEntry {
+                at: self.now,
+                contact: t.token.contact.clone(),
+                node: t.token.node.clone(),
+                action,
+            },
+        });
+        t.token.state = flows::TokenState::Failed { reason };
+        self.tokens.push(t.clone());
+    }
+
     fn step(&mut self, flow: &CompiledFlow, t: &mut StoredToken, input: Input<'_>, policy: &Policy) {
         let Some(contact) = self.contacts.get(&t.contact_id) else {
-            tracing::error!(
-                token = t.id,
-                contact = t.contact_id,
-                "token of a missing contact; left as it is"
-            );
+            self.fail(t, format!("contact {} no longer exists", t.token.contact));
             return;
         };
         let cx = flows::Context {

@@ -685,3 +685,47 @@ async fn the_api_describes_itself_in_openapi_and_swagger_ui() {
     assert_eq!(schema, published);
     t.stop().await;
 }
+
+#[tokio::test]
+async fn a_journey_whose_flow_version_is_broken_fails_and_the_others_go_on() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let good = t.activate_template("welcome").await;
+        let bad = t.activate_template("welcome").await;
+        t.post(
+            &format!("/api/flows/{good}/entries"),
+            r#"{"contact": {"id": "c1", "email": "a@example.com"}}"#,
+        )
+        .await;
+        t.post(
+            &format!("/api/flows/{bad}/entries"),
+            r#"{"contact": {"id": "c2", "email": "b@example.com"}}"#,
+        )
+        .await;
+        let db = t.app.state.db.clone();
+        t.stop().await;
+        // Damage the stored definition behind the service's back, then start a fresh process.
+        orchestrator::db::exec(
+            &db,
+            "UPDATE flow_versions SET definition = $1 WHERE flow_id = $2",
+            vec!["{}".into(), bad.into()],
+        )
+        .await
+        .unwrap();
+        let t = TestApp::spawn(&backend).await;
+        t.settle().await;
+        assert_eq!(
+            t.journal("c1").await,
+            ["start entered", "read waiting", "hello sent"],
+            "{}",
+            backend.name
+        );
+        let (_, journal) = t.get("/api/contacts/c2/journal").await;
+        assert_eq!(journal[0]["action"], "failed", "{}: {journal}", backend.name);
+        assert!(
+            journal[0]["reason"].as_str().unwrap().contains("no longer compiles"),
+            "{journal}"
+        );
+        t.stop().await;
+    }
+}

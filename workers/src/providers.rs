@@ -293,6 +293,11 @@ pub fn message_id(id: &str) -> String {
 
 async fn classify(provider: &'static str, result: Result<reqwest::Response, reqwest::Error>) -> Outcome {
     match result {
+        // A request that cannot even be built (bad URL, bad header value) never will be.
+        Err(e) if e.is_builder() => Outcome::Failed {
+            provider,
+            reason: format!("invalid request: {e}"),
+        },
         Err(e) => Outcome::Retry {
             provider,
             reason: format!("request failed: {e}"),

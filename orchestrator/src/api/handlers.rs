@@ -64,7 +64,9 @@ fn compile_body(body: Value) -> ApiResult<(CompiledFlow, String)> {
 #[utoipa::path(post, path = "/api/flows", tag = "flows", request_body(content = serde_json::Value, description = "A cairn.flow/v1 document (JSON Schema: /api/schema/flow.json)"), responses((status = 201, description = "Stored as version 1, a draft", body = FlowVersion), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody), (status = 422, description = "Every problem, located", body = ErrorBody)))]
 pub async fn create_flow(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult<Response> {
     let (flow, text) = compile_body(json_body(body)?)?;
-    let id = flow_store::create(&state.db, flow.name(), &text, state.clock.now()).await?;
+    let tx = crate::db::begin_write(&state.db).await?;
+    let id = flow_store::create(&tx, flow.name(), &text, state.clock.now()).await?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(json!({"id": id, "version": 1}))).into_response())
 }
 
@@ -93,9 +95,12 @@ pub async fn update_flow(
 ) -> ApiResult<Json<Value>> {
     let existing = existing_flow(&state, &id).await?;
     let (flow, text) = compile_body(json_body(body)?)?;
-    let version = flow_store::add_version(&state.db, existing.id, flow.name(), &text, state.clock.now())
+    // One writer at a time: the version number is read and written in the same transaction.
+    let tx = crate::db::begin_write(&state.db).await?;
+    let version = flow_store::add_version(&tx, existing.id, flow.name(), &text, state.clock.now())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no flow with id {id}")))?;
+    tx.commit().await?;
     Ok(Json(json!({"id": existing.id, "version": version})))
 }
 
@@ -310,6 +315,10 @@ pub async fn enter(
         },
     )
     .await?;
+    if let Entered::Refused { reason } = entered {
+        tx.rollback().await?;
+        return Err(ApiError::Conflict(reason));
+    }
     tx.commit().await?;
     match entered {
         Entered::Started { token } => {
@@ -319,7 +328,7 @@ pub async fn enter(
         Entered::Duplicate { token } => {
             Ok((StatusCode::ACCEPTED, Json(json!({"token": token, "duplicate": true}))).into_response())
         }
-        Entered::Refused { reason } => Err(ApiError::Conflict(reason)),
+        Entered::Refused { .. } => unreachable!("refused entries returned above"),
     }
 }
 
@@ -398,6 +407,9 @@ pub async fn track_click(State(state): State<AppState>, Path(token): Path<String
     let Some(crate::tracking::Hit::Click { message, url }) = state.tracker.verify(&token) else {
         return Err(ApiError::NotFound("no such tracking link".into()));
     };
+    if axum::http::HeaderValue::from_str(&url).is_err() {
+        return Err(ApiError::NotFound("no such tracking link".into()));
+    }
     record_hit(&state, &message, "clicked").await?;
     Ok(axum::response::Redirect::to(&url).into_response())
 }

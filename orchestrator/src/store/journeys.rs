@@ -479,9 +479,14 @@ pub async fn retry_outbox(
     Ok(())
 }
 
-/// The earliest instant an outbox row becomes due (ignoring leases).
+/// The earliest instant an outbox row becomes due (after its lease, if it has one).
 pub async fn next_outbox_due(c: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>, DbErr> {
-    let r = one(c, "SELECT MIN(not_before) FROM outbox", vec![]).await?;
+    let r = one(
+        c,
+        "SELECT MIN(CASE WHEN leased_until IS NOT NULL AND leased_until > not_before THEN leased_until ELSE not_before END) FROM outbox",
+        vec![],
+    )
+    .await?;
     Ok(r.as_ref()
         .map(|r| col::<Option<i64>>(r, 0))
         .transpose()?

@@ -97,6 +97,7 @@ pub async fn load(db: &DatabaseConnection, now: DateTime<Utc>) -> anyhow::Result
         let flow = flows::CompiledFlow::from_json(text).map_err(|p| anyhow::anyhow!("template {name}: {p}"))?;
         let id = flow_store::create(&tx, flow.name(), &serde_json::to_string(flow.definition())?, now).await?;
         flow_store::set_status(&tx, id, true, now).await?;
+        flow_store::first_admission(&tx, id, 1).await?;
         for (_, node) in flow.entries() {
             if let flows::NodeKind::SegmentEntry(segment) = &node.kind {
                 let audience = journeys::AudienceEntry {

@@ -611,6 +611,16 @@ async fn activating_a_segment_flow_enters_its_audience_once() {
             "{}: running journeys are not entered twice",
             backend.name
         );
+        t.advance(TimeDelta::days(8)).await;
+        assert!(t.journal("c1").await.contains(&"done exited".to_string()));
+        t.post(&format!("/api/flows/{id}/pause"), "").await;
+        let (_, resumed) = t.post(&format!("/api/flows/{id}/activate"), "").await;
+        assert_eq!(
+            resumed["entered"].as_u64(),
+            Some(0),
+            "{}: resuming does not admit finished contacts again",
+            backend.name
+        );
         t.stop().await;
     }
 }
@@ -726,6 +736,47 @@ async fn a_journey_whose_flow_version_is_broken_fails_and_the_others_go_on() {
             journal[0]["reason"].as_str().unwrap().contains("no longer compiles"),
             "{journal}"
         );
+        t.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_entries_for_one_contact_start_one_journey_and_never_fail() {
+    for backend in backends().await {
+        let t = std::sync::Arc::new(TestApp::spawn(&backend).await);
+        let flow = t.activate_template("welcome").await;
+        let path = format!("/api/flows/{flow}/entries");
+        let same_key = r#"{"contact": {"id": "new-1", "email": "n@example.com"}, "key": "k-1"}"#;
+        let mut calls = Vec::new();
+        for _ in 0..10 {
+            let (t, path) = (t.clone(), path.clone());
+            calls.push(tokio::spawn(async move { t.post(&path, same_key).await }));
+        }
+        let mut tokens = std::collections::BTreeSet::new();
+        for call in calls {
+            let (status, body) = call.await.unwrap();
+            assert_eq!(status, StatusCode::ACCEPTED, "{}: {body}", backend.name);
+            tokens.insert(body["token"].as_i64().unwrap());
+        }
+        assert_eq!(tokens.len(), 1, "{}: one journey for one key", backend.name);
+        let mut calls = Vec::new();
+        for key in ["k-a", "k-b"] {
+            let (t, path) = (t.clone(), path.clone());
+            let body = json!({"contact": {"id": "new-2"}, "key": key}).to_string();
+            calls.push(tokio::spawn(async move { t.post(&path, &body).await.0 }));
+        }
+        let mut statuses = Vec::new();
+        for call in calls {
+            statuses.push(call.await.unwrap());
+        }
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [StatusCode::ACCEPTED, StatusCode::CONFLICT],
+            "{}: the second key meets the re-entry rule",
+            backend.name
+        );
+        let t = std::sync::Arc::try_unwrap(t).ok().expect("no other owners");
         t.stop().await;
     }
 }

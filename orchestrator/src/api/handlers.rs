@@ -104,7 +104,8 @@ pub async fn update_flow(
     Ok(Json(json!({"id": existing.id, "version": version})))
 }
 
-/// Activates the newest version; its segment entries admit their audience at once.
+/// Activates the newest version; the first activation of a version admits the audience of its
+/// segment entries (resuming a paused flow does not admit it again).
 #[utoipa::path(post, path = "/api/flows/{id}/activate", tag = "flows", params(("id" = i64, Path)), responses((status = 200, description = "Active; `entered` counts the segment audience admitted", body = FlowRow), (status = 404, body = ErrorBody)))]
 pub async fn activate_flow(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let id = flow_id(&id)?;
@@ -116,7 +117,8 @@ pub async fn activate_flow(State(state): State<AppState>, Path(id): Path<String>
     let version = row.active_version.unwrap_or(row.version);
     let compiled = state.flows.get(&tx, id, version).await?;
     let mut entered = 0;
-    for (_, node) in compiled.entries() {
+    let admit = flow_store::first_admission(&tx, id, version).await?;
+    for (_, node) in compiled.entries().filter(|_| admit) {
         if let NodeKind::SegmentEntry(segment) = &node.kind {
             let audience = journeys::AudienceEntry {
                 flow_id: id,

@@ -23,53 +23,55 @@ pub struct ContactInput {
     pub fields: Map<String, Value>,
 }
 
-/// Creates the contact or merges what is given into it; returns its internal id.
+/// Creates the contact or merges what is given into it; returns its internal id. Safe against
+/// a concurrent first insert of the same contact (`ON CONFLICT DO NOTHING`, then merge).
 pub async fn upsert(c: &impl ConnectionTrait, input: &ContactInput, now: DateTime<Utc>) -> Result<i64, DbErr> {
-    let existing = one(
-        c,
-        "SELECT id, fields FROM contacts WHERE external_id = $1",
-        vec![input.id.clone().into()],
-    )
-    .await?;
     let tz = input.timezone.map(|t| t.name().to_string());
-    if let Some(r) = existing {
-        let id: i64 = col(&r, 0)?;
-        let mut fields: Map<String, Value> = serde_json::from_str(&col::<String>(&r, 1)?).unwrap_or_default();
-        fields.extend(input.fields.clone());
-        exec(
-            c,
-            "UPDATE contacts SET email = COALESCE($2, email), phone = COALESCE($3, phone), \
-             timezone = COALESCE($4, timezone), country = COALESCE($5, country), fields = $6, updated_at = $7 WHERE id = $1",
-            vec![
-                id.into(),
-                input.email.clone().into(),
-                input.phone.clone().into(),
-                tz.into(),
-                input.country.clone().into(),
-                Value::Object(fields).to_string().into(),
-                ms(now).into(),
-            ],
-        )
-        .await?;
-        return Ok(id);
-    }
-    let r = one(
+    let inserted = one(
         c,
         "INSERT INTO contacts (external_id, email, phone, timezone, country, fields, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (external_id) DO NOTHING RETURNING id",
         vec![
             input.id.clone().into(),
             input.email.clone().into(),
             input.phone.clone().into(),
-            tz.into(),
+            tz.clone().into(),
             input.country.clone().into(),
             Value::Object(input.fields.clone()).to_string().into(),
             ms(now).into(),
         ],
     )
+    .await?;
+    if let Some(r) = inserted {
+        return col(&r, 0);
+    }
+    let lock = if crate::db::is_postgres(c) { " FOR UPDATE" } else { "" };
+    let r = one(
+        c,
+        &format!("SELECT id, fields FROM contacts WHERE external_id = $1{lock}"),
+        vec![input.id.clone().into()],
+    )
     .await?
-    .ok_or_else(|| DbErr::Custom("INSERT … RETURNING gave no row".into()))?;
-    col(&r, 0)
+    .ok_or_else(|| DbErr::Custom(format!("contact {} neither inserted nor found", input.id)))?;
+    let id: i64 = col(&r, 0)?;
+    let mut fields: Map<String, Value> = serde_json::from_str(&col::<String>(&r, 1)?).unwrap_or_default();
+    fields.extend(input.fields.clone());
+    exec(
+        c,
+        "UPDATE contacts SET email = COALESCE($2, email), phone = COALESCE($3, phone), \
+         timezone = COALESCE($4, timezone), country = COALESCE($5, country), fields = $6, updated_at = $7 WHERE id = $1",
+        vec![
+            id.into(),
+            input.email.clone().into(),
+            input.phone.clone().into(),
+            tz.into(),
+            input.country.clone().into(),
+            Value::Object(fields).to_string().into(),
+            ms(now).into(),
+        ],
+    )
+    .await?;
+    Ok(id)
 }
 
 /// The internal id of a contact by its external id.

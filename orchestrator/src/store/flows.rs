@@ -166,3 +166,15 @@ pub async fn setting(c: &impl ConnectionTrait, key: &str, make: impl FnOnce() ->
         .ok_or_else(|| DbErr::Custom(format!("setting {key} vanished")))?;
     col(&r, 0)
 }
+
+/// True the first time it is called for (flow, version): segment audiences are admitted once
+/// per version, not again when a paused flow is resumed.
+pub async fn first_admission(c: &impl ConnectionTrait, flow: i64, version: i64) -> Result<bool, DbErr> {
+    let r = one(
+        c,
+        "INSERT INTO settings (key, value) VALUES ($1, 'admitted') ON CONFLICT (key) DO NOTHING RETURNING key",
+        vec![format!("segment_admitted:{flow}:{version}").into()],
+    )
+    .await?;
+    Ok(r.is_some())
+}

@@ -64,6 +64,16 @@ pub enum Entered {
 }
 
 pub async fn enter(c: &impl ConnectionTrait, e: NewEntry<'_>) -> Result<Entered, DbErr> {
+    // Entries of one contact are serialised (on SQLite the write transaction already is), so
+    // two entries with different keys cannot both pass the re-entry check.
+    if is_postgres(c) {
+        exec(
+            c,
+            "SELECT id FROM contacts WHERE id = $1 FOR UPDATE",
+            vec![e.contact_id.into()],
+        )
+        .await?;
+    }
     if let Some(key) = e.key {
         let r = one(
             c,
@@ -97,7 +107,7 @@ pub async fn enter(c: &impl ConnectionTrait, e: NewEntry<'_>) -> Result<Entered,
     let r = one(
         c,
         "INSERT INTO tokens (flow_id, version, contact_id, node, state, wake_at, finished, entry_key, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $6, $6) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $6, $6) ON CONFLICT (flow_id, entry_key) DO NOTHING RETURNING id",
         vec![
             e.flow_id.into(),
             e.version.into(),
@@ -108,9 +118,22 @@ pub async fn enter(c: &impl ConnectionTrait, e: NewEntry<'_>) -> Result<Entered,
             e.key.map(str::to_string).into(),
         ],
     )
-    .await?
-    .ok_or_else(|| DbErr::Custom("INSERT … RETURNING gave no row".into()))?;
-    Ok(Entered::Started { token: col(&r, 0)? })
+    .await?;
+    match (r, e.key) {
+        (Some(r), _) => Ok(Entered::Started { token: col(&r, 0)? }),
+        // The same key was entered concurrently (another contact's request with this key).
+        (None, Some(key)) => {
+            let r = one(
+                c,
+                "SELECT id FROM tokens WHERE flow_id = $1 AND entry_key = $2",
+                vec![e.flow_id.into(), key.into()],
+            )
+            .await?
+            .ok_or_else(|| DbErr::Custom("entry key conflict without a row".into()))?;
+            Ok(Entered::Duplicate { token: col(&r, 0)? })
+        }
+        (None, None) => Err(DbErr::Custom("INSERT … RETURNING gave no row".into())),
+    }
 }
 
 /// Enters every contact of an audience (all contacts, or the members of `list`) at a segment

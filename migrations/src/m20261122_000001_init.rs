@@ -95,7 +95,7 @@ impl MigrationTrait for Migration {
         )
         .await?;
         // One journey: `state` is the serialized flows::Token; `wake_at` is when the engine must
-        // step it (NULL while it only waits for events, or once finished).
+        // step it next (a wait's end, an event wait's deadline), NULL once finished.
         m.create_table(
             Table::create()
                 .table("tokens")

@@ -141,9 +141,11 @@ impl Delivery {
         let mut accepted: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
         let mut done = Vec::new();
         let mut journal = Vec::new();
+        let ids: Vec<i64> = outcomes.iter().map(|(p, _)| p.outbox_id).collect();
+        let mut current = journeys::outbox_attempts(&tx, &ids).await?;
         for (p, outcome) in outcomes {
-            let current = journeys::outbox_attempt(&tx, p.outbox_id).await?;
-            if current != Some((p.attempts, p.message.id.clone())) || done.contains(&p.outbox_id) {
+            // Taken out of the map, so a duplicate outcome in the same batch is stale too.
+            if current.remove(&p.outbox_id) != Some((p.attempts, p.message.id.clone())) {
                 continue;
             }
             let line = |action| JournalRow {

@@ -161,6 +161,16 @@ async fn client_mistakes_get_4xx_never_500() {
         assert_eq!(t.get("/api/flows/abc").await.0, StatusCode::NOT_FOUND);
         assert_eq!(t.get("/api/contacts/nobody/journal").await.0, StatusCode::NOT_FOUND);
         assert_eq!(t.get("/api/nothing-here").await.0, StatusCode::NOT_FOUND);
+        let (status, body) = t.get("/api/outbox?limit=abc").await;
+        assert_eq!(
+            (status, body["error"]["details"][0]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("limit"))
+        );
+        let (status, body) = t.call("DELETE", "/api/flows", None).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed"))
+        );
         assert_eq!(t.post("/api/flows/999/entries", ANN).await.0, StatusCode::NOT_FOUND);
         let flow = t.activate_template("welcome").await;
         let (status, body) = t

@@ -482,7 +482,11 @@ pub struct Limit {
 }
 
 #[utoipa::path(get, path = "/api/outbox", tag = "messages", params(("limit" = Option<u64>, Query)), responses((status = 200, description = "Messages, newest first", body = Vec<serde_json::Value>)))]
-pub async fn outbox(State(state): State<AppState>, Query(q): Query<Limit>) -> ApiResult<Json<Value>> {
+pub async fn outbox(
+    State(state): State<AppState>,
+    query: Result<Query<Limit>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(q) = query.map_err(|_| ApiError::field("limit", "must be a whole number"))?;
     let limit = q.limit.unwrap_or(100).clamp(1, 100_000);
     Ok(Json(Value::Array(journeys::messages(&state.db, limit).await?)))
 }
@@ -512,6 +516,11 @@ pub async fn home() -> Html<&'static str> {
         "<a href=\"/api/flows\">/api/flows</a>, <a href=\"/api/outbox\">/api/outbox</a>, <a href=\"/healthz\">/healthz</a>.</p>",
         "</body></html>"
     ))
+}
+
+pub async fn method_not_allowed() -> (StatusCode, Json<Value>) {
+    let body = json!({"error": {"code": "method_not_allowed", "message": "this route does not take that method", "details": []}});
+    (StatusCode::METHOD_NOT_ALLOWED, Json(body))
 }
 
 pub async fn not_found() -> ApiError {

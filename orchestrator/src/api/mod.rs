@@ -54,6 +54,7 @@ pub fn app(state: AppState) -> Router {
                 .url("/api/openapi.json", <docs::ApiDoc as utoipa::OpenApi>::openapi()),
         )
         .fallback(handlers::not_found)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }

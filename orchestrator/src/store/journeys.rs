@@ -418,15 +418,22 @@ pub async fn queue_messages(c: &impl ConnectionTrait, rows: Vec<MessageRow>, now
 /// A message leased from the outbox for one delivery attempt (the queue's job type).
 pub type Pending = workers::jobs::SendJob;
 
-/// The attempt count and message id of an outbox row, if it still exists.
-pub async fn outbox_attempt(c: &impl ConnectionTrait, id: i64) -> Result<Option<(i64, String)>, DbErr> {
-    let r = one(
-        c,
-        "SELECT attempts, message_id FROM outbox WHERE id = $1",
-        vec![id.into()],
-    )
-    .await?;
-    r.as_ref().map(|r| Ok((col(r, 0)?, col(r, 1)?))).transpose()
+/// The attempt count and message id of each outbox row that still exists, by row id.
+pub async fn outbox_attempts(
+    c: &impl ConnectionTrait,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, (i64, String)>, DbErr> {
+    let mut out = std::collections::HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(1000) {
+        let inner = format!(
+            "SELECT id AS c0, attempts AS c1, message_id AS c2 FROM outbox WHERE id IN ({})",
+            placeholders(1, chunk.len())
+        );
+        for r in all_packed(c, &inner, 3, chunk.iter().map(|i| (*i).into()).collect()).await? {
+            out.insert(field(&r, 0)?, (field(&r, 1)?, field(&r, 2)?));
+        }
+    }
+    Ok(out)
 }
 
 /// Leases up to `limit` outbox rows that are due and not leased by anyone else, until `until`.

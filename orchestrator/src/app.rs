@@ -45,6 +45,8 @@ pub struct ServeConfig {
     /// See [`Delivery::lease`].
     pub delivery_lease: chrono::TimeDelta,
     pub queues: QueueMode,
+    /// See [`AppState::api_token`].
+    pub api_token: Option<String>,
 }
 
 pub struct App {
@@ -113,6 +115,7 @@ impl App {
             flows,
             engine: wake,
             tracker,
+            api_token: config.api_token.as_deref().map(Arc::from),
         };
         let (stop, stopped) = watch::channel(false);
         let until_stopped = |mut rx: watch::Receiver<bool>| async move {

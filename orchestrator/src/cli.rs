@@ -74,6 +74,9 @@ pub struct ServeArgs {
     /// sent again (with the same message id) once it has passed.
     #[arg(long, env = "CAIRN_DELIVERY_LEASE", default_value = "90s")]
     pub delivery_lease: Duration,
+    /// Require `Authorization: Bearer <token>` on /api/* (entries may be signed instead).
+    #[arg(long, env = "CAIRN_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
     /// Into an empty database, load the template journeys and 300 sample contacts.
     #[arg(long)]
     pub demo: bool,
@@ -477,6 +480,7 @@ fn serve(args: ServeArgs) -> Result<(), CliError> {
                 (None, true) => crate::app::QueueMode::Embedded,
                 (None, false) => crate::app::QueueMode::Inline,
             },
+            api_token: args.api_token.clone(),
         };
         let app = crate::app::App::start(config, std::sync::Arc::new(crate::clock::SystemClock))
             .await

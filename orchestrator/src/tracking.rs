@@ -164,6 +164,11 @@ fn html_unescape(s: &str) -> String {
     out
 }
 
+/// Equality that takes the same time wherever the inputs differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// A new random secret (32 bytes, base64).
 pub fn new_secret() -> String {
     let mut bytes = [0u8; 32];

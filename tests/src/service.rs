@@ -89,6 +89,13 @@ impl TestApp {
         Self::spawn_full(backend, providers, orchestrator::app::QueueMode::Inline, false).await
     }
 
+    /// The service requiring `Authorization: Bearer <token>` on its API.
+    pub async fn spawn_secured(backend: &Backend, token: &str) -> TestApp {
+        let mut t = Self::spawn(backend).await;
+        t.app.state.api_token = Some(token.into());
+        t
+    }
+
     /// The service with queues and (when `background`) its engine, delivery and workers running.
     pub async fn spawn_full(
         backend: &Backend,
@@ -107,6 +114,7 @@ impl TestApp {
             secret: Some("test tracking secret".into()),
             delivery_lease: orchestrator::delivery::LEASE,
             queues,
+            api_token: None,
         };
         let app = App::start(config, Arc::new(clock.clone()))
             .await

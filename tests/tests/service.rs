@@ -790,3 +790,53 @@ async fn concurrent_entries_for_one_contact_start_one_journey_and_never_fail() {
         t.stop().await;
     }
 }
+
+#[tokio::test]
+async fn with_an_api_token_the_api_refuses_strangers_and_signed_entries_still_work() {
+    let backend = &backends().await[0];
+    let t = TestApp::spawn_secured(backend, "admin-token-123").await;
+    let auth = [("authorization", "Bearer admin-token-123")];
+    let text = std::fs::read_to_string(tests::repo_root().join("flows/templates/welcome.json")).unwrap();
+    assert_eq!(t.post("/api/flows", &text).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        t.call_with("POST", "/api/flows", &text, &[("authorization", "Bearer wrong")])
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, created) = t.call_with("POST", "/api/flows", &text, &auth).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = created["id"].as_i64().unwrap();
+    t.call_with("POST", &format!("/api/flows/{id}/activate"), "", &auth)
+        .await;
+    let entries = format!("/api/flows/{id}/entries");
+    assert_eq!(
+        t.post(&entries, ANN).await.0,
+        StatusCode::UNAUTHORIZED,
+        "no secret on the flow: the token is needed"
+    );
+    assert_eq!(t.call_with("POST", &entries, ANN, &auth).await.0, StatusCode::ACCEPTED);
+    t.call_with(
+        "PUT",
+        &format!("/api/flows/{id}/secret"),
+        r#"{"secret": "a-long-shared-secret"}"#,
+        &auth,
+    )
+    .await;
+    let body = r#"{"contact": {"id": "c2"}}"#;
+    let signature = orchestrator::tracking::sign_body("a-long-shared-secret", body.as_bytes());
+    assert_eq!(
+        t.call_with("POST", &entries, body, &[("x-cairn-signature", &signature)])
+            .await
+            .0,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(t.get("/api/outbox").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(t.get("/healthz").await.0, StatusCode::OK, "health checks stay open");
+    assert_eq!(
+        t.get("/api/openapi.json").await.0,
+        StatusCode::OK,
+        "the API description stays open"
+    );
+    t.stop().await;
+}

@@ -236,6 +236,7 @@ pub const SIGNATURE_HEADER: &str = "x-cairn-signature";
 pub async fn enter(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    axum::Extension(authenticated): axum::Extension<super::Authenticated>,
     headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
@@ -247,17 +248,26 @@ pub async fn enter(
             ApiError::BadBody(r.body_text())
         }
     })?;
-    if let Some(secret) = flow_store::secret(&state.db, flow.id).await? {
-        let signature = headers
-            .get(SIGNATURE_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !crate::tracking::verify_body(&secret, &body, signature) {
-            return Err(ApiError::Unauthorized(format!(
-                "flow {} requires the {SIGNATURE_HEADER} header: sha256=<hex HMAC-SHA256 of the body under the flow's secret>",
-                flow.id
-            )));
+    match flow_store::secret(&state.db, flow.id).await? {
+        Some(secret) => {
+            let signature = headers
+                .get(SIGNATURE_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !crate::tracking::verify_body(&secret, &body, signature) {
+                return Err(ApiError::Unauthorized(format!(
+                    "flow {} requires the {SIGNATURE_HEADER} header: sha256=<hex HMAC-SHA256 of the body under the flow's secret>",
+                    flow.id
+                )));
+            }
         }
+        // A flow without a secret takes entries only from callers holding the API token.
+        None if !authenticated.0 => {
+            return Err(ApiError::Unauthorized(
+                "this API requires Authorization: Bearer <CAIRN_API_TOKEN>".into(),
+            ));
+        }
+        None => {}
     }
     let request: EntryRequest = typed(json_body(Ok(body))?)?;
     let (true, Some(version)) = (flow.status == "active", flow.active_version) else {

@@ -30,6 +30,44 @@ pub struct AppState {
     pub engine: Arc<Notify>,
     /// Verifies open and click tokens.
     pub tracker: Arc<crate::tracking::Tracker>,
+    /// When set, `/api/*` requires `Authorization: Bearer <token>` (entries may instead be
+    /// signed with their flow's secret).
+    pub api_token: Option<Arc<str>>,
+}
+
+/// Whether the request carried the admin token (a request extension set by [`authenticate`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Authenticated(pub bool);
+
+/// Checks the bearer token on `/api/*`. Entries pass through to their handler, which accepts
+/// them when authenticated or validly signed for a flow with a secret.
+async fn authenticate(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let Some(token) = &state.api_token else {
+        request.extensions_mut().insert(Authenticated(true));
+        return next.run(request).await;
+    };
+    let given = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let ok = given
+        .strip_prefix("Bearer ")
+        .is_some_and(|g| crate::tracking::constant_time_eq(g.as_bytes(), token.as_bytes()));
+    request.extensions_mut().insert(Authenticated(ok));
+    let path = request.uri().path();
+    let is_entry =
+        request.method() == axum::http::Method::POST && path.starts_with("/api/flows/") && path.ends_with("/entries");
+    let public = !path.starts_with("/api/") || path == "/api/openapi.json" || path == "/api/schema/flow.json";
+    if ok || public || is_entry {
+        return next.run(request).await;
+    }
+    error::ApiError::Unauthorized("this API requires Authorization: Bearer <CAIRN_API_TOKEN>".into()).into_response()
 }
 
 pub fn app(state: AppState) -> Router {
@@ -56,5 +94,6 @@ pub fn app(state: AppState) -> Router {
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state)
 }

@@ -10,6 +10,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_init;
 mod m20261122_000002_outbox_retries;
 mod m20261122_000003_settings;
+mod m20261122_000004_held_events;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_init::Migration),
             Box::new(m20261122_000002_outbox_retries::Migration),
             Box::new(m20261122_000003_settings::Migration),
+            Box::new(m20261122_000004_held_events::Migration),
         ]
     }
 }

@@ -192,12 +192,24 @@ impl Engine {
             tx.commit().await?;
             return Ok(Progress::default());
         }
-        let ids: Vec<i64> = events.iter().map(|e| e.1).collect();
+        let ids: Vec<i64> = events.iter().map(|e| e.contact_id).collect();
         let mut pass = Pass::new(now, contacts::load(&tx, &ids).await?);
         let active = active_flows(&tx).await?;
-        for (_, contact_id, event) in &events {
-            pass.record_contact_change(*contact_id, event);
+        for queued in &events {
+            let (contact_id, event, only) = (&queued.contact_id, &queued.event, queued.token);
+            if only.is_none() {
+                pass.record_contact_change(*contact_id, event);
+            }
+            // Journeys of paused flows keep the event until their flow is active again.
+            for (token, flow) in journeys::paused_for_contact(&tx, *contact_id).await? {
+                if only.is_none_or(|id| id == token) {
+                    journeys::hold_event(&tx, token, flow, *contact_id, event, now).await?;
+                }
+            }
             for mut t in journeys::running_for_contact(&tx, *contact_id).await? {
+                if only.is_some_and(|id| id != t.id) {
+                    continue;
+                }
                 // A token stepped earlier in this pass is saved from the pass's copy.
                 if let Some(i) = pass.tokens.iter().position(|p| p.id == t.id) {
                     t = pass.tokens.swap_remove(i);
@@ -207,6 +219,9 @@ impl Engine {
                     Err(e @ (Error::MissingFlow { .. } | Error::BrokenFlow { .. })) => pass.fail(&mut t, e.to_string()),
                     Err(e) => return Err(e),
                 }
+            }
+            if only.is_some() {
+                continue;
             }
             for &(flow_id, version) in &active {
                 let flow = self.flows.get(&tx, flow_id, version).await?;
@@ -232,7 +247,7 @@ impl Engine {
                 }
             }
         }
-        let inbox: Vec<i64> = events.iter().map(|e| e.0).collect();
+        let inbox: Vec<i64> = events.iter().map(|e| e.id).collect();
         journeys::delete_events(&tx, &inbox).await?;
         let progress = Progress {
             events: events.len(),

@@ -840,3 +840,39 @@ async fn with_an_api_token_the_api_refuses_strangers_and_signed_entries_still_wo
     );
     t.stop().await;
 }
+
+#[tokio::test]
+async fn an_open_while_the_flow_is_paused_counts_when_it_resumes() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let flow = t.activate_template("welcome").await;
+        t.post(&format!("/api/flows/{flow}/entries"), ANN).await;
+        t.settle().await;
+        t.post(&format!("/api/flows/{flow}/pause"), "").await;
+        t.advance(TimeDelta::minutes(30)).await;
+        let (status, _) = t
+            .post(
+                "/api/events",
+                r#"{"contact": "c1", "type": "opened", "message": "1.hello"}"#,
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        t.advance(TimeDelta::hours(3)).await;
+        assert_eq!(t.outbox().await.len(), 1, "{}: paused: nothing happens", backend.name);
+        t.post(&format!("/api/flows/{flow}/activate"), "").await;
+        t.settle().await;
+        let journal = t.journal("c1").await;
+        assert!(
+            journal.contains(&"read event".to_string()),
+            "{}: {journal:?}",
+            backend.name
+        );
+        assert_eq!(
+            t.outbox().await,
+            ["email ann@example.com"],
+            "{}: opened before the deadline: no SMS",
+            backend.name
+        );
+        t.stop().await;
+    }
+}

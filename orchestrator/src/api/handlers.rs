@@ -116,6 +116,8 @@ pub async fn activate_flow(State(state): State<AppState>, Path(id): Path<String>
         .ok_or_else(|| ApiError::NotFound(format!("no flow with id {id}")))?;
     let version = row.active_version.unwrap_or(row.version);
     let compiled = state.flows.get(&tx, id, version).await?;
+    // Events that reached its journeys while it was paused are applied now.
+    journeys::release_held_events(&tx, id).await?;
     let mut entered = 0;
     let admit = flow_store::first_admission(&tx, id, version).await?;
     for (_, node) in compiled.entries().filter(|_| admit) {

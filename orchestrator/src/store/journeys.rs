@@ -614,21 +614,79 @@ pub async fn push_event(
     Ok(())
 }
 
-/// The oldest queued events: (inbox id, contact id, event).
-pub async fn take_events(c: &impl ConnectionTrait, limit: u64) -> Result<Vec<(i64, i64, Event)>, DbErr> {
+/// A queued event: for every journey of the contact, or (`token`) for one journey only.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    pub id: i64,
+    pub contact_id: i64,
+    pub token: Option<i64>,
+    pub event: Event,
+}
+
+/// The oldest queued events.
+pub async fn take_events(c: &impl ConnectionTrait, limit: u64) -> Result<Vec<Queued>, DbErr> {
     let lock = if is_postgres(c) { " FOR UPDATE SKIP LOCKED" } else { "" };
     let rows = all(
         c,
-        &format!("SELECT id, contact_id, event FROM inbox ORDER BY id LIMIT $1{lock}"),
+        &format!("SELECT id, contact_id, event, token_id FROM inbox ORDER BY id LIMIT $1{lock}"),
         vec![(limit as i64).into()],
     )
     .await?;
     rows.iter()
         .map(|r| {
             let event: Event = serde_json::from_str(&col::<String>(r, 2)?).map_err(|e| DbErr::Custom(e.to_string()))?;
-            Ok((col(r, 0)?, col(r, 1)?, event))
+            Ok(Queued {
+                id: col(r, 0)?,
+                contact_id: col(r, 1)?,
+                token: col(r, 3)?,
+                event,
+            })
         })
         .collect()
+}
+
+/// The running journeys of a contact in paused flows: (token id, flow id).
+pub async fn paused_for_contact(c: &impl ConnectionTrait, contact_id: i64) -> Result<Vec<(i64, i64)>, DbErr> {
+    let rows = all(
+        c,
+        "SELECT t.id, t.flow_id FROM tokens t JOIN flows f ON f.id = t.flow_id \
+         WHERE t.contact_id = $1 AND t.finished = 0 AND f.status <> 'active' ORDER BY t.id",
+        vec![contact_id.into()],
+    )
+    .await?;
+    rows.iter().map(|r| Ok((col(r, 0)?, col(r, 1)?))).collect()
+}
+
+/// Keeps an event for a journey of a paused flow.
+pub async fn hold_event(
+    c: &impl ConnectionTrait,
+    token: i64,
+    flow: i64,
+    contact: i64,
+    event: &Event,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let json = serde_json::to_string(event).map_err(|e| DbErr::Custom(e.to_string()))?;
+    exec(
+        c,
+        "INSERT INTO held_events (flow_id, token_id, contact_id, event, created_at) VALUES ($1, $2, $3, $4, $5)",
+        vec![flow.into(), token.into(), contact.into(), json.into(), ms(now).into()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Puts a flow's held events back in the inbox, each addressed to its journey.
+pub async fn release_held_events(c: &impl ConnectionTrait, flow: i64) -> Result<u64, DbErr> {
+    let n = exec(
+        c,
+        "INSERT INTO inbox (contact_id, event, created_at, token_id) \
+         SELECT contact_id, event, created_at, token_id FROM held_events WHERE flow_id = $1 ORDER BY id",
+        vec![flow.into()],
+    )
+    .await?;
+    exec(c, "DELETE FROM held_events WHERE flow_id = $1", vec![flow.into()]).await?;
+    Ok(n)
 }
 
 pub async fn delete_events(c: &impl ConnectionTrait, ids: &[i64]) -> Result<(), DbErr> {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use flows::{Policy, Token};
+use flows::Policy;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde::Serialize;
 use tokio::sync::Notify;
@@ -22,6 +22,7 @@ use crate::db::{col, insert_rows, ms, one};
 use crate::delivery::Delivery;
 use crate::engine::{Engine, FlowCache};
 use crate::store::flows as flow_store;
+use crate::store::journeys;
 
 const FLOW: &str = r#"{"format": "cairn.flow/v1", "name": "Bench", "nodes": [
   {"id": "start", "type": "webhook_entry"},
@@ -158,38 +159,15 @@ async fn enter_all(db: &DatabaseConnection, flow_id: i64, contacts: u64, now: Da
         .await?;
         let mut tokens = Vec::with_capacity(ids.len());
         for r in ids {
-            let id: i64 = col(&r, 0)?;
-            let external: String = col(&r, 1)?;
-            let state = serde_json::to_string(&Token::new("", external, "start", Default::default(), now))?;
-            tokens.push(vec![
-                flow_id.into(),
-                1i64.into(),
-                id.into(),
-                "start".into(),
-                state.into(),
-                ms(now).into(),
-                0i64.into(),
-                ms(now).into(),
-                ms(now).into(),
-            ]);
+            let contact: (i64, String) = (col(&r, 0)?, col(&r, 1)?);
+            tokens.push(journeys::new_token_row(
+                (flow_id, 1),
+                (contact.0, &contact.1),
+                "start",
+                now,
+            )?);
         }
-        insert_rows(
-            &tx,
-            "tokens",
-            &[
-                "flow_id",
-                "version",
-                "contact_id",
-                "node",
-                "state",
-                "wake_at",
-                "finished",
-                "created_at",
-                "updated_at",
-            ],
-            tokens,
-        )
-        .await?;
+        insert_rows(&tx, "tokens", &journeys::NEW_TOKEN_COLUMNS, tokens).await?;
         tx.commit().await?;
         first = last;
     }

@@ -158,41 +158,53 @@ pub async fn enter_audience(c: &impl ConnectionTrait, e: AudienceEntry<'_>) -> R
     let audience = all_packed(c, &inner, 2, values).await?;
     let mut rows = Vec::with_capacity(audience.len());
     for r in &audience {
-        let contact_id: i64 = field(r, 0)?;
-        let external: String = field(r, 1)?;
-        let token = Token::new("", external, e.entry_node, Default::default(), e.now);
-        let state = serde_json::to_string(&token).map_err(|err| DbErr::Custom(err.to_string()))?;
-        rows.push(vec![
-            e.flow_id.into(),
-            e.version.into(),
-            contact_id.into(),
-            e.entry_node.into(),
-            state.into(),
-            ms(e.now).into(),
-            0i64.into(),
-            ms(e.now).into(),
-            ms(e.now).into(),
-        ]);
+        let contact: (i64, String) = (field(r, 0)?, field(r, 1)?);
+        rows.push(new_token_row(
+            (e.flow_id, e.version),
+            (contact.0, &contact.1),
+            e.entry_node,
+            e.now,
+        )?);
     }
     let n = rows.len() as u64;
-    insert_rows(
-        c,
-        "tokens",
-        &[
-            "flow_id",
-            "version",
-            "contact_id",
-            "node",
-            "state",
-            "wake_at",
-            "finished",
-            "created_at",
-            "updated_at",
-        ],
-        rows,
-    )
-    .await?;
+    insert_rows(c, "tokens", &NEW_TOKEN_COLUMNS, rows).await?;
     Ok(n)
+}
+
+/// The columns of [`new_token_row`].
+pub const NEW_TOKEN_COLUMNS: [&str; 9] = [
+    "flow_id",
+    "version",
+    "contact_id",
+    "node",
+    "state",
+    "wake_at",
+    "finished",
+    "created_at",
+    "updated_at",
+];
+
+/// The row of a new journey of `contact` (internal id, external id) in `flow` (id, version) at
+/// its entry node, due at `now`; for bulk entry.
+pub fn new_token_row(
+    flow: (i64, i64),
+    contact: (i64, &str),
+    entry_node: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<sea_orm::Value>, DbErr> {
+    let token = Token::new("", contact.1, entry_node, Default::default(), now);
+    let state = serde_json::to_string(&token).map_err(|err| DbErr::Custom(err.to_string()))?;
+    Ok(vec![
+        flow.0.into(),
+        flow.1.into(),
+        contact.0.into(),
+        entry_node.into(),
+        state.into(),
+        ms(now).into(),
+        0i64.into(),
+        ms(now).into(),
+        ms(now).into(),
+    ])
 }
 
 /// An audience entering at a segment entry node.
@@ -253,19 +265,23 @@ pub async fn running_for_contact(c: &impl ConnectionTrait, contact_id: i64) -> R
         .collect()
 }
 
-/// The earliest instant a token of an active flow is due.
-pub async fn next_due(c: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>, DbErr> {
-    let r = one(
-        c,
-        "SELECT MIN(t.wake_at) FROM tokens t JOIN flows f ON f.id = t.flow_id WHERE t.finished = 0 AND f.status = 'active'",
-        vec![],
-    )
-    .await?;
+/// The instant a `SELECT MIN(<millis>) …` query returns, if any.
+async fn min_instant(c: &impl ConnectionTrait, sql: &str) -> Result<Option<DateTime<Utc>>, DbErr> {
+    let r = one(c, sql, vec![]).await?;
     Ok(r.as_ref()
         .map(|r| col::<Option<i64>>(r, 0))
         .transpose()?
         .flatten()
         .map(from_ms))
+}
+
+/// The earliest instant a token of an active flow is due.
+pub async fn next_due(c: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>, DbErr> {
+    min_instant(
+        c,
+        "SELECT MIN(t.wake_at) FROM tokens t JOIN flows f ON f.id = t.flow_id WHERE t.finished = 0 AND f.status = 'active'",
+    )
+    .await
 }
 
 /// Writes the new state of many tokens with one multi-row upsert per chunk (the rows exist;
@@ -511,17 +527,11 @@ pub async fn retry_outbox(
 
 /// The earliest instant an outbox row becomes due (after its lease, if it has one).
 pub async fn next_outbox_due(c: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>, DbErr> {
-    let r = one(
+    min_instant(
         c,
         "SELECT MIN(CASE WHEN leased_until IS NOT NULL AND leased_until > not_before THEN leased_until ELSE not_before END) FROM outbox",
-        vec![],
     )
-    .await?;
-    Ok(r.as_ref()
-        .map(|r| col::<Option<i64>>(r, 0))
-        .transpose()?
-        .flatten()
-        .map(from_ms))
+    .await
 }
 
 pub async fn delete_outbox(c: &impl ConnectionTrait, ids: &[i64]) -> Result<(), DbErr> {

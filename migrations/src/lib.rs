@@ -11,6 +11,7 @@ mod m20261122_000001_init;
 mod m20261122_000002_outbox_retries;
 mod m20261122_000003_settings;
 mod m20261122_000004_held_events;
+mod m20261122_000005_inbox_order;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_outbox_retries::Migration),
             Box::new(m20261122_000003_settings::Migration),
             Box::new(m20261122_000004_held_events::Migration),
+            Box::new(m20261122_000005_inbox_order::Migration),
         ]
     }
 }

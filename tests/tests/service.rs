@@ -876,3 +876,51 @@ async fn an_open_while_the_flow_is_paused_counts_when_it_resumes() {
         t.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_engines_apply_one_contacts_events_in_order() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let flow = t.activate_template("welcome").await;
+        t.post(&format!("/api/flows/{flow}/entries"), ANN).await;
+        t.settle().await;
+        for i in 0..20 {
+            let kind = if i % 2 == 0 { "tag_added" } else { "tag_removed" };
+            let body = json!({"contact": "c1", "type": kind, "tag": "flip"}).to_string();
+            t.post("/api/events", &body).await;
+        }
+        t.post(
+            "/api/events",
+            r#"{"contact": "c1", "type": "tag_added", "tag": "last"}"#,
+        )
+        .await;
+        let mut a = t.app.engine.clone();
+        let mut b = t.app.engine.clone();
+        a.batch = 3;
+        b.batch = 3;
+        let (ra, rb) = tokio::join!(
+            tokio::spawn(async move { a.drain().await.unwrap() }),
+            tokio::spawn(async move { b.drain().await.unwrap() })
+        );
+        assert_eq!(ra.unwrap().events + rb.unwrap().events, 21, "{}", backend.name);
+        let row = orchestrator::db::one(
+            &t.app.state.db,
+            "SELECT present, times_added FROM contact_tags WHERE tag = 'flip'",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let (present, times): (i64, i64) = (
+            orchestrator::db::col(&row, 0).unwrap(),
+            orchestrator::db::col(&row, 1).unwrap(),
+        );
+        assert_eq!(
+            (present, times),
+            (0, 10),
+            "{}: the last event (a removal) decides",
+            backend.name
+        );
+        t.stop().await;
+    }
+}

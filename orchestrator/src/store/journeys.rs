@@ -635,13 +635,16 @@ pub struct Queued {
 
 /// The oldest queued events.
 pub async fn take_events(c: &impl ConnectionTrait, limit: u64) -> Result<Vec<Queued>, DbErr> {
-    let lock = if is_postgres(c) { " FOR UPDATE SKIP LOCKED" } else { "" };
-    let rows = all(
-        c,
-        &format!("SELECT id, contact_id, event, token_id FROM inbox ORDER BY id LIMIT $1{lock}"),
-        vec![(limit as i64).into()],
-    )
-    .await?;
+    // Several engines (PostgreSQL) take only a contact's oldest queued event: a later one waits
+    // until the earlier is applied, so one contact's events are never applied out of order.
+    let sql = if is_postgres(c) {
+        "SELECT i.id, i.contact_id, i.event, i.token_id FROM inbox i \
+         WHERE NOT EXISTS (SELECT 1 FROM inbox e WHERE e.contact_id = i.contact_id AND e.id < i.id) \
+         ORDER BY i.id LIMIT $1 FOR UPDATE SKIP LOCKED"
+    } else {
+        "SELECT id, contact_id, event, token_id FROM inbox ORDER BY id LIMIT $1"
+    };
+    let rows = all(c, sql, vec![(limit as i64).into()]).await?;
     rows.iter()
         .map(|r| {
             let event: Event = serde_json::from_str(&col::<String>(r, 2)?).map_err(|e| DbErr::Custom(e.to_string()))?;

@@ -77,6 +77,9 @@ impl Outcome {
 
 /// The configured providers; cheap to share behind an `Arc`.
 pub struct Providers {
+    /// Bound on one whole attempt (lettre's own timeout is per SMTP command), so an attempt
+    /// always ends well within the delivery lease.
+    attempt_timeout: Duration,
     smtp: Option<AsyncSmtpTransport<Tokio1Executor>>,
     email_from: Mailbox,
     http: reqwest::Client,
@@ -120,6 +123,7 @@ impl Providers {
             .build()
             .map_err(|e| ConfigError::Http(e.to_string()))?;
         Ok(Providers {
+            attempt_timeout: config.timeout,
             smtp,
             email_from,
             http,
@@ -139,8 +143,18 @@ impl Providers {
         }
     }
 
-    /// One delivery attempt.
+    /// One delivery attempt, ended as a retry if it outlasts the configured timeout.
     pub async fn send(&self, m: &Outbound) -> Outcome {
+        match tokio::time::timeout(self.attempt_timeout, self.attempt(m)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Outcome::Retry {
+                provider: self.name(m.channel),
+                reason: format!("no answer within {} s", self.attempt_timeout.as_secs()),
+            },
+        }
+    }
+
+    async fn attempt(&self, m: &Outbound) -> Outcome {
         match (&m.content, m.channel) {
             (
                 Content::Email {

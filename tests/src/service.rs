@@ -251,10 +251,19 @@ impl TestApp {
     }
 }
 
-/// The Redis URL for queue tests, or `None` with a loud note.
-pub fn redis_url() -> Option<String> {
+/// The Redis URL for queue tests, emptied first (the tests own that Redis: jobs left by an
+/// earlier run would otherwise be delivered into this one), or `None` with a loud note.
+pub async fn redis_url() -> Option<String> {
     match std::env::var("CAIRN_TEST_REDIS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
+        Ok(url) if !url.is_empty() => {
+            let client = redis::Client::open(url.as_str()).expect("CAIRN_TEST_REDIS_URL is a Redis URL");
+            let mut conn = client
+                .get_multiplexed_async_connection()
+                .await
+                .expect("Redis is reachable");
+            let _: () = redis::cmd("FLUSHDB").query_async(&mut conn).await.expect("FLUSHDB");
+            Some(url)
+        }
         _ => {
             eprintln!("NOTE: CAIRN_TEST_REDIS_URL is not set: the Redis queue test was SKIPPED (SQLite queues only)");
             None

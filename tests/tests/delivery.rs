@@ -283,7 +283,7 @@ async fn messages_travel_through_the_queues_to_workers_and_back() {
     let Some(smtp) = SmtpServer::start(0) else { return };
     let sms = HttpProvider::start(&[503]).await;
     let mut modes = vec![("sqlite queues", QueueMode::Embedded)];
-    if let Some(url) = tests::service::redis_url() {
+    if let Some(url) = tests::service::redis_url().await {
         modes.push(("redis queues", QueueMode::Redis(url)));
     }
     for (name, mode) in modes {

@@ -24,6 +24,18 @@ pub const OUTCOME_QUEUE: &str = "cairn.outcomes";
 /// How often idle workers look for new jobs.
 pub const POLL: Duration = Duration::from_millis(100);
 
+/// A worker name unique to this process and start: apalis keeps registrations by name, and a
+/// name reused after a restart collides with the dead process's entry.
+fn worker_name(queue: &str, i: usize) -> String {
+    static STARTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{queue}-{}-{nanos:x}-{n}-{i}", std::process::id())
+}
+
 pub fn send_queue(channel: Channel) -> String {
     format!("cairn.send.{channel}")
 }
@@ -128,7 +140,7 @@ impl Queues {
                     let storage =
                         SqliteStorage::<SendJob>::new(pool).with_config(apalis_sqlite::Config::default().queue(&queue));
                     monitor.register(move |i| {
-                        WorkerBuilder::new(format!("{queue}-{i}"))
+                        WorkerBuilder::new(worker_name(&queue, i))
                             .backend(storage.clone().poll_with_interval(POLL))
                             .concurrency(16)
                             .data(deps.clone())
@@ -139,7 +151,7 @@ impl Queues {
                     let storage = RedisStorage::<SendJob>::new(conn.clone())
                         .with_config(apalis_redis::Config::default().queue(&queue));
                     monitor.register(move |i| {
-                        WorkerBuilder::new(format!("{queue}-{i}"))
+                        WorkerBuilder::new(worker_name(&queue, i))
                             .backend(storage.clone().poll_with_interval(POLL))
                             .concurrency(16)
                             .data(deps.clone())
@@ -202,7 +214,7 @@ impl Queues {
                 let storage = SqliteStorage::<OutcomeJob>::new(pool)
                     .with_config(apalis_sqlite::Config::default().queue(OUTCOME_QUEUE));
                 monitor.register(move |i| {
-                    WorkerBuilder::new(format!("{OUTCOME_QUEUE}-{i}"))
+                    WorkerBuilder::new(worker_name(OUTCOME_QUEUE, i))
                         .backend(storage.clone().poll_with_interval(POLL))
                         .concurrency(1)
                         .data(sink.clone())
@@ -213,7 +225,7 @@ impl Queues {
                 let storage = RedisStorage::<OutcomeJob>::new(conn.clone())
                     .with_config(apalis_redis::Config::default().queue(OUTCOME_QUEUE));
                 monitor.register(move |i| {
-                    WorkerBuilder::new(format!("{OUTCOME_QUEUE}-{i}"))
+                    WorkerBuilder::new(worker_name(OUTCOME_QUEUE, i))
                         .backend(storage.clone().poll_with_interval(POLL))
                         .concurrency(1)
                         .data(sink.clone())

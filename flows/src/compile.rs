@@ -108,7 +108,7 @@ fn parse_json(text: &str) -> Result<Value, Problems> {
         Problem {
             node: None,
             field: None,
-            message: format!("invalid JSON: {}", strip_position(&e)),
+            message: format!("invalid JSON: {}", json_error_message(&e)),
             line: Some(e.line()),
             column: Some(e.column()),
         }
@@ -116,7 +116,9 @@ fn parse_json(text: &str) -> Result<Value, Problems> {
     })
 }
 
-fn strip_position(e: &serde_json::Error) -> String {
+/// serde_json's message without its " at line L column C" suffix (callers report the position
+/// in their own form).
+pub fn json_error_message(e: &serde_json::Error) -> String {
     let text = e.to_string();
     match text.rfind(" at line ") {
         Some(i) => text[..i].to_string(),

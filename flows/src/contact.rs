@@ -81,6 +81,21 @@ pub struct Event {
     pub data: Map<String, Value>,
 }
 
+impl Event {
+    /// The tag or list change this event reports about its contact (`tag_added` with a `tag`,
+    /// `list_removed` with a `list`, …), if it reports one.
+    pub fn contact_change(&self) -> Option<crate::Effect> {
+        use crate::Effect;
+        match (self.kind.as_str(), &self.tag, &self.list) {
+            ("tag_added", Some(tag), _) => Some(Effect::AddTag { tag: tag.clone() }),
+            ("tag_removed", Some(tag), _) => Some(Effect::RemoveTag { tag: tag.clone() }),
+            ("list_added", _, Some(list)) => Some(Effect::AddToList { list: list.clone() }),
+            ("list_removed", _, Some(list)) => Some(Effect::RemoveFromList { list: list.clone() }),
+            _ => None,
+        }
+    }
+}
+
 /// Tag and list changes a step has made but the shell has not yet applied
 /// (`true` = added, `false` = removed).
 #[derive(Debug, Clone, Default)]

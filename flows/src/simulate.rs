@@ -213,14 +213,7 @@ impl<'a> Sim<'a> {
             return;
         };
         // Events that report a tag or list change are facts about the contact.
-        let change = match (event.kind.as_str(), &event.tag, &event.list) {
-            ("tag_added", Some(tag), _) => Some(Effect::AddTag { tag: tag.clone() }),
-            ("tag_removed", Some(tag), _) => Some(Effect::RemoveTag { tag: tag.clone() }),
-            ("list_added", _, Some(list)) => Some(Effect::AddToList { list: list.clone() }),
-            ("list_removed", _, Some(list)) => Some(Effect::RemoveFromList { list: list.clone() }),
-            _ => None,
-        };
-        if let Some(change) = change {
+        if let Some(change) = event.contact_change() {
             self.contacts[c].apply(&change);
         }
         let running: Vec<usize> = self.journeys[c]

@@ -92,17 +92,17 @@ impl Delivery {
         if pending.is_empty() {
             return Ok(0);
         }
+        // Tracking goes into the HTML once, before the message leaves this process either way.
+        let jobs: Vec<Pending> = pending
+            .into_iter()
+            .map(|mut p| {
+                if let (Some(tracker), flows::Content::Email { html, .. }) = (&self.tracker, &mut p.message.content) {
+                    *html = tracker.instrument(&p.message.id, html);
+                }
+                p
+            })
+            .collect();
         if let Some(queues) = &self.queues {
-            let jobs: Vec<Pending> = pending
-                .into_iter()
-                .map(|mut p| {
-                    if let (Some(tracker), flows::Content::Email { html, .. }) = (&self.tracker, &mut p.message.content)
-                    {
-                        *html = tracker.instrument(&p.message.id, html);
-                    }
-                    p
-                })
-                .collect();
             let n = jobs.len();
             queues
                 .push_sends(jobs)
@@ -111,17 +111,11 @@ impl Delivery {
             return Ok(n);
         }
         let providers = self.providers.clone();
-        let tracker = self.tracker.clone();
-        let outcomes: Vec<(Pending, Outcome)> = futures::stream::iter(pending)
+        let outcomes: Vec<(Pending, Outcome)> = futures::stream::iter(jobs)
             .map(|p| {
                 let providers = providers.clone();
-                let tracker = tracker.clone();
                 async move {
-                    let mut message = p.message.clone();
-                    if let (Some(tracker), flows::Content::Email { html, .. }) = (&tracker, &mut message.content) {
-                        *html = tracker.instrument(&message.id, html);
-                    }
-                    let outcome = providers.send(&message).await;
+                    let outcome = providers.send(&p.message).await;
                     (p, outcome)
                 }
             })

@@ -297,13 +297,7 @@ impl Pass {
 
     /// Tag and list events are facts about the contact (the API wrote them as events).
     fn record_contact_change(&mut self, contact_id: i64, event: &Event) {
-        let change = match (event.kind.as_str(), &event.tag, &event.list) {
-            ("tag_added", Some(tag), _) => Effect::AddTag { tag: tag.clone() },
-            ("tag_removed", Some(tag), _) => Effect::RemoveTag { tag: tag.clone() },
-            ("list_added", _, Some(list)) => Effect::AddToList { list: list.clone() },
-            ("list_removed", _, Some(list)) => Effect::RemoveFromList { list: list.clone() },
-            _ => return,
-        };
+        let Some(change) = event.contact_change() else { return };
         if let Some(contact) = self.contacts.get_mut(&contact_id) {
             contact.apply(&change);
         }

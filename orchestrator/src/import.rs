@@ -311,18 +311,14 @@ fn json_object_line(raw: &str, line: u64, out: &mut Collector) -> Option<Map<Str
         Err(e) => {
             out.push(
                 line,
-                format!("invalid JSON at column {}: {}", e.column(), strip_position(&e)),
+                format!(
+                    "invalid JSON at column {}: {}",
+                    e.column(),
+                    flows::compile::json_error_message(&e)
+                ),
             );
             None
         }
-    }
-}
-
-fn strip_position(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    match text.rfind(" at line ") {
-        Some(i) => text[..i].to_string(),
-        None => text,
     }
 }
 

@@ -22,23 +22,24 @@ use crate::store::journeys::{self, Entered, NewEntry};
 
 type ApiResult<T> = Result<T, ApiError>;
 
-/// The body as JSON: 413 over the limit, 400 with line and column when it does not parse.
-fn json_body(body: Result<Bytes, BytesRejection>) -> ApiResult<Value> {
-    let bytes = body.map_err(|r| {
+/// The raw body: 413 over the limit, 400 when it cannot be read.
+fn body_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
+    body.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::TooLarge { limit: BODY_LIMIT }
         } else {
             ApiError::BadBody(r.body_text())
         }
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        let text = e.to_string();
-        let message = text.rfind(" at line ").map_or(text.clone(), |i| text[..i].to_string());
-        ApiError::MalformedJson {
-            message,
-            line: e.line(),
-            column: e.column(),
-        }
+    })
+}
+
+/// The body as JSON: 413 over the limit, 400 with line and column when it does not parse.
+fn json_body(body: Result<Bytes, BytesRejection>) -> ApiResult<Value> {
+    let bytes = body_bytes(body)?;
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedJson {
+        message: flows::compile::json_error_message(&e),
+        line: e.line(),
+        column: e.column(),
     })
 }
 
@@ -243,13 +244,7 @@ pub async fn enter(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     let flow = existing_flow(&state, &id).await?;
-    let body = body.map_err(|r| {
-        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::TooLarge { limit: BODY_LIMIT }
-        } else {
-            ApiError::BadBody(r.body_text())
-        }
-    })?;
+    let body = body_bytes(body)?;
     match flow_store::secret(&state.db, flow.id).await? {
         Some(secret) => {
             let signature = headers

@@ -104,6 +104,7 @@ impl Delivery {
             .collect();
         if let Some(queues) = &self.queues {
             let n = jobs.len();
+            tracing::debug!(n, "pushing to queues");
             queues
                 .push_sends(jobs)
                 .await

@@ -303,7 +303,7 @@ async fn messages_travel_through_the_queues_to_workers_and_back() {
         eventually("the email", async || smtp.messages().len() > before).await;
         // The SMS provider answers 503 first: the retry goes back through the queue 2 s later
         // on the service's clock, which this loop keeps moving.
-        eventually("both messages journaled as sent", async || {
+        eventually(&format!("{name}: both messages journaled as sent"), async || {
             t.clock.advance(TimeDelta::seconds(1));
             let journal = t.journal("c1").await;
             journal.contains(&"mail sent".to_string()) && journal.contains(&"text sent".to_string())

@@ -3,8 +3,10 @@
 //! live in the service's SQLite file (apalis-sqlite); with `REDIS_URL`, in Redis (apalis-redis),
 //! so any number of `cairn worker` processes can share them.
 //!
-//! Measured apalis pitfalls handled here: idle workers only wake on a 30 s heartbeat, so every
-//! backend polls every 100 ms; apalis-redis's default 500 ms response timeout can stop a worker
+//! Measured apalis pitfalls handled here: idle workers only wake on a 30 s heartbeat, and
+//! apalis's own `poll_with_interval` re-arms its timer without registering it (it wakes once, then
+//! sleeps until something else wakes the worker), so every backend polls on [`Tick`] every
+//! 100 ms; apalis-redis's default 500 ms response timeout can stop a worker
 //! pool, so the connection manager gets 5 s timeouts. Retries are not apalis's: a worker reports
 //! every answer as an outcome and the orchestrator decides (backoff, give up).
 
@@ -34,6 +36,31 @@ fn worker_name(queue: &str, i: usize) -> String {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     format!("{queue}-{}-{nanos:x}-{n}-{i}", std::process::id())
+}
+
+/// Wakes an idle worker every [`POLL`]: a tokio interval that, unlike apalis's
+/// `IntervalStrategy`, registers the waker for its next tick every time it is polled.
+#[derive(Default)]
+pub struct Tick(Option<tokio::time::Interval>);
+
+impl PollStrategy for Tick {
+    fn poll_drive(&mut self, cx: &mut std::task::Context<'_>, _: &PollSnapshot) -> std::task::Poll<Option<()>> {
+        let interval = self.0.get_or_insert_with(|| {
+            let mut interval = tokio::time::interval(POLL);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            interval
+        });
+        let mut ticked = false;
+        // Polls until Pending, so the waker is always registered for the next tick.
+        while interval.poll_tick(cx).is_ready() {
+            ticked = true;
+        }
+        if ticked {
+            std::task::Poll::Ready(Some(()))
+        } else {
+            std::task::Poll::Pending
+        }
+    }
 }
 
 pub fn send_queue(channel: Channel) -> String {
@@ -141,7 +168,7 @@ impl Queues {
                         SqliteStorage::<SendJob>::new(pool).with_config(apalis_sqlite::Config::default().queue(&queue));
                     monitor.register(move |i| {
                         WorkerBuilder::new(worker_name(&queue, i))
-                            .backend(storage.clone().poll_with_interval(POLL))
+                            .backend(storage.clone().poll_with_strategy(Tick::default()))
                             .concurrency(16)
                             .data(deps.clone())
                             .build(send_job)
@@ -152,7 +179,7 @@ impl Queues {
                         .with_config(apalis_redis::Config::default().queue(&queue));
                     monitor.register(move |i| {
                         WorkerBuilder::new(worker_name(&queue, i))
-                            .backend(storage.clone().poll_with_interval(POLL))
+                            .backend(storage.clone().poll_with_strategy(Tick::default()))
                             .concurrency(16)
                             .data(deps.clone())
                             .build(send_job)
@@ -215,7 +242,7 @@ impl Queues {
                     .with_config(apalis_sqlite::Config::default().queue(OUTCOME_QUEUE));
                 monitor.register(move |i| {
                     WorkerBuilder::new(worker_name(OUTCOME_QUEUE, i))
-                        .backend(storage.clone().poll_with_interval(POLL))
+                        .backend(storage.clone().poll_with_strategy(Tick::default()))
                         .concurrency(1)
                         .data(sink.clone())
                         .build(outcome_job)
@@ -226,7 +253,7 @@ impl Queues {
                     .with_config(apalis_redis::Config::default().queue(OUTCOME_QUEUE));
                 monitor.register(move |i| {
                     WorkerBuilder::new(worker_name(OUTCOME_QUEUE, i))
-                        .backend(storage.clone().poll_with_interval(POLL))
+                        .backend(storage.clone().poll_with_strategy(Tick::default()))
                         .concurrency(1)
                         .data(sink.clone())
                         .build(outcome_job)

@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 
 use crate::definition::*;
 use crate::effect::Channel;
+use crate::policy::SendRules;
 use crate::template::{Escape, TemplateId, Templates};
 use crate::values::{Duration, Zone};
 
@@ -203,6 +204,14 @@ fn read(value: Value) -> Result<Parsed, Problems> {
     let reentry = take_field::<Option<Reentry>>(&mut top, "reentry", &mut problems)
         .flatten()
         .unwrap_or_default();
+    let policy = take_field::<Option<BTreeMap<Channel, SendRules>>>(&mut top, "policy", &mut problems)
+        .flatten()
+        .unwrap_or_default();
+    for (channel, rules) in &policy {
+        for (field, message) in rules.check(&format!("policy.{channel}"), None, false) {
+            problems.push(Problem::at(None, Some(&field), message));
+        }
+    }
     let mut nodes = Vec::new();
     let mut broken = Vec::new();
     match top.remove("nodes") {
@@ -254,7 +263,7 @@ fn read(value: Value) -> Result<Parsed, Problems> {
         problems.push(Problem::at(
             None,
             Some(key),
-            "unknown field (a flow has format, name, description, timezone, reentry, nodes, edges)",
+            "unknown field (a flow has format, name, description, timezone, reentry, policy, nodes, edges)",
         ));
     }
     let definition = Definition {
@@ -263,6 +272,7 @@ fn read(value: Value) -> Result<Parsed, Problems> {
         description,
         timezone,
         reentry,
+        policy,
         nodes,
         edges,
     };
@@ -396,6 +406,7 @@ fn parse_kind(type_name: &str, body: Value) -> Option<Result<NodeKind, (String, 
         "branch" => kind!(Branch),
         "split" => kind!(Split),
         "control_group" => kind!(ControlGroup),
+        "holiday_pause" => kind!(HolidayPause),
         "add_tag" => kind!(AddTag),
         "remove_tag" => kind!(RemoveTag),
         "add_to_list" => kind!(AddToList),
@@ -422,6 +433,12 @@ pub(crate) enum Op {
     Send {
         channel: Channel,
         content: ContentTemplates,
+        /// The node's own send rules (the flow's and the configuration's apply under them).
+        rules: SendRules,
+        next: Ix,
+    },
+    HolidayPause {
+        calendar: Option<String>,
         next: Ix,
     },
     Wait {
@@ -852,6 +869,15 @@ impl NodeCheck<'_> {
         }
     }
 
+    /// The node's send rules, reporting any problem with them.
+    fn send_rules(&mut self) -> SendRules {
+        let rules = self.node.kind.send_rules();
+        for (field, message) in rules.check("", None, true) {
+            self.problem(Some(&field), message);
+        }
+        rules
+    }
+
     fn non_empty(&mut self, field: &str, value: &str) -> bool {
         if value.trim().is_empty() {
             self.problem(Some(field), "is empty");
@@ -887,6 +913,7 @@ impl NodeCheck<'_> {
                 };
                 Op::Send {
                     channel: Channel::Email,
+                    rules: self.send_rules(),
                     content,
                     next,
                 }
@@ -896,6 +923,7 @@ impl NodeCheck<'_> {
                 let next = self.one_next()?;
                 Op::Send {
                     channel: Channel::Sms,
+                    rules: self.send_rules(),
                     content: ContentTemplates::Sms { text: text? },
                     next,
                 }
@@ -912,6 +940,7 @@ impl NodeCheck<'_> {
                 };
                 Op::Send {
                     channel: Channel::Push,
+                    rules: self.send_rules(),
                     content,
                     next,
                 }
@@ -939,6 +968,7 @@ impl NodeCheck<'_> {
                 };
                 Op::Send {
                     channel: Channel::Webhook,
+                    rules: self.send_rules(),
                     content,
                     next,
                 }
@@ -1013,6 +1043,15 @@ impl NodeCheck<'_> {
                     .collect();
                 let total = arms.iter().map(|a| u64::from(a.1)).sum();
                 ok.then_some(Op::Split { arms, total })?
+            }
+            NodeKind::HolidayPause(h) => {
+                if let Some(c) = &h.calendar {
+                    self.non_empty("calendar", c);
+                }
+                Op::HolidayPause {
+                    calendar: h.calendar.clone().filter(|c| !c.trim().is_empty()),
+                    next: self.one_next()?,
+                }
             }
             NodeKind::ControlGroup(c) => {
                 let ok = (0.0..=100.0).contains(&c.percent);
@@ -1219,7 +1258,7 @@ mod tests {
                 "field 'format': is missing; add \"format\": \"cairn.flow/v1\"",
                 "field 'name': the flow needs a name",
                 "field 'nodes': must be an array of nodes",
-                "field 'colour': unknown field (a flow has format, name, description, timezone, reentry, nodes, edges)",
+                "field 'colour': unknown field (a flow has format, name, description, timezone, reentry, policy, nodes, edges)",
                 "field 'nodes': the flow has no entry node (webhook_entry, event_entry or segment_entry)",
             ]
         );

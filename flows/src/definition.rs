@@ -13,6 +13,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::condition::Condition;
+use crate::effect::Channel;
+use crate::policy::{Pace, SendRules, SendWindow};
 use crate::values::{Duration, LocalTime, Weekday, Zone};
 
 /// The one format tag this version of Cairn reads.
@@ -36,6 +38,10 @@ pub struct Definition {
     /// When a contact who already entered may enter again.
     #[serde(default, skip_serializing_if = "Reentry::is_default")]
     pub reentry: Reentry,
+    /// Send rules per channel for this flow (windows, holidays, caps, throttles, pacing);
+    /// they override the configuration's, and a send node's own settings override them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub policy: BTreeMap<Channel, SendRules>,
     pub nodes: Vec<Node>,
     #[serde(default)]
     pub edges: Vec<Edge>,
@@ -106,6 +112,9 @@ pub enum NodeKind {
     Split(Split),
     /// Hold out a percentage of contacts: they are journaled and leave.
     ControlGroup(ControlGroup),
+    /// Hold the contact while it is a holiday in their zone: by default the public holidays of
+    /// their country, or the days of `calendar`.
+    HolidayPause(HolidayPause),
     AddTag(TagStep),
     RemoveTag(TagStep),
     AddToList(ListStep),
@@ -114,7 +123,7 @@ pub enum NodeKind {
 }
 
 /// Every node type name, in the order of [`NodeKind`].
-pub const NODE_TYPES: [&str; 18] = [
+pub const NODE_TYPES: [&str; 19] = [
     "webhook_entry",
     "event_entry",
     "segment_entry",
@@ -128,6 +137,7 @@ pub const NODE_TYPES: [&str; 18] = [
     "branch",
     "split",
     "control_group",
+    "holiday_pause",
     "add_tag",
     "remove_tag",
     "add_to_list",
@@ -152,6 +162,7 @@ impl NodeKind {
             NodeKind::Branch(_) => "branch",
             NodeKind::Split(_) => "split",
             NodeKind::ControlGroup(_) => "control_group",
+            NodeKind::HolidayPause(_) => "holiday_pause",
             NodeKind::AddTag(_) => "add_tag",
             NodeKind::RemoveTag(_) => "remove_tag",
             NodeKind::AddToList(_) => "add_to_list",
@@ -165,6 +176,23 @@ impl NodeKind {
             self,
             NodeKind::WebhookEntry(_) | NodeKind::EventEntry(_) | NodeKind::SegmentEntry(_)
         )
+    }
+
+    /// The send rules written on a send node (empty for other nodes).
+    pub fn send_rules(&self) -> SendRules {
+        let (window, holidays, pace) = match self {
+            NodeKind::SendEmail(n) => (&n.window, &n.holidays, &n.pace),
+            NodeKind::SendSms(n) => (&n.window, &n.holidays, &n.pace),
+            NodeKind::SendPush(n) => (&n.window, &n.holidays, &n.pace),
+            NodeKind::Webhook(n) => (&n.window, &n.holidays, &n.pace),
+            _ => return SendRules::default(),
+        };
+        SendRules {
+            window: window.clone(),
+            holidays: holidays.clone(),
+            pace: pace.clone(),
+            ..SendRules::default()
+        }
     }
 
     /// Nodes that send a message a `wait_for_event` can refer to.
@@ -214,12 +242,32 @@ pub struct SendEmail {
     /// Sender address; the configured default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
+    /// Allowed hours for this send in the contact's zone (overrides the flow's and the
+    /// configuration's window for the channel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<SendWindow>,
+    /// Calendars of days without sends: `public` or custom calendar names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holidays: Option<Vec<String>>,
+    /// Spread these sends over time, e.g. `{"over": "3d"}` or `{"days": 2}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pace: Option<Pace>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendSms {
     pub text: String,
+    /// Allowed hours for this send in the contact's zone (overrides the flow's and the
+    /// configuration's window for the channel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<SendWindow>,
+    /// Calendars of days without sends: `public` or custom calendar names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holidays: Option<Vec<String>>,
+    /// Spread these sends over time, e.g. `{"over": "3d"}` or `{"days": 2}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pace: Option<Pace>,
 }
 
 /// A push notification, addressed to the contact's id (push providers map it to devices).
@@ -231,6 +279,16 @@ pub struct SendPush {
     /// Opened when the notification is tapped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// Allowed hours for this send in the contact's zone (overrides the flow's and the
+    /// configuration's window for the channel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<SendWindow>,
+    /// Calendars of days without sends: `public` or custom calendar names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holidays: Option<Vec<String>>,
+    /// Spread these sends over time, e.g. `{"over": "3d"}` or `{"days": 2}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pace: Option<Pace>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -245,6 +303,16 @@ pub struct Webhook {
     /// Request body template; by default `{"contact": …, "data": …}` as JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
+    /// Allowed hours for this send in the contact's zone (overrides the flow's and the
+    /// configuration's window for the channel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<SendWindow>,
+    /// Calendars of days without sends: `public` or custom calendar names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holidays: Option<Vec<String>>,
+    /// Spread these sends over time, e.g. `{"over": "3d"}` or `{"days": 2}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pace: Option<Pace>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -324,6 +392,14 @@ pub struct Arm {
 pub struct ControlGroup {
     /// Share of contacts held out, 0–100 (fractions allowed, to 0.01).
     pub percent: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HolidayPause {
+    /// A custom calendar from the configuration; the contact's public holidays when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -9,7 +9,7 @@ use crate::definition::HttpMethod;
 use crate::journal::Action;
 
 /// A delivery channel. Each has its own queue, throttle and provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     Email,
@@ -73,6 +73,9 @@ pub struct Outbound {
     /// The address: e-mail, phone number, contact id (push) or URL (webhook).
     pub to: String,
     pub content: Content,
+    /// What delivery must still respect: the open time and the throttles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<crate::policy::Guard>,
 }
 
 /// Rendered content, per channel.

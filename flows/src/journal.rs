@@ -74,6 +74,21 @@ pub enum Action {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         event: Option<String>,
     },
+    /// A send waits for its policy (window, holiday, cap, pace) until `until`.
+    Deferred {
+        #[serde(serialize_with = "rfc3339_seconds")]
+        until: DateTime<Utc>,
+        reason: String,
+        /// The contact's zone and which source gave it, when the reason depends on it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        zone: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        zone_source: Option<crate::geo::ZoneSource>,
+    },
+    /// A send was not made, for `reason` (a cap, an invalid or suppressed address, no open time).
+    Skipped {
+        reason: String,
+    },
     /// The journey ended.
     Exited,
     /// This step could not be done. After a failed send the journey goes on (so a fallback such
@@ -99,6 +114,8 @@ impl Action {
             Action::ListAdded { .. } => "list_added",
             Action::ListRemoved { .. } => "list_removed",
             Action::Waiting { .. } => "waiting",
+            Action::Deferred { .. } => "deferred",
+            Action::Skipped { .. } => "skipped",
             Action::Exited => "exited",
             Action::Failed { .. } => "failed",
         }

@@ -9,6 +9,8 @@
 //! - [`token`], [`contact`], [`effect`], [`journal`]: what a step reads and what it returns.
 //! - [`condition`], [`template`], [`time`], [`values`]: branch conditions, message templates,
 //!   local-time arithmetic, and the small parsed value types (durations, zones, times of day).
+//! - [`policy`], [`geo`]: send windows, holidays, caps, throttles and pacing; contacts' zones,
+//!   countries and public holidays from generated tables.
 //! - [`simulate`]: the virtual-clock simulator behind `cairn simulate`.
 
 pub mod compile;
@@ -16,7 +18,9 @@ pub mod condition;
 pub mod contact;
 pub mod definition;
 pub mod effect;
+pub mod geo;
 pub mod journal;
+pub mod policy;
 pub mod simulate;
 pub mod step;
 pub mod template;
@@ -29,6 +33,7 @@ pub use contact::{Contact, Event};
 pub use definition::{Definition, FORMAT_V1, NodeKind};
 pub use effect::{Channel, Content, Effect, Outbound};
 pub use journal::{Action, JournalEntry};
-pub use step::{Context, Input, Policy, Transition, step};
+pub use policy::Policy;
+pub use step::{Context, History, Input, Transition, step};
 pub use token::{Token, TokenState};
 pub use values::Duration;

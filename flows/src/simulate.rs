@@ -21,7 +21,8 @@ use crate::contact::{Contact, Event};
 use crate::definition::{NodeKind, Reentry};
 use crate::effect::Effect;
 use crate::journal::{Action, JournalEntry};
-use crate::step::{Context, Input, Policy, step};
+use crate::policy::Policy;
+use crate::step::{Context, History, Input, step};
 use crate::token::Token;
 
 /// What to simulate.
@@ -102,6 +103,9 @@ struct Sim<'a> {
     flow: &'a CompiledFlow,
     policy: &'a Policy,
     contacts: Vec<Contact>,
+    /// Per contact, what was sent to them (kept only when a frequency cap needs it).
+    histories: Vec<History>,
+    track_sends: bool,
     by_id: HashMap<String, usize>,
     tokens: Vec<Token>,
     /// Contact index of each token.
@@ -133,6 +137,12 @@ impl<'a> Sim<'a> {
     ) -> Self {
         let by_id = contacts.iter().enumerate().map(|(i, c)| (c.id.clone(), i)).collect();
         let journeys = vec![Journeys::default(); contacts.len()];
+        let histories = vec![History::default(); contacts.len()];
+        let track_sends = policy
+            .channels
+            .values()
+            .chain(flow.definition().policy.values())
+            .any(|r| r.cap.is_some());
         let summary = Summary {
             contacts: contacts.len(),
             ..Summary::default()
@@ -141,6 +151,8 @@ impl<'a> Sim<'a> {
             flow,
             policy,
             contacts,
+            histories,
+            track_sends,
             by_id,
             tokens: Vec::new(),
             owner: Vec::new(),
@@ -253,6 +265,7 @@ impl<'a> Sim<'a> {
                 now,
                 contact: &self.contacts[c],
                 policy: self.policy,
+                history: &self.histories[c],
             };
             step(self.flow, &self.tokens[ix], input, &cx)
         };
@@ -263,6 +276,9 @@ impl<'a> Sim<'a> {
             match effect {
                 Effect::Journal { node, action } => self.emit(now, c, node, action.clone()),
                 Effect::Send(out) => {
+                    if self.track_sends {
+                        self.histories[c].sends.push((out.channel, now));
+                    }
                     let action = Action::Sent {
                         channel: out.channel,
                         message: out.id.clone(),

@@ -5,14 +5,18 @@
 //! it must wait (a wait, a `wait_for_event`) or where the journey ends. Everything it wants done
 //! comes back as ordered [`Effect`]s; nothing is performed here.
 
-use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use chrono_tz::Tz;
 use serde_json::Value;
 
 use crate::compile::{CompiledFlow, ContentTemplates, Ix, Op, Until};
 use crate::contact::{Changes, Contact, Event, Facts};
 use crate::effect::{Channel, Content, Effect, Outbound};
+use crate::geo::{self, ZoneSource};
 use crate::journal::Action;
+use crate::policy::{CapAction, Guard, OpenTime, Openness, PUBLIC, Policy, SendRules};
 use crate::template::TemplateId;
 use crate::time::{next_anniversary, next_local_time, parse_date, resolve_local};
 use crate::token::{SentMessage, Token, TokenState};
@@ -26,20 +30,15 @@ pub enum Input<'a> {
     Event(&'a Event),
 }
 
-/// Settings that decide *when* and *how* things may happen. Send windows, holidays, throttles,
-/// caps and pacing extend this struct; `step` already receives it.
-#[derive(Debug, Clone)]
-pub struct Policy {
-    /// Zone for contacts with none of their own when the flow sets none.
-    pub default_timezone: Tz,
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Policy {
-            default_timezone: chrono_tz::UTC,
-        }
-    }
+/// What the shell knows of a contact beyond their record: what was sent to them lately (for
+/// frequency caps) and which of their addresses must not be used.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    /// Messages queued for the contact by any flow: channel and when, oldest first. The shell
+    /// includes at least the longest cap period.
+    pub sends: Vec<(Channel, DateTime<Utc>)>,
+    /// Suppressed addresses (hard bounces, unreachable numbers) with why.
+    pub suppressed: BTreeMap<String, String>,
 }
 
 /// What a step reads besides the flow and the token.
@@ -49,6 +48,7 @@ pub struct Context<'a> {
     /// The token's contact as stored, before this step's changes.
     pub contact: &'a Contact,
     pub policy: &'a Policy,
+    pub history: &'a History,
 }
 
 /// The result of a step: the token's new state and the effects, in order.
@@ -95,6 +95,20 @@ pub fn step(flow: &CompiledFlow, token: &Token, input: Input<'_>, cx: &Context<'
     run.finish()
 }
 
+/// A send's verdict from its policy.
+enum Gate {
+    /// Send now, to this address.
+    Go(String),
+    Skip(String),
+    Fail(String),
+    /// Wait until `until`; `zoned` when the reason is about local time.
+    Defer {
+        until: DateTime<Utc>,
+        reason: String,
+        zoned: bool,
+    },
+}
+
 enum Visit {
     /// Move along an edge and keep going.
     Next(Ix),
@@ -131,11 +145,11 @@ impl Run<'_> {
     }
 
     fn zone(&self) -> Tz {
-        self.cx
-            .contact
-            .timezone
-            .or(self.flow.timezone())
-            .unwrap_or(self.cx.policy.default_timezone)
+        self.zone_and_source().0
+    }
+
+    fn zone_and_source(&self) -> (Tz, ZoneSource) {
+        geo::contact_zone(self.cx.contact, self.flow.timezone(), self.cx.policy.default_timezone)
     }
 
     fn facts(&self) -> Facts<'_> {
@@ -163,9 +177,50 @@ impl Run<'_> {
                 self.journal(Action::Entered);
                 Visit::Next(*next)
             }
-            Op::Send { channel, content, next } => {
-                self.send(*channel, content);
-                Visit::Next(*next)
+            Op::Send {
+                channel,
+                content,
+                rules,
+                next,
+            } => {
+                if let TokenState::Waiting { until } = self.token.state
+                    && self.now() < until
+                {
+                    return Visit::Stop;
+                }
+                let flow_rules = flow.definition().policy.get(channel);
+                let rules = self.cx.policy.rules(*channel, flow_rules, rules);
+                match self.gate(ix, *channel, &rules) {
+                    Gate::Go(to) => {
+                        let guard = self.guard(*channel, &rules);
+                        self.send(*channel, content, to, guard);
+                        Visit::Next(*next)
+                    }
+                    Gate::Skip(reason) => {
+                        self.journal(Action::Skipped { reason });
+                        Visit::Next(*next)
+                    }
+                    Gate::Fail(reason) => {
+                        self.journal(Action::Failed { reason });
+                        Visit::Next(*next)
+                    }
+                    Gate::Defer { until, reason, zoned } => self.defer(until, reason, zoned),
+                }
+            }
+            Op::HolidayPause { calendar, next } => {
+                let names = vec![calendar.clone().unwrap_or_else(|| PUBLIC.to_string())];
+                let country = geo::contact_country(self.cx.contact);
+                let closed = |day: NaiveDate| self.cx.policy.closed(&names, country.as_deref(), day);
+                let open = OpenTime {
+                    zone: self.zone(),
+                    window: None,
+                    closed: &closed,
+                };
+                match open.check(self.now()) {
+                    Openness::Open => Visit::Next(*next),
+                    Openness::Closed { until, reason } => self.defer(until, reason, true),
+                    Openness::Never { reason } => self.fail(reason),
+                }
             }
             Op::Wait { duration, next } => {
                 let until = match self.token.state {
@@ -310,6 +365,22 @@ impl Run<'_> {
         Visit::Stop
     }
 
+    /// Holds the token at the current node until `until` for a policy; journals `deferred`
+    /// once per distinct `until`.
+    fn defer(&mut self, until: DateTime<Utc>, reason: String, zoned: bool) -> Visit {
+        if self.token.state != (TokenState::Waiting { until }) {
+            self.token.state = TokenState::Waiting { until };
+            let (zone, source) = self.zone_and_source();
+            self.journal(Action::Deferred {
+                until,
+                reason,
+                zone: zoned.then(|| zone.name().to_string()),
+                zone_source: zoned.then_some(source),
+            });
+        }
+        Visit::Stop
+    }
+
     fn fail(&mut self, reason: String) -> Visit {
         self.journal(Action::Failed { reason: reason.clone() });
         self.token.state = TokenState::Failed { reason };
@@ -365,7 +436,9 @@ impl Run<'_> {
         }
     }
 
-    fn send(&mut self, channel: Channel, content: &ContentTemplates) {
+    /// Whether a send may go now: the address, the frequency cap, the pace (on arrival only),
+    /// then the window and closed days in the contact's zone.
+    fn gate(&self, ix: Ix, channel: Channel, rules: &SendRules) -> Gate {
         let contact = self.cx.contact;
         let address = match channel {
             Channel::Email => contact.email.clone().filter(|e| !e.trim().is_empty()),
@@ -373,17 +446,124 @@ impl Run<'_> {
             Channel::Push => Some(contact.id.clone()),
             Channel::Webhook => Some(String::new()),
         };
-        let Some(mut to) = address else {
+        let Some(to) = address else {
             let what = if channel == Channel::Email {
                 "email address"
             } else {
                 "phone number"
             };
-            self.journal(Action::Failed {
-                reason: format!("contact has no {what}"),
-            });
-            return;
+            return Gate::Fail(format!("contact has no {what}"));
         };
+        let checked = match channel {
+            Channel::Email => geo::check_email(&to),
+            Channel::Sms => geo::phone_digits(&to).map(|_| ()),
+            Channel::Push | Channel::Webhook => Ok(()),
+        };
+        if let Err(reason) = checked {
+            return Gate::Skip(reason);
+        }
+        if let Some(why) = self.cx.history.suppressed.get(to.trim()) {
+            return Gate::Skip(format!("address {} is suppressed: {why}", to.trim()));
+        }
+        let now = self.now();
+        if let Some(cap) = &rules.cap {
+            let since = now - cap.per.to_chrono();
+            let recent: Vec<DateTime<Utc>> = self
+                .cx
+                .history
+                .sends
+                .iter()
+                .filter(|(c, at)| *c == channel && *at > since && *at <= now)
+                .map(|(_, at)| *at)
+                .collect();
+            if recent.len() >= cap.max as usize {
+                let reason = format!("frequency cap: {} {channel} per {} reached", cap.max, cap.per);
+                return match cap.then {
+                    CapAction::Skip => Gate::Skip(reason),
+                    CapAction::Defer => {
+                        let oldest = recent.iter().min().copied().unwrap_or(now);
+                        Gate::Defer {
+                            until: (oldest + cap.per.to_chrono()).max(now + TimeDelta::seconds(1)),
+                            reason,
+                            zoned: false,
+                        }
+                    }
+                };
+            }
+        }
+        let names = rules.holidays.clone().unwrap_or_default();
+        let country = geo::contact_country(contact);
+        let closed = |day: NaiveDate| self.cx.policy.closed(&names, country.as_deref(), day);
+        let open = OpenTime {
+            zone: self.zone(),
+            window: rules.window.as_ref(),
+            closed: &closed,
+        };
+        if let Some(pace) = &rules.pace
+            && self.token.state == TokenState::Ready
+        {
+            let fraction = bucket(self.flow.name(), &self.flow.node(ix).id, &self.token.contact, 1 << 20) as f64
+                / f64::from(1u32 << 20);
+            match open.paced(now, pace, fraction) {
+                Some(at) if at > now => {
+                    let over = match (&pace.over, pace.days) {
+                        (Some(d), _) => format!("over {d}"),
+                        (None, Some(n)) => format!("over the open time of the next {n} days"),
+                        (None, None) => String::new(),
+                    };
+                    return Gate::Defer {
+                        until: at,
+                        reason: format!("paced {over}"),
+                        zoned: true,
+                    };
+                }
+                Some(_) => {}
+                None => return Gate::Skip("no open time to pace this send into".into()),
+            }
+        }
+        match open.check(now) {
+            Openness::Open => Gate::Go(to),
+            Openness::Closed { until, reason } => Gate::Defer {
+                until,
+                reason,
+                zoned: true,
+            },
+            Openness::Never { reason } => Gate::Skip(reason),
+        }
+    }
+
+    /// What delivery re-checks before it sends: the open time (closed days of the next 31) and
+    /// the throttles of the channel and of the flow.
+    fn guard(&self, channel: Channel, rules: &SendRules) -> Option<Guard> {
+        let names = rules.holidays.clone().unwrap_or_default();
+        let country = geo::contact_country(self.cx.contact);
+        let zone = self.zone();
+        let today = self.now().with_timezone(&zone).date_naive();
+        let closed: BTreeMap<NaiveDate, String> = if names.is_empty() {
+            BTreeMap::new()
+        } else {
+            (0..31)
+                .map(|i| today + TimeDelta::days(i))
+                .filter_map(|d| self.cx.policy.closed(&names, country.as_deref(), d).map(|why| (d, why)))
+                .collect()
+        };
+        let mut throttles = Vec::new();
+        if let Some(rate) = self.cx.policy.channels.get(&channel).and_then(|r| r.throttle) {
+            throttles.push((format!("channel:{channel}"), rate));
+        }
+        if let Some(rate) = self.flow.definition().policy.get(&channel).and_then(|r| r.throttle) {
+            throttles.push((format!("flow:{}:{channel}", self.flow.name()), rate));
+        }
+        let guard = Guard {
+            zone: zone.name().to_string(),
+            window: rules.window.clone(),
+            closed,
+            throttles,
+        };
+        (guard.restricts_time() || !guard.throttles.is_empty()).then_some(guard)
+    }
+
+    fn send(&mut self, channel: Channel, content: &ContentTemplates, mut to: String, guard: Option<Guard>) {
         let facts = self.facts();
         let context_json = serde_json::json!({"contact": facts.contact_object(), "data": facts.data()});
         let context = minijinja::Value::from_serialize(&context_json);
@@ -413,6 +593,7 @@ impl Run<'_> {
             channel,
             to,
             content: rendered,
+            guard,
         })));
     }
 

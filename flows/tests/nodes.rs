@@ -43,6 +43,7 @@ struct Journey {
     contact: Contact,
     token: Token,
     policy: Policy,
+    history: flows::History,
     effects: Vec<Effect>,
 }
 
@@ -58,6 +59,7 @@ impl Journey {
             contact,
             token,
             policy: Policy::default(),
+            history: flows::History::default(),
             effects: Vec::new(),
         };
         j.input(Input::Wake, now);
@@ -69,6 +71,7 @@ impl Journey {
             now: at(now),
             contact: &self.contact,
             policy: &self.policy,
+            history: &self.history,
         };
         let t = step(&self.flow, &self.token, input, &cx);
         for e in &t.effects {
@@ -273,6 +276,7 @@ fn wait_until_a_local_time_on_given_days_uses_the_contacts_zone() {
 fn wait_until_falls_back_to_the_flow_zone_then_the_policy_default() {
     let mut nobody = ann();
     nobody.timezone = None;
+    nobody.phone = None;
     let flow = line(json!([{"id": "nine", "type": "wait_until", "time": "09:00"}]));
     let j = Journey::start(flow, nobody.clone(), T0);
     assert_eq!(
@@ -497,6 +501,7 @@ fn split_is_deterministic_per_contact_and_follows_the_weights() {
             now: at(T0),
             contact: &contact,
             policy: &policy,
+            history: &flows::History::default(),
         };
         let first = step(&flow, &token, Input::Wake, &cx);
         let again = step(&flow, &token, Input::Wake, &cx);
@@ -532,7 +537,7 @@ fn control_group_holds_out_its_share_and_they_leave() {
     let mut held = 0;
     for i in 0..10_000 {
         let mut contact = Contact::new(format!("c{i}"));
-        contact.phone = Some("+3725555".into());
+        contact.phone = Some("+3725555 1234".into());
         let token = Token::new("t", contact.id.clone(), "start", Default::default(), at(T0));
         let t = step(
             &flow,
@@ -542,6 +547,7 @@ fn control_group_holds_out_its_share_and_they_leave() {
                 now: at(T0),
                 contact: &contact,
                 policy: &policy,
+                history: &flows::History::default(),
             },
         );
         let lines: Vec<String> = t.effects.iter().map(describe).collect();
@@ -554,7 +560,7 @@ fn control_group_holds_out_its_share_and_they_leave() {
             );
         } else {
             assert!(lines.contains(&"holdout control_group held_out=false".to_string()));
-            assert!(lines.contains(&"hi send sms to +3725555".to_string()));
+            assert!(lines.contains(&"hi send sms to +3725555 1234".to_string()));
         }
     }
     assert!(
@@ -616,6 +622,7 @@ fn a_token_at_a_node_missing_from_its_flow_fails_with_the_reason() {
             now: at(T0),
             contact: &contact,
             policy: &policy,
+            history: &flows::History::default(),
         },
     );
     assert_eq!(

@@ -12,6 +12,7 @@ mod m20261122_000002_outbox_retries;
 mod m20261122_000003_settings;
 mod m20261122_000004_held_events;
 mod m20261122_000005_inbox_order;
+mod m20261122_000006_send_policy;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_settings::Migration),
             Box::new(m20261122_000004_held_events::Migration),
             Box::new(m20261122_000005_inbox_order::Migration),
+            Box::new(m20261122_000006_send_policy::Migration),
         ]
     }
 }

@@ -33,8 +33,8 @@ pub enum QueueMode {
 pub struct ServeConfig {
     pub listen: SocketAddr,
     pub database_url: String,
-    /// Zone for contacts with none, when the flow sets none.
-    pub default_timezone: chrono_tz::Tz,
+    /// The workspace send policy (default zone, channel rules, calendars).
+    pub policy: Policy,
     /// Run the engine and delivery loops (off for API-only tests that drive them by hand).
     pub background: bool,
     pub providers: workers::providers::ProviderConfig,
@@ -80,9 +80,7 @@ impl App {
             db: db.clone(),
             clock: clock.clone(),
             flows: flows.clone(),
-            policy: Arc::new(Policy {
-                default_timezone: config.default_timezone,
-            }),
+            policy: Arc::new(config.policy.clone()),
             wake: wake.clone(),
             delivery: delivery_wake.clone(),
             batch: 1000,
@@ -108,6 +106,10 @@ impl App {
             batch: crate::delivery::LEASE_BATCH,
             lease: config.delivery_lease,
             queues: queues.clone(),
+            throttle: queues
+                .as_ref()
+                .map_or_else(workers::throttle::Throttle::local, |q| q.throttle()),
+            in_flight: Arc::default(),
         };
         let state = AppState {
             db,
@@ -133,9 +135,15 @@ impl App {
             tasks.spawn(engine.clone().run(until_stopped(stopped.clone())));
             tasks.spawn(delivery.clone().run(until_stopped(stopped.clone())));
             if let Some(queues) = &queues {
-                let (q, p, stop) = (queues.clone(), providers.clone(), until_stopped(stopped.clone()));
+                let service_clock = delivery.clock.clone();
+                let deps = workers::queues::SendDeps {
+                    providers: providers.clone(),
+                    throttle: delivery.throttle.clone(),
+                    now: Arc::new(move || service_clock.now()),
+                };
+                let (q, stop) = (queues.clone(), until_stopped(stopped.clone()));
                 tasks.spawn(async move {
-                    if let Err(e) = q.run_senders(p, stop).await {
+                    if let Err(e) = q.run_senders(deps, stop).await {
                         tracing::error!(error = %e, "send workers stopped");
                     }
                 });

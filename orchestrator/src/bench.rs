@@ -88,6 +88,8 @@ pub async fn engine(contacts: u64, batch: u64, dir: &std::path::Path) -> anyhow:
         batch,
         lease: crate::delivery::LEASE,
         queues: None,
+        throttle: workers::throttle::Throttle::local(),
+        in_flight: Arc::default(),
     };
     let timer = Instant::now();
     engine.drain().await?;

@@ -50,9 +50,14 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub database_url: String,
-    /// Zone for contacts that have none, when the flow sets none.
-    #[arg(long, env = "CAIRN_DEFAULT_TIMEZONE", default_value = "UTC")]
-    pub default_timezone: chrono_tz::Tz,
+    /// Zone for contacts whose zone comes from nowhere else (overrides the policy file's;
+    /// default UTC).
+    #[arg(long, env = "CAIRN_DEFAULT_TIMEZONE")]
+    pub default_timezone: Option<chrono_tz::Tz>,
+    /// Send policy file (JSON): windows, holidays, caps and throttles per channel, custom
+    /// calendars. See README, "Send policy".
+    #[arg(long, env = "CAIRN_POLICY", value_name = "FILE")]
+    pub policy: Option<PathBuf>,
     #[command(flatten)]
     pub providers: ProviderArgs,
     /// Queues in Redis (scale-out: run `cairn worker` processes too). Without it, queues live
@@ -156,6 +161,30 @@ pub enum BenchCommand {
         #[arg(long, default_value_os_t = std::env::temp_dir())]
         dir: PathBuf,
     },
+    /// M SMS through a throttle of R per second from K senders (K processes sharing Redis when
+    /// REDIS_URL is set, else K tasks in this process), to the outbox provider.
+    Throttle {
+        #[arg(long, default_value_t = 1000)]
+        rate: u32,
+        #[arg(long, default_value_t = 60_000)]
+        messages: u64,
+        #[arg(long, default_value_t = 4)]
+        workers: u32,
+        #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+        redis_url: Option<String>,
+    },
+    /// One sender process of `bench throttle` on Redis; prints acceptance times (Unix ns).
+    #[command(hide = true)]
+    ThrottleWorker {
+        #[arg(long)]
+        key: String,
+        #[arg(long)]
+        rate: u32,
+        #[arg(long)]
+        messages: u64,
+        #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+        redis_url: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -187,9 +216,31 @@ pub struct SimulateArgs {
     /// How long to simulate, e.g. 14d (default: until every journey ends, at most 90d).
     #[arg(long = "for", value_name = "DURATION")]
     pub span: Option<Duration>,
-    /// Zone for contacts that have none, when the flow sets none.
-    #[arg(long, value_name = "ZONE", default_value = "UTC")]
-    pub default_timezone: chrono_tz::Tz,
+    /// Zone for contacts whose zone comes from nowhere else (overrides the policy file's).
+    #[arg(long, value_name = "ZONE")]
+    pub default_timezone: Option<chrono_tz::Tz>,
+    /// Send policy file (JSON), as for `cairn serve --policy`.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+}
+
+/// Reads the policy file (if any) and applies a `--default-timezone` over it.
+pub fn load_policy(path: Option<&Path>, default_timezone: Option<chrono_tz::Tz>) -> Result<Policy, CliError> {
+    let mut policy = match path {
+        None => Policy::default(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| CliError::Argument {
+                message: format!("{}: cannot read: {e}", path.display()),
+            })?;
+            Policy::from_json(&text).map_err(|message| CliError::Argument {
+                message: format!("{}: {message}", path.display()),
+            })?
+        }
+    };
+    if let Some(tz) = default_timezone {
+        policy.default_timezone = tz;
+    }
+    Ok(policy)
 }
 
 /// The longest a simulation runs without `--for`.
@@ -278,9 +329,7 @@ pub fn simulate_files(args: &SimulateArgs, out: &mut dyn Write) -> Result<Summar
         }
         None => Vec::new(),
     };
-    let policy = Policy {
-        default_timezone: args.default_timezone,
-    };
+    let policy = load_policy(args.policy.as_deref(), args.default_timezone)?;
     let scenario = Scenario {
         contacts,
         events,
@@ -407,6 +456,36 @@ fn bench_engine(contacts: u64, batch: u64, dir: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
+fn bench_throttle(b: crate::bench_throttle::ThrottleBench) -> Result<(), CliError> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let figures = runtime
+        .block_on(crate::bench_throttle::run(b))
+        .map_err(|e| CliError::Argument {
+            message: format!("benchmark failed: {e:#}"),
+        })?;
+    eprintln!(
+        "baseline without a throttle: {:.0} messages/s; throttled: {} messages in {:.2} s",
+        figures.unthrottled_per_s, figures.messages, figures.seconds
+    );
+    println!("{}", serde_json::to_string(&figures).map_err(io::Error::other)?);
+    Ok(())
+}
+
+fn throttle_worker(redis_url: &str, key: &str, rate: u32, messages: u64, out: &mut dyn Write) -> Result<(), CliError> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let stamps = runtime
+        .block_on(crate::bench_throttle::worker(redis_url, key, rate, messages))
+        .map_err(|e| CliError::Argument {
+            message: format!("throttle worker failed: {e:#}"),
+        })?;
+    let mut w = io::BufWriter::new(out);
+    for s in stamps {
+        writeln!(w, "{s}")?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
 fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -449,10 +528,12 @@ fn worker(args: WorkerArgs) -> Result<(), CliError> {
         let stop = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        queues
-            .run_senders(providers, stop)
-            .await
-            .map_err(|e| fail(e.to_string()))
+        let deps = workers::queues::SendDeps {
+            providers,
+            throttle: queues.throttle(),
+            now: std::sync::Arc::new(Utc::now),
+        };
+        queues.run_senders(deps, stop).await.map_err(|e| fail(e.to_string()))
     })
 }
 
@@ -469,7 +550,7 @@ fn serve(args: ServeArgs) -> Result<(), CliError> {
         let config = crate::app::ServeConfig {
             listen: args.listen,
             database_url: args.database_url.clone(),
-            default_timezone: args.default_timezone,
+            policy: load_policy(args.policy.as_deref(), args.default_timezone)?,
             background: true,
             providers: args.providers.providers(),
             public_url: args.public_url.clone(),
@@ -524,6 +605,24 @@ pub fn run(cli: Cli) -> i32 {
         Command::Bench(BenchCommand::Engine { contacts, batch, dir }) => {
             bench_engine(contacts, batch, &dir).map(|()| 0)
         }
+        Command::Bench(BenchCommand::Throttle {
+            rate,
+            messages,
+            workers,
+            redis_url,
+        }) => bench_throttle(crate::bench_throttle::ThrottleBench {
+            rate,
+            messages,
+            workers,
+            redis_url,
+        })
+        .map(|()| 0),
+        Command::Bench(BenchCommand::ThrottleWorker {
+            key,
+            rate,
+            messages,
+            redis_url,
+        }) => throttle_worker(&redis_url, &key, rate, messages, &mut out).map(|()| 0),
         Command::Flows(FlowsCommand::Validate { files }) => validate(&files, &mut out)
             .map(|ok| if ok { 0 } else { 1 })
             .map_err(CliError::from),

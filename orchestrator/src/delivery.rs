@@ -60,7 +60,15 @@ pub struct Delivery {
     /// `cairn worker`s) and outcomes come back on the outcome queue; otherwise this process
     /// sends them itself.
     pub queues: Option<workers::queues::Queues>,
+    /// Throttle schedules: in this process, or shared in Redis.
+    pub throttle: workers::throttle::Throttle,
+    /// Messages handed to the queues whose outcome has not come back yet (queue mode).
+    pub in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
+
+/// At most this many messages wait in the queues per delivery process: a backlog stays in
+/// the outbox (where leases cannot run out under it), not in the queues.
+pub const MAX_IN_FLIGHT: usize = 1024;
 
 impl Delivery {
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
@@ -85,6 +93,10 @@ impl Delivery {
 
     /// One lease–send–record round; returns how many messages were attempted.
     pub async fn run_once(&self) -> Result<usize, DbErr> {
+        use std::sync::atomic::Ordering;
+        if self.queues.is_some() && self.in_flight.load(Ordering::Relaxed) >= MAX_IN_FLIGHT {
+            return Ok(0);
+        }
         let now = self.clock.now();
         let tx = crate::db::begin_write(&self.db).await?;
         let pending = journeys::lease_outbox(&tx, now, now + self.lease, self.batch).await?;
@@ -105,20 +117,17 @@ impl Delivery {
         if let Some(queues) = &self.queues {
             let n = jobs.len();
             tracing::debug!(n, "pushing to queues");
+            self.in_flight.fetch_add(n, Ordering::Relaxed);
             queues
                 .push_sends(jobs)
                 .await
                 .map_err(|e| DbErr::Custom(e.to_string()))?;
             return Ok(n);
         }
-        let providers = self.providers.clone();
         let outcomes: Vec<(Pending, Outcome)> = futures::stream::iter(jobs)
-            .map(|p| {
-                let providers = providers.clone();
-                async move {
-                    let outcome = providers.send(&p.message).await;
-                    (p, outcome)
-                }
+            .map(|p| async move {
+                let outcome = workers::attempt::attempt(&self.providers, &self.throttle, &p.message, now).await;
+                (p, outcome)
             })
             .buffer_unordered(CONCURRENCY)
             .collect()
@@ -175,6 +184,27 @@ impl Delivery {
                     None
                 }
                 Outcome::Failed { provider, reason } => Some((provider, reason)),
+                Outcome::Undeliverable { provider, reason } => {
+                    journeys::suppress(&tx, &p.message.to, &reason, now).await?;
+                    Some((
+                        provider,
+                        format!("{reason}; address {} suppressed", p.message.to.trim()),
+                    ))
+                }
+                Outcome::Deferred { until, reason } => {
+                    journeys::defer_outbox(&tx, p.outbox_id, until).await?;
+                    journal.push(line(Action::Deferred {
+                        until,
+                        reason,
+                        zone: p.message.guard.as_ref().map(|g| g.zone.clone()),
+                        zone_source: None,
+                    }));
+                    None
+                }
+                Outcome::Throttled { until } => {
+                    journeys::defer_outbox(&tx, p.outbox_id, until).await?;
+                    None
+                }
             };
             if let Some((provider, reason)) = failure {
                 journeys::fail_message(&tx, &p.message.id, provider, &reason, now).await?;
@@ -212,6 +242,11 @@ impl workers::queues::OutcomeSink for Delivery {
             let result = Delivery::record(self, vec![(job.job, job.outcome.into())])
                 .await
                 .map_err(|e| e.to_string());
+            let _ = self.in_flight.fetch_update(
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+                |n| Some(n.saturating_sub(1)),
+            );
             self.wake.notify_one();
             result
         })

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use flows::definition::NodeKind;
-use flows::{CompiledFlow, Contact, Effect, Event, Input, JournalEntry, Policy, Transition, step};
+use flows::{CompiledFlow, Contact, Effect, Event, History, Input, JournalEntry, Policy, Transition, step};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use tokio::sync::Notify;
 
@@ -121,6 +121,54 @@ impl Engine {
         }
     }
 
+    /// A pass over `contacts`: their records, and the history their sends are judged by (recent
+    /// messages when a frequency cap applies, suppressed addresses).
+    async fn pass(
+        &self,
+        c: &impl ConnectionTrait,
+        now: DateTime<Utc>,
+        ids: &[i64],
+        flows_used: &[Arc<CompiledFlow>],
+    ) -> Result<Pass, DbErr> {
+        let contacts = contacts::load(c, ids).await?;
+        let longest_cap = self
+            .policy
+            .channels
+            .values()
+            .chain(flows_used.iter().flat_map(|f| f.definition().policy.values()))
+            .filter_map(|r| r.cap.as_ref().map(|cap| cap.per.to_chrono()))
+            .max();
+        let mut histories: HashMap<i64, History> = HashMap::new();
+        if let Some(longest) = longest_cap {
+            for (id, sends) in journeys::recent_sends(c, ids, now - longest).await? {
+                histories.entry(id).or_default().sends = sends;
+            }
+        }
+        let addresses: Vec<String> = contacts
+            .values()
+            .flat_map(|c| [c.email.clone(), c.phone.clone()])
+            .flatten()
+            .map(|a| a.trim().to_string())
+            .collect();
+        let suppressed = journeys::suppressed(c, &addresses).await?;
+        if !suppressed.is_empty() {
+            for (id, contact) in &contacts {
+                for a in [&contact.email, &contact.phone].into_iter().flatten() {
+                    if let Some(why) = suppressed.get(a.trim()) {
+                        histories
+                            .entry(*id)
+                            .or_default()
+                            .suppressed
+                            .insert(a.trim().to_string(), why.clone());
+                    }
+                }
+            }
+        }
+        let mut pass = Pass::new(now, contacts);
+        pass.histories = histories;
+        Ok(pass)
+    }
+
     /// Applies one batch of events, then steps one batch of due tokens.
     pub async fn run_once(&self) -> Result<Progress, Error> {
         // Every queued event first: a timeout must not fire while an earlier event waits.
@@ -166,7 +214,13 @@ impl Engine {
             return Ok(Progress::default());
         }
         let ids: Vec<i64> = tokens.iter().map(|t| t.contact_id).collect();
-        let mut pass = Pass::new(now, contacts::load(&tx, &ids).await?);
+        let mut flows_used = Vec::new();
+        for t in &tokens {
+            if let Ok(f) = self.flows.get(&tx, t.flow_id, t.version).await {
+                flows_used.push(f);
+            }
+        }
+        let mut pass = self.pass(&tx, now, &ids, &flows_used).await?;
         for mut t in tokens {
             match self.flows.get(&tx, t.flow_id, t.version).await {
                 Ok(flow) => pass.step(&flow, &mut t, Input::Wake, &self.policy),
@@ -193,8 +247,12 @@ impl Engine {
             return Ok(Progress::default());
         }
         let ids: Vec<i64> = events.iter().map(|e| e.contact_id).collect();
-        let mut pass = Pass::new(now, contacts::load(&tx, &ids).await?);
         let active = active_flows(&tx).await?;
+        let mut flows_used = Vec::new();
+        for &(flow_id, version) in &active {
+            flows_used.push(self.flows.get(&tx, flow_id, version).await?);
+        }
+        let mut pass = self.pass(&tx, now, &ids, &flows_used).await?;
         for queued in &events {
             let (contact_id, event, only) = (&queued.contact_id, &queued.event, queued.token);
             if only.is_none() {
@@ -276,6 +334,8 @@ async fn active_flows(c: &impl ConnectionTrait) -> Result<Vec<(i64, i64)>, DbErr
 struct Pass {
     now: DateTime<Utc>,
     contacts: HashMap<i64, Contact>,
+    /// Per contact, what frequency caps and suppressions read; sends of this pass are added.
+    histories: HashMap<i64, History>,
     tokens: Vec<StoredToken>,
     journal: Vec<JournalRow>,
     messages: Vec<MessageRow>,
@@ -288,6 +348,7 @@ impl Pass {
         Pass {
             now,
             contacts,
+            histories: HashMap::new(),
             tokens: Vec::new(),
             journal: Vec::new(),
             messages: Vec::new(),
@@ -329,10 +390,12 @@ impl Pass {
             self.fail(t, format!("contact {} no longer exists", t.token.contact));
             return;
         };
+        let empty = History::default();
         let cx = flows::Context {
             now: self.now,
             contact,
             policy,
+            history: self.histories.get(&t.contact_id).unwrap_or(&empty),
         };
         let Transition { token, effects } = step(flow, &t.token, input, &cx);
         let external = contact.id.clone();
@@ -349,12 +412,19 @@ impl Pass {
                         action,
                     },
                 }),
-                Effect::Send(message) => self.messages.push(MessageRow {
-                    token_id: t.id,
-                    contact_id: t.contact_id,
-                    flow_id: t.flow_id,
-                    message: *message,
-                }),
+                Effect::Send(message) => {
+                    self.histories
+                        .entry(t.contact_id)
+                        .or_default()
+                        .sends
+                        .push((message.channel, self.now));
+                    self.messages.push(MessageRow {
+                        token_id: t.id,
+                        contact_id: t.contact_id,
+                        flow_id: t.flow_id,
+                        message: *message,
+                    })
+                }
                 change => {
                     if let Some(contact) = self.contacts.get_mut(&t.contact_id) {
                         contact.apply(&change);

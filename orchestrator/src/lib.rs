@@ -11,6 +11,7 @@
 pub mod api;
 pub mod app;
 pub mod bench;
+pub mod bench_throttle;
 pub mod cli;
 pub mod clock;
 pub mod db;

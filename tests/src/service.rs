@@ -107,7 +107,7 @@ impl TestApp {
         let config = ServeConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             database_url: backend.url.clone(),
-            default_timezone: chrono_tz::UTC,
+            policy: flows::Policy::default(),
             background,
             providers,
             public_url: Some("https://cairn.example".into()),

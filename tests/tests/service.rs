@@ -450,7 +450,8 @@ async fn the_service_journal_matches_the_simulation() {
             events: Some(dir.join("welcome.events.ndjson")),
             start: Some(tests::service::START.parse().unwrap()),
             span: None,
-            default_timezone: chrono_tz::UTC,
+            default_timezone: None,
+            policy: None,
         };
         let mut out = Vec::new();
         simulate_files(&args, &mut out).unwrap();

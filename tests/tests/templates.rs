@@ -35,13 +35,15 @@ fn every_template_simulates_to_its_expected_journal() {
     let mut mismatches = Vec::new();
     for name in template_names() {
         let events = dir.join(format!("{name}.events.ndjson"));
+        let policy = dir.join(format!("{name}.policy.json"));
         let args = SimulateArgs {
             flow: dir.join(format!("{name}.json")),
             contacts: dir.join(format!("{name}.contacts.csv")),
             events: events.exists().then_some(events),
             start: Some(TEMPLATE_START.parse().unwrap()),
             span: None,
-            default_timezone: chrono_tz::UTC,
+            default_timezone: None,
+            policy: policy.exists().then_some(policy),
         };
         let mut out = Vec::new();
         simulate_files(&args, &mut out).unwrap_or_else(|e| panic!("{name}: {e}"));

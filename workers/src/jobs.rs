@@ -36,6 +36,17 @@ pub enum WireOutcome {
         provider: String,
         reason: String,
     },
+    Undeliverable {
+        provider: String,
+        reason: String,
+    },
+    Deferred {
+        until: chrono::DateTime<chrono::Utc>,
+        reason: String,
+    },
+    Throttled {
+        until: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 impl From<Outcome> for WireOutcome {
@@ -53,6 +64,12 @@ impl From<Outcome> for WireOutcome {
                 provider: provider.into(),
                 reason,
             },
+            Outcome::Undeliverable { provider, reason } => WireOutcome::Undeliverable {
+                provider: provider.into(),
+                reason,
+            },
+            Outcome::Deferred { until, reason } => WireOutcome::Deferred { until, reason },
+            Outcome::Throttled { until } => WireOutcome::Throttled { until },
         }
     }
 }
@@ -81,6 +98,12 @@ impl From<WireOutcome> for Outcome {
                 provider: name(&provider),
                 reason,
             },
+            WireOutcome::Undeliverable { provider, reason } => Outcome::Undeliverable {
+                provider: name(&provider),
+                reason,
+            },
+            WireOutcome::Deferred { until, reason } => Outcome::Deferred { until, reason },
+            WireOutcome::Throttled { until } => Outcome::Throttled { until },
         }
     }
 }

@@ -11,6 +11,8 @@
 //! The orchestrator's delivery loop calls this today; apalis jobs per channel (`cairn worker`)
 //! will call the same function.
 
+pub mod attempt;
 pub mod jobs;
 pub mod providers;
 pub mod queues;
+pub mod throttle;

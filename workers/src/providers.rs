@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use flows::{Channel, Content, Outbound};
 use lettre::message::{Mailbox, MultiPart, SinglePart, header::ContentType};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -63,14 +64,25 @@ pub enum Outcome {
     Retry { provider: &'static str, reason: String },
     /// Refused for good (a 5xx SMTP reply, HTTP 4xx, an invalid address).
     Failed { provider: &'static str, reason: String },
+    /// Refused for good because the address does not exist or cannot be reached (SMTP 550,
+    /// 551, 553 or 5.1.x; HTTP 410, or a 4xx saying "unreachable"): the address is suppressed.
+    Undeliverable { provider: &'static str, reason: String },
+    /// Not attempted: the send policy holds it until `until` (outside its window at delivery,
+    /// or its throttle has no slot soon enough).
+    Deferred { until: DateTime<Utc>, reason: String },
+    /// Not attempted: its throttle has no slot within [`crate::throttle::MAX_WAIT`]; due again
+    /// at `until`. Not journaled (the throttle decides the second, not whether).
+    Throttled { until: DateTime<Utc> },
 }
 
 impl Outcome {
     pub fn provider(&self) -> &'static str {
         match self {
-            Outcome::Accepted { provider, .. } | Outcome::Retry { provider, .. } | Outcome::Failed { provider, .. } => {
-                provider
-            }
+            Outcome::Accepted { provider, .. }
+            | Outcome::Retry { provider, .. }
+            | Outcome::Failed { provider, .. }
+            | Outcome::Undeliverable { provider, .. } => provider,
+            Outcome::Deferred { .. } | Outcome::Throttled { .. } => "policy",
         }
     }
 }
@@ -237,7 +249,18 @@ impl Providers {
                 provider: "smtp",
                 reference: response.message().next().map(str::to_string),
             },
-            Err(e) if e.is_permanent() => failed(format!("SMTP server refused: {e}")),
+            Err(e) if e.is_permanent() => {
+                let reason = format!("SMTP server refused: {e}");
+                let code = e.status().map(|c| c.to_string()).unwrap_or_default();
+                if ["550", "551", "553"].contains(&code.as_str()) || reason.contains(" 5.1.") {
+                    Outcome::Undeliverable {
+                        provider: "smtp",
+                        reason,
+                    }
+                } else {
+                    failed(reason)
+                }
+            }
             Err(e) => Outcome::Retry {
                 provider: "smtp",
                 reason: format!("SMTP: {e}"),
@@ -331,6 +354,8 @@ async fn classify(provider: &'static str, result: Result<reqwest::Response, reqw
             let reason = format!("HTTP {status}: {excerpt}");
             if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429 {
                 Outcome::Retry { provider, reason }
+            } else if status.as_u16() == 410 || text.to_ascii_lowercase().contains("unreachable") {
+                Outcome::Undeliverable { provider, reason }
             } else {
                 Outcome::Failed { provider, reason }
             }

@@ -18,8 +18,11 @@ use apalis_redis::{ConnectionManager, RedisStorage};
 use apalis_sqlite::{SqlitePool, SqliteStorage};
 use flows::Channel;
 
+use chrono::{DateTime, Utc};
+
 use crate::jobs::{OutcomeJob, SendJob};
 use crate::providers::Providers;
+use crate::throttle::Throttle;
 
 pub const OUTCOME_QUEUE: &str = "cairn.outcomes";
 
@@ -100,6 +103,14 @@ impl Queues {
         Ok(Queues::Sqlite(pool.clone()))
     }
 
+    /// The throttle that goes with these queues: shared in Redis, else in this process.
+    pub fn throttle(&self) -> Throttle {
+        match self {
+            Queues::Redis(conn) => Throttle::Redis(conn.clone()),
+            Queues::Sqlite(_) => Throttle::local(),
+        }
+    }
+
     /// Queues in Redis.
     pub async fn redis(url: &str) -> Result<Self, Error> {
         let config = redis::aio::ConnectionManagerConfig::new()
@@ -151,11 +162,11 @@ impl Queues {
     /// Runs send workers for every channel until `shutdown` completes.
     pub async fn run_senders(
         &self,
-        providers: Arc<Providers>,
+        send: SendDeps,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
-        let deps = SendDeps {
-            providers,
+        let deps = WorkerDeps {
+            send,
             outcomes: self.clone(),
         };
         let mut monitor = Monitor::new().shutdown_timeout(Duration::from_secs(20));
@@ -201,12 +212,23 @@ impl Queues {
 #[derive(Clone)]
 pub struct SendDeps {
     pub providers: Arc<Providers>,
-    pub outcomes: Queues,
+    pub throttle: Throttle,
+    /// The clock message guards are checked against: the service's own in its process,
+    /// `Utc::now` in `cairn worker`.
+    pub now: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
 }
 
-/// One attempt: send, then report the answer (whatever it is) on the outcome queue.
-pub async fn send_job(job: SendJob, deps: Data<SendDeps>) -> Result<(), BoxDynError> {
-    let outcome = deps.providers.send(&job.message).await;
+#[derive(Clone)]
+struct WorkerDeps {
+    send: SendDeps,
+    outcomes: Queues,
+}
+
+/// One attempt (under the message's guard), then its answer, whatever it is, goes back on the
+/// outcome queue.
+async fn send_job(job: SendJob, deps: Data<WorkerDeps>) -> Result<(), BoxDynError> {
+    let send = &deps.send;
+    let outcome = crate::attempt::attempt(&send.providers, &send.throttle, &job.message, (send.now)()).await;
     deps.outcomes
         .push_outcome(OutcomeJob {
             job,

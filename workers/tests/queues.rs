@@ -8,7 +8,7 @@ use flows::{Channel, Content, Outbound};
 use tokio::sync::mpsc;
 use workers::jobs::{OutcomeJob, SendJob};
 use workers::providers::{ProviderConfig, Providers};
-use workers::queues::{OutcomeSink, Queues};
+use workers::queues::{OutcomeSink, Queues, SendDeps};
 
 struct Forward(mpsc::UnboundedSender<OutcomeJob>);
 
@@ -36,6 +36,7 @@ fn job(n: i64) -> SendJob {
             channel: Channel::Sms,
             to: "+3725550000".into(),
             content: Content::Sms { text: "hi".into() },
+            guard: None,
         },
     }
 }
@@ -56,7 +57,12 @@ async fn idle_workers_pick_up_every_new_job_within_two_seconds() {
     let senders = tokio::spawn({
         let queues = queues.clone();
         let shutdown = until_stopped(stopped.clone());
-        async move { queues.run_senders(providers, shutdown).await }
+        let deps = SendDeps {
+            providers,
+            throttle: queues.throttle(),
+            now: Arc::new(chrono::Utc::now),
+        };
+        async move { queues.run_senders(deps, shutdown).await }
     });
     let recorder = tokio::spawn({
         let queues = queues.clone();

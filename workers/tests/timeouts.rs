@@ -25,6 +25,7 @@ fn message(channel: Channel, content: Content, to: &str) -> Outbound {
         channel,
         to: to.into(),
         content,
+        guard: None,
     }
 }
 

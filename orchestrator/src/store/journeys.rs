@@ -394,6 +394,13 @@ pub async fn queue_messages(c: &impl ConnectionTrait, rows: Vec<MessageRow>, now
     let mut outbox = Vec::with_capacity(rows.len());
     for r in rows {
         let content = serde_json::to_string(&r.message.content).map_err(|e| DbErr::Custom(e.to_string()))?;
+        let guard = r
+            .message
+            .guard
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| DbErr::Custom(e.to_string()))?;
         outbox.push(vec![r.message.id.clone().into(), ms(now).into()]);
         messages.push(vec![
             r.message.id.into(),
@@ -404,6 +411,7 @@ pub async fn queue_messages(c: &impl ConnectionTrait, rows: Vec<MessageRow>, now
             r.message.channel.as_str().into(),
             r.message.to.into(),
             content.into(),
+            guard.into(),
             "queued".into(),
             ms(now).into(),
             ms(now).into(),
@@ -421,6 +429,7 @@ pub async fn queue_messages(c: &impl ConnectionTrait, rows: Vec<MessageRow>, now
             "channel",
             "recipient",
             "content",
+            "guard",
             "status",
             "created_at",
             "updated_at",
@@ -466,17 +475,22 @@ pub async fn lease_outbox(
     };
     let inner = format!(
         "SELECT o.id AS c0, o.attempts AS c1, m.id AS c2, m.token_id AS c3, m.contact_id AS c4, c.external_id AS c5, \
-         m.flow_id AS c6, m.node AS c7, m.channel AS c8, m.recipient AS c9, m.content AS c10 \
+         m.flow_id AS c6, m.node AS c7, m.channel AS c8, m.recipient AS c9, m.content AS c10, m.guard AS c11 \
          FROM outbox o JOIN messages m ON m.id = o.message_id JOIN contacts c ON c.id = m.contact_id \
          WHERE o.not_before <= $1 AND (o.leased_until IS NULL OR o.leased_until <= $1) \
          ORDER BY o.id LIMIT $2{lock}"
     );
-    let rows = all_packed(c, &inner, 11, vec![ms(now).into(), (limit as i64).into()]).await?;
+    let rows = all_packed(c, &inner, 12, vec![ms(now).into(), (limit as i64).into()]).await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         let channel: String = field(&r, 8)?;
         let content: String = field(&r, 10)?;
         let content = serde_json::from_str(&content).map_err(|e| DbErr::Custom(format!("message content: {e}")))?;
+        let guard: Option<String> = field(&r, 11)?;
+        let guard = guard
+            .map(|g| serde_json::from_str(&g))
+            .transpose()
+            .map_err(|e| DbErr::Custom(format!("message guard: {e}")))?;
         out.push(Pending {
             outbox_id: field(&r, 0)?,
             attempts: field(&r, 1)?,
@@ -493,6 +507,7 @@ pub async fn lease_outbox(
                     .ok_or_else(|| DbErr::Custom(format!("unknown channel '{channel}'")))?,
                 to: field(&r, 9)?,
                 content,
+                guard,
             },
         });
     }
@@ -522,6 +537,71 @@ pub async fn retry_outbox(
         vec![id.into(), attempts.into(), ms(not_before).into()],
     )
     .await?;
+    Ok(())
+}
+
+/// Holds a row until `until` without counting an attempt (a window or closed day at delivery).
+pub async fn defer_outbox(c: &impl ConnectionTrait, id: i64, until: DateTime<Utc>) -> Result<(), DbErr> {
+    exec(
+        c,
+        "UPDATE outbox SET not_before = $2, leased_until = NULL WHERE id = $1",
+        vec![id.into(), ms(until).into()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Messages queued for each of `contacts` since `since` (not failed), oldest first: what
+/// frequency caps count.
+pub async fn recent_sends(
+    c: &impl ConnectionTrait,
+    contacts: &[i64],
+    since: DateTime<Utc>,
+) -> Result<std::collections::HashMap<i64, Vec<(flows::Channel, DateTime<Utc>)>>, DbErr> {
+    let mut out: std::collections::HashMap<i64, Vec<(flows::Channel, DateTime<Utc>)>> = Default::default();
+    for chunk in contacts.chunks(1000) {
+        let sql = format!(
+            "SELECT contact_id, channel, created_at FROM messages WHERE created_at > $1 AND status <> 'failed' \
+             AND contact_id IN ({}) ORDER BY created_at",
+            placeholders(2, chunk.len())
+        );
+        let mut values: Vec<sea_orm::Value> = vec![ms(since).into()];
+        values.extend(chunk.iter().map(|i| (*i).into()));
+        for r in all(c, &sql, values).await? {
+            let channel: String = col(&r, 1)?;
+            if let Some(channel) = flows::Channel::ALL.into_iter().find(|c| c.as_str() == channel) {
+                out.entry(col(&r, 0)?)
+                    .or_default()
+                    .push((channel, from_ms(col(&r, 2)?)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Which of `addresses` are suppressed, with why.
+pub async fn suppressed(c: &impl ConnectionTrait, addresses: &[String]) -> Result<BTreeMap<String, String>, DbErr> {
+    let mut out = BTreeMap::new();
+    for chunk in addresses.chunks(1000) {
+        let sql = format!(
+            "SELECT address, reason FROM suppressions WHERE address IN ({})",
+            placeholders(1, chunk.len())
+        );
+        for r in all(c, &sql, chunk.iter().map(|a| a.clone().into()).collect()).await? {
+            out.insert(col(&r, 0)?, col(&r, 1)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Stops later sends to `address` (a hard bounce or an unreachable number).
+pub async fn suppress(c: &impl ConnectionTrait, address: &str, reason: &str, now: DateTime<Utc>) -> Result<(), DbErr> {
+    let sql = if is_postgres(c) {
+        "INSERT INTO suppressions (address, reason, created_at) VALUES ($1, $2, $3) ON CONFLICT (address) DO NOTHING"
+    } else {
+        "INSERT OR IGNORE INTO suppressions (address, reason, created_at) VALUES ($1, $2, $3)"
+    };
+    exec(c, sql, vec![address.trim().into(), reason.into(), ms(now).into()]).await?;
     Ok(())
 }
 

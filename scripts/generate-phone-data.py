@@ -292,6 +292,9 @@ def zone_table(regions, country_zones, single_zone):
     out, notes = {}, defaultdict(list)
     for prefix, zones in sorted(TIMEZONE_DATA.items()):
         _, country = longest(regions, prefix)
+        below = {r for p, r in regions.items() if p.startswith(prefix)}
+        if country is None and len(below) == 1:  # e.g. 212: 2125..2128 are all MA
+            country = below.pop()
         known = country_zones.get(country, [])
         fixed = []
         for zone in zones:

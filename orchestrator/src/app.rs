@@ -118,6 +118,7 @@ impl App {
             engine: wake,
             tracker,
             api_token: config.api_token.as_deref().map(Arc::from),
+            policy: engine.policy.clone(),
         };
         let (stop, stopped) = watch::channel(false);
         let until_stopped = |mut rx: watch::Receiver<bool>| async move {

@@ -103,11 +103,26 @@ impl TestApp {
         queues: orchestrator::app::QueueMode,
         background: bool,
     ) -> TestApp {
+        Self::start(backend, providers, queues, background, flows::Policy::default()).await
+    }
+
+    /// The service under a workspace send policy, engine and delivery left to the test.
+    pub async fn spawn_policy(backend: &Backend, providers: ProviderConfig, policy: flows::Policy) -> TestApp {
+        Self::start(backend, providers, orchestrator::app::QueueMode::Inline, false, policy).await
+    }
+
+    async fn start(
+        backend: &Backend,
+        providers: ProviderConfig,
+        queues: orchestrator::app::QueueMode,
+        background: bool,
+        policy: flows::Policy,
+    ) -> TestApp {
         let clock = ManualClock::new(START.parse().unwrap());
         let config = ServeConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             database_url: backend.url.clone(),
-            policy: flows::Policy::default(),
+            policy,
             background,
             providers,
             public_url: Some("https://cairn.example".into()),

@@ -146,3 +146,61 @@ fn journal_of(name: &str) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+/// The worked example of `docs/send-policy.md`: the `sms-window` template over Christmas, whose
+/// journal is committed as `docs/examples/sms-window.journal.ndjson`.
+const WORKED_EXAMPLE_START: &str = "2026-12-23T17:00:00Z";
+
+#[test]
+fn every_sms_of_the_window_example_is_sent_inside_its_contacts_window() {
+    use chrono::{Datelike, Timelike};
+    let dir = repo_root().join("flows/templates");
+    let contacts = orchestrator::import::read_contacts(&dir.join("sms-window.contacts.csv")).unwrap();
+    for start in [TEMPLATE_START, WORKED_EXAMPLE_START] {
+        let args = SimulateArgs {
+            flow: dir.join("sms-window.json"),
+            contacts: dir.join("sms-window.contacts.csv"),
+            events: None,
+            start: Some(start.parse().unwrap()),
+            span: None,
+            default_timezone: None,
+            policy: None,
+        };
+        let mut out = Vec::new();
+        simulate_files(&args, &mut out).unwrap();
+        let journal = String::from_utf8(out).unwrap();
+        let mut sent = 0;
+        for line in journal.lines() {
+            let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+            if entry["action"] != "sent" {
+                continue;
+            }
+            sent += 1;
+            let contact = contacts.iter().find(|c| c.id == entry["contact"]).unwrap();
+            let (zone, _) = flows::geo::contact_zone(contact, None, chrono_tz::UTC);
+            let at: chrono::DateTime<chrono::Utc> = entry["at"].as_str().unwrap().parse().unwrap();
+            let local = at.with_timezone(&zone);
+            assert!((10..20).contains(&local.hour()), "{line}: {local}");
+            assert_ne!(local.weekday(), chrono::Weekday::Sun, "{line}: {local}");
+            let country = flows::geo::contact_country(contact).unwrap();
+            assert_eq!(
+                flows::geo::public_holiday(&country, local.date_naive()),
+                None,
+                "{line}: {local}"
+            );
+        }
+        assert_eq!(sent, 2 * contacts.len(), "two SMS per contact from {start}");
+        if start == WORKED_EXAMPLE_START {
+            let path = repo_root().join("docs/examples/sms-window.journal.ndjson");
+            if std::env::var_os("CAIRN_BLESS").is_some() {
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(&path, &journal).unwrap();
+            }
+            let expected = std::fs::read_to_string(&path).expect("docs/examples/sms-window.journal.ndjson");
+            assert_eq!(
+                journal, expected,
+                "the worked example in docs/ is stale: CAIRN_BLESS=1 cargo test -p tests"
+            );
+        }
+    }
+}

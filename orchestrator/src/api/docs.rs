@@ -109,6 +109,7 @@ pub struct DetailBody {
         handlers::set_flow_secret,
         handlers::flow_stats,
         handlers::post_event,
+        handlers::get_contact,
         handlers::journal,
         handlers::outbox,
         handlers::flow_schema,

@@ -475,6 +475,35 @@ pub async fn post_event(State(state): State<AppState>, body: Result<Bytes, Bytes
     Ok((StatusCode::ACCEPTED, Json(json!({"accepted": true}))).into_response())
 }
 
+#[utoipa::path(get, path = "/api/contacts/{id}", tag = "journeys", params(("id" = String, Path)), responses((status = 200, description = "The contact, the zone its sends use and which source gave it (`contact`, `phone`, `country` or `default`; a flow's own zone applies inside that flow when nothing more specific is known), its country and any suppressed addresses", body = serde_json::Value), (status = 404, body = ErrorBody)))]
+pub async fn get_contact(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let missing = || ApiError::NotFound(format!("no contact with id '{id}'"));
+    let contact_id = contacts::find(&state.db, &id).await?.ok_or_else(missing)?;
+    let contact = contacts::load(&state.db, &[contact_id])
+        .await?
+        .remove(&contact_id)
+        .ok_or_else(missing)?;
+    let (zone, source) = flows::geo::contact_zone(&contact, None, state.policy.default_timezone);
+    let addresses: Vec<String> = [&contact.email, &contact.phone]
+        .into_iter()
+        .flatten()
+        .map(|a| a.trim().to_string())
+        .collect();
+    let suppressed = journeys::suppressed(&state.db, &addresses).await?;
+    Ok(Json(serde_json::json!({
+        "id": contact.id,
+        "email": contact.email,
+        "phone": contact.phone,
+        "country": flows::geo::contact_country(&contact),
+        "timezone": zone.name(),
+        "timezone_source": source,
+        "fields": contact.fields,
+        "tags": contact.tags,
+        "lists": contact.lists,
+        "suppressed": suppressed,
+    })))
+}
+
 #[utoipa::path(get, path = "/api/contacts/{id}/journal", tag = "journeys", params(("id" = String, Path)), responses((status = 200, description = "The objects `cairn simulate` prints, plus `flow`", body = Vec<serde_json::Value>), (status = 404, body = ErrorBody)))]
 pub async fn journal(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let contact_id = contacts::find(&state.db, &id)

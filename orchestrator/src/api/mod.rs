@@ -33,6 +33,8 @@ pub struct AppState {
     /// When set, `/api/*` requires `Authorization: Bearer <token>` (entries may instead be
     /// signed with their flow's secret).
     pub api_token: Option<Arc<str>>,
+    /// The workspace send policy (contacts' default zone).
+    pub policy: Arc<flows::Policy>,
 }
 
 /// Whether the request carried the admin token (a request extension set by [`authenticate`]).
@@ -80,6 +82,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/flows/{id}/secret", axum::routing::put(handlers::set_flow_secret))
         .route("/api/flows/{id}/stats", get(handlers::flow_stats))
         .route("/api/events", post(handlers::post_event))
+        .route("/api/contacts/{id}", get(handlers::get_contact))
         .route("/api/contacts/{id}/journal", get(handlers::journal))
         .route("/api/outbox", get(handlers::outbox))
         .route("/healthz", get(handlers::healthz))

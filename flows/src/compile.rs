@@ -43,7 +43,7 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn at(node: Option<&str>, field: Option<&str>, message: impl Into<String>) -> Self {
+    pub(crate) fn at(node: Option<&str>, field: Option<&str>, message: impl Into<String>) -> Self {
         Problem {
             node: node.map(str::to_string),
             field: field.map(str::to_string),

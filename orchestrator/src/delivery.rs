@@ -63,7 +63,57 @@ pub struct Delivery {
     /// Throttle schedules: in this process, or shared in Redis.
     pub throttle: workers::throttle::Throttle,
     /// Messages handed to the queues whose outcome has not come back yet (queue mode).
-    pub in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    pub in_flight: Arc<InFlight>,
+}
+
+/// A count of messages waiting in the queues. Outcomes that never come back (a worker killed
+/// mid-job) must not stall delivery: when the count is full and nothing has changed for a
+/// lease, their leases have run out and the rows are due again, so the count starts over.
+#[derive(Debug)]
+pub struct InFlight {
+    count: std::sync::atomic::AtomicUsize,
+    changed: std::sync::Mutex<std::time::Instant>,
+}
+
+impl Default for InFlight {
+    fn default() -> Self {
+        InFlight {
+            count: Default::default(),
+            changed: std::sync::Mutex::new(std::time::Instant::now()),
+        }
+    }
+}
+
+impl InFlight {
+    fn touch(&self) {
+        *self.changed.lock().expect("in-flight lock") = std::time::Instant::now();
+    }
+
+    fn add(&self, n: usize) {
+        self.count.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        self.touch();
+    }
+
+    fn done(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let _ = self.count.fetch_update(Relaxed, Relaxed, |n| Some(n.saturating_sub(1)));
+        self.touch();
+    }
+
+    /// Whether the queues hold enough; resets a count that has been stuck for `lease`.
+    fn full(&self, lease: TimeDelta) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.count.load(Relaxed) < MAX_IN_FLIGHT {
+            return false;
+        }
+        let stuck = self.changed.lock().expect("in-flight lock").elapsed() > lease.to_std().unwrap_or_default();
+        if stuck {
+            tracing::warn!("no outcomes for a whole lease: counting queued messages afresh");
+            self.count.store(0, Relaxed);
+            self.touch();
+        }
+        !stuck
+    }
 }
 
 /// At most this many messages wait in the queues per delivery process: a backlog stays in
@@ -93,8 +143,7 @@ impl Delivery {
 
     /// One lease–send–record round; returns how many messages were attempted.
     pub async fn run_once(&self) -> Result<usize, DbErr> {
-        use std::sync::atomic::Ordering;
-        if self.queues.is_some() && self.in_flight.load(Ordering::Relaxed) >= MAX_IN_FLIGHT {
+        if self.queues.is_some() && self.in_flight.full(self.lease) {
             return Ok(0);
         }
         let now = self.clock.now();
@@ -117,7 +166,7 @@ impl Delivery {
         if let Some(queues) = &self.queues {
             let n = jobs.len();
             tracing::debug!(n, "pushing to queues");
-            self.in_flight.fetch_add(n, Ordering::Relaxed);
+            self.in_flight.add(n);
             queues
                 .push_sends(jobs)
                 .await
@@ -242,11 +291,7 @@ impl workers::queues::OutcomeSink for Delivery {
             let result = Delivery::record(self, vec![(job.job, job.outcome.into())])
                 .await
                 .map_err(|e| e.to_string());
-            let _ = self.in_flight.fetch_update(
-                std::sync::atomic::Ordering::Relaxed,
-                std::sync::atomic::Ordering::Relaxed,
-                |n| Some(n.saturating_sub(1)),
-            );
+            self.in_flight.done();
             self.wake.notify_one();
             result
         })

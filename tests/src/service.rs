@@ -111,7 +111,8 @@ impl TestApp {
         Self::start(backend, providers, orchestrator::app::QueueMode::Inline, false, policy).await
     }
 
-    async fn start(
+    /// The service with everything chosen: providers, queues, background loops and policy.
+    pub async fn start(
         backend: &Backend,
         providers: ProviderConfig,
         queues: orchestrator::app::QueueMode,

@@ -174,3 +174,91 @@ async fn a_frequency_cap_counts_the_messages_of_every_flow() {
         t.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_flow_naming_an_unknown_calendar_is_refused_with_the_node_and_field() {
+    let backend = &backends().await[0];
+    let p = policy(json!({"calendars": {"shutdown": ["2026-12-24"]}}));
+    let t = TestApp::spawn_policy(backend, ProviderConfig::default(), p).await;
+    let flow = one_send(
+        "Pause",
+        json!({"id": "pause", "type": "holiday_pause", "calendar": "closed"}),
+    );
+    let (status, body) = t.post("/api/flows", &flow).await;
+    assert_eq!(status, 422, "{body}");
+    let detail = &body["error"]["details"][0];
+    assert_eq!(detail["node"], "pause");
+    assert_eq!(detail["field"], "calendar");
+    assert!(detail["message"].as_str().unwrap().contains("'closed'"), "{body}");
+    let known = one_send(
+        "Pause",
+        json!({"id": "pause", "type": "holiday_pause", "calendar": "shutdown"}),
+    );
+    assert_eq!(t.post("/api/flows", &known).await.0, 201);
+    t.stop().await;
+}
+
+/// Waits (real time) until `check` holds, for at most 20 s.
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !check().await {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_workers_hold_a_message_whose_window_closed_while_it_waited() {
+    let Some(url) = tests::service::redis_url().await else {
+        return;
+    };
+    let all = backends().await;
+    // PostgreSQL + Redis when both are there: the scale-out set-up.
+    let backend = all.last().unwrap();
+    let sms = HttpProvider::start(&[503]).await;
+    let p = policy(json!({"channels": {"sms": {"window": {"start": "09:00", "end": "10:01"}}}}));
+    let queues = orchestrator::app::QueueMode::Redis(url);
+    let t = TestApp::start(backend, sms_to(&sms), queues, true, p).await;
+    let flow = activate(
+        &t,
+        &one_send("Text", json!({"id": "text", "type": "send_sms", "text": "Hi"})),
+    )
+    .await;
+    t.post(&format!("/api/flows/{flow}/entries"), ANN).await;
+    eventually("the first attempt recorded as a retry", async || {
+        let row = orchestrator::db::one(&t.app.state.db, "SELECT attempts FROM outbox", vec![]).await;
+        row.ok()
+            .flatten()
+            .is_some_and(|r| orchestrator::db::col::<i64>(&r, 0).ok() == Some(1))
+    })
+    .await;
+    assert_eq!(sms.received().len(), 1);
+    // The retry is due 2 s later; by then (10:01:30 in Tallinn) the window has closed, so the
+    // worker defers it instead of sending.
+    t.clock.advance(TimeDelta::seconds(90));
+    eventually("the deferral at delivery", async || {
+        let (_, journal) = t.get("/api/contacts/c1/journal").await;
+        journal
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["action"] == "deferred" && l["reason"].as_str().is_some_and(|r| r.contains("at delivery")))
+    })
+    .await;
+    assert_eq!(
+        sms.received().len(),
+        1,
+        "{}: nothing sent outside the window",
+        backend.name
+    );
+    t.clock.advance(TimeDelta::hours(23));
+    eventually("the send when the window opens", async || sms.received().len() == 2).await;
+    eventually("sent", async || {
+        t.journal("c1").await.contains(&"text sent".to_string())
+    })
+    .await;
+    t.stop().await;
+}

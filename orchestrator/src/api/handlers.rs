@@ -56,15 +56,17 @@ async fn existing_flow(state: &AppState, raw: &str) -> ApiResult<flow_store::Flo
 }
 
 /// Compiles a posted definition; stores it in its canonical form.
-fn compile_body(body: Value) -> ApiResult<(CompiledFlow, String)> {
+/// Compiles a flow document and checks it against the workspace policy (its calendars).
+fn compile_body(state: &AppState, body: Value) -> ApiResult<(CompiledFlow, String)> {
     let flow = flows::compile::compile_value(body)?;
+    state.policy.check_flow(&flow)?;
     let text = serde_json::to_string(flow.definition()).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok((flow, text))
 }
 
 #[utoipa::path(post, path = "/api/flows", tag = "flows", request_body(content = serde_json::Value, description = "A cairn.flow/v1 document (JSON Schema: /api/schema/flow.json)"), responses((status = 201, description = "Stored as version 1, a draft", body = FlowVersion), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody), (status = 422, description = "Every problem, located", body = ErrorBody)))]
 pub async fn create_flow(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult<Response> {
-    let (flow, text) = compile_body(json_body(body)?)?;
+    let (flow, text) = compile_body(&state, json_body(body)?)?;
     let tx = crate::db::begin_write(&state.db).await?;
     let id = flow_store::create(&tx, flow.name(), &text, state.clock.now()).await?;
     tx.commit().await?;
@@ -95,7 +97,7 @@ pub async fn update_flow(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Value>> {
     let existing = existing_flow(&state, &id).await?;
-    let (flow, text) = compile_body(json_body(body)?)?;
+    let (flow, text) = compile_body(&state, json_body(body)?)?;
     // One writer at a time: the version number is read and written in the same transaction.
     let tx = crate::db::begin_write(&state.db).await?;
     let version = flow_store::add_version(&tx, existing.id, flow.name(), &text, state.clock.now())

@@ -1,0 +1,15 @@
+# The `cairn` binary in a small image, for compose.yaml. Build: docker build -t cairn .
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked --bin cairn
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /src/target/release/cairn /usr/local/bin/cairn
+ENV CAIRN_LISTEN=0.0.0.0:8080
+EXPOSE 8080
+ENTRYPOINT ["cairn"]
+CMD ["serve"]

@@ -11,7 +11,7 @@
 //! A phone prefix that maps to several zones (e.g. +1 without a known area code) is ambiguous:
 //! the zone then comes from the next source, never from a guess.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
 use chrono::NaiveDate;
@@ -75,18 +75,23 @@ fn country_zones() -> &'static HashMap<&'static str, &'static str> {
     T.get_or_init(|| pairs(COUNTRY_ZONES))
 }
 
-fn holidays() -> &'static HashMap<(&'static str, NaiveDate), &'static str> {
-    static T: OnceLock<HashMap<(&str, NaiveDate), &str>> = OnceLock::new();
+/// Public holidays by country, then date.
+fn holidays() -> &'static HashMap<&'static str, BTreeMap<NaiveDate, &'static str>> {
+    static T: OnceLock<HashMap<&str, BTreeMap<NaiveDate, &str>>> = OnceLock::new();
     T.get_or_init(|| {
-        HOLIDAYS
-            .lines()
-            .filter_map(|line| {
-                let mut parts = line.splitn(3, '\t');
-                let country = parts.next()?;
-                let date = NaiveDate::parse_from_str(parts.next()?, "%Y-%m-%d").ok()?;
-                Some(((country, date), parts.next().unwrap_or("").trim()))
-            })
-            .collect()
+        let mut table: HashMap<&str, BTreeMap<NaiveDate, &str>> = HashMap::new();
+        for line in HOLIDAYS.lines() {
+            let mut parts = line.splitn(3, '\t');
+            let (Some(country), Some(date)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            let Ok(date) = NaiveDate::parse_from_str(date, "%Y-%m-%d") else {
+                continue;
+            };
+            let name = parts.next().unwrap_or("").trim();
+            table.entry(country).or_default().insert(date, name);
+        }
+        table
     })
 }
 
@@ -163,11 +168,19 @@ pub fn zone_for_country(country: &str) -> Option<Tz> {
 
 /// The name of the public holiday on `day` in `country`, if it is one (years 2025–2031).
 pub fn public_holiday(country: &str, day: NaiveDate) -> Option<&'static str> {
-    let country = country.trim().to_ascii_uppercase();
-    holidays()
-        .get_key_value(&(country.as_str(), day))
-        .map(|(_, name)| *name)
-        .map(|name| if name.is_empty() { "public holiday" } else { name })
+    public_holidays_between(country, day, day).next().map(|(_, name)| name)
+}
+
+/// The public holidays of `country` from `from` to `to` (inclusive), with their names.
+pub fn public_holidays_between(
+    country: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> impl Iterator<Item = (NaiveDate, &'static str)> {
+    let days = holidays().get(country.trim().to_ascii_uppercase().as_str());
+    days.into_iter()
+        .flat_map(move |days| days.range(from..=to.max(from)))
+        .map(|(d, name)| (*d, if name.is_empty() { "public holiday" } else { *name }))
 }
 
 /// A contact's zone and where it came from: their `timezone`; their phone; their `country`;
@@ -198,6 +211,16 @@ pub fn contact_country(contact: &Contact) -> Option<String> {
         .map(|c| c.trim().to_ascii_uppercase())
         .filter(|c| !c.is_empty())
         .or_else(|| contact.phone.as_deref().and_then(region_for_phone).map(str::to_string))
+}
+
+/// The form an address is suppressed under: a lower-case e-mail address, or `+` and the digits
+/// of a phone number; `None` for channels whose address is not a person's (push, webhook).
+pub fn suppression_key(channel: crate::Channel, address: &str) -> Option<String> {
+    match channel {
+        crate::Channel::Email => Some(address.trim().to_lowercase()),
+        crate::Channel::Sms => phone_digits(address).ok().map(|d| format!("+{d}")),
+        crate::Channel::Push | crate::Channel::Webhook => None,
+    }
 }
 
 /// Why an e-mail address cannot be sent to, if it cannot.

@@ -10,9 +10,10 @@
 //! finally sends, so a message delayed by a queue or a throttle is never sent outside its window.
 //!
 //! Daylight saving: a window edge in a spring-forward gap opens at the first instant after the
-//! gap; an edge in an autumn overlap takes the earlier instant for `start` and the later for
-//! `end`, so a window never loses time to a transition. A window with `end` at or before
-//! `start` runs past midnight and belongs to the day it opens on.
+//! gap; an edge in an autumn overlap takes the later instant for `start` and the earlier for
+//! `end`, so no instant whose wall time lies outside the window is ever open (the window may
+//! lose up to the repeated hour that night). A window with `end` at or before `start` runs past
+//! midnight, belongs to the day it opens on, and stops at midnight when the next day is closed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -51,15 +52,18 @@ impl SendWindow {
             .is_none_or(|days| days.iter().any(|d| d.to_chrono() == day.weekday()))
     }
 
-    /// The window's span opening on `day`, in UTC.
-    fn span(&self, tz: Tz, day: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
-        let start = resolve_local(tz, day.and_time(self.start.0));
-        let end_day = if self.end.0 <= self.start.0 {
-            day.succ_opt().unwrap_or(day)
-        } else {
-            day
-        };
-        (start, resolve_latest(tz, end_day.and_time(self.end.0)))
+    /// The window's span opening on `day`, in UTC; an overnight span stops at midnight when
+    /// `closed` says the next day is closed.
+    fn span(&self, tz: Tz, day: NaiveDate, closed: &dyn Fn(NaiveDate) -> bool) -> (DateTime<Utc>, DateTime<Utc>) {
+        let start = resolve_latest(tz, day.and_time(self.start.0));
+        if self.end.0 > self.start.0 {
+            return (start, resolve_local(tz, day.and_time(self.end.0)));
+        }
+        let next = day.succ_opt().unwrap_or(day);
+        if closed(next) {
+            return (start, resolve_local(tz, next.and_time(chrono::NaiveTime::MIN)));
+        }
+        (start, resolve_local(tz, next.and_time(self.end.0)))
     }
 }
 
@@ -82,7 +86,8 @@ impl fmt::Display for SendWindow {
     }
 }
 
-/// The later instant for a wall time that occurs twice; gaps resolve as in [`resolve_local`].
+/// The later instant for a wall time that occurs twice; gaps resolve as in [`resolve_local`]
+/// (which takes the earlier).
 fn resolve_latest(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
     match tz.from_local_datetime(&local).latest() {
         Some(t) => t.with_timezone(&Utc),
@@ -328,6 +333,33 @@ impl Policy {
         node.or(&flow_level)
     }
 
+    /// Every closed day among `names` from `from` to `to` (inclusive), with why.
+    pub fn closed_between(
+        &self,
+        names: &[String],
+        country: Option<&str>,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> BTreeMap<NaiveDate, String> {
+        let mut out = BTreeMap::new();
+        for name in names.iter().rev() {
+            if name == PUBLIC {
+                for (day, holiday) in country
+                    .into_iter()
+                    .flat_map(|c| crate::geo::public_holidays_between(c, from, to).map(move |(d, h)| (c, d, h)))
+                    .map(|(c, d, h)| (d, format!("public holiday in {}: {h}", c.trim().to_ascii_uppercase())))
+                {
+                    out.insert(day, holiday);
+                }
+            } else if let Some(days) = self.calendars.get(name) {
+                for day in days.range(from..=to) {
+                    out.insert(*day, format!("closed day in calendar '{name}'"));
+                }
+            }
+        }
+        out
+    }
+
     /// The first closed-day calendar among `names` that has `day`, with the day's name.
     pub fn closed(&self, names: &[String], country: Option<&str>, day: NaiveDate) -> Option<String> {
         for name in names {
@@ -380,7 +412,7 @@ impl OpenTime<'_> {
             }
             let (start, end) = match self.window {
                 Some(w) if !w.opens_on(day) => return None,
-                Some(w) => w.span(self.zone, day),
+                Some(w) => w.span(self.zone, day, &|d| (self.closed)(d).is_some()),
                 None => (
                     resolve_local(self.zone, day.and_time(chrono::NaiveTime::MIN)),
                     resolve_local(self.zone, (day + TimeDelta::days(1)).and_time(chrono::NaiveTime::MIN)),
@@ -412,8 +444,14 @@ impl OpenTime<'_> {
     pub fn paced(&self, now: DateTime<Utc>, pace: &Pace, fraction: f64) -> Option<DateTime<Utc>> {
         let spans: Vec<(DateTime<Utc>, DateTime<Utc>)> = match (&pace.over, pace.days) {
             (Some(over), _) => {
-                let until = now + over.to_chrono();
-                self.spans(now)
+                // The span starts now, or at the next opening when nothing is open before then.
+                let begin = match self.spans(now).next() {
+                    Some((_, start, _)) if start >= now + over.to_chrono() => start,
+                    Some(_) => now,
+                    None => return None,
+                };
+                let until = begin + over.to_chrono();
+                self.spans(begin)
                     .take_while(|(_, start, _)| *start < until)
                     .map(|(_, s, e)| (s, e.min(until)))
                     .collect()
@@ -589,14 +627,64 @@ mod tests {
     }
 
     #[test]
-    fn an_overlap_keeps_the_whole_window() {
-        // 00:30–01:30 in New York on 2026-11-01: 01:30 happens twice; the window ends at the later.
+    fn an_overlap_never_opens_on_a_wall_time_outside_the_window() {
+        // New York, 2026-11-01: 01:00–02:00 happens twice (EDT 05:00–06:00Z, EST 06:00–07:00Z).
+        // 00:30–01:30 ends at the first 01:30; the repeated 01:00–01:30 stays closed.
         let w = window("00:30", "01:30", None);
-        assert_eq!(open("America/New_York", &w, "2026-11-01T06:15:00Z"), Openness::Open);
+        assert_eq!(open("America/New_York", &w, "2026-11-01T05:15:00Z"), Openness::Open);
         assert_eq!(
-            until(open("America/New_York", &w, "2026-11-01T06:31:00Z")),
+            until(open("America/New_York", &w, "2026-11-01T06:15:00Z")),
             utc("2026-11-02T05:30:00Z")
         );
+        // 01:30–09:00 opens at the second 01:30, so the repeated 01:00–01:30 is not open.
+        let w = window("01:30", "09:00", None);
+        assert_eq!(
+            until(open("America/New_York", &w, "2026-11-01T05:45:00Z")),
+            utc("2026-11-01T06:30:00Z")
+        );
+        assert_eq!(
+            until(open("America/New_York", &w, "2026-11-01T06:15:00Z")),
+            utc("2026-11-01T06:30:00Z")
+        );
+    }
+
+    #[test]
+    fn an_overnight_window_stops_at_midnight_before_a_closed_day() {
+        let w = window("22:00", "06:00", None);
+        let closed =
+            |d: NaiveDate| (d == NaiveDate::from_ymd_opt(2026, 12, 25).unwrap()).then(|| "holiday".to_string());
+        let t = OpenTime {
+            zone: chrono_tz::UTC,
+            window: Some(&w),
+            closed: &closed,
+        };
+        assert_eq!(t.check(utc("2026-12-24T23:00:00Z")), Openness::Open);
+        assert_eq!(
+            t.check(utc("2026-12-25T01:00:00Z")),
+            Openness::Closed {
+                until: utc("2026-12-26T22:00:00Z"),
+                reason: "holiday".into()
+            }
+        );
+    }
+
+    #[test]
+    fn pacing_over_a_span_without_open_time_starts_at_the_next_opening() {
+        let w = window("10:00", "20:00", None);
+        let none = |_: NaiveDate| None;
+        let t = OpenTime {
+            zone: chrono_tz::UTC,
+            window: Some(&w),
+            closed: &none,
+        };
+        let pace = Pace {
+            over: Some("2h".parse().unwrap()),
+            days: None,
+        };
+        // 21:00: nothing open until 10:00 tomorrow, so the two hours are 10:00–12:00.
+        let now = utc("2026-12-01T21:00:00Z");
+        assert_eq!(t.paced(now, &pace, 0.0), Some(utc("2026-12-02T10:00:00Z")));
+        assert_eq!(t.paced(now, &pace, 0.5), Some(utc("2026-12-02T11:00:00Z")));
     }
 
     #[test]

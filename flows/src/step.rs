@@ -462,12 +462,17 @@ impl Run<'_> {
         if let Err(reason) = checked {
             return Gate::Skip(reason);
         }
-        if let Some(why) = self.cx.history.suppressed.get(to.trim()) {
+        if let Some(why) = geo::suppression_key(channel, &to).and_then(|k| self.cx.history.suppressed.get(&k)) {
             return Gate::Skip(format!("address {} is suppressed: {why}", to.trim()));
         }
         let now = self.now();
         if let Some(cap) = &rules.cap {
             let since = now - cap.per.to_chrono();
+            // Sends made earlier in this same step count too.
+            let this_step = self.effects.iter().filter_map(|e| match e {
+                Effect::Send(o) if o.channel == channel => Some(now),
+                _ => None,
+            });
             let recent: Vec<DateTime<Utc>> = self
                 .cx
                 .history
@@ -475,6 +480,7 @@ impl Run<'_> {
                 .iter()
                 .filter(|(c, at)| *c == channel && *at > since && *at <= now)
                 .map(|(_, at)| *at)
+                .chain(this_step)
                 .collect();
             if recent.len() >= cap.max as usize {
                 let reason = format!("frequency cap: {} {channel} per {} reached", cap.max, cap.per);
@@ -532,8 +538,8 @@ impl Run<'_> {
         }
     }
 
-    /// What delivery re-checks before it sends: the open time (closed days of the next 31) and
-    /// the throttles of the channel and of the flow.
+    /// What delivery re-checks before it sends: the open time (closed days within the horizon)
+    /// and the throttles of the channel and of the flow.
     fn guard(&self, channel: Channel, rules: &SendRules) -> Option<Guard> {
         let names = rules.holidays.clone().unwrap_or_default();
         let country = geo::contact_country(self.cx.contact);
@@ -542,10 +548,8 @@ impl Run<'_> {
         let closed: BTreeMap<NaiveDate, String> = if names.is_empty() {
             BTreeMap::new()
         } else {
-            (0..31)
-                .map(|i| today + TimeDelta::days(i))
-                .filter_map(|d| self.cx.policy.closed(&names, country.as_deref(), d).map(|why| (d, why)))
-                .collect()
+            let to = today + TimeDelta::days(crate::policy::HORIZON_DAYS);
+            self.cx.policy.closed_between(&names, country.as_deref(), today, to)
         };
         let mut throttles = Vec::new();
         if let Some(rate) = self.cx.policy.channels.get(&channel).and_then(|r| r.throttle) {

@@ -370,3 +370,53 @@ fn bad_policy_settings_are_refused_with_their_field() {
             .contains("nope")
     );
 }
+
+#[test]
+fn two_sends_in_one_step_count_against_the_cap() {
+    let mut policy = Policy::default();
+    policy.channels.insert(
+        flows::Channel::Email,
+        serde_json::from_value(json!({"cap": {"max": 1, "per": "1d"}})).unwrap(),
+    );
+    let flow = line(
+        json!([{"id": "a", "type": "send_email", "subject": "s", "html": "h"},
+               {"id": "b", "type": "send_email", "subject": "s", "html": "h"}]),
+        Value::Null,
+    );
+    let r = run(
+        &flow,
+        &contact("+372 5555 1234"),
+        &policy,
+        &History::default(),
+        "2026-12-01T10:00:00Z",
+    );
+    assert_eq!(r.sends.len(), 1);
+    assert!(
+        matches!(&r.journal[1].2, Action::Skipped { reason } if reason.contains("cap")),
+        "{:?}",
+        r.journal
+    );
+}
+
+#[test]
+fn the_delivery_guard_knows_a_long_closed_period() {
+    let mut policy = Policy::default();
+    let first: chrono::NaiveDate = "2026-12-20".parse().unwrap();
+    policy.calendars.insert(
+        "shutdown".into(),
+        (0..43).map(|i| first + chrono::TimeDelta::days(i)).collect(),
+    );
+    let flow = line(
+        json!([{"id": "mail", "type": "send_email", "subject": "s", "html": "h", "holidays": ["shutdown"]}]),
+        Value::Null,
+    );
+    let mut c = contact("+372 5555 1234");
+    c.timezone = Some(chrono_tz::UTC);
+    // Decided the evening before the shutdown; delivered a minute later, on its first day.
+    let r = run(&flow, &c, &policy, &History::default(), "2026-12-19T23:59:00Z");
+    let guard = r.sends[0].1.guard.clone().unwrap();
+    match guard.check(at("2026-12-20T00:01:00Z")) {
+        flows::policy::Openness::Closed { until, .. } => assert_eq!(until, at("2027-02-01T00:00:00Z")),
+        other => panic!("{other:?}"),
+    }
+}

@@ -97,6 +97,13 @@ impl App {
             }
             QueueMode::Redis(url) => Some(workers::queues::Queues::redis(url).await?),
         };
+        let throttled = config.policy.channels.values().any(|r| r.throttle.is_some());
+        if throttled && !matches!(config.queues, QueueMode::Redis(_)) {
+            tracing::warn!(
+                "throttles are kept in this process: without REDIS_URL, every process sending for \
+                 this workspace applies the full limit on its own"
+            );
+        }
         let delivery = Delivery {
             db: db.clone(),
             clock: clock.clone(),

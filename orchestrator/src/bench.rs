@@ -95,8 +95,15 @@ pub async fn engine(contacts: u64, batch: u64, dir: &std::path::Path) -> anyhow:
     engine.drain().await?;
     eprintln!("first steps (enter, tag, wait): {:.2} s", timer.elapsed().as_secs_f64());
     clock.advance(TimeDelta::hours(1));
+    let second = Instant::now();
     engine.drain().await?;
+    eprintln!("second steps (send, exit): {:.2} s", second.elapsed().as_secs_f64());
+    let delivered = Instant::now();
     delivery.drain().await?;
+    eprintln!(
+        "delivery to the outbox provider: {:.2} s",
+        delivered.elapsed().as_secs_f64()
+    );
     let seconds = timer.elapsed().as_secs_f64();
 
     let transitions: i64 = match one(&db, "SELECT COUNT(*) FROM journal", vec![]).await? {

@@ -1,6 +1,6 @@
 //! `cairn bench throttle`: how exactly and how fully a throttle is used.
 //!
-//! M SMS messages go to the `outbox` provider through the same [`workers::attempt::attempt`] the
+//! M SMS messages go to the `outbox` provider through the same [`workers::attempt::Attempt`] the
 //! service uses, under a throttle of R per second, from K senders with 16 sends in flight each:
 //! K tasks sharing an in-process schedule on the embedded default, or K separate processes
 //! (`cairn bench throttle-worker`) sharing one schedule in Redis when `REDIS_URL` is set. Every
@@ -76,8 +76,15 @@ pub async fn send(throttle: &Throttle, key: &str, rate: u32, count: u64) -> anyh
             let (providers, throttle) = (providers.clone(), throttle.clone());
             let m = message(i, key, rate);
             async move {
+                let now = Utc::now;
+                let attempt = workers::attempt::Attempt {
+                    providers: &providers,
+                    throttle: &throttle,
+                    now: &now,
+                };
                 loop {
-                    match workers::attempt::attempt(&providers, &throttle, &m, Utc::now()).await {
+                    // The bench holds no outbox rows: a lease that never runs out.
+                    match attempt.run(&m, chrono::DateTime::<Utc>::MAX_UTC).await {
                         Outcome::Accepted { .. } => return Ok(unix_nanos()),
                         Outcome::Throttled { until } => {
                             let wait = (until - Utc::now()).to_std().unwrap_or_default();

@@ -330,6 +330,10 @@ pub fn simulate_files(args: &SimulateArgs, out: &mut dyn Write) -> Result<Summar
         None => Vec::new(),
     };
     let policy = load_policy(args.policy.as_deref(), args.default_timezone)?;
+    policy.check_flow(&flow).map_err(|problems| CliError::Flow {
+        file: args.flow.display().to_string(),
+        problems,
+    })?;
     let scenario = Scenario {
         contacts,
         events,
@@ -525,6 +529,9 @@ fn worker(args: WorkerArgs) -> Result<(), CliError> {
             }
         };
         eprintln!("Cairn worker started on {queues:?}");
+        if matches!(queues, workers::queues::Queues::Sqlite(_)) {
+            eprintln!("note: without REDIS_URL, throttles are kept per process (each worker applies the full limit)");
+        }
         let stop = async {
             let _ = tokio::signal::ctrl_c().await;
         };

@@ -173,10 +173,20 @@ impl Delivery {
                 .map_err(|e| DbErr::Custom(e.to_string()))?;
             return Ok(n);
         }
+        let clock = self.clock.clone();
+        let service_now = move || clock.now();
+        let attempt = workers::attempt::Attempt {
+            providers: &self.providers,
+            throttle: &self.throttle,
+            now: &service_now,
+        };
         let outcomes: Vec<(Pending, Outcome)> = futures::stream::iter(jobs)
-            .map(|p| async move {
-                let outcome = workers::attempt::attempt(&self.providers, &self.throttle, &p.message, now).await;
-                (p, outcome)
+            .map(|p| {
+                let attempt = &attempt;
+                async move {
+                    let outcome = attempt.run(&p.message, p.leased_until).await;
+                    (p, outcome)
+                }
             })
             .buffer_unordered(CONCURRENCY)
             .collect()
@@ -187,7 +197,9 @@ impl Delivery {
     }
 
     /// Records outcomes. An outcome whose outbox row is gone, is at another attempt or holds
-    /// another message is stale (a duplicate job after a lease ran out) and changes nothing.
+    /// another message is stale and changes nothing. Outcomes that only move the row (retry,
+    /// deferral, throttle, lease lost) apply only while the row still holds the attempt's
+    /// lease, so a late outcome never frees a row another attempt is sending.
     pub async fn record(&self, outcomes: Vec<(Pending, Outcome)>) -> Result<(), DbErr> {
         let now = self.clock.now();
         let tx = crate::db::begin_write(&self.db).await?;
@@ -195,10 +207,20 @@ impl Delivery {
         let mut done = Vec::new();
         let mut journal = Vec::new();
         let ids: Vec<i64> = outcomes.iter().map(|(p, _)| p.outbox_id).collect();
-        let mut current = journeys::outbox_attempts(&tx, &ids).await?;
+        let mut current = journeys::outbox_rows(&tx, &ids).await?;
         for (p, outcome) in outcomes {
             // Taken out of the map, so a duplicate outcome in the same batch is stale too.
-            if current.remove(&p.outbox_id) != Some((p.attempts, p.message.id.clone())) {
+            let Some(row) = current.remove(&p.outbox_id) else {
+                continue;
+            };
+            if row.attempts != p.attempts || row.message != p.message.id {
+                continue;
+            }
+            let final_answer = matches!(
+                outcome,
+                Outcome::Accepted { .. } | Outcome::Failed { .. } | Outcome::Undeliverable { .. }
+            );
+            if !final_answer && row.leased_until != Some(crate::db::ms(p.leased_until)) {
                 continue;
             }
             let line = |action| JournalRow {
@@ -234,7 +256,9 @@ impl Delivery {
                 }
                 Outcome::Failed { provider, reason } => Some((provider, reason)),
                 Outcome::Undeliverable { provider, reason } => {
-                    journeys::suppress(&tx, &p.message.to, &reason, now).await?;
+                    if let Some(key) = flows::geo::suppression_key(p.message.channel, &p.message.to) {
+                        journeys::suppress(&tx, &key, &reason, now).await?;
+                    }
                     Some((
                         provider,
                         format!("{reason}; address {} suppressed", p.message.to.trim()),
@@ -252,6 +276,10 @@ impl Delivery {
                 }
                 Outcome::Throttled { until } => {
                     journeys::defer_outbox(&tx, p.outbox_id, until).await?;
+                    None
+                }
+                Outcome::LeaseLost => {
+                    journeys::release_outbox(&tx, p.outbox_id, p.leased_until).await?;
                     None
                 }
             };

@@ -140,26 +140,39 @@ impl Engine {
             .max();
         let mut histories: HashMap<i64, History> = HashMap::new();
         if let Some(longest) = longest_cap {
+            // Engines sharing PostgreSQL could step two journeys of one contact at once and
+            // both pass a cap: hold the contacts (in id order, as entries do) first.
+            if crate::db::is_postgres(c) {
+                let mut sorted = ids.to_vec();
+                sorted.sort_unstable();
+                sorted.dedup();
+                journeys::lock_contacts(c, &sorted).await?;
+            }
             for (id, sends) in journeys::recent_sends(c, ids, now - longest).await? {
                 histories.entry(id).or_default().sends = sends;
             }
         }
-        let addresses: Vec<String> = contacts
-            .values()
-            .flat_map(|c| [c.email.clone(), c.phone.clone()])
+        let keyed = |contact: &Contact| {
+            [
+                contact
+                    .email
+                    .as_deref()
+                    .and_then(|a| flows::geo::suppression_key(flows::Channel::Email, a)),
+                contact
+                    .phone
+                    .as_deref()
+                    .and_then(|a| flows::geo::suppression_key(flows::Channel::Sms, a)),
+            ]
+            .into_iter()
             .flatten()
-            .map(|a| a.trim().to_string())
-            .collect();
+        };
+        let addresses: Vec<String> = contacts.values().flat_map(keyed).collect();
         let suppressed = journeys::suppressed(c, &addresses).await?;
         if !suppressed.is_empty() {
             for (id, contact) in &contacts {
-                for a in [&contact.email, &contact.phone].into_iter().flatten() {
-                    if let Some(why) = suppressed.get(a.trim()) {
-                        histories
-                            .entry(*id)
-                            .or_default()
-                            .suppressed
-                            .insert(a.trim().to_string(), why.clone());
+                for key in keyed(contact) {
+                    if let Some(why) = suppressed.get(&key) {
+                        histories.entry(*id).or_default().suppressed.insert(key, why.clone());
                     }
                 }
             }

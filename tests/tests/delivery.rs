@@ -319,3 +319,107 @@ async fn messages_travel_through_the_queues_to_workers_and_back() {
         t.stop().await;
     }
 }
+
+/// A TCP server that accepts connections and never answers.
+async fn silent_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    format!("http://{addr}/sms")
+}
+
+#[tokio::test]
+async fn a_send_never_outlives_its_lease() {
+    let backend = &backends().await[0];
+    let config = ProviderConfig {
+        sms: Some(HttpEndpoint {
+            url: silent_server().await,
+            token: None,
+        }),
+        ..ProviderConfig::default()
+    };
+    let mut t = TestApp::spawn_with(backend, config).await;
+    // A 3 s lease: the silent provider's 15 s timeout would outlast it, so the attempt is cut
+    // at the lease (less a second for recording) and counted as a retry.
+    t.app.delivery.lease = TimeDelta::seconds(3);
+    let flow = json!({"format": "cairn.flow/v1", "name": "Text", "nodes": [
+        {"id": "start", "type": "webhook_entry"}, {"id": "text", "type": "send_sms", "text": "Hi"},
+        {"id": "done", "type": "exit"}],
+        "edges": [{"from": "start", "to": "text"}, {"from": "text", "to": "done"}]});
+    let (_, created) = t.post("/api/flows", &flow.to_string()).await;
+    let id = created["id"].as_i64().unwrap();
+    t.post(&format!("/api/flows/{id}/activate"), "").await;
+    t.post(&format!("/api/flows/{id}/entries"), ANN).await;
+    let started = std::time::Instant::now();
+    t.app.engine.drain().await.unwrap();
+    t.app.delivery.run_once().await.unwrap();
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(4), "the attempt took {took:?}");
+    let row = orchestrator::db::one(&t.app.state.db, "SELECT attempts FROM outbox", vec![])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(orchestrator::db::col::<i64>(&row, 0).unwrap(), 1, "counted as a retry");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_late_outcome_of_an_expired_lease_does_not_undo_the_next_attempt() {
+    use orchestrator::store::journeys;
+    use workers::providers::Outcome;
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let flow = json!({"format": "cairn.flow/v1", "name": "Text", "nodes": [
+            {"id": "start", "type": "webhook_entry"}, {"id": "text", "type": "send_sms", "text": "Hi"},
+            {"id": "done", "type": "exit"}],
+            "edges": [{"from": "start", "to": "text"}, {"from": "text", "to": "done"}]});
+        let (_, created) = t.post("/api/flows", &flow.to_string()).await;
+        let id = created["id"].as_i64().unwrap();
+        t.post(&format!("/api/flows/{id}/activate"), "").await;
+        t.post(&format!("/api/flows/{id}/entries"), ANN).await;
+        t.app.engine.drain().await.unwrap();
+        let db = &t.app.state.db;
+        let lease = TimeDelta::seconds(90);
+        // A first attempt leases the row, then goes quiet past its lease; a second attempt
+        // leases it again and the provider accepts.
+        let first = journeys::lease_outbox(db, t.now(), t.now() + lease, 10).await.unwrap();
+        t.clock.advance(TimeDelta::seconds(91));
+        let second = journeys::lease_outbox(db, t.now(), t.now() + lease, 10).await.unwrap();
+        assert_eq!((first.len(), second.len()), (1, 1));
+        // The first attempt's late "retry" must not free the row or count an attempt.
+        let retry = Outcome::Retry {
+            provider: "http",
+            reason: "late".into(),
+        };
+        t.app.delivery.record(vec![(first[0].clone(), retry)]).await.unwrap();
+        let accepted = Outcome::Accepted {
+            provider: "outbox",
+            reference: None,
+        };
+        t.app
+            .delivery
+            .record(vec![(second[0].clone(), accepted)])
+            .await
+            .unwrap();
+        let journal = t.journal("c1").await;
+        assert!(
+            journal.contains(&"text sent".to_string()),
+            "{}: {journal:?}",
+            backend.name
+        );
+        assert!(
+            journeys::lease_outbox(db, t.now() + TimeDelta::hours(1), t.now() + TimeDelta::hours(2), 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{}: nothing left to send again",
+            backend.name
+        );
+        t.stop().await;
+    }
+}

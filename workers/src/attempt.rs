@@ -1,7 +1,9 @@
 //! One delivery attempt under the message's guard, the same in the orchestrator's own
-//! delivery loop and in queue workers: the open time is checked (a message delayed by a queue
-//! is never sent outside its window or on a closed day), every throttle gives a slot, the open
-//! time is checked again at the slot, then the provider is called.
+//! delivery loop and in queue workers: the open time is checked (a message delayed by a batch,
+//! a queue or a retry is never sent outside its window or on a closed day), one slot is taken
+//! on all its throttles at once, the open time is checked again, and the provider is called
+//! only if its answer can come back within the row's delivery lease — so a lease never runs
+//! out under a send and no other process can send the same message meanwhile.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use flows::Outbound;
@@ -10,36 +12,56 @@ use flows::policy::Openness;
 use crate::providers::{Outcome, Providers};
 use crate::throttle::{Permit, Throttle};
 
-/// Sends `m` if its guard allows it at `now` (the caller's clock; throttle waits add real time).
-pub async fn attempt(providers: &Providers, throttle: &Throttle, m: &Outbound, now: DateTime<Utc>) -> Outcome {
-    let Some(guard) = &m.guard else {
-        return providers.send(m).await;
-    };
-    let started = std::time::Instant::now();
-    let at = |now: DateTime<Utc>| now + TimeDelta::from_std(started.elapsed()).unwrap_or_default();
-    if let Some(held) = held(guard.check(now)) {
-        return held;
-    }
-    for (key, rate) in &guard.throttles {
-        match throttle.acquire(key, *rate).await {
-            Ok(Permit::Go) => {}
-            Ok(Permit::Later(wait)) => {
-                return Outcome::Throttled {
-                    until: at(now) + TimeDelta::from_std(wait).unwrap_or_default(),
-                };
+/// Room left at the end of the lease for recording the outcome.
+pub const LEASE_MARGIN: TimeDelta = TimeDelta::seconds(1);
+
+/// The shortest provider call worth starting.
+pub const MIN_BUDGET: TimeDelta = TimeDelta::milliseconds(500);
+
+/// What an attempt needs.
+pub struct Attempt<'a> {
+    pub providers: &'a Providers,
+    pub throttle: &'a Throttle,
+    /// The clock the guard and the lease are judged by (the service's).
+    pub now: &'a (dyn Fn() -> DateTime<Utc> + Send + Sync),
+}
+
+impl Attempt<'_> {
+    /// Sends `m`, leased until `lease_until`, if its guard allows it now.
+    pub async fn run(&self, m: &Outbound, lease_until: DateTime<Utc>) -> Outcome {
+        let budget = || lease_until - (self.now)() - LEASE_MARGIN;
+        if budget() < MIN_BUDGET {
+            return Outcome::LeaseLost;
+        }
+        if let Some(guard) = &m.guard {
+            if let Some(held) = held(guard.check((self.now)())) {
+                return held;
             }
-            Err(e) => {
-                return Outcome::Retry {
-                    provider: providers.name(m.channel),
-                    reason: e.to_string(),
-                };
+            if !guard.throttles.is_empty() {
+                match self.throttle.acquire(&guard.throttles).await {
+                    Ok(Permit::Go) => {}
+                    Ok(Permit::Later(wait)) => {
+                        return Outcome::Throttled {
+                            until: (self.now)() + TimeDelta::from_std(wait).unwrap_or_default(),
+                        };
+                    }
+                    Err(e) => {
+                        return Outcome::Retry {
+                            provider: self.providers.name(m.channel),
+                            reason: e.to_string(),
+                        };
+                    }
+                }
+                if let Some(held) = held(guard.check((self.now)())) {
+                    return held;
+                }
             }
         }
+        match budget().to_std() {
+            Ok(left) if budget() >= MIN_BUDGET => self.providers.send_within(m, left).await,
+            _ => Outcome::LeaseLost,
+        }
     }
-    if let Some(held) = held(guard.check(at(now))) {
-        return held;
-    }
-    providers.send(m).await
 }
 
 fn held(openness: Openness) -> Option<Outcome> {

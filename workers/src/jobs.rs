@@ -18,6 +18,9 @@ pub struct SendJob {
     pub flow_id: i64,
     /// Rendered, with tracking already added.
     pub message: Outbound,
+    /// The outbox row's lease for this attempt (service clock): the send must be over by then,
+    /// and outcomes that only move the row apply only while the row still holds this lease.
+    pub leased_until: chrono::DateTime<chrono::Utc>,
 }
 
 /// A provider's answer, as it travels back.
@@ -47,6 +50,7 @@ pub enum WireOutcome {
     Throttled {
         until: chrono::DateTime<chrono::Utc>,
     },
+    LeaseLost,
 }
 
 impl From<Outcome> for WireOutcome {
@@ -70,6 +74,7 @@ impl From<Outcome> for WireOutcome {
             },
             Outcome::Deferred { until, reason } => WireOutcome::Deferred { until, reason },
             Outcome::Throttled { until } => WireOutcome::Throttled { until },
+            Outcome::LeaseLost => WireOutcome::LeaseLost,
         }
     }
 }
@@ -104,6 +109,7 @@ impl From<WireOutcome> for Outcome {
             },
             WireOutcome::Deferred { until, reason } => Outcome::Deferred { until, reason },
             WireOutcome::Throttled { until } => Outcome::Throttled { until },
+            WireOutcome::LeaseLost => Outcome::LeaseLost,
         }
     }
 }

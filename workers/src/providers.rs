@@ -73,6 +73,9 @@ pub enum Outcome {
     /// Not attempted: its throttle has no slot within [`crate::throttle::MAX_WAIT`]; due again
     /// at `until`. Not journaled (the throttle decides the second, not whether).
     Throttled { until: DateTime<Utc> },
+    /// Not attempted: the provider's answer could not come back within the row's lease. The
+    /// row is released (if still this attempt's) and comes due again.
+    LeaseLost,
 }
 
 impl Outcome {
@@ -82,7 +85,7 @@ impl Outcome {
             | Outcome::Retry { provider, .. }
             | Outcome::Failed { provider, .. }
             | Outcome::Undeliverable { provider, .. } => provider,
-            Outcome::Deferred { .. } | Outcome::Throttled { .. } => "policy",
+            Outcome::Deferred { .. } | Outcome::Throttled { .. } | Outcome::LeaseLost => "policy",
         }
     }
 }
@@ -157,11 +160,17 @@ impl Providers {
 
     /// One delivery attempt, ended as a retry if it outlasts the configured timeout.
     pub async fn send(&self, m: &Outbound) -> Outcome {
-        match tokio::time::timeout(self.attempt_timeout, self.attempt(m)).await {
+        self.send_within(m, self.attempt_timeout).await
+    }
+
+    /// One delivery attempt, ended as a retry if it outlasts the configured timeout or `limit`.
+    pub async fn send_within(&self, m: &Outbound, limit: Duration) -> Outcome {
+        let limit = limit.min(self.attempt_timeout);
+        match tokio::time::timeout(limit, self.attempt(m)).await {
             Ok(outcome) => outcome,
             Err(_) => Outcome::Retry {
                 provider: self.name(m.channel),
-                reason: format!("no answer within {} s", self.attempt_timeout.as_secs()),
+                reason: format!("no answer within {:.1} s", limit.as_secs_f64()),
             },
         }
     }

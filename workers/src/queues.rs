@@ -228,7 +228,12 @@ struct WorkerDeps {
 /// outcome queue.
 async fn send_job(job: SendJob, deps: Data<WorkerDeps>) -> Result<(), BoxDynError> {
     let send = &deps.send;
-    let outcome = crate::attempt::attempt(&send.providers, &send.throttle, &job.message, (send.now)()).await;
+    let attempt = crate::attempt::Attempt {
+        providers: &send.providers,
+        throttle: &send.throttle,
+        now: &*send.now,
+    };
+    let outcome = attempt.run(&job.message, job.leased_until).await;
     deps.outcomes
         .push_outcome(OutcomeJob {
             job,

@@ -1,26 +1,31 @@
 //! Throttles: at most N sends per period for a key (`channel:sms`, `flow:Welcome:sms`),
 //! cluster-wide on Redis, in-process on the embedded default.
 //!
-//! Each send reserves a slot on a schedule (generic cell rate algorithm without bursts): slots
-//! are `(per + PAD) / max` apart, and the schedule lives in one Redis key updated by a Lua
-//! script (Redis's own clock), so any number of processes share it. A sender sleeps until its
-//! slot and goes only if it woke within [`LATE`] of it; a later waker (an overloaded machine)
-//! gives its slot up and reserves again. Sends therefore fall in `[slot, slot + LATE + δ]`
-//! (δ: the Redis reply's way back, under [`PAD`] − [`LATE`]), and any window of length `per`
-//! holds at most `max` of them: the limit is exact, not approximate, at a cost of `PAD / per`
-//! of the rate (0.5 % for a per-second limit).
+//! Each send reserves one slot on the schedules of all its keys at once (a generic cell rate
+//! algorithm without bursts): the slot is the latest of the keys' next free instants, and each
+//! key's next free instant moves to `slot + spacing`, with `spacing = ⌈(per + PAD) / max⌉`. On
+//! Redis the schedules live in Redis and one Lua script (on Redis's clock) reserves across all
+//! keys atomically, so any number of processes share them.
+//!
+//! A sender sleeps until its slot and goes only if it is no more than [`LATE`] past it; a later
+//! waker (an overloaded machine) gives the slot up and reserves again. On Redis the script says
+//! how long until the slot *from when it ran*; the sender sleeps that long from when the reply
+//! arrives (so it is never early) and measures lateness from when it sent the request (so it is
+//! never more than [`LATE`] late), on its own monotonic clock — no host clocks are compared.
+//! Sends thus fall in `[slot, slot + LATE]`, and any window of length `per` holds at most `max`
+//! of them: the limit is exact, at a cost of `PAD / per` of the rate (1 % for a per-second limit).
 //!
 //! A slot further away than [`MAX_WAIT`] is not taken: the caller defers the message instead of
 //! holding its delivery lease.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use apalis_redis::ConnectionManager;
 use flows::policy::Rate;
 
-/// Added to the period when spacing slots.
+/// Added to the period when spacing slots; more than [`LATE`].
 pub const PAD: Duration = Duration::from_millis(10);
 
 /// How late after its slot a send may still go.
@@ -29,18 +34,25 @@ pub const LATE: Duration = Duration::from_millis(8);
 /// The furthest slot a sender waits for.
 pub const MAX_WAIT: Duration = Duration::from_secs(5);
 
+/// KEYS: the schedules; ARGV: each key's spacing (µs), then the longest wait (µs).
+/// Returns {1, wait} with the slot reserved on every key, or {0, wait} with nothing reserved.
 const SCRIPT: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-local slot = math.max(tat, now)
+local slot = now
+for i, key in ipairs(KEYS) do
+  local tat = tonumber(redis.call('GET', key) or '0')
+  if tat > slot then slot = tat end
+end
 local wait = slot - now
-if wait > tonumber(ARGV[2]) then
+if wait > tonumber(ARGV[#KEYS + 1]) then
   return {0, string.format('%d', wait)}
 end
-local next_tat = slot + tonumber(ARGV[1])
-redis.call('SET', KEYS[1], string.format('%d', next_tat), 'PX', math.floor((next_tat - now) / 1000) + 1000)
-return {1, string.format('%d', slot)}
+for i, key in ipairs(KEYS) do
+  local next_tat = slot + tonumber(ARGV[i])
+  redis.call('SET', key, string.format('%d', next_tat), 'PX', math.floor((next_tat - now) / 1000) + 1000)
+end
+return {1, string.format('%d', wait)}
 "#;
 
 #[derive(Debug, thiserror::Error)]
@@ -66,12 +78,6 @@ impl std::fmt::Debug for Throttle {
     }
 }
 
-/// A reserved slot: on this process's monotonic clock, or on the shared wall clock (Redis).
-enum Slot {
-    Local(Instant),
-    Wall(SystemTime),
-}
-
 /// The verdict for one send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Permit {
@@ -81,9 +87,17 @@ pub enum Permit {
     Later(Duration),
 }
 
+/// `⌈(per + PAD) / max⌉`, in whole microseconds (rounded up, so never faster than the rate).
 fn spacing(rate: Rate) -> Duration {
     let per = Duration::from_secs(rate.per.seconds().max(0) as u64) + PAD;
-    per / rate.max.max(1)
+    let micros = per.as_micros().div_ceil(u128::from(rate.max.max(1)));
+    Duration::from_micros(micros.max(1) as u64)
+}
+
+/// A reservation: sleep until `earliest`, and go only if not past `latest`.
+struct Slot {
+    earliest: Instant,
+    latest: Instant,
 }
 
 impl Throttle {
@@ -91,66 +105,114 @@ impl Throttle {
         Throttle::Local(Arc::default())
     }
 
-    /// Reserves a slot (or says how long until one), without waiting.
-    async fn reserve(&self, key: &str, rate: Rate) -> Result<Result<Slot, Duration>, Error> {
-        let spacing = spacing(rate);
+    /// Reserves one slot on every key (or says how long until one), without waiting.
+    async fn reserve(&self, keys: &[(String, Rate)]) -> Result<Result<Slot, Duration>, Error> {
         match self {
-            Throttle::Local(slots) => {
+            Throttle::Local(schedules) => {
                 let now = Instant::now();
-                let mut slots = slots.lock().expect("throttle lock");
-                let next = slots.entry(key.to_string()).or_insert(now);
-                let slot = (*next).max(now);
-                let wait = slot - now;
-                if wait > MAX_WAIT {
-                    return Ok(Err(wait));
+                let mut schedules = schedules.lock().expect("throttle lock");
+                let slot = keys
+                    .iter()
+                    .filter_map(|(key, _)| schedules.get(key).copied())
+                    .fold(now, Instant::max);
+                if slot - now > MAX_WAIT {
+                    return Ok(Err(slot - now));
                 }
-                *next = slot + spacing;
-                Ok(Ok(Slot::Local(slot)))
+                for (key, rate) in keys {
+                    schedules.insert(key.clone(), slot + spacing(*rate));
+                }
+                Ok(Ok(Slot {
+                    earliest: slot,
+                    latest: slot + LATE,
+                }))
             }
             Throttle::Redis(conn) => {
                 let mut conn = conn.clone();
-                let (taken, value): (i64, String) = redis::Script::new(SCRIPT)
-                    .key(format!("cairn:throttle:{key}"))
-                    .arg(spacing.as_micros() as u64)
-                    .arg(MAX_WAIT.as_micros() as u64)
+                let source = redis::Script::new(SCRIPT);
+                let mut script = source.prepare_invoke();
+                for (key, _) in keys {
+                    script.key(format!("cairn:throttle:{key}"));
+                }
+                for (_, rate) in keys {
+                    script.arg(spacing(*rate).as_micros() as u64);
+                }
+                script.arg(MAX_WAIT.as_micros() as u64);
+                let asked = Instant::now();
+                let (taken, wait): (i64, String) = script
                     .invoke_async(&mut conn)
                     .await
                     .map_err(|e| Error::Redis(e.to_string()))?;
-                let micros: u64 = value
+                let answered = Instant::now();
+                let wait: u64 = wait
                     .parse()
-                    .map_err(|_| Error::Redis(format!("unexpected reply '{value}'")))?;
+                    .map_err(|_| Error::Redis(format!("unexpected reply '{wait}'")))?;
+                let wait = Duration::from_micros(wait);
                 Ok(if taken == 1 {
-                    // An instant on Redis's clock; hosts share it through NTP, so the reply's
-                    // own latency does not move the slot.
-                    Ok(Slot::Wall(UNIX_EPOCH + Duration::from_micros(micros)))
+                    // The slot is `wait` after the script ran, which was between `asked` and
+                    // `answered`: going after `answered + wait` is never early, and before
+                    // `asked + wait + LATE` never more than LATE late.
+                    Ok(Slot {
+                        earliest: answered + wait,
+                        latest: asked + wait + LATE,
+                    })
                 } else {
-                    Err(Duration::from_micros(micros))
+                    Err(wait)
                 })
             }
         }
     }
 
-    /// Waits for a slot under `rate` for `key` and takes it; `Later` when none is near.
-    pub async fn acquire(&self, key: &str, rate: Rate) -> Result<Permit, Error> {
+    /// Waits for a slot under every `(key, rate)` and takes it; `Later` when none is near.
+    pub async fn acquire(&self, keys: &[(String, Rate)]) -> Result<Permit, Error> {
+        if keys.is_empty() {
+            return Ok(Permit::Go);
+        }
         loop {
-            match self.reserve(key, rate).await? {
+            match self.reserve(keys).await? {
                 Err(far) => return Ok(Permit::Later(far)),
-                // Woke too late: this slot may crowd the next window; give it up.
-                Ok(Slot::Local(slot)) => {
-                    tokio::time::sleep_until(slot.into()).await;
-                    if Instant::now() <= slot + LATE {
-                        return Ok(Permit::Go);
-                    }
-                }
-                Ok(Slot::Wall(slot)) => {
-                    if let Ok(ahead) = slot.duration_since(SystemTime::now()) {
-                        tokio::time::sleep(ahead).await;
-                    }
-                    if SystemTime::now() <= slot + LATE {
+                Ok(slot) => {
+                    tokio::time::sleep_until(slot.earliest.into()).await;
+                    // Too late (an overloaded machine, a slow reply): this slot could crowd
+                    // the next window; give it up and reserve again.
+                    if Instant::now() <= slot.latest {
                         return Ok(Permit::Go);
                     }
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rate(max: u32, per: i64) -> Rate {
+        Rate {
+            max,
+            per: flows::Duration::from_seconds(per),
+        }
+    }
+
+    #[test]
+    fn spacing_rounds_up_so_the_rate_is_never_exceeded() {
+        assert_eq!(spacing(rate(1000, 1)), Duration::from_micros(1010));
+        assert_eq!(spacing(rate(3, 1)), Duration::from_micros(336_667));
+        assert_eq!(spacing(rate(u32::MAX, 1)), Duration::from_micros(1));
+    }
+
+    #[tokio::test]
+    async fn one_reservation_holds_every_key() {
+        let t = Throttle::local();
+        let channel = ("channel:sms".to_string(), rate(10, 1));
+        let flow = ("flow:Promo:sms".to_string(), rate(1, 1));
+        assert_eq!(t.acquire(&[channel.clone(), flow.clone()]).await.unwrap(), Permit::Go);
+        // The flow key is now booked for a second; the channel key only for 101 ms.
+        let started = Instant::now();
+        assert_eq!(t.acquire(std::slice::from_ref(&channel)).await.unwrap(), Permit::Go);
+        assert!(started.elapsed() < Duration::from_millis(200));
+        let Throttle::Local(s) = &t else { unreachable!() };
+        let next_flow = s.lock().unwrap()[&flow.0];
+        assert!(next_flow > Instant::now() + Duration::from_millis(700));
     }
 }

@@ -38,6 +38,7 @@ fn job(n: i64) -> SendJob {
             content: Content::Sms { text: "hi".into() },
             guard: None,
         },
+        leased_until: chrono::DateTime::<chrono::Utc>::MAX_UTC,
     }
 }
 

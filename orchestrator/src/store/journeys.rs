@@ -443,22 +443,47 @@ pub async fn queue_messages(c: &impl ConnectionTrait, rows: Vec<MessageRow>, now
 /// A message leased from the outbox for one delivery attempt (the queue's job type).
 pub type Pending = workers::jobs::SendJob;
 
-/// The attempt count and message id of each outbox row that still exists, by row id.
-pub async fn outbox_attempts(
+/// What an outcome is checked against: an outbox row's attempt count, message id and lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowState {
+    pub attempts: i64,
+    pub message: String,
+    /// Unix ms, when leased.
+    pub leased_until: Option<i64>,
+}
+
+/// The state of each outbox row that still exists, by row id.
+pub async fn outbox_rows(
     c: &impl ConnectionTrait,
     ids: &[i64],
-) -> Result<std::collections::HashMap<i64, (i64, String)>, DbErr> {
+) -> Result<std::collections::HashMap<i64, RowState>, DbErr> {
     let mut out = std::collections::HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(1000) {
         let inner = format!(
-            "SELECT id AS c0, attempts AS c1, message_id AS c2 FROM outbox WHERE id IN ({})",
+            "SELECT id AS c0, attempts AS c1, message_id AS c2, leased_until AS c3 FROM outbox WHERE id IN ({})",
             placeholders(1, chunk.len())
         );
-        for r in all_packed(c, &inner, 3, chunk.iter().map(|i| (*i).into()).collect()).await? {
-            out.insert(field(&r, 0)?, (field(&r, 1)?, field(&r, 2)?));
+        for r in all_packed(c, &inner, 4, chunk.iter().map(|i| (*i).into()).collect()).await? {
+            let state = RowState {
+                attempts: field(&r, 1)?,
+                message: field(&r, 2)?,
+                leased_until: field(&r, 3)?,
+            };
+            out.insert(field(&r, 0)?, state);
         }
     }
     Ok(out)
+}
+
+/// Gives a row back (due as it was) if it still holds the lease `lease_until`.
+pub async fn release_outbox(c: &impl ConnectionTrait, id: i64, lease_until: DateTime<Utc>) -> Result<(), DbErr> {
+    exec(
+        c,
+        "UPDATE outbox SET leased_until = NULL WHERE id = $1 AND leased_until = $2",
+        vec![id.into(), ms(lease_until).into()],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Leases up to `limit` outbox rows that are due and not leased by anyone else, until `until`.
@@ -509,6 +534,7 @@ pub async fn lease_outbox(
                 content,
                 guard,
             },
+            leased_until: from_ms(ms(until)),
         });
     }
     let ids: Vec<i64> = out.iter().map(|p| p.outbox_id).collect();
@@ -582,6 +608,10 @@ pub async fn recent_sends(
 /// Which of `addresses` are suppressed, with why.
 pub async fn suppressed(c: &impl ConnectionTrait, addresses: &[String]) -> Result<BTreeMap<String, String>, DbErr> {
     let mut out = BTreeMap::new();
+    // Most workspaces have few or no suppressions: one probe spares the lookups.
+    if one(c, "SELECT 1 FROM suppressions LIMIT 1", vec![]).await?.is_none() {
+        return Ok(out);
+    }
     for chunk in addresses.chunks(1000) {
         let sql = format!(
             "SELECT address, reason FROM suppressions WHERE address IN ({})",
@@ -594,14 +624,27 @@ pub async fn suppressed(c: &impl ConnectionTrait, addresses: &[String]) -> Resul
     Ok(out)
 }
 
-/// Stops later sends to `address` (a hard bounce or an unreachable number).
+/// Locks contact rows (PostgreSQL), in the given order, until the transaction ends.
+pub async fn lock_contacts(c: &impl ConnectionTrait, sorted_ids: &[i64]) -> Result<(), DbErr> {
+    for chunk in sorted_ids.chunks(1000) {
+        let sql = format!(
+            "SELECT id FROM contacts WHERE id IN ({}) ORDER BY id FOR UPDATE",
+            placeholders(1, chunk.len())
+        );
+        all(c, &sql, chunk.iter().map(|i| (*i).into()).collect()).await?;
+    }
+    Ok(())
+}
+
+/// Stops later sends to `address` (its [`flows::geo::suppression_key`]: a hard bounce or an
+/// unreachable number).
 pub async fn suppress(c: &impl ConnectionTrait, address: &str, reason: &str, now: DateTime<Utc>) -> Result<(), DbErr> {
     let sql = if is_postgres(c) {
         "INSERT INTO suppressions (address, reason, created_at) VALUES ($1, $2, $3) ON CONFLICT (address) DO NOTHING"
     } else {
         "INSERT OR IGNORE INTO suppressions (address, reason, created_at) VALUES ($1, $2, $3)"
     };
-    exec(c, sql, vec![address.trim().into(), reason.into(), ms(now).into()]).await?;
+    exec(c, sql, vec![address.into(), reason.into(), ms(now).into()]).await?;
     Ok(())
 }
 

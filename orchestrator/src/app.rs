@@ -74,6 +74,17 @@ impl App {
         let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
         let tracker = Arc::new(crate::tracking::Tracker::new(secret.as_bytes(), &public_url));
         let flows = Arc::new(FlowCache::default());
+        // A policy that lost a calendar an active flow uses would quietly open its closed days.
+        for (flow, version) in crate::engine::active_flows(&db).await? {
+            if let Ok(compiled) = flows.get(&db, flow, version).await
+                && let Err(problems) = config.policy.check_flow(&compiled)
+            {
+                anyhow::bail!(
+                    "active flow '{}' (#{flow}) does not fit the send policy: {problems}",
+                    compiled.name()
+                );
+            }
+        }
         let wake = Arc::new(Notify::new());
         let delivery_wake = Arc::new(Notify::new());
         let engine = Engine {

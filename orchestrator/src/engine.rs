@@ -333,7 +333,7 @@ impl Engine {
 }
 
 /// `(flow id, active version)` of every active flow.
-async fn active_flows(c: &impl ConnectionTrait) -> Result<Vec<(i64, i64)>, DbErr> {
+pub async fn active_flows(c: &impl ConnectionTrait) -> Result<Vec<(i64, i64)>, DbErr> {
     let rows = all(
         c,
         "SELECT id, active_version FROM flows WHERE status = 'active' AND active_version IS NOT NULL",

@@ -262,3 +262,40 @@ async fn queue_workers_hold_a_message_whose_window_closed_while_it_waited() {
     .await;
     t.stop().await;
 }
+
+#[tokio::test]
+async fn the_service_refuses_to_start_with_a_policy_missing_a_calendar_an_active_flow_uses() {
+    let backend = &backends().await[0];
+    let with = policy(json!({"calendars": {"shutdown": ["2026-12-24"]}}));
+    let t = TestApp::spawn_policy(backend, ProviderConfig::default(), with).await;
+    activate(
+        &t,
+        &one_send(
+            "Pause",
+            json!({"id": "pause", "type": "holiday_pause", "calendar": "shutdown"}),
+        ),
+    )
+    .await;
+    t.stop().await;
+    let config = orchestrator::app::ServeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: backend.url.clone(),
+        policy: flows::Policy::default(),
+        background: false,
+        providers: ProviderConfig::default(),
+        public_url: None,
+        secret: Some("s".into()),
+        delivery_lease: orchestrator::delivery::LEASE,
+        queues: orchestrator::app::QueueMode::Inline,
+        api_token: None,
+    };
+    let clock = orchestrator::clock::ManualClock::new(tests::service::START.parse().unwrap());
+    let Err(e) = orchestrator::app::App::start(config, std::sync::Arc::new(clock)).await else {
+        panic!("the service started without the calendar its active flow needs");
+    };
+    let message = format!("{e:#}");
+    assert!(
+        message.contains("'Pause'") && message.contains("'shutdown'"),
+        "{message}"
+    );
+}

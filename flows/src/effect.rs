@@ -21,6 +21,11 @@ pub enum Channel {
 impl Channel {
     pub const ALL: [Channel; 4] = [Channel::Email, Channel::Sms, Channel::Push, Channel::Webhook];
 
+    /// The channel named `name` (`email`, `sms`, `push`, `webhook`).
+    pub fn parse(name: &str) -> Option<Channel> {
+        Channel::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Channel::Email => "email",

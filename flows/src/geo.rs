@@ -223,6 +223,19 @@ pub fn suppression_key(channel: crate::Channel, address: &str) -> Option<String>
     }
 }
 
+/// The suppression keys of a contact's e-mail address and phone number.
+pub fn suppression_keys(contact: &Contact) -> impl Iterator<Item = String> + '_ {
+    let email = contact
+        .email
+        .as_deref()
+        .and_then(|a| suppression_key(crate::Channel::Email, a));
+    let phone = contact
+        .phone
+        .as_deref()
+        .and_then(|a| suppression_key(crate::Channel::Sms, a));
+    email.into_iter().chain(phone)
+}
+
 /// Why an e-mail address cannot be sent to, if it cannot.
 pub fn check_email(address: &str) -> Result<(), String> {
     let bad = |why: &str| Err(format!("e-mail address '{address}' {why}"));

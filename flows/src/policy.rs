@@ -360,20 +360,9 @@ impl Policy {
         out
     }
 
-    /// The first closed-day calendar among `names` that has `day`, with the day's name.
+    /// Why `day` is closed under the calendars `names` (the first that has it), if it is.
     pub fn closed(&self, names: &[String], country: Option<&str>, day: NaiveDate) -> Option<String> {
-        for name in names {
-            if name == PUBLIC {
-                if let Some(country) = country
-                    && let Some(holiday) = crate::geo::public_holiday(country, day)
-                {
-                    return Some(format!("public holiday in {country}: {holiday}"));
-                }
-            } else if self.calendars.get(name).is_some_and(|days| days.contains(&day)) {
-                return Some(format!("closed day in calendar '{name}'"));
-            }
-        }
-        None
+        self.closed_between(names, country, day, day).remove(&day)
     }
 }
 

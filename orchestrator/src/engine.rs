@@ -152,25 +152,11 @@ impl Engine {
                 histories.entry(id).or_default().sends = sends;
             }
         }
-        let keyed = |contact: &Contact| {
-            [
-                contact
-                    .email
-                    .as_deref()
-                    .and_then(|a| flows::geo::suppression_key(flows::Channel::Email, a)),
-                contact
-                    .phone
-                    .as_deref()
-                    .and_then(|a| flows::geo::suppression_key(flows::Channel::Sms, a)),
-            ]
-            .into_iter()
-            .flatten()
-        };
-        let addresses: Vec<String> = contacts.values().flat_map(keyed).collect();
+        let addresses: Vec<String> = contacts.values().flat_map(flows::geo::suppression_keys).collect();
         let suppressed = journeys::suppressed(c, &addresses).await?;
         if !suppressed.is_empty() {
             for (id, contact) in &contacts {
-                for key in keyed(contact) {
+                for key in flows::geo::suppression_keys(contact) {
                     if let Some(why) = suppressed.get(&key) {
                         histories.entry(*id).or_default().suppressed.insert(key, why.clone());
                     }
@@ -227,9 +213,11 @@ impl Engine {
             return Ok(Progress::default());
         }
         let ids: Vec<i64> = tokens.iter().map(|t| t.contact_id).collect();
+        // Each flow version of the batch once (a broken one fails its tokens below).
+        let versions: std::collections::BTreeSet<(i64, i64)> = tokens.iter().map(|t| (t.flow_id, t.version)).collect();
         let mut flows_used = Vec::new();
-        for t in &tokens {
-            if let Ok(f) = self.flows.get(&tx, t.flow_id, t.version).await {
+        for (flow, version) in versions {
+            if let Ok(f) = self.flows.get(&tx, flow, version).await {
                 flows_used.push(f);
             }
         }

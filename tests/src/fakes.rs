@@ -156,3 +156,16 @@ async fn record(
     let status = StatusCode::from_u16(status).unwrap();
     (status, Json(serde_json::json!({"id": format!("ref-{n}")})))
 }
+
+/// An HTTP endpoint (`http://…{path}`) that accepts connections and never answers.
+pub async fn silent_server(path: &str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    format!("http://{addr}{path}")
+}

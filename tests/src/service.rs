@@ -267,6 +267,18 @@ impl TestApp {
     }
 }
 
+/// Waits (real time) until `check` holds, for at most 20 s: for tests with background loops.
+pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !check().await {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// The Redis URL for queue tests, emptied first (the tests own that Redis: jobs left by an
 /// earlier run would otherwise be delivered into this one), or `None` with a loud note.
 pub async fn redis_url() -> Option<String> {

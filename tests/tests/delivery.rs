@@ -4,7 +4,7 @@
 use chrono::TimeDelta;
 use serde_json::json;
 use tests::fakes::{HttpProvider, SmtpServer};
-use tests::service::{HttpEndpoint, ProviderConfig, TestApp, backends};
+use tests::service::{HttpEndpoint, ProviderConfig, TestApp, backends, eventually};
 
 const ANN: &str =
     r#"{"contact": {"id": "c1", "email": "ann@example.com", "phone": "+37255512345", "first_name": "Ann"}}"#;
@@ -265,18 +265,6 @@ async fn a_click_link_redirects_to_the_original_url_and_records_the_click() {
     t.stop().await;
 }
 
-/// Waits (real time) until `check` holds, for at most 20 s.
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let started = std::time::Instant::now();
-    while !check().await {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(20),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_travel_through_the_queues_to_workers_and_back() {
     use orchestrator::app::QueueMode;
@@ -320,25 +308,12 @@ async fn messages_travel_through_the_queues_to_workers_and_back() {
     }
 }
 
-/// A TCP server that accepts connections and never answers.
-async fn silent_server() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
-    format!("http://{addr}/sms")
-}
-
 #[tokio::test]
 async fn a_send_never_outlives_its_lease() {
     let backend = &backends().await[0];
     let config = ProviderConfig {
         sms: Some(HttpEndpoint {
-            url: silent_server().await,
+            url: tests::fakes::silent_server("/sms").await,
             token: None,
         }),
         ..ProviderConfig::default()

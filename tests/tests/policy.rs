@@ -4,7 +4,7 @@
 use chrono::TimeDelta;
 use serde_json::json;
 use tests::fakes::HttpProvider;
-use tests::service::{HttpEndpoint, ProviderConfig, TestApp, backends};
+use tests::service::{HttpEndpoint, ProviderConfig, TestApp, backends, eventually};
 
 /// Ann's phone is Estonian: her zone is Europe/Tallinn (UTC+2 in winter), from the phone.
 const ANN: &str = r#"{"contact": {"id": "c1", "email": "ann@example.com", "phone": "+37255512345"}}"#;
@@ -196,18 +196,6 @@ async fn a_flow_naming_an_unknown_calendar_is_refused_with_the_node_and_field() 
     );
     assert_eq!(t.post("/api/flows", &known).await.0, 201);
     t.stop().await;
-}
-
-/// Waits (real time) until `check` holds, for at most 20 s.
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let started = std::time::Instant::now();
-    while !check().await {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(20),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

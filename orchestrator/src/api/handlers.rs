@@ -486,19 +486,7 @@ pub async fn get_contact(State(state): State<AppState>, Path(id): Path<String>) 
         .remove(&contact_id)
         .ok_or_else(missing)?;
     let (zone, source) = flows::geo::contact_zone(&contact, None, state.policy.default_timezone);
-    let addresses: Vec<String> = [
-        contact
-            .email
-            .as_deref()
-            .and_then(|a| flows::geo::suppression_key(flows::Channel::Email, a)),
-        contact
-            .phone
-            .as_deref()
-            .and_then(|a| flows::geo::suppression_key(flows::Channel::Sms, a)),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let addresses: Vec<String> = flows::geo::suppression_keys(&contact).collect();
     let suppressed = journeys::suppressed(&state.db, &addresses).await?;
     Ok(Json(serde_json::json!({
         "id": contact.id,

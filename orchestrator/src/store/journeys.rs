@@ -526,9 +526,7 @@ pub async fn lease_outbox(
             message: Outbound {
                 id: field(&r, 2)?,
                 node: field(&r, 7)?,
-                channel: flows::Channel::ALL
-                    .into_iter()
-                    .find(|c| c.as_str() == channel)
+                channel: flows::Channel::parse(&channel)
                     .ok_or_else(|| DbErr::Custom(format!("unknown channel '{channel}'")))?,
                 to: field(&r, 9)?,
                 content,
@@ -595,7 +593,7 @@ pub async fn recent_sends(
         values.extend(chunk.iter().map(|i| (*i).into()));
         for r in all(c, &sql, values).await? {
             let channel: String = col(&r, 1)?;
-            if let Some(channel) = flows::Channel::ALL.into_iter().find(|c| c.as_str() == channel) {
+            if let Some(channel) = flows::Channel::parse(&channel) {
                 out.entry(col(&r, 0)?)
                     .or_default()
                     .push((channel, from_ms(col(&r, 2)?)));

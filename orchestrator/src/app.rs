@@ -168,7 +168,7 @@ impl App {
                 });
                 let (q, sink, stop) = (
                     queues.clone(),
-                    Arc::new(delivery.clone()),
+                    Arc::new(delivery.outcome_sink()),
                     until_stopped(stopped.clone()),
                 );
                 tasks.spawn(async move {

@@ -79,7 +79,7 @@ fn stmt(c: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Statement {
         return Statement::from_sql_and_values(backend, sql, values);
     }
     let mut out = String::with_capacity(sql.len());
-    let mut ordered = Vec::with_capacity(values.len());
+    let mut order = Vec::with_capacity(values.len());
     let bytes = sql.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
@@ -89,8 +89,7 @@ fn stmt(c: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Statement {
             while bytes.get(end).is_some_and(u8::is_ascii_digit) {
                 end += 1;
             }
-            let n: usize = sql[start..end].parse().unwrap_or(0);
-            ordered.push(values.get(n.wrapping_sub(1)).cloned().unwrap_or(Value::String(None)));
+            order.push(sql[start..end].parse::<usize>().unwrap_or(0).wrapping_sub(1));
             out.push('?');
             i = end;
         } else {
@@ -99,6 +98,26 @@ fn stmt(c: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Statement {
             i += ch.len_utf8();
         }
     }
+    // Each value is moved to its last use and copied only for earlier ones.
+    let mut last = vec![usize::MAX; values.len()];
+    for (at, &n) in order.iter().enumerate() {
+        if let Some(l) = last.get_mut(n) {
+            *l = at;
+        }
+    }
+    let mut values: Vec<Option<Value>> = values.into_iter().map(Some).collect();
+    let ordered = order
+        .iter()
+        .enumerate()
+        .map(|(at, &n)| {
+            let value = if last.get(n) == Some(&at) {
+                values.get_mut(n).and_then(Option::take)
+            } else {
+                values.get(n).cloned().flatten()
+            };
+            value.unwrap_or(Value::String(None))
+        })
+        .collect::<Vec<_>>();
     Statement::from_sql_and_values(backend, out, ordered)
 }
 
@@ -171,6 +190,8 @@ pub async fn upsert_rows(
     on_conflict: &str,
 ) -> Result<(), DbErr> {
     let per_chunk = (30_000 / cols.len()).max(1);
+    // SQLite gets anonymous `?` directly, so `stmt` has nothing to rewrite or copy.
+    let sqlite = c.get_database_backend() == DbBackend::Sqlite;
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<Vec<Value>> = rows.by_ref().take(per_chunk).collect();
@@ -185,7 +206,11 @@ pub async fn upsert_rows(
                 if i > 0 {
                     sql.push_str(", ");
                 }
-                sql.push_str(&format!("${}", values.len() + i + 1));
+                if sqlite {
+                    sql.push('?');
+                } else {
+                    sql.push_str(&format!("${}", values.len() + i + 1));
+                }
             }
             sql.push(')');
             values.extend(row);

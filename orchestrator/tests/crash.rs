@@ -1,6 +1,10 @@
 //! `cairn serve` killed with SIGKILL in the middle of 10 000 journeys, then restarted on the same
 //! database while the client re-posts every entry with its key: every contact's journey runs
 //! exactly once, and every message is delivered exactly once.
+//!
+//! It runs on SQLite; on PostgreSQL when `CAIRN_TEST_DATABASE_URL` is set; and on PostgreSQL with
+//! Redis queues and a separate `cairn worker` process (both killed) when `CAIRN_TEST_REDIS_URL`
+//! is set too. Without those variables it says loudly what it skipped.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -22,22 +26,106 @@ const FLOW: &str = r#"{"format": "cairn.flow/v1", "name": "Crash", "nodes": [
   "edges": [{"from": "start", "to": "tag"}, {"from": "tag", "to": "mail"}, {"from": "mail", "to": "pause"},
             {"from": "pause", "to": "text"}, {"from": "text", "to": "done"}]}"#;
 
+/// Where the service keeps its state, and where its queues are.
+struct Backend {
+    name: &'static str,
+    database_url: String,
+    /// Redis queues, with a `cairn worker` process beside the service.
+    redis_url: Option<String>,
+    /// How long a send may take before it is retried: short, so the killed run's sends come
+    /// back soon; longer with queues, where a job also waits in the queue.
+    lease: &'static str,
+}
+
+async fn backends(dir: &Path) -> Vec<Backend> {
+    let mut out = vec![Backend {
+        name: "sqlite",
+        database_url: orchestrator::db::sqlite_url(&dir.join("cairn.db")),
+        redis_url: None,
+        lease: "2s",
+    }];
+    let Some(admin) = std::env::var("CAIRN_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
+        eprintln!("NOTE: CAIRN_TEST_DATABASE_URL is not set: the crash test on PostgreSQL (and Redis) was SKIPPED");
+        return out;
+    };
+    out.push(Backend {
+        name: "postgres",
+        database_url: fresh_postgres(&admin, "cairn_crash_pg").await,
+        redis_url: None,
+        lease: "2s",
+    });
+    match std::env::var("CAIRN_TEST_REDIS_URL").ok().filter(|u| !u.is_empty()) {
+        Some(redis) => {
+            // This test binary owns that Redis while it runs: no jobs of an earlier run.
+            let client = redis::Client::open(redis.as_str()).expect("CAIRN_TEST_REDIS_URL is a Redis URL");
+            let mut conn = client
+                .get_multiplexed_async_connection()
+                .await
+                .expect("Redis is reachable");
+            let _: () = redis::cmd("FLUSHDB").query_async(&mut conn).await.expect("FLUSHDB");
+            out.push(Backend {
+                name: "postgres+redis",
+                database_url: fresh_postgres(&admin, "cairn_crash_redis").await,
+                redis_url: Some(redis),
+                lease: "10s",
+            });
+        }
+        None => eprintln!("NOTE: CAIRN_TEST_REDIS_URL is not set: the crash test with Redis queues was SKIPPED"),
+    }
+    out
+}
+
+/// A new, empty database on the server `admin` points at.
+async fn fresh_postgres(admin: &str, prefix: &str) -> String {
+    use sea_orm::ConnectionTrait;
+    let name = format!("{prefix}_{}", std::process::id());
+    let db = sea_orm::Database::connect(admin)
+        .await
+        .expect("CAIRN_TEST_DATABASE_URL must be reachable");
+    db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
+        .await
+        .expect("drop an old test database");
+    db.execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create a test database");
+    let base = admin.split('?').next().unwrap_or(admin);
+    let cut = base
+        .rfind('/')
+        .filter(|i| *i > "postgres://".len())
+        .unwrap_or(base.len());
+    format!("{}/{name}", &base[..cut])
+}
+
 struct Server {
     child: Child,
+    /// `cairn worker`, when the queues are in Redis.
+    worker: Option<Child>,
     base: String,
 }
 
 impl Server {
-    fn start(db: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+    fn start(backend: &Backend) -> Server {
+        let mut serve = Command::new(env!("CARGO_BIN_EXE_cairn"));
+        serve
             .arg("serve")
             .env("CAIRN_LISTEN", "127.0.0.1:0")
-            .env("DATABASE_URL", format!("sqlite://{}?mode=rwc", db.display()))
-            .env("CAIRN_DELIVERY_LEASE", "2s")
+            .env("DATABASE_URL", &backend.database_url)
+            .env("CAIRN_DELIVERY_LEASE", backend.lease)
             .env("RUST_LOG", "warn")
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cairn serve starts");
+            .env_remove("REDIS_URL")
+            .stderr(Stdio::piped());
+        if let Some(redis) = &backend.redis_url {
+            serve.env("REDIS_URL", redis);
+        }
+        let mut child = serve.spawn().expect("cairn serve starts");
+        let worker = backend.redis_url.as_ref().map(|redis| {
+            Command::new(env!("CARGO_BIN_EXE_cairn"))
+                .arg("worker")
+                .env("REDIS_URL", redis)
+                .env("RUST_LOG", "warn")
+                .spawn()
+                .expect("cairn worker starts")
+        });
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let base = loop {
             let line = lines.next().expect("cairn serve printed its address").unwrap();
@@ -46,19 +134,25 @@ impl Server {
             }
         };
         std::thread::spawn(move || for _ in lines {});
-        Server { child, base }
+        Server { child, worker, base }
     }
 
     fn kill(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
+        if let Some(mut worker) = self.worker.take() {
+            worker.kill().unwrap();
+            worker.wait().unwrap();
+        }
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in std::iter::once(&mut self.child).chain(self.worker.as_mut()) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -81,10 +175,23 @@ async fn a_killed_server_restarted_finishes_every_journey_exactly_once() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = std::env::temp_dir().join(format!("cairn-crash-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("cairn.db");
+    for backend in backends(&dir).await {
+        let started = Instant::now();
+        kill_and_restart(&backend).await;
+        eprintln!(
+            "crash test on {}: {:.1} s",
+            backend.name,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn kill_and_restart(backend: &Backend) {
+    let name = backend.name;
     let client = reqwest::Client::new();
 
-    let first = Server::start(&db);
+    let first = Server::start(backend);
     let created: Value = client
         .post(format!("{}/api/flows", first.base))
         .body(FLOW)
@@ -103,13 +210,11 @@ async fn a_killed_server_restarted_finishes_every_journey_exactly_once() {
 
     // Enter 4 000 contacts, then kill the process while the engine and delivery are busy.
     let accepted = post_entries(&client, &first.base, flow, 0..4_000).await;
-    assert_eq!(accepted, 4_000);
+    assert_eq!(accepted, 4_000, "{name}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     first.kill();
     let unfinished = {
-        let db = orchestrator::db::connect(&orchestrator::db::sqlite_url(&db))
-            .await
-            .unwrap();
+        let db = orchestrator::db::connect(&backend.database_url).await.unwrap();
         let row = orchestrator::db::one(&db, "SELECT COUNT(*) FROM tokens WHERE finished = 0", vec![])
             .await
             .unwrap()
@@ -118,12 +223,15 @@ async fn a_killed_server_restarted_finishes_every_journey_exactly_once() {
         db.close().await.unwrap();
         n
     };
-    assert!(unfinished > 0, "the kill must interrupt running journeys");
+    assert!(unfinished > 0, "{name}: the kill must interrupt running journeys");
 
     // Restart on the same file; the client re-posts everything (its retry after the outage).
-    let second = Server::start(&db);
+    let second = Server::start(backend);
     let accepted = post_entries(&client, &second.base, flow, 0..CONTACTS).await;
-    assert_eq!(accepted, CONTACTS, "every entry is acknowledged, duplicates included");
+    assert_eq!(
+        accepted, CONTACTS,
+        "{name}: every entry is acknowledged, duplicates included"
+    );
 
     let started = Instant::now();
     loop {
@@ -142,7 +250,7 @@ async fn a_killed_server_restarted_finishes_every_journey_exactly_once() {
         }
         assert!(
             started.elapsed() < Duration::from_secs(240),
-            "not finished in 4 minutes: {stats}"
+            "{name}: not finished in 4 minutes: {stats}"
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -164,7 +272,7 @@ async fn a_killed_server_restarted_finishes_every_journey_exactly_once() {
         assert_eq!(
             stats["nodes"][node]["actions"][action].as_u64(),
             Some(CONTACTS as u64),
-            "{node} {action}: {stats}"
+            "{name}: {node} {action}: {stats}"
         );
     }
     let outbox: Value = client
@@ -176,12 +284,15 @@ async fn a_killed_server_restarted_finishes_every_journey_exactly_once() {
         .await
         .unwrap();
     let messages = outbox.as_array().unwrap();
-    assert_eq!(messages.len(), 2 * CONTACTS, "one email and one SMS per contact");
-    assert!(messages.iter().all(|m| m["status"] == "sent"));
+    assert_eq!(
+        messages.len(),
+        2 * CONTACTS,
+        "{name}: one email and one SMS per contact"
+    );
+    assert!(messages.iter().all(|m| m["status"] == "sent"), "{name}");
     let mut ids: Vec<&str> = messages.iter().map(|m| m["id"].as_str().unwrap()).collect();
     ids.sort_unstable();
     ids.dedup();
-    assert_eq!(ids.len(), 2 * CONTACTS);
+    assert_eq!(ids.len(), 2 * CONTACTS, "{name}");
     drop(second);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -26,6 +26,13 @@ use crate::throttle::Throttle;
 
 pub const OUTCOME_QUEUE: &str = "cairn.outcomes";
 
+/// Outcome jobs handled at once (and fetched at once): the orchestrator records the outcomes
+/// that arrive together in one transaction.
+pub const OUTCOME_CONCURRENCY: usize = 128;
+
+/// Send jobs handled at once per channel and process.
+pub const SEND_CONCURRENCY: usize = 16;
+
 /// How often idle workers look for new jobs.
 pub const POLL: Duration = Duration::from_millis(100);
 
@@ -180,7 +187,7 @@ impl Queues {
                     monitor.register(move |i| {
                         WorkerBuilder::new(worker_name(&queue, i))
                             .backend(storage.clone().poll_with_strategy(Tick::default()))
-                            .concurrency(16)
+                            .concurrency(SEND_CONCURRENCY)
                             .data(deps.clone())
                             .build(send_job)
                     })
@@ -191,7 +198,7 @@ impl Queues {
                     monitor.register(move |i| {
                         WorkerBuilder::new(worker_name(&queue, i))
                             .backend(storage.clone().poll_with_strategy(Tick::default()))
-                            .concurrency(16)
+                            .concurrency(SEND_CONCURRENCY)
                             .data(deps.clone())
                             .build(send_job)
                     })
@@ -265,23 +272,29 @@ impl Queues {
         let monitor = Monitor::new().shutdown_timeout(Duration::from_secs(20));
         let monitor = match self {
             Queues::Sqlite(pool) => {
-                let storage = SqliteStorage::<OutcomeJob>::new(pool)
-                    .with_config(apalis_sqlite::Config::default().queue(OUTCOME_QUEUE));
+                let storage = SqliteStorage::<OutcomeJob>::new(pool).with_config(
+                    apalis_sqlite::Config::default()
+                        .queue(OUTCOME_QUEUE)
+                        .batch_size(OUTCOME_CONCURRENCY),
+                );
                 monitor.register(move |i| {
                     WorkerBuilder::new(worker_name(OUTCOME_QUEUE, i))
                         .backend(storage.clone().poll_with_strategy(Tick::default()))
-                        .concurrency(1)
+                        .concurrency(OUTCOME_CONCURRENCY)
                         .data(sink.clone())
                         .build(outcome_job)
                 })
             }
             Queues::Redis(conn) => {
-                let storage = RedisStorage::<OutcomeJob>::new(conn.clone())
-                    .with_config(apalis_redis::Config::default().queue(OUTCOME_QUEUE));
+                let storage = RedisStorage::<OutcomeJob>::new(conn.clone()).with_config(
+                    apalis_redis::Config::default()
+                        .queue(OUTCOME_QUEUE)
+                        .batch_size(OUTCOME_CONCURRENCY),
+                );
                 monitor.register(move |i| {
                     WorkerBuilder::new(worker_name(OUTCOME_QUEUE, i))
                         .backend(storage.clone().poll_with_strategy(Tick::default()))
-                        .concurrency(1)
+                        .concurrency(OUTCOME_CONCURRENCY)
                         .data(sink.clone())
                         .build(outcome_job)
                 })

@@ -344,8 +344,8 @@ pub async fn append_journal(c: &impl ConnectionTrait, rows: Vec<JournalRow>) -> 
     let rows = rows
         .into_iter()
         .map(|r| {
-            let mut json = serde_json::to_value(&r.entry).unwrap_or_default();
-            json["flow"] = r.flow_id.into();
+            // The flow id lives in its column; `journal_of` puts it back into the object.
+            let json = serde_json::to_string(&r.entry).unwrap_or_default();
             vec![
                 r.contact_id.into(),
                 r.flow_id.into(),
@@ -353,7 +353,7 @@ pub async fn append_journal(c: &impl ConnectionTrait, rows: Vec<JournalRow>) -> 
                 ms(r.entry.at).into(),
                 r.entry.node.clone().into(),
                 r.entry.action.name().into(),
-                json.to_string().into(),
+                json.into(),
             ]
         })
         .collect();
@@ -370,12 +370,16 @@ pub async fn append_journal(c: &impl ConnectionTrait, rows: Vec<JournalRow>) -> 
 pub async fn journal_of(c: &impl ConnectionTrait, contact_id: i64) -> Result<Vec<serde_json::Value>, DbErr> {
     let rows = all(
         c,
-        "SELECT entry FROM journal WHERE contact_id = $1 ORDER BY id",
+        "SELECT entry, flow_id FROM journal WHERE contact_id = $1 ORDER BY id",
         vec![contact_id.into()],
     )
     .await?;
     rows.iter()
-        .map(|r| Ok(serde_json::from_str(&col::<String>(r, 0)?).unwrap_or_default()))
+        .map(|r| {
+            let mut entry: serde_json::Value = serde_json::from_str(&col::<String>(r, 0)?).unwrap_or_default();
+            entry["flow"] = col::<i64>(r, 1)?.into();
+            Ok(entry)
+        })
         .collect()
 }
 

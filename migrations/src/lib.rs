@@ -13,6 +13,7 @@ mod m20261122_000003_settings;
 mod m20261122_000004_held_events;
 mod m20261122_000005_inbox_order;
 mod m20261122_000006_send_policy;
+mod m20261123_000007_node_counts;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_held_events::Migration),
             Box::new(m20261122_000005_inbox_order::Migration),
             Box::new(m20261122_000006_send_policy::Migration),
+            Box::new(m20261123_000007_node_counts::Migration),
         ]
     }
 }

@@ -176,7 +176,9 @@ async fn enter_all(db: &DatabaseConnection, flow_id: i64, contacts: u64, now: Da
                 now,
             )?);
         }
+        let n = tokens.len() as i64;
         insert_rows(&tx, "tokens", &journeys::NEW_TOKEN_COLUMNS, tokens).await?;
+        journeys::count_arrivals(&tx, flow_id, "start", n).await?;
         tx.commit().await?;
         first = last;
     }

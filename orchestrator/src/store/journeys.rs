@@ -18,6 +18,9 @@ pub struct StoredToken {
     pub version: i64,
     pub contact_id: i64,
     pub token: Token,
+    /// The node the journey was at when loaded (running then): [`save_tokens`] moves its place
+    /// in the `tokens_here` counts from there.
+    pub was_at: String,
 }
 
 const TOKEN_COLUMNS: &str = "t.id, t.flow_id, t.version, t.contact_id, t.state";
@@ -32,6 +35,7 @@ fn token_row(r: &QueryResult) -> Result<StoredToken, DbErr> {
         flow_id: col(r, 1)?,
         version: col(r, 2)?,
         contact_id: col(r, 3)?,
+        was_at: token.node.clone(),
         token,
     })
 }
@@ -120,7 +124,10 @@ pub async fn enter(c: &impl ConnectionTrait, e: NewEntry<'_>) -> Result<Entered,
     )
     .await?;
     match (r, e.key) {
-        (Some(r), _) => Ok(Entered::Started { token: col(&r, 0)? }),
+        (Some(r), _) => {
+            count_arrivals(c, e.flow_id, e.entry_node, 1).await?;
+            Ok(Entered::Started { token: col(&r, 0)? })
+        }
         // The same key was entered concurrently (another contact's request with this key).
         (None, Some(key)) => {
             let r = one(
@@ -168,7 +175,59 @@ pub async fn enter_audience(c: &impl ConnectionTrait, e: AudienceEntry<'_>) -> R
     }
     let n = rows.len() as u64;
     insert_rows(c, "tokens", &NEW_TOKEN_COLUMNS, rows).await?;
+    count_arrivals(c, e.flow_id, e.entry_node, n as i64).await?;
     Ok(n)
+}
+
+/// Counter rows are spread over this many shards per key, so engines sharing PostgreSQL do not
+/// all queue for one hot row; readers sum the shards.
+const COUNT_SHARDS: i64 = 8;
+
+fn count_shard() -> i64 {
+    static NEXT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        .rem_euclid(COUNT_SHARDS)
+}
+
+/// Adds `n` new journeys at `node` of `flow` to the `tokens_here` counts (bulk entry).
+pub async fn count_arrivals(c: &impl ConnectionTrait, flow: i64, node: &str, n: i64) -> Result<(), DbErr> {
+    count_here(c, BTreeMap::from([((flow, node.to_string()), n)])).await
+}
+
+/// Applies `(flow, node) → change` to the running journeys per node. Keys are written in
+/// order, so two transactions never wait for each other's counter rows crosswise.
+async fn count_here(c: &impl ConnectionTrait, deltas: BTreeMap<(i64, String), i64>) -> Result<(), DbErr> {
+    let shard = count_shard();
+    let rows = deltas
+        .into_iter()
+        .filter(|(_, n)| *n != 0)
+        .map(|((flow, node), n)| vec![flow.into(), node.into(), shard.into(), n.into()])
+        .collect();
+    crate::db::upsert_rows(
+        c,
+        "tokens_here",
+        &["flow_id", "node", "shard", "n"],
+        rows,
+        "ON CONFLICT (flow_id, node, shard) DO UPDATE SET n = tokens_here.n + excluded.n",
+    )
+    .await
+}
+
+/// Adds `(flow, node, action) → lines` to the journal counts, keys in order as above.
+async fn count_journal(c: &impl ConnectionTrait, deltas: BTreeMap<(i64, String, &str), i64>) -> Result<(), DbErr> {
+    let shard = count_shard();
+    let rows = deltas
+        .into_iter()
+        .map(|((flow, node, action), n)| vec![flow.into(), node.into(), action.into(), shard.into(), n.into()])
+        .collect();
+    crate::db::upsert_rows(
+        c,
+        "journal_counts",
+        &["flow_id", "node", "action", "shard", "n"],
+        rows,
+        "ON CONFLICT (flow_id, node, action, shard) DO UPDATE SET n = journal_counts.n + excluded.n",
+    )
+    .await
 }
 
 /// The columns of [`new_token_row`].
@@ -245,6 +304,7 @@ pub async fn claim_due(c: &impl ConnectionTrait, now: DateTime<Utc>, limit: u64)
                 flow_id: field(r, 1)?,
                 version: field(r, 2)?,
                 contact_id: field(r, 3)?,
+                was_at: token.node.clone(),
                 token,
             })
         })
@@ -288,8 +348,15 @@ pub async fn next_due(c: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>,
 /// `ON CONFLICT (id) DO UPDATE` is the portable batched UPDATE).
 pub async fn save_tokens(c: &impl ConnectionTrait, tokens: &[StoredToken], now: DateTime<Utc>) -> Result<(), DbErr> {
     let mut rows = Vec::with_capacity(tokens.len());
+    let mut here: BTreeMap<(i64, String), i64> = BTreeMap::new();
     for t in tokens {
         let finished = t.token.is_finished();
+        if finished || t.token.node != t.was_at {
+            *here.entry((t.flow_id, t.was_at.clone())).or_default() -= 1;
+            if !finished {
+                *here.entry((t.flow_id, t.token.node.clone())).or_default() += 1;
+            }
+        }
         let wake = if finished {
             None
         } else {
@@ -328,7 +395,8 @@ pub async fn save_tokens(c: &impl ConnectionTrait, tokens: &[StoredToken], now: 
         "ON CONFLICT (id) DO UPDATE SET node = excluded.node, state = excluded.state, wake_at = excluded.wake_at, \
          finished = excluded.finished, updated_at = excluded.updated_at",
     )
-    .await
+    .await?;
+    count_here(c, here).await
 }
 
 /// A journal line with the ids it belongs to.
@@ -341,6 +409,13 @@ pub struct JournalRow {
 }
 
 pub async fn append_journal(c: &impl ConnectionTrait, rows: Vec<JournalRow>) -> Result<(), DbErr> {
+    let mut counts: BTreeMap<(i64, String, &str), i64> = BTreeMap::new();
+    for r in &rows {
+        *counts
+            .entry((r.flow_id, r.entry.node.clone(), r.entry.action.name()))
+            .or_default() += 1;
+    }
+    count_journal(c, counts).await?;
     let rows = rows
         .into_iter()
         .map(|r| {
@@ -848,7 +923,7 @@ pub async fn stats(c: &impl ConnectionTrait, flow_id: i64) -> Result<BTreeMap<St
     let mut out: BTreeMap<String, NodeStats> = BTreeMap::new();
     let rows = all(
         c,
-        "SELECT node, action, COUNT(*) FROM journal WHERE flow_id = $1 GROUP BY node, action",
+        "SELECT node, action, CAST(SUM(n) AS BIGINT) FROM journal_counts WHERE flow_id = $1 GROUP BY node, action HAVING SUM(n) <> 0",
         vec![flow_id.into()],
     )
     .await?;
@@ -860,7 +935,7 @@ pub async fn stats(c: &impl ConnectionTrait, flow_id: i64) -> Result<BTreeMap<St
     }
     let rows = all(
         c,
-        "SELECT node, COUNT(*) FROM tokens WHERE flow_id = $1 AND finished = 0 GROUP BY node",
+        "SELECT node, CAST(SUM(n) AS BIGINT) FROM tokens_here WHERE flow_id = $1 GROUP BY node HAVING SUM(n) <> 0",
         vec![flow_id.into()],
     )
     .await?;

@@ -1,0 +1,58 @@
+//! A database written before per-node counts existed keeps its stats after the upgrade: the
+//! migration fills the counts from the journal and the running journeys.
+
+use migrations::{Migrator, MigratorTrait};
+use orchestrator::db::exec;
+use orchestrator::store::journeys;
+
+#[tokio::test]
+async fn stats_of_an_existing_database_survive_the_upgrade_to_node_counts() {
+    let path = std::env::temp_dir().join(format!("cairn-upgrade-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let db = sea_orm::Database::connect(orchestrator::db::sqlite_url(&path))
+        .await
+        .unwrap();
+    Migrator::up(&db, Some(6)).await.unwrap();
+    for (node, action) in [
+        ("start", "entered"),
+        ("start", "entered"),
+        ("mail", "sent"),
+        ("start", "entered"),
+    ] {
+        exec(
+            &db,
+            "INSERT INTO journal (contact_id, flow_id, token_id, at, node, action, entry) VALUES (1, 7, 1, 0, $1, $2, '{}')",
+            vec![node.into(), action.into()],
+        )
+        .await
+        .unwrap();
+    }
+    exec(
+        &db,
+        "INSERT INTO journal (contact_id, flow_id, token_id, at, node, action, entry) VALUES (1, 8, 1, 0, 'start', 'entered', '{}')",
+        vec![],
+    )
+    .await
+    .unwrap();
+    for (node, finished) in [("wait", 0), ("wait", 0), ("done", 1), ("mail", 0)] {
+        exec(
+            &db,
+            "INSERT INTO tokens (flow_id, version, contact_id, node, state, wake_at, finished, created_at, updated_at) \
+             VALUES (7, 1, 1, $1, '{}', 0, $2, 0, 0)",
+            vec![node.into(), i64::from(finished).into()],
+        )
+        .await
+        .unwrap();
+    }
+
+    Migrator::up(&db, None).await.unwrap();
+    let stats = journeys::stats(&db, 7).await.unwrap();
+    assert_eq!(stats["start"].actions["entered"], 3);
+    assert_eq!(stats["mail"].actions["sent"], 1);
+    assert_eq!(stats["wait"].here, 2);
+    assert_eq!(stats["mail"].here, 1);
+    assert!(!stats.contains_key("done"), "finished journeys are nowhere: {stats:?}");
+    assert_eq!(journeys::stats(&db, 8).await.unwrap()["start"].actions["entered"], 1);
+    db.close().await.unwrap();
+    let _ = std::fs::remove_file(&path);
+}

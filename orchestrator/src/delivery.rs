@@ -292,8 +292,9 @@ impl Delivery {
         for (provider, ids) in &accepted {
             journeys::set_messages_status(&tx, ids, "sent", provider, now).await?;
         }
-        journeys::append_journal(&tx, journal).await?;
         journeys::delete_outbox(&tx, &done).await?;
+        // Last: it takes the shared counter rows (see `journeys::COUNT_SHARDS`).
+        journeys::append_journal(&tx, journal).await?;
         tx.commit().await
     }
 

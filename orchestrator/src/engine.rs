@@ -301,7 +301,9 @@ impl Engine {
                             reentry: flow.definition().reentry,
                             now,
                         };
-                        journeys::enter(&tx, entry).await?;
+                        if let journeys::Entered::Started { .. } = journeys::enter_uncounted(&tx, entry).await? {
+                            *pass.arrivals.entry((flow_id, node.id.clone())).or_default() += 1;
+                        }
                     }
                 }
             }
@@ -342,6 +344,8 @@ struct Pass {
     messages: Vec<MessageRow>,
     /// Tag and list changes: (contact, change, source).
     changes: Vec<(i64, Effect, &'static str)>,
+    /// Journeys started in this pass per (flow, entry node), counted when it is written.
+    arrivals: std::collections::BTreeMap<(i64, String), i64>,
 }
 
 impl Pass {
@@ -354,6 +358,7 @@ impl Pass {
             journal: Vec::new(),
             messages: Vec::new(),
             changes: Vec::new(),
+            arrivals: Default::default(),
         }
     }
 
@@ -438,11 +443,12 @@ impl Pass {
         self.tokens.push(t.clone());
     }
 
+    /// Tokens and the journal go last: they take the shared counter rows, after which a
+    /// transaction locks nothing else (see `journeys::COUNT_SHARDS`).
     async fn write(self, c: &impl ConnectionTrait) -> Result<(), DbErr> {
-        journeys::save_tokens(c, &self.tokens, self.now).await?;
-        journeys::append_journal(c, self.journal).await?;
-        journeys::queue_messages(c, self.messages, self.now).await?;
         contacts::apply_changes(c, &self.changes, self.now).await?;
-        Ok(())
+        journeys::queue_messages(c, self.messages, self.now).await?;
+        journeys::save_tokens(c, &self.tokens, self.arrivals, self.now).await?;
+        journeys::append_journal(c, self.journal).await
     }
 }

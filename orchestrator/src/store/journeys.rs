@@ -67,7 +67,20 @@ pub enum Entered {
     Refused { reason: String },
 }
 
+/// Starts a journey unless the key or the re-entry rule says otherwise, and counts it at its
+/// entry node. The count takes a shared counter row, so it comes last in the transaction.
 pub async fn enter(c: &impl ConnectionTrait, e: NewEntry<'_>) -> Result<Entered, DbErr> {
+    let (flow, node) = (e.flow_id, e.entry_node);
+    let entered = enter_uncounted(c, e).await?;
+    if matches!(entered, Entered::Started { .. }) {
+        count_arrivals(c, flow, node, 1).await?;
+    }
+    Ok(entered)
+}
+
+/// [`enter`] without the count at the entry node, for a transaction that goes on to lock other
+/// rows: it counts its arrivals at its end (see [`save_tokens`]).
+pub async fn enter_uncounted(c: &impl ConnectionTrait, e: NewEntry<'_>) -> Result<Entered, DbErr> {
     // Entries of one contact are serialised (on SQLite the write transaction already is), so
     // two entries with different keys cannot both pass the re-entry check.
     if is_postgres(c) {
@@ -124,10 +137,7 @@ pub async fn enter(c: &impl ConnectionTrait, e: NewEntry<'_>) -> Result<Entered,
     )
     .await?;
     match (r, e.key) {
-        (Some(r), _) => {
-            count_arrivals(c, e.flow_id, e.entry_node, 1).await?;
-            Ok(Entered::Started { token: col(&r, 0)? })
-        }
+        (Some(r), _) => Ok(Entered::Started { token: col(&r, 0)? }),
         // The same key was entered concurrently (another contact's request with this key).
         (None, Some(key)) => {
             let r = one(
@@ -181,6 +191,10 @@ pub async fn enter_audience(c: &impl ConnectionTrait, e: AudienceEntry<'_>) -> R
 
 /// Counter rows are spread over this many shards per key, so engines sharing PostgreSQL do not
 /// all queue for one hot row; readers sum the shards.
+///
+/// Deadlock rule: a transaction takes counter rows only at its end, `tokens_here` (one sorted
+/// statement) before `journal_counts` (one sorted statement), and locks nothing after them. A
+/// transaction holding a counter row then waits for nobody, so no cycle can form.
 const COUNT_SHARDS: i64 = 8;
 
 fn count_shard() -> i64 {
@@ -345,10 +359,16 @@ pub async fn next_due(c: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>,
 }
 
 /// Writes the new state of many tokens with one multi-row upsert per chunk (the rows exist;
-/// `ON CONFLICT (id) DO UPDATE` is the portable batched UPDATE).
-pub async fn save_tokens(c: &impl ConnectionTrait, tokens: &[StoredToken], now: DateTime<Utc>) -> Result<(), DbErr> {
+/// `ON CONFLICT (id) DO UPDATE` is the portable batched UPDATE), then moves their counts, with
+/// `arrivals` (journeys started by [`enter_uncounted`] in this transaction) added.
+pub async fn save_tokens(
+    c: &impl ConnectionTrait,
+    tokens: &[StoredToken],
+    arrivals: BTreeMap<(i64, String), i64>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
     let mut rows = Vec::with_capacity(tokens.len());
-    let mut here: BTreeMap<(i64, String), i64> = BTreeMap::new();
+    let mut here = arrivals;
     for t in tokens {
         let finished = t.token.is_finished();
         if finished || t.token.node != t.was_at {

@@ -338,6 +338,48 @@ async fn a_tag_event_starts_the_journeys_that_wait_for_it_and_tags_remember() {
 }
 
 #[tokio::test]
+async fn stats_count_journeys_that_events_started_until_they_leave() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let flow = r#"{"format": "cairn.flow/v1", "name": "VIP wait", "nodes": [
+            {"id": "vip", "type": "event_entry", "event": "tag_added", "tag": "vip"},
+            {"id": "later", "type": "wait", "duration": "1h"},
+            {"id": "done", "type": "exit"}],
+            "edges": [{"from": "vip", "to": "later"}, {"from": "later", "to": "done"}]}"#;
+        let (_, created) = t.post("/api/flows", flow).await;
+        let id = created["id"].as_i64().unwrap();
+        t.post(&format!("/api/flows/{id}/activate"), "").await;
+        let welcome = t.activate_template("welcome").await;
+        t.post(&format!("/api/flows/{welcome}/entries"), ANN).await;
+        t.settle().await;
+        t.post("/api/events", r#"{"contact": "c1", "type": "tag_added", "tag": "vip"}"#)
+            .await;
+        t.settle().await;
+        let (_, stats) = t.get(&format!("/api/flows/{id}/stats")).await;
+        assert_eq!(
+            stats["nodes"]["vip"]["actions"]["entered"], 1,
+            "{}: {stats}",
+            backend.name
+        );
+        assert_eq!(stats["nodes"]["later"]["here"], 1, "{}: {stats}", backend.name);
+        assert!(
+            stats["nodes"]["vip"]["here"].as_i64().unwrap_or(0) == 0,
+            "{}: {stats}",
+            backend.name
+        );
+        t.advance(TimeDelta::hours(2)).await;
+        let (_, stats) = t.get(&format!("/api/flows/{id}/stats")).await;
+        assert_eq!(
+            stats["nodes"]["done"]["actions"]["exited"], 1,
+            "{}: {stats}",
+            backend.name
+        );
+        assert_eq!(stats["nodes"]["later"]["here"], 0, "{}: {stats}", backend.name);
+        t.stop().await;
+    }
+}
+
+#[tokio::test]
 async fn stats_count_entries_waits_and_exits_per_node() {
     for backend in backends().await {
         let t = TestApp::spawn(&backend).await;
@@ -568,6 +610,12 @@ async fn two_engines_on_one_database_step_each_journey_exactly_once() {
         }
         let (_, stats) = t.get(&format!("/api/flows/{flow}/stats")).await;
         assert_eq!(stats["nodes"]["start"]["actions"]["entered"], 300, "{}", backend.name);
+        assert_eq!(stats["nodes"]["read"]["here"], 300, "{}: {stats}", backend.name);
+        assert_eq!(
+            stats["nodes"]["hello"]["actions"]["sent"], 300,
+            "{}: {stats}",
+            backend.name
+        );
         t.stop().await;
     }
 }

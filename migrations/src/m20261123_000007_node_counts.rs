@@ -24,11 +24,17 @@ fn index(name: &str, table: &str, cols: &[&str]) -> IndexCreateStatement {
 }
 
 fn drop_index(name: &str, table: &str) -> IndexDropStatement {
-    Index::drop().name(name).table(Alias::new(table)).to_owned()
+    Index::drop().name(name).table(Alias::new(table)).if_exists().to_owned()
 }
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    /// All or nothing on SQLite too (sea-orm-migration wraps only PostgreSQL by default): a
+    /// crash half-way must not leave counts filled and the migration unrecorded.
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.create_table(
             Table::create()
@@ -56,6 +62,8 @@ impl MigrationTrait for Migration {
         )
         .await?;
         let db = m.get_connection();
+        db.execute_unprepared("DELETE FROM journal_counts").await?;
+        db.execute_unprepared("DELETE FROM tokens_here").await?;
         db.execute_unprepared(
             "INSERT INTO journal_counts (flow_id, node, action, shard, n) \
              SELECT flow_id, node, action, 0, COUNT(*) FROM journal GROUP BY flow_id, node, action",

@@ -189,6 +189,8 @@ pub async fn upsert_rows(
     rows: Vec<Vec<Value>>,
     on_conflict: &str,
 ) -> Result<(), DbErr> {
+    // The values are bound by position; a numbered placeholder here would be misbound.
+    debug_assert!(!on_conflict.contains('$'), "no placeholders in a conflict clause");
     let per_chunk = (30_000 / cols.len()).max(1);
     // SQLite gets anonymous `?` directly, so `stmt` has nothing to rewrite or copy.
     let sqlite = c.get_database_backend() == DbBackend::Sqlite;

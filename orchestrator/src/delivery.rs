@@ -209,8 +209,7 @@ impl Delivery {
         let ids: Vec<i64> = outcomes.iter().map(|(p, _)| p.outbox_id).collect();
         let mut current = journeys::outbox_rows(&tx, &ids).await?;
         for (p, outcome) in outcomes {
-            // Taken out of the map, so a duplicate outcome in the same batch is stale too.
-            let Some(row) = current.remove(&p.outbox_id) else {
+            let Some(row) = current.get(&p.outbox_id) else {
                 continue;
             };
             if row.attempts != p.attempts || row.message != p.message.id {
@@ -223,6 +222,9 @@ impl Delivery {
             if !final_answer && row.leased_until != Some(crate::db::ms(p.leased_until)) {
                 continue;
             }
+            // Taken out of the map once applied (not before: a stale outcome earlier in the
+            // batch must not hide a valid one), so a later outcome for the row is stale.
+            current.remove(&p.outbox_id);
             let line = |action| JournalRow {
                 contact_id: p.contact_id,
                 flow_id: p.flow_id,
@@ -344,15 +346,47 @@ impl Delivery {
                     outcomes.push((job, outcome));
                     acks.push(ack);
                 }
-                let result = delivery.record(outcomes).await.map_err(|e| e.to_string());
-                for ack in acks {
-                    delivery.in_flight.done();
-                    let _ = ack.send(result.clone());
+                let results = delivery.record_batch(outcomes).await;
+                for (ack, result) in acks.into_iter().zip(results) {
+                    if result.is_ok() {
+                        delivery.in_flight.done();
+                    }
+                    let _ = ack.send(result);
                 }
                 delivery.wake.notify_one();
             }
         });
         OutcomeSink { tx }
+    }
+}
+
+impl Delivery {
+    /// Records a batch in one transaction; if that fails, each outcome on its own, so one bad
+    /// outcome does not fail the others. A panic while recording is an error, not the end of
+    /// the recorder. One result per outcome, in order.
+    async fn record_batch(&self, outcomes: Vec<(Pending, Outcome)>) -> Vec<Result<(), String>> {
+        let n = outcomes.len();
+        let attempt = |outcomes: Vec<(Pending, Outcome)>| {
+            let delivery = self.clone();
+            async move {
+                match tokio::spawn(async move { delivery.record(outcomes).await }).await {
+                    Ok(result) => result.map_err(|e| e.to_string()),
+                    Err(e) => Err(format!("recording outcomes failed: {e}")),
+                }
+            }
+        };
+        match attempt(outcomes.clone()).await {
+            Ok(()) => vec![Ok(()); n],
+            Err(e) if n == 1 => vec![Err(e)],
+            Err(e) => {
+                tracing::warn!(error = %e, n, "a batch of outcomes failed; recording them one by one");
+                let mut results = Vec::with_capacity(n);
+                for outcome in outcomes {
+                    results.push(attempt(vec![outcome]).await);
+                }
+                results
+            }
+        }
     }
 }
 

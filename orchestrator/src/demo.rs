@@ -108,7 +108,10 @@ pub async fn load(db: &DatabaseConnection, now: DateTime<Utc>) -> anyhow::Result
                     reentry: flow.definition().reentry,
                     now,
                 };
-                loaded.entries += journeys::enter_audience(&tx, audience).await? as usize;
+                let n = journeys::enter_audience(&tx, audience).await?;
+                // A flow created in this transaction: nobody else can hold its counter rows.
+                journeys::count_arrivals(&tx, id, &node.id, n as i64).await?;
+                loaded.entries += n as usize;
             }
         }
         if name == "welcome" {

@@ -345,6 +345,17 @@ async fn a_send_never_outlives_its_lease() {
 
 #[tokio::test]
 async fn a_late_outcome_of_an_expired_lease_does_not_undo_the_next_attempt() {
+    late_outcome_then_accepted(false).await;
+}
+
+/// Outcomes from the queue are recorded in batches: a stale outcome must not use up the row so
+/// that the valid one after it in the same batch is dropped (and the message sent again).
+#[tokio::test]
+async fn a_stale_outcome_does_not_hide_a_valid_one_in_the_same_batch() {
+    late_outcome_then_accepted(true).await;
+}
+
+async fn late_outcome_then_accepted(same_batch: bool) {
     use orchestrator::store::journeys;
     use workers::providers::Outcome;
     for backend in backends().await {
@@ -371,16 +382,17 @@ async fn a_late_outcome_of_an_expired_lease_does_not_undo_the_next_attempt() {
             provider: "http",
             reason: "late".into(),
         };
-        t.app.delivery.record(vec![(first[0].clone(), retry)]).await.unwrap();
         let accepted = Outcome::Accepted {
             provider: "outbox",
             reference: None,
         };
-        t.app
-            .delivery
-            .record(vec![(second[0].clone(), accepted)])
-            .await
-            .unwrap();
+        let (late, valid) = ((first[0].clone(), retry), (second[0].clone(), accepted));
+        if same_batch {
+            t.app.delivery.record(vec![late, valid]).await.unwrap();
+        } else {
+            t.app.delivery.record(vec![late]).await.unwrap();
+            t.app.delivery.record(vec![valid]).await.unwrap();
+        }
         let journal = t.journal("c1").await;
         assert!(
             journal.contains(&"text sent".to_string()),

@@ -122,6 +122,7 @@ pub async fn activate_flow(State(state): State<AppState>, Path(id): Path<String>
     // Events that reached its journeys while it was paused are applied now.
     journeys::release_held_events(&tx, id).await?;
     let mut entered = 0;
+    let mut arrivals = std::collections::BTreeMap::new();
     let admit = flow_store::first_admission(&tx, id, version).await?;
     for (_, node) in compiled.entries().filter(|_| admit) {
         if let NodeKind::SegmentEntry(segment) = &node.kind {
@@ -133,9 +134,13 @@ pub async fn activate_flow(State(state): State<AppState>, Path(id): Path<String>
                 reentry: compiled.definition().reentry,
                 now,
             };
-            entered += journeys::enter_audience(&tx, audience).await?;
+            let n = journeys::enter_audience(&tx, audience).await?;
+            arrivals.insert((id, node.id.clone()), n as i64);
+            entered += n;
         }
     }
+    // Last: counter rows (see `journeys::count_here`).
+    journeys::count_here(&tx, arrivals).await?;
     tx.commit().await?;
     state.engine.notify_one();
     let mut body = json!(row);

@@ -154,7 +154,8 @@ pub async fn enter_uncounted(c: &impl ConnectionTrait, e: NewEntry<'_>) -> Resul
 }
 
 /// Enters every contact of an audience (all contacts, or the members of `list`) at a segment
-/// entry node, skipping those the flow's re-entry rule keeps out. Returns how many entered.
+/// entry node, skipping those the flow's re-entry rule keeps out. Returns how many entered; the
+/// caller counts them with [`count_here`] at the end of its transaction.
 pub async fn enter_audience(c: &impl ConnectionTrait, e: AudienceEntry<'_>) -> Result<u64, DbErr> {
     let keep_out = match e.reentry {
         Reentry::Always => "",
@@ -185,7 +186,6 @@ pub async fn enter_audience(c: &impl ConnectionTrait, e: AudienceEntry<'_>) -> R
     }
     let n = rows.len() as u64;
     insert_rows(c, "tokens", &NEW_TOKEN_COLUMNS, rows).await?;
-    count_arrivals(c, e.flow_id, e.entry_node, n as i64).await?;
     Ok(n)
 }
 
@@ -210,7 +210,7 @@ pub async fn count_arrivals(c: &impl ConnectionTrait, flow: i64, node: &str, n: 
 
 /// Applies `(flow, node) → change` to the running journeys per node. Keys are written in
 /// order, so two transactions never wait for each other's counter rows crosswise.
-async fn count_here(c: &impl ConnectionTrait, deltas: BTreeMap<(i64, String), i64>) -> Result<(), DbErr> {
+pub async fn count_here(c: &impl ConnectionTrait, deltas: BTreeMap<(i64, String), i64>) -> Result<(), DbErr> {
     let shard = count_shard();
     let rows = deltas
         .into_iter()

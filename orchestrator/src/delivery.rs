@@ -358,9 +358,7 @@ impl Delivery {
         });
         OutcomeSink { tx }
     }
-}
 
-impl Delivery {
     /// Records a batch in one transaction; if that fails, each outcome on its own, so one bad
     /// outcome does not fail the others. A panic while recording is an error, not the end of
     /// the recorder. One result per outcome, in order.

@@ -15,6 +15,19 @@ mod m20261122_000005_inbox_order;
 mod m20261122_000006_send_policy;
 mod m20261123_000007_node_counts;
 
+/// A unique or plain index on `table(cols…)`, created only if missing.
+pub(crate) fn index(name: &str, table: &str, cols: &[&str], unique: bool) -> IndexCreateStatement {
+    let mut i = Index::create();
+    i.name(name).table(Alias::new(table)).if_not_exists();
+    for c in cols {
+        i.col(Alias::new(*c));
+    }
+    if unique {
+        i.unique();
+    }
+    i.to_owned()
+}
+
 pub struct Migrator;
 
 #[async_trait::async_trait]

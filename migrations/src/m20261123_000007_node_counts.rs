@@ -11,17 +11,10 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
+use crate::index;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-fn index(name: &str, table: &str, cols: &[&str]) -> IndexCreateStatement {
-    let mut i = Index::create();
-    i.name(name).table(Alias::new(table)).if_not_exists();
-    for c in cols {
-        i.col(Alias::new(*c));
-    }
-    i.to_owned()
-}
 
 fn drop_index(name: &str, table: &str) -> IndexDropStatement {
     Index::drop().name(name).table(Alias::new(table)).if_exists().to_owned()
@@ -77,17 +70,22 @@ impl MigrationTrait for Migration {
         m.drop_index(drop_index("journal_flow", "journal")).await?;
         m.drop_index(drop_index("tokens_flow_node", "tokens")).await?;
         m.drop_index(drop_index("tokens_contact", "tokens")).await?;
-        m.create_index(index("tokens_contact_id", "tokens", &["contact_id"]))
+        m.create_index(index("tokens_contact_id", "tokens", &["contact_id"], false))
             .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_index(drop_index("tokens_contact_id", "tokens")).await?;
-        m.create_index(index("tokens_contact", "tokens", &["contact_id", "finished"]))
+        m.create_index(index("tokens_contact", "tokens", &["contact_id", "finished"], false))
             .await?;
-        m.create_index(index("tokens_flow_node", "tokens", &["flow_id", "finished", "node"]))
-            .await?;
-        m.create_index(index("journal_flow", "journal", &["flow_id", "node", "action"]))
+        m.create_index(index(
+            "tokens_flow_node",
+            "tokens",
+            &["flow_id", "finished", "node"],
+            false,
+        ))
+        .await?;
+        m.create_index(index("journal_flow", "journal", &["flow_id", "node", "action"], false))
             .await?;
         m.drop_table(Table::drop().table("tokens_here").to_owned()).await?;
         m.drop_table(Table::drop().table("journal_counts").to_owned()).await

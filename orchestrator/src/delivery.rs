@@ -192,7 +192,7 @@ impl Delivery {
             .collect()
             .await;
         let attempted = outcomes.len();
-        self.record(outcomes).await?;
+        self.record(&outcomes).await?;
         Ok(attempted)
     }
 
@@ -200,7 +200,7 @@ impl Delivery {
     /// another message is stale and changes nothing. Outcomes that only move the row (retry,
     /// deferral, throttle, lease lost) apply only while the row still holds the attempt's
     /// lease, so a late outcome never frees a row another attempt is sending.
-    pub async fn record(&self, outcomes: Vec<(Pending, Outcome)>) -> Result<(), DbErr> {
+    pub async fn record(&self, outcomes: &[(Pending, Outcome)]) -> Result<(), DbErr> {
         let now = self.clock.now();
         let tx = crate::db::begin_write(&self.db).await?;
         let mut accepted: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
@@ -238,7 +238,7 @@ impl Delivery {
             };
             let failure = match outcome {
                 Outcome::Accepted { provider, .. } => {
-                    accepted.entry(provider).or_default().push(p.message.id.clone());
+                    accepted.entry(*provider).or_default().push(p.message.id.clone());
                     journal.push(line(Action::Sent {
                         channel: p.message.channel,
                         message: p.message.id.clone(),
@@ -248,7 +248,7 @@ impl Delivery {
                     None
                 }
                 Outcome::Retry { provider, reason } if p.attempts + 1 >= MAX_ATTEMPTS => {
-                    Some((provider, format!("gave up after {MAX_ATTEMPTS} attempts: {reason}")))
+                    Some((*provider, format!("gave up after {MAX_ATTEMPTS} attempts: {reason}")))
                 }
                 Outcome::Retry { reason, .. } => {
                     let attempts = p.attempts + 1;
@@ -256,28 +256,28 @@ impl Delivery {
                     journeys::retry_outbox(&tx, p.outbox_id, attempts, now + backoff(attempts)).await?;
                     None
                 }
-                Outcome::Failed { provider, reason } => Some((provider, reason)),
+                Outcome::Failed { provider, reason } => Some((*provider, reason.clone())),
                 Outcome::Undeliverable { provider, reason } => {
                     if let Some(key) = flows::geo::suppression_key(p.message.channel, &p.message.to) {
-                        journeys::suppress(&tx, &key, &reason, now).await?;
+                        journeys::suppress(&tx, &key, reason, now).await?;
                     }
                     Some((
-                        provider,
+                        *provider,
                         format!("{reason}; address {} suppressed", p.message.to.trim()),
                     ))
                 }
                 Outcome::Deferred { until, reason } => {
-                    journeys::defer_outbox(&tx, p.outbox_id, until).await?;
+                    journeys::defer_outbox(&tx, p.outbox_id, *until).await?;
                     journal.push(line(Action::Deferred {
-                        until,
-                        reason,
+                        until: *until,
+                        reason: reason.clone(),
                         zone: p.message.guard.as_ref().map(|g| g.zone.clone()),
                         zone_source: None,
                     }));
                     None
                 }
                 Outcome::Throttled { until } => {
-                    journeys::defer_outbox(&tx, p.outbox_id, until).await?;
+                    journeys::defer_outbox(&tx, p.outbox_id, *until).await?;
                     None
                 }
                 Outcome::LeaseLost => {
@@ -364,23 +364,24 @@ impl Delivery {
     /// the recorder. One result per outcome, in order.
     async fn record_batch(&self, outcomes: Vec<(Pending, Outcome)>) -> Vec<Result<(), String>> {
         let n = outcomes.len();
-        let attempt = |outcomes: Vec<(Pending, Outcome)>| {
+        let attempt = |outcomes: Arc<[(Pending, Outcome)]>| {
             let delivery = self.clone();
             async move {
-                match tokio::spawn(async move { delivery.record(outcomes).await }).await {
+                match tokio::spawn(async move { delivery.record(&outcomes).await }).await {
                     Ok(result) => result.map_err(|e| e.to_string()),
                     Err(e) => Err(format!("recording outcomes failed: {e}")),
                 }
             }
         };
-        match attempt(outcomes.clone()).await {
+        let batch: Arc<[(Pending, Outcome)]> = outcomes.into();
+        match attempt(batch.clone()).await {
             Ok(()) => vec![Ok(()); n],
             Err(e) if n == 1 => vec![Err(e)],
             Err(e) => {
                 tracing::warn!(error = %e, n, "a batch of outcomes failed; recording them one by one");
                 let mut results = Vec::with_capacity(n);
-                for outcome in outcomes {
-                    results.push(attempt(vec![outcome]).await);
+                for outcome in batch.iter() {
+                    results.push(attempt(Arc::from([outcome.clone()])).await);
                 }
                 results
             }

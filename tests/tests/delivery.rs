@@ -388,10 +388,10 @@ async fn late_outcome_then_accepted(same_batch: bool) {
         };
         let (late, valid) = ((first[0].clone(), retry), (second[0].clone(), accepted));
         if same_batch {
-            t.app.delivery.record(vec![late, valid]).await.unwrap();
+            t.app.delivery.record(&[late, valid]).await.unwrap();
         } else {
-            t.app.delivery.record(vec![late]).await.unwrap();
-            t.app.delivery.record(vec![valid]).await.unwrap();
+            t.app.delivery.record(&[late]).await.unwrap();
+            t.app.delivery.record(&[valid]).await.unwrap();
         }
         let journal = t.journal("c1").await;
         assert!(

@@ -21,7 +21,7 @@ use crate::engine::{Engine, FlowCache};
 pub enum QueueMode {
     /// This process sends from its outbox directly (no queues): the embedded default.
     Inline,
-    /// apalis queues in the SQLite file, in-process workers (opt-in: slow under load). Falls
+    /// apalis queues in the SQLite file, in-process workers (opt-in: twice as slow as `Inline`). Falls
     /// back to `Inline` on PostgreSQL.
     Embedded,
     /// apalis queues in Redis: in-process workers plus any number of `cairn worker` processes.

@@ -333,13 +333,7 @@ impl Delivery {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Recorded>(OUTCOME_BATCH);
         let delivery = self.clone();
         tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut batch = vec![first];
-                while batch.len() < OUTCOME_BATCH
-                    && let Ok(next) = rx.try_recv()
-                {
-                    batch.push(next);
-                }
+            while let Some(batch) = workers::queues::recv_batch(&mut rx, OUTCOME_BATCH).await {
                 let mut outcomes = Vec::with_capacity(batch.len());
                 let mut acks = Vec::with_capacity(batch.len());
                 for (job, outcome, ack) in batch {

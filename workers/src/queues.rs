@@ -232,6 +232,18 @@ struct WorkerDeps {
     outcomes: OutcomePusher,
 }
 
+/// Waits for the next item, then takes whatever else has already arrived, up to `max` in all;
+/// `None` once every sender is gone.
+pub async fn recv_batch<T>(rx: &mut tokio::sync::mpsc::Receiver<T>, max: usize) -> Option<Vec<T>> {
+    let mut batch = vec![rx.recv().await?];
+    while batch.len() < max
+        && let Ok(next) = rx.try_recv()
+    {
+        batch.push(next);
+    }
+    Some(batch)
+}
+
 /// An outcome on its way onto the outcome queue, with where to say whether it got there.
 type Pushed = (OutcomeJob, tokio::sync::oneshot::Sender<Result<(), String>>);
 
@@ -248,13 +260,7 @@ impl OutcomePusher {
     fn start(queues: Queues) -> Self {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Pushed>(OUTCOME_CONCURRENCY);
         tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut batch = vec![first];
-                while batch.len() < OUTCOME_CONCURRENCY
-                    && let Ok(next) = rx.try_recv()
-                {
-                    batch.push(next);
-                }
+            while let Some(batch) = recv_batch(&mut rx, OUTCOME_CONCURRENCY).await {
                 let (jobs, acks): (Vec<OutcomeJob>, Vec<_>) = batch.into_iter().unzip();
                 let result = queues.push_outcomes(jobs).await.map_err(|e| e.to_string());
                 for ack in acks {

@@ -208,7 +208,12 @@ impl TestApp {
     /// Imports and activates a flow file from `flows/templates`; returns its id.
     pub async fn activate_template(&self, name: &str) -> i64 {
         let text = std::fs::read_to_string(crate::repo_root().join(format!("flows/templates/{name}.json"))).unwrap();
-        let (status, body) = self.post("/api/flows", &text).await;
+        self.activate(&text).await
+    }
+
+    /// Imports and activates a flow given as `cairn.flow/v1` JSON; returns its id.
+    pub async fn activate(&self, flow: &str) -> i64 {
+        let (status, body) = self.post("/api/flows", flow).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         let id = body["id"].as_i64().unwrap();
         let (status, body) = self.post(&format!("/api/flows/{id}/activate"), "").await;

@@ -139,9 +139,7 @@ async fn webhook_nodes_call_their_url_with_an_idempotency_key() {
             {"id": "crm", "type": "webhook", "url": url, "method": "PUT", "body": "{\"name\": {{contact.first_name}}}"},
             {"id": "done", "type": "exit"}],
             "edges": [{"from": "start", "to": "crm"}, {"from": "crm", "to": "done"}]});
-        let (_, created) = t.post("/api/flows", &flow.to_string()).await;
-        let id = created["id"].as_i64().unwrap();
-        t.post(&format!("/api/flows/{id}/activate"), "").await;
+        let id = t.activate(&flow.to_string()).await;
         t.post(&format!("/api/flows/{id}/entries"), ANN).await;
         t.settle().await;
         let last = hook.received().pop().expect("the webhook was called");
@@ -242,9 +240,7 @@ async fn a_click_link_redirects_to_the_original_url_and_records_the_click() {
         "edges": [{"from": "start", "to": "offer"}, {"from": "offer", "to": "click"},
                   {"from": "click", "to": "yes", "when": "event"}, {"from": "click", "to": "done", "when": "timeout"},
                   {"from": "yes", "to": "done"}]});
-    let (_, created) = t.post("/api/flows", &flow.to_string()).await;
-    let id = created["id"].as_i64().unwrap();
-    t.post(&format!("/api/flows/{id}/activate"), "").await;
+    let id = t.activate(&flow.to_string()).await;
     t.post(&format!("/api/flows/{id}/entries"), ANN).await;
     t.settle().await;
     let mail = smtp.messages().remove(0);
@@ -284,9 +280,7 @@ async fn messages_travel_through_the_queues_to_workers_and_back() {
             {"id": "text", "type": "send_sms", "text": "Queued SMS"},
             {"id": "done", "type": "exit"}],
             "edges": [{"from": "start", "to": "mail"}, {"from": "mail", "to": "text"}, {"from": "text", "to": "done"}]});
-        let (_, created) = t.post("/api/flows", &flow.to_string()).await;
-        let id = created["id"].as_i64().unwrap();
-        t.post(&format!("/api/flows/{id}/activate"), "").await;
+        let id = t.activate(&flow.to_string()).await;
         t.post(&format!("/api/flows/{id}/entries"), ANN).await;
         eventually("the email", async || smtp.messages().len() > before).await;
         // The SMS provider answers 503 first: the retry goes back through the queue 2 s later
@@ -333,13 +327,7 @@ async fn a_send_never_outlives_its_lease() {
     // A 3 s lease: the silent provider's 15 s timeout would outlast it, so the attempt is cut
     // at the lease (less a second for recording) and counted as a retry.
     t.app.delivery.lease = TimeDelta::seconds(3);
-    let flow = json!({"format": "cairn.flow/v1", "name": "Text", "nodes": [
-        {"id": "start", "type": "webhook_entry"}, {"id": "text", "type": "send_sms", "text": "Hi"},
-        {"id": "done", "type": "exit"}],
-        "edges": [{"from": "start", "to": "text"}, {"from": "text", "to": "done"}]});
-    let (_, created) = t.post("/api/flows", &flow.to_string()).await;
-    let id = created["id"].as_i64().unwrap();
-    t.post(&format!("/api/flows/{id}/activate"), "").await;
+    let id = t.activate(&sms_flow().to_string()).await;
     t.post(&format!("/api/flows/{id}/entries"), ANN).await;
     let started = std::time::Instant::now();
     t.app.engine.drain().await.unwrap();
@@ -371,13 +359,7 @@ async fn late_outcome_then_accepted(same_batch: bool) {
     use workers::providers::Outcome;
     for backend in backends().await {
         let t = TestApp::spawn(&backend).await;
-        let flow = json!({"format": "cairn.flow/v1", "name": "Text", "nodes": [
-            {"id": "start", "type": "webhook_entry"}, {"id": "text", "type": "send_sms", "text": "Hi"},
-            {"id": "done", "type": "exit"}],
-            "edges": [{"from": "start", "to": "text"}, {"from": "text", "to": "done"}]});
-        let (_, created) = t.post("/api/flows", &flow.to_string()).await;
-        let id = created["id"].as_i64().unwrap();
-        t.post(&format!("/api/flows/{id}/activate"), "").await;
+        let id = t.activate(&sms_flow().to_string()).await;
         t.post(&format!("/api/flows/{id}/entries"), ANN).await;
         t.app.engine.drain().await.unwrap();
         let db = &t.app.state.db;
@@ -420,4 +402,12 @@ async fn late_outcome_then_accepted(same_batch: bool) {
         );
         t.stop().await;
     }
+}
+
+/// `webhook_entry → send_sms "Hi" → exit`.
+fn sms_flow() -> serde_json::Value {
+    json!({"format": "cairn.flow/v1", "name": "Text", "nodes": [
+        {"id": "start", "type": "webhook_entry"}, {"id": "text", "type": "send_sms", "text": "Hi"},
+        {"id": "done", "type": "exit"}],
+        "edges": [{"from": "start", "to": "text"}, {"from": "text", "to": "done"}]})
 }

@@ -3,20 +3,8 @@
 use std::time::{Duration, Instant};
 
 use flows::{Channel, Content, Outbound};
+use tests::fakes::silent_server;
 use workers::providers::{HttpEndpoint, Outcome, ProviderConfig, Providers};
-
-/// A TCP server that accepts connections and never says anything.
-async fn silent_server() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
-    addr.to_string()
-}
 
 fn message(channel: Channel, content: Content, to: &str) -> Outbound {
     Outbound {
@@ -31,7 +19,8 @@ fn message(channel: Channel, content: Content, to: &str) -> Outbound {
 
 #[tokio::test]
 async fn silent_providers_are_retried_not_waited_for() {
-    let addr = silent_server().await;
+    let url = silent_server("").await;
+    let addr = url.trim_start_matches("http://");
     let config = ProviderConfig {
         smtp_url: Some(format!("smtp://{addr}")),
         sms: Some(HttpEndpoint {

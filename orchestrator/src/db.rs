@@ -20,6 +20,9 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     options
         .max_connections(if sqlite { 4 } else { 16 })
         .acquire_timeout(Duration::from_secs(30))
+        // A pooled SQLite connection cannot have gone away; the ping before each use was a
+        // round trip to its thread for every transaction.
+        .test_before_acquire(!sqlite)
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|o| {
             o.journal_mode(SqliteJournalMode::Wal)
@@ -134,14 +137,15 @@ pub async fn one(c: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Res
 }
 
 /// Runs `inner`, a SELECT whose columns are aliased `c0`, `c1`, …, and returns its rows fetched
-/// as a single JSON array. sqlx hands SQLite rows one at a time from its connection thread to
-/// the async task; for thousands of rows those thread switches cost more than the query.
-pub async fn all_packed(
+/// as a single JSON array, each row decoded as `T` (a tuple of the columns). sqlx hands SQLite
+/// rows one at a time from its connection thread to the async task; for thousands of rows those
+/// thread switches cost more than the query.
+pub async fn all_packed<T: serde::de::DeserializeOwned>(
     c: &impl ConnectionTrait,
     inner: &str,
     columns: usize,
     values: Vec<Value>,
-) -> Result<Vec<Vec<serde_json::Value>>, DbErr> {
+) -> Result<Vec<T>, DbErr> {
     let cols = (0..columns).map(|i| format!("q.c{i}")).collect::<Vec<_>>().join(", ");
     let sql = if is_postgres(c) {
         format!("SELECT COALESCE(json_agg(json_build_array({cols}))::text, '[]') FROM ({inner}) q")
@@ -153,12 +157,6 @@ pub async fn all_packed(
     };
     let text: String = col(&row, 0)?;
     serde_json::from_str(&text).map_err(|e| DbErr::Custom(format!("packed rows: {e}")))
-}
-
-/// Field `i` of a packed row as `T`.
-pub fn field<T: serde::de::DeserializeOwned>(row: &[serde_json::Value], i: usize) -> Result<T, DbErr> {
-    let v = row.get(i).cloned().unwrap_or(serde_json::Value::Null);
-    serde_json::from_value(v).map_err(|e| DbErr::Custom(format!("packed field {i}: {e}")))
 }
 
 /// Column `i` of a row.

@@ -10,7 +10,7 @@ use flows::Contact;
 use sea_orm::{ConnectionTrait, DbErr};
 use serde_json::{Map, Value};
 
-use crate::db::{all_packed, col, exec, field, ms, one, placeholders};
+use crate::db::{all_packed, col, exec, ms, one, placeholders};
 
 /// A contact as the API receives it: the external id and whatever is known.
 #[derive(Debug, Clone, Default)]
@@ -91,7 +91,16 @@ pub async fn load(c: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, 
     for chunk in ids.chunks(1000) {
         let values: Vec<sea_orm::Value> = chunk.iter().map(|i| (*i).into()).collect();
         let list = placeholders(1, chunk.len());
-        let rows = all_packed(
+        type ContactRow = (
+            i64,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            String,
+        );
+        let rows: Vec<ContactRow> = all_packed(
             c,
             &format!(
                 "SELECT id AS c0, external_id AS c1, email AS c2, phone AS c3, timezone AS c4, country AS c5, fields AS c6 \
@@ -101,17 +110,16 @@ pub async fn load(c: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, 
             values.clone(),
         )
         .await?;
-        for r in rows {
-            let id: i64 = field(&r, 0)?;
-            let mut contact = Contact::new(field::<String>(&r, 1)?);
-            contact.email = field(&r, 2)?;
-            contact.phone = field(&r, 3)?;
-            contact.timezone = field::<Option<String>>(&r, 4)?.and_then(|z| z.parse().ok());
-            contact.country = field(&r, 5)?;
-            contact.fields = serde_json::from_str(&field::<String>(&r, 6)?).unwrap_or_default();
+        for (id, external, email, phone, timezone, country, fields) in rows {
+            let mut contact = Contact::new(external);
+            contact.email = email;
+            contact.phone = phone;
+            contact.timezone = timezone.and_then(|z| z.parse().ok());
+            contact.country = country;
+            contact.fields = serde_json::from_str(&fields).unwrap_or_default();
             out.insert(id, contact);
         }
-        let tags = all_packed(
+        let tags: Vec<(i64, String)> = all_packed(
             c,
             &format!(
                 "SELECT contact_id AS c0, tag AS c1 FROM contact_tags WHERE present = 1 AND contact_id IN ({list})"
@@ -120,21 +128,21 @@ pub async fn load(c: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, 
             values.clone(),
         )
         .await?;
-        for r in tags {
-            if let Some(contact) = out.get_mut(&field::<i64>(&r, 0)?) {
-                contact.tags.insert(field(&r, 1)?);
+        for (id, tag) in tags {
+            if let Some(contact) = out.get_mut(&id) {
+                contact.tags.insert(tag);
             }
         }
-        let lists = all_packed(
+        let lists: Vec<(i64, String)> = all_packed(
             c,
             &format!("SELECT contact_id AS c0, list AS c1 FROM contact_lists WHERE contact_id IN ({list})"),
             2,
             values,
         )
         .await?;
-        for r in lists {
-            if let Some(contact) = out.get_mut(&field::<i64>(&r, 0)?) {
-                contact.lists.insert(field(&r, 1)?);
+        for (id, list) in lists {
+            if let Some(contact) = out.get_mut(&id) {
+                contact.lists.insert(list);
             }
         }
     }

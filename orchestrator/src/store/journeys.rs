@@ -8,7 +8,7 @@ use flows::{Event, JournalEntry, Outbound, Token};
 use sea_orm::{ConnectionTrait, DbErr, QueryResult};
 use serde::Serialize;
 
-use crate::db::{all, all_packed, col, exec, field, from_ms, insert_rows, is_postgres, ms, one, placeholders};
+use crate::db::{all, all_packed, col, exec, from_ms, insert_rows, is_postgres, ms, one, placeholders};
 
 /// A token as stored: the engine's row ids around the core's [`Token`].
 #[derive(Debug, Clone)]
@@ -173,10 +173,9 @@ pub async fn enter_audience(c: &impl ConnectionTrait, e: AudienceEntry<'_>) -> R
     };
     let inner =
         format!("SELECT c.id AS c0, c.external_id AS c1 FROM contacts c WHERE 1 = 1 {member} {keep_out} ORDER BY c.id");
-    let audience = all_packed(c, &inner, 2, values).await?;
+    let audience: Vec<(i64, String)> = all_packed(c, &inner, 2, values).await?;
     let mut rows = Vec::with_capacity(audience.len());
-    for r in &audience {
-        let contact: (i64, String) = (field(r, 0)?, field(r, 1)?);
+    for contact in &audience {
         rows.push(new_token_row(
             (e.flow_id, e.version),
             (contact.0, &contact.1),
@@ -305,19 +304,18 @@ pub async fn claim_due(c: &impl ConnectionTrait, now: DateTime<Utc>, limit: u64)
          FROM tokens t JOIN flows f ON f.id = t.flow_id \
          WHERE t.finished = 0 AND t.wake_at <= $1 AND f.status = 'active' ORDER BY t.wake_at, t.id LIMIT $2{lock}"
     );
-    let rows = all_packed(c, &inner, 5, vec![ms(now).into(), (limit as i64).into()]).await?;
-    rows.iter()
-        .map(|r| {
-            let id: i64 = field(r, 0)?;
-            let state: String = field(r, 4)?;
+    let rows: Vec<(i64, i64, i64, i64, String)> =
+        all_packed(c, &inner, 5, vec![ms(now).into(), (limit as i64).into()]).await?;
+    rows.into_iter()
+        .map(|(id, flow_id, version, contact_id, state)| {
             let mut token: Token = serde_json::from_str(&state)
                 .map_err(|e| DbErr::Custom(format!("token {id} has unreadable state: {e}")))?;
             token.id = id.to_string();
             Ok(StoredToken {
                 id,
-                flow_id: field(r, 1)?,
-                version: field(r, 2)?,
-                contact_id: field(r, 3)?,
+                flow_id,
+                version,
+                contact_id,
                 was_at: token.node.clone(),
                 token,
             })
@@ -562,13 +560,15 @@ pub async fn outbox_rows(
             "SELECT id AS c0, attempts AS c1, message_id AS c2, leased_until AS c3 FROM outbox WHERE id IN ({})",
             placeholders(1, chunk.len())
         );
-        for r in all_packed(c, &inner, 4, chunk.iter().map(|i| (*i).into()).collect()).await? {
+        let rows: Vec<(i64, i64, String, Option<i64>)> =
+            all_packed(c, &inner, 4, chunk.iter().map(|i| (*i).into()).collect()).await?;
+        for (id, attempts, message, leased_until) in rows {
             let state = RowState {
-                attempts: field(&r, 1)?,
-                message: field(&r, 2)?,
-                leased_until: field(&r, 3)?,
+                attempts,
+                message,
+                leased_until,
             };
-            out.insert(field(&r, 0)?, state);
+            out.insert(id, state);
         }
     }
     Ok(out)
@@ -583,6 +583,23 @@ pub async fn release_outbox(c: &impl ConnectionTrait, id: i64, lease_until: Date
     )
     .await?;
     Ok(())
+}
+
+/// A row of the lease query, its columns in order (a packed row is a JSON array).
+#[derive(serde::Deserialize)]
+struct LeasedRow {
+    outbox_id: i64,
+    attempts: i64,
+    message_id: String,
+    token_id: i64,
+    contact_id: i64,
+    contact: String,
+    flow_id: i64,
+    node: String,
+    channel: String,
+    to: String,
+    content: String,
+    guard: Option<String>,
 }
 
 /// Leases up to `limit` outbox rows that are due and not leased by anyone else, until `until`.
@@ -604,30 +621,28 @@ pub async fn lease_outbox(
          WHERE o.not_before <= $1 AND (o.leased_until IS NULL OR o.leased_until <= $1) \
          ORDER BY o.id LIMIT $2{lock}"
     );
-    let rows = all_packed(c, &inner, 12, vec![ms(now).into(), (limit as i64).into()]).await?;
+    let rows: Vec<LeasedRow> = all_packed(c, &inner, 12, vec![ms(now).into(), (limit as i64).into()]).await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        let channel: String = field(&r, 8)?;
-        let content: String = field(&r, 10)?;
-        let content = serde_json::from_str(&content).map_err(|e| DbErr::Custom(format!("message content: {e}")))?;
-        let guard: Option<String> = field(&r, 11)?;
-        let guard = guard
+        let content = serde_json::from_str(&r.content).map_err(|e| DbErr::Custom(format!("message content: {e}")))?;
+        let guard = r
+            .guard
             .map(|g| serde_json::from_str(&g))
             .transpose()
             .map_err(|e| DbErr::Custom(format!("message guard: {e}")))?;
         out.push(Pending {
-            outbox_id: field(&r, 0)?,
-            attempts: field(&r, 1)?,
-            token_id: field(&r, 3)?,
-            contact_id: field(&r, 4)?,
-            contact: field(&r, 5)?,
-            flow_id: field(&r, 6)?,
+            outbox_id: r.outbox_id,
+            attempts: r.attempts,
+            token_id: r.token_id,
+            contact_id: r.contact_id,
+            contact: r.contact,
+            flow_id: r.flow_id,
             message: Outbound {
-                id: field(&r, 2)?,
-                node: field(&r, 7)?,
-                channel: flows::Channel::parse(&channel)
-                    .ok_or_else(|| DbErr::Custom(format!("unknown channel '{channel}'")))?,
-                to: field(&r, 9)?,
+                id: r.message_id,
+                node: r.node,
+                channel: flows::Channel::parse(&r.channel)
+                    .ok_or_else(|| DbErr::Custom(format!("unknown channel '{}'", r.channel)))?,
+                to: r.to,
                 content,
                 guard,
             },

@@ -313,6 +313,45 @@ async fn messages_travel_through_the_queues_to_workers_and_back() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sent_message_whose_outcome_the_queue_refuses_is_not_sent_again() {
+    use orchestrator::db::exec;
+    let sms = HttpProvider::start(&[]).await;
+    let backend = &backends().await[0];
+    let config = ProviderConfig {
+        sms: Some(HttpEndpoint {
+            url: sms.url("/v1/sms"),
+            token: None,
+        }),
+        ..ProviderConfig::default()
+    };
+    let t = TestApp::spawn_full(backend, config, orchestrator::app::QueueMode::Embedded, true).await;
+    // The embedded outcome queue refuses every outcome until the trigger goes.
+    exec(
+        &t.app.state.db,
+        "CREATE TRIGGER refuse_outcomes BEFORE INSERT ON Jobs WHEN NEW.job_type = 'cairn.outcomes' \
+         BEGIN SELECT RAISE(ABORT, 'outcome queue unavailable'); END",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let id = t.activate(&sms_flow().to_string()).await;
+    t.post(&format!("/api/flows/{id}/entries"), ANN).await;
+    eventually("the SMS at the provider", async || !sms.received().is_empty()).await;
+    // Ten polls of the queue: a failed send job would have been run again by now.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert!(!t.journal("c1").await.contains(&"text sent".to_string()));
+    exec(&t.app.state.db, "DROP TRIGGER refuse_outcomes", vec![])
+        .await
+        .unwrap();
+    eventually("the SMS journaled as sent", async || {
+        t.journal("c1").await.contains(&"text sent".to_string())
+    })
+    .await;
+    assert_eq!(sms.received().len(), 1, "the SMS went out once");
+    t.stop().await;
+}
+
 #[tokio::test]
 async fn a_send_never_outlives_its_lease() {
     let backend = &backends().await[0];

@@ -9,7 +9,9 @@
 //! 100 ms; apalis-redis's default 500 ms response timeout can stop a worker
 //! pool, so the connection manager gets 5 s timeouts; apalis-sqlite keeps finished jobs, which
 //! makes each acknowledgement slower (see [`SWEEP`]). Retries are not apalis's: a worker reports
-//! every answer as an outcome and the orchestrator decides (backoff, give up).
+//! every answer as an outcome and the orchestrator decides (backoff, give up); a send job never
+//! fails after its attempt, since apalis would run it (and send the message) again at once: an
+//! outcome the queue refuses is pushed again while the message's lease lasts.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -291,13 +293,40 @@ async fn send_job(job: SendJob, deps: Data<WorkerDeps>) -> Result<(), BoxDynErro
         now: &*send.now,
     };
     let outcome = attempt.run(&job.message, job.leased_until).await;
-    deps.outcomes
-        .push(OutcomeJob {
-            job,
-            outcome: outcome.into(),
-        })
-        .await?;
+    let outcome = OutcomeJob {
+        job,
+        outcome: outcome.into(),
+    };
+    push_while_leased(&deps.outcomes, outcome, &*send.now).await?;
     Ok(())
+}
+
+/// First wait before pushing an outcome again; it doubles up to [`PUSH_RETRY_MAX`].
+pub const PUSH_RETRY: Duration = Duration::from_millis(100);
+/// The longest wait between two pushes of one outcome.
+pub const PUSH_RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// Pushes an outcome, and if the queue refuses it, pushes it again while the message's lease
+/// lasts. The message has been attempted: failing the job instead would have the queue run it
+/// again at once and send the message a second time. Once the lease is over the outbox row is
+/// due again whatever happens here, so the last error then stands.
+async fn push_while_leased(
+    outcomes: &OutcomePusher,
+    outcome: OutcomeJob,
+    now: &(dyn Fn() -> DateTime<Utc> + Send + Sync),
+) -> Result<(), String> {
+    let mut wait = PUSH_RETRY;
+    loop {
+        match outcomes.push(outcome.clone()).await {
+            Ok(()) => return Ok(()),
+            Err(e) if now() + chrono::TimeDelta::from_std(wait).unwrap_or_default() < outcome.job.leased_until => {
+                tracing::warn!(message = %outcome.job.message.id, error = %e, "outcome not queued; trying again");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(PUSH_RETRY_MAX);
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Where outcomes go: the orchestrator records them.

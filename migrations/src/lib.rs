@@ -14,6 +14,7 @@ mod m20261122_000004_held_events;
 mod m20261122_000005_inbox_order;
 mod m20261122_000006_send_policy;
 mod m20261123_000007_node_counts;
+mod m20261123_000008_compact_journal;
 
 /// A unique or plain index on `table(cols…)`, created only if missing.
 pub(crate) fn index(name: &str, table: &str, cols: &[&str], unique: bool) -> IndexCreateStatement {
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_inbox_order::Migration),
             Box::new(m20261122_000006_send_policy::Migration),
             Box::new(m20261123_000007_node_counts::Migration),
+            Box::new(m20261123_000008_compact_journal::Migration),
         ]
     }
 }

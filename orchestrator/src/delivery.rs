@@ -229,12 +229,12 @@ impl Delivery {
                 contact_id: p.contact_id,
                 flow_id: p.flow_id,
                 token_id: p.token_id,
-                entry: JournalEntry {
+                entries: vec![JournalEntry {
                     at: now,
                     contact: p.contact.clone(),
                     node: p.message.node.clone(),
                     action,
-                },
+                }],
             };
             let failure = match outcome {
                 Outcome::Accepted { provider, .. } => {

@@ -380,12 +380,12 @@ impl Pass {
             contact_id: t.contact_id,
             flow_id: t.flow_id,
             token_id: t.id,
-            entry: JournalEntry {
+            entries: vec![JournalEntry {
                 at: self.now,
                 contact: t.token.contact.clone(),
                 node: t.token.node.clone(),
                 action,
-            },
+            }],
         });
         t.token.state = flows::TokenState::Failed { reason };
         self.tokens.push(t.clone());
@@ -405,18 +405,14 @@ impl Pass {
         };
         let Transition { token, effects } = step(flow, &t.token, input, &cx);
         let external = contact.id.clone();
+        let mut lines = Vec::new();
         for effect in effects {
             match effect {
-                Effect::Journal { node, action } => self.journal.push(JournalRow {
-                    contact_id: t.contact_id,
-                    flow_id: t.flow_id,
-                    token_id: t.id,
-                    entry: JournalEntry {
-                        at: self.now,
-                        contact: external.clone(),
-                        node,
-                        action,
-                    },
+                Effect::Journal { node, action } => lines.push(JournalEntry {
+                    at: self.now,
+                    contact: external.clone(),
+                    node,
+                    action,
                 }),
                 Effect::Send(message) => {
                     self.histories
@@ -438,6 +434,14 @@ impl Pass {
                     self.changes.push((t.contact_id, change, "flow"));
                 }
             }
+        }
+        if !lines.is_empty() {
+            self.journal.push(JournalRow {
+                contact_id: t.contact_id,
+                flow_id: t.flow_id,
+                token_id: t.id,
+                entries: lines,
+            });
         }
         t.token = token;
         self.tokens.push(t.clone());

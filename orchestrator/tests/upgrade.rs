@@ -56,3 +56,76 @@ async fn stats_of_an_existing_database_survive_the_upgrade_to_node_counts() {
     db.close().await.unwrap();
     let _ = std::fs::remove_file(&path);
 }
+
+#[tokio::test]
+async fn a_journal_written_line_by_line_reads_the_same_after_steps_are_stored_whole() {
+    let path = std::env::temp_dir().join(format!("cairn-upgrade-journal-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let db = sea_orm::Database::connect(orchestrator::db::sqlite_url(&path))
+        .await
+        .unwrap();
+    Migrator::up(&db, Some(7)).await.unwrap();
+    for (node, entry) in [
+        (
+            "start",
+            r#"{"at":"2026-12-30T08:00:00Z","contact":"c1","node":"start","action":"entered"}"#,
+        ),
+        (
+            "tag",
+            r#"{"at":"2026-12-30T08:00:00Z","contact":"c1","node":"tag","action":"tag_added","tag":"vip"}"#,
+        ),
+    ] {
+        exec(
+            &db,
+            "INSERT INTO journal (contact_id, flow_id, token_id, at, node, action, entry) VALUES (1, 7, 1, 0, $1, 'x', $2)",
+            vec![node.into(), entry.into()],
+        )
+        .await
+        .unwrap();
+    }
+
+    Migrator::up(&db, None).await.unwrap();
+    let line = |node: &str, action| flows::JournalEntry {
+        at: "2026-12-30T09:00:00Z".parse().unwrap(),
+        contact: "c1".into(),
+        node: node.into(),
+        action,
+    };
+    journeys::append_journal(
+        &db,
+        vec![journeys::JournalRow {
+            contact_id: 1,
+            flow_id: 7,
+            token_id: 1,
+            entries: vec![
+                line("wait", flows::Action::Entered),
+                line("done", flows::Action::Exited),
+            ],
+        }],
+    )
+    .await
+    .unwrap();
+    let journal = journeys::journal_of(&db, 1).await.unwrap();
+    let nodes: Vec<(&str, &str, i64)> = journal
+        .iter()
+        .map(|l| {
+            (
+                l["node"].as_str().unwrap(),
+                l["action"].as_str().unwrap(),
+                l["flow"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        nodes,
+        [
+            ("start", "entered", 7),
+            ("tag", "tag_added", 7),
+            ("wait", "entered", 7),
+            ("done", "exited", 7)
+        ]
+    );
+    assert_eq!(journal[1]["tag"], "vip");
+    db.close().await.unwrap();
+    let _ = std::fs::remove_file(&path);
+}

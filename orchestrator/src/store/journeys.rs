@@ -417,43 +417,48 @@ pub async fn save_tokens(
     count_here(c, here).await
 }
 
-/// A journal line with the ids it belongs to.
+/// The journal lines one step of one journey wrote (or one delivery outcome), with the ids
+/// they belong to: stored as one row.
 #[derive(Debug, Clone)]
 pub struct JournalRow {
     pub contact_id: i64,
     pub flow_id: i64,
     pub token_id: i64,
-    pub entry: JournalEntry,
+    pub entries: Vec<JournalEntry>,
 }
 
 pub async fn append_journal(c: &impl ConnectionTrait, rows: Vec<JournalRow>) -> Result<(), DbErr> {
     let mut counts: BTreeMap<(i64, String, &str), i64> = BTreeMap::new();
     for r in &rows {
-        *counts
-            .entry((r.flow_id, r.entry.node.clone(), r.entry.action.name()))
-            .or_default() += 1;
+        for e in &r.entries {
+            *counts.entry((r.flow_id, e.node.clone(), e.action.name())).or_default() += 1;
+        }
     }
     count_journal(c, counts).await?;
     let rows = rows
         .into_iter()
-        .map(|r| {
-            // The flow id lives in its column; `journal_of` puts it back into the object.
-            let json = serde_json::to_string(&r.entry).unwrap_or_default();
-            vec![
+        .filter_map(|r| {
+            let at = r.entries.first()?.at;
+            // One line is stored as its object, several as an array (`journal_of` reads both);
+            // the flow id lives in its column and `journal_of` puts it back into each line.
+            let json = match r.entries.as_slice() {
+                [line] => serde_json::to_string(line),
+                lines => serde_json::to_string(lines),
+            }
+            .unwrap_or_default();
+            Some(vec![
                 r.contact_id.into(),
                 r.flow_id.into(),
                 r.token_id.into(),
-                ms(r.entry.at).into(),
-                r.entry.node.clone().into(),
-                r.entry.action.name().into(),
+                ms(at).into(),
                 json.into(),
-            ]
+            ])
         })
         .collect();
     insert_rows(
         c,
         "journal",
-        &["contact_id", "flow_id", "token_id", "at", "node", "action", "entry"],
+        &["contact_id", "flow_id", "token_id", "at", "entry"],
         rows,
     )
     .await
@@ -467,13 +472,19 @@ pub async fn journal_of(c: &impl ConnectionTrait, contact_id: i64) -> Result<Vec
         vec![contact_id.into()],
     )
     .await?;
-    rows.iter()
-        .map(|r| {
-            let mut entry: serde_json::Value = serde_json::from_str(&col::<String>(r, 0)?).unwrap_or_default();
-            entry["flow"] = col::<i64>(r, 1)?.into();
-            Ok(entry)
-        })
-        .collect()
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let flow: i64 = col(r, 1)?;
+        let lines = match serde_json::from_str(&col::<String>(r, 0)?).unwrap_or_default() {
+            serde_json::Value::Array(lines) => lines,
+            line => vec![line],
+        };
+        for mut line in lines {
+            line["flow"] = flow.into();
+            out.push(line);
+        }
+    }
+    Ok(out)
 }
 
 /// A message written by a step.

@@ -1,18 +1,25 @@
-//! A database written before per-node counts existed keeps its stats after the upgrade: the
-//! migration fills the counts from the journal and the running journeys.
+//! Databases written by earlier versions read the same after the upgrade: stats once per-node
+//! counts exist (filled from the journal and the running journeys), and journals once a row
+//! holds a whole step.
 
 use migrations::{Migrator, MigratorTrait};
 use orchestrator::db::exec;
 use orchestrator::store::journeys;
 
-#[tokio::test]
-async fn stats_of_an_existing_database_survive_the_upgrade_to_node_counts() {
-    let path = std::env::temp_dir().join(format!("cairn-upgrade-{}.db", std::process::id()));
+/// A fresh SQLite file with the first `applied` migrations only, and its path.
+async fn database_before(name: &str, applied: u32) -> (sea_orm::DatabaseConnection, std::path::PathBuf) {
+    let path = std::env::temp_dir().join(format!("cairn-upgrade-{name}-{}.db", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let db = sea_orm::Database::connect(orchestrator::db::sqlite_url(&path))
         .await
         .unwrap();
-    Migrator::up(&db, Some(6)).await.unwrap();
+    Migrator::up(&db, Some(applied)).await.unwrap();
+    (db, path)
+}
+
+#[tokio::test]
+async fn stats_of_an_existing_database_survive_the_upgrade_to_node_counts() {
+    let (db, path) = database_before("counts", 6).await;
     for (node, action) in [
         ("start", "entered"),
         ("start", "entered"),
@@ -59,12 +66,7 @@ async fn stats_of_an_existing_database_survive_the_upgrade_to_node_counts() {
 
 #[tokio::test]
 async fn a_journal_written_line_by_line_reads_the_same_after_steps_are_stored_whole() {
-    let path = std::env::temp_dir().join(format!("cairn-upgrade-journal-{}.db", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    let db = sea_orm::Database::connect(orchestrator::db::sqlite_url(&path))
-        .await
-        .unwrap();
-    Migrator::up(&db, Some(7)).await.unwrap();
+    let (db, path) = database_before("journal", 7).await;
     for (node, entry) in [
         (
             "start",

@@ -29,6 +29,11 @@ pub(crate) fn index(name: &str, table: &str, cols: &[&str], unique: bool) -> Ind
     i.to_owned()
 }
 
+/// Drops the index `name` on `table` if it exists.
+pub(crate) fn drop_index(name: &str, table: &str) -> IndexDropStatement {
+    Index::drop().name(name).table(Alias::new(table)).if_exists().to_owned()
+}
+
 pub struct Migrator;
 
 #[async_trait::async_trait]

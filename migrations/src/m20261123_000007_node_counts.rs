@@ -11,14 +11,10 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
-use crate::index;
+use crate::{drop_index, index};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-fn drop_index(name: &str, table: &str) -> IndexDropStatement {
-    Index::drop().name(name).table(Alias::new(table)).if_exists().to_owned()
-}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {

@@ -3,11 +3,14 @@
 //! columns go (stats read the per-node counts of migration 7, and the lines carry both).
 //! The index of due journeys covers running ones only (`WHERE finished = 0`), so a journey's
 //! end deletes its entry instead of moving it, and finished journeys do not fill it.
+//!
+//! `down` brings the columns back empty and leaves rows written since as they are (an array of
+//! lines where a step wrote several).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
-use crate::index;
+use crate::{drop_index, index};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -23,8 +26,7 @@ impl MigrationTrait for Migration {
             m.alter_table(Table::alter().table("journal").drop_column(column).to_owned())
                 .await?;
         }
-        m.drop_index(Index::drop().name("tokens_due").table("tokens").if_exists().to_owned())
-            .await?;
+        m.drop_index(drop_index("tokens_due", "tokens")).await?;
         m.get_connection()
             .execute_unprepared(
                 "CREATE INDEX IF NOT EXISTS tokens_due_running ON tokens (wake_at, id) WHERE finished = 0",
@@ -34,14 +36,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.drop_index(
-            Index::drop()
-                .name("tokens_due_running")
-                .table("tokens")
-                .if_exists()
-                .to_owned(),
-        )
-        .await?;
+        m.drop_index(drop_index("tokens_due_running", "tokens")).await?;
         m.create_index(index("tokens_due", "tokens", &["finished", "wake_at"], false))
             .await?;
         for column in ["node", "action"] {

@@ -18,7 +18,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 use crate::clock::ManualClock;
-use crate::db::{col, insert_rows, ms, one};
+use crate::db::{col, insert_rows, ms};
 use crate::delivery::Delivery;
 use crate::engine::{Engine, FlowCache};
 use crate::store::flows as flow_store;
@@ -106,12 +106,7 @@ pub async fn engine(contacts: u64, batch: u64, dir: &std::path::Path) -> anyhow:
     );
     let seconds = timer.elapsed().as_secs_f64();
 
-    // Journal lines: a row holds one line as an object, or the lines of one step as an array.
-    let lines = "SELECT CAST(COALESCE(SUM(CASE WHEN json_type(entry) = 'array' THEN json_array_length(entry) ELSE 1 END), 0) AS BIGINT) FROM journal";
-    let transitions: i64 = match one(&db, lines, vec![]).await? {
-        Some(r) => col(&r, 0)?,
-        None => 0,
-    };
+    let transitions = journeys::journal_lines(&db).await?;
     let expected = contacts * 5;
     anyhow::ensure!(
         transitions as u64 == expected,

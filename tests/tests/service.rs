@@ -311,9 +311,7 @@ async fn a_tag_event_starts_the_journeys_that_wait_for_it_and_tags_remember() {
             {"id": "done", "type": "exit"}],
             "edges": [{"from": "vip", "to": "check"}, {"from": "check", "to": "hello", "when": "yes"},
                       {"from": "check", "to": "done", "when": "no"}, {"from": "hello", "to": "done"}]}"#;
-        let (_, created) = t.post("/api/flows", flow).await;
-        let id = created["id"].as_i64().unwrap();
-        t.post(&format!("/api/flows/{id}/activate"), "").await;
+        t.activate(flow).await;
         let welcome = t.activate_template("welcome").await;
         t.post(&format!("/api/flows/{welcome}/entries"), ANN).await;
         t.settle().await;
@@ -346,9 +344,7 @@ async fn stats_count_journeys_that_events_started_until_they_leave() {
             {"id": "later", "type": "wait", "duration": "1h"},
             {"id": "done", "type": "exit"}],
             "edges": [{"from": "vip", "to": "later"}, {"from": "later", "to": "done"}]}"#;
-        let (_, created) = t.post("/api/flows", flow).await;
-        let id = created["id"].as_i64().unwrap();
-        t.post(&format!("/api/flows/{id}/activate"), "").await;
+        let id = t.activate(flow).await;
         let welcome = t.activate_template("welcome").await;
         t.post(&format!("/api/flows/{welcome}/entries"), ANN).await;
         t.settle().await;

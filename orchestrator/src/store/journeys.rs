@@ -464,6 +464,22 @@ pub async fn append_journal(c: &impl ConnectionTrait, rows: Vec<JournalRow>) -> 
     .await
 }
 
+/// How many journal lines there are in all (a row holds one line as an object, or the lines of
+/// one step as an array).
+pub async fn journal_lines(c: &impl ConnectionTrait) -> Result<i64, DbErr> {
+    let sql = if is_postgres(c) {
+        "SELECT CAST(COALESCE(SUM(CASE WHEN json_typeof(entry::json) = 'array' \
+         THEN json_array_length(entry::json) ELSE 1 END), 0) AS BIGINT) FROM journal"
+    } else {
+        "SELECT CAST(COALESCE(SUM(CASE WHEN json_type(entry) = 'array' \
+         THEN json_array_length(entry) ELSE 1 END), 0) AS BIGINT) FROM journal"
+    };
+    match one(c, sql, vec![]).await? {
+        Some(r) => col(&r, 0),
+        None => Ok(0),
+    }
+}
+
 /// A contact's journal, oldest first: the objects `cairn simulate` prints, plus `flow`.
 pub async fn journal_of(c: &impl ConnectionTrait, contact_id: i64) -> Result<Vec<serde_json::Value>, DbErr> {
     let rows = all(

@@ -336,6 +336,51 @@ async fn a_tag_event_starts_the_journeys_that_wait_for_it_and_tags_remember() {
 }
 
 #[tokio::test]
+async fn a_journey_sees_the_tag_that_the_contacts_journey_stepped_just_before_it_added() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let tagger = t
+            .activate(
+                r#"{"format": "cairn.flow/v1", "name": "Tagger", "nodes": [
+                {"id": "start", "type": "webhook_entry"}, {"id": "tag", "type": "add_tag", "tag": "seen"},
+                {"id": "done", "type": "exit"}],
+                "edges": [{"from": "start", "to": "tag"}, {"from": "tag", "to": "done"}]}"#,
+            )
+            .await;
+        let checker = t
+            .activate(
+                r#"{"format": "cairn.flow/v1", "name": "Checker", "nodes": [
+                {"id": "start", "type": "webhook_entry"}, {"id": "check", "type": "branch", "condition": {"has_tag": "seen"}},
+                {"id": "saw", "type": "add_tag", "tag": "saw"}, {"id": "missed", "type": "add_tag", "tag": "missed"},
+                {"id": "done", "type": "exit"}],
+                "edges": [{"from": "start", "to": "check"}, {"from": "check", "to": "saw", "when": "yes"},
+                          {"from": "check", "to": "missed", "when": "no"}, {"from": "saw", "to": "done"},
+                          {"from": "missed", "to": "done"}]}"#,
+            )
+            .await;
+        for i in 0..20 {
+            let body = json!({"contact": {"id": format!("c{i}")}}).to_string();
+            t.post(&format!("/api/flows/{tagger}/entries"), &body).await;
+            t.post(&format!("/api/flows/{checker}/entries"), &body).await;
+        }
+        // One journey per batch: on SQLite each contact's second journey is read while the
+        // batch with its first is being written.
+        let mut engine = t.app.engine.clone();
+        engine.batch = 1;
+        engine.drain().await.unwrap();
+        for i in 0..20 {
+            let journal = t.journal(&format!("c{i}")).await;
+            assert!(
+                journal.contains(&"saw tag_added".to_string()),
+                "{}: c{i} {journal:?}",
+                backend.name
+            );
+        }
+        t.stop().await;
+    }
+}
+
+#[tokio::test]
 async fn stats_count_journeys_that_events_started_until_they_leave() {
     for backend in backends().await {
         let t = TestApp::spawn(&backend).await;

@@ -291,36 +291,79 @@ pub struct AudienceEntry<'a> {
     pub now: DateTime<Utc>,
 }
 
-/// Up to `limit` tokens due at `now` in active flows, oldest first. On PostgreSQL the rows stay
-/// locked until the transaction ends and other engines skip them.
+/// Where a running token stands in due order: its `wake_at` (Unix ms) and id.
+pub type DueKey = (i64, i64);
+
+/// Claims up to `limit` tokens of active flows due at `now`, oldest first (locked, skipping
+/// locked ones, on PostgreSQL).
 pub async fn claim_due(c: &impl ConnectionTrait, now: DateTime<Utc>, limit: u64) -> Result<Vec<StoredToken>, DbErr> {
+    Ok(due_after(c, now, limit, None)
+        .await?
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect())
+}
+
+/// Up to `limit` tokens of active flows due at `now` that come after `after` in due order, each
+/// with its key (locked, skipping locked ones, on PostgreSQL).
+pub async fn due_after(
+    c: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    limit: u64,
+    after: Option<DueKey>,
+) -> Result<Vec<(DueKey, StoredToken)>, DbErr> {
     let lock = if is_postgres(c) {
         " FOR UPDATE OF t SKIP LOCKED"
     } else {
         ""
     };
+    let mut values: Vec<sea_orm::Value> = vec![ms(now).into(), (limit as i64).into()];
+    let after = match after {
+        Some((wake, id)) => {
+            values.extend([wake.into(), id.into()]);
+            " AND (t.wake_at, t.id) > ($3, $4)"
+        }
+        None => "",
+    };
     let inner = format!(
-        "SELECT t.id AS c0, t.flow_id AS c1, t.version AS c2, t.contact_id AS c3, t.state AS c4 \
+        "SELECT t.id AS c0, t.flow_id AS c1, t.version AS c2, t.contact_id AS c3, t.state AS c4, t.wake_at AS c5 \
          FROM tokens t JOIN flows f ON f.id = t.flow_id \
-         WHERE t.finished = 0 AND t.wake_at <= $1 AND f.status = 'active' ORDER BY t.wake_at, t.id LIMIT $2{lock}"
+         WHERE t.finished = 0 AND t.wake_at <= $1 AND f.status = 'active'{after} \
+         ORDER BY t.wake_at, t.id LIMIT $2{lock}"
     );
-    let rows: Vec<(i64, i64, i64, i64, String)> =
-        all_packed(c, &inner, 5, vec![ms(now).into(), (limit as i64).into()]).await?;
+    let rows: Vec<(i64, i64, i64, i64, String, i64)> = all_packed(c, &inner, 6, values).await?;
     rows.into_iter()
-        .map(|(id, flow_id, version, contact_id, state)| {
+        .map(|(id, flow_id, version, contact_id, state, wake)| {
             let mut token: Token = serde_json::from_str(&state)
                 .map_err(|e| DbErr::Custom(format!("token {id} has unreadable state: {e}")))?;
             token.id = id.to_string();
-            Ok(StoredToken {
+            let stored = StoredToken {
                 id,
                 flow_id,
                 version,
                 contact_id,
                 was_at: token.node.clone(),
                 token,
-            })
+            };
+            Ok(((wake, id), stored))
         })
         .collect()
+}
+
+/// Whether every one of these tokens is still running and due at the same key, i.e. no other
+/// engine has stepped it since it was read (a step always moves `wake_at` or ends the journey).
+pub async fn still_due(c: &impl ConnectionTrait, keys: &[DueKey]) -> Result<bool, DbErr> {
+    let list = serde_json::to_string(keys).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let sql = if is_postgres(c) {
+        "SELECT COUNT(*) FROM jsonb_array_elements($1::jsonb) k \
+         JOIN tokens t ON t.wake_at = (k->>0)::bigint AND t.id = (k->>1)::bigint WHERE t.finished = 0"
+    } else {
+        "SELECT COUNT(*) FROM json_each($1) k \
+         JOIN tokens t ON t.wake_at = k.value ->> 0 AND t.id = k.value ->> 1 WHERE t.finished = 0"
+    };
+    let row = one(c, sql, vec![list.into()]).await?;
+    let n: i64 = row.as_ref().map(|r| col(r, 0)).transpose()?.unwrap_or(0);
+    Ok(n as usize == keys.len())
 }
 
 /// The running journeys of a contact in active flows (locked on PostgreSQL).
@@ -962,6 +1005,11 @@ pub async fn release_held_events(c: &impl ConnectionTrait, flow: i64) -> Result<
     .await?;
     exec(c, "DELETE FROM held_events WHERE flow_id = $1", vec![flow.into()]).await?;
     Ok(n)
+}
+
+/// Whether any event waits in the inbox.
+pub async fn has_events(c: &impl ConnectionTrait) -> Result<bool, DbErr> {
+    Ok(one(c, "SELECT 1 FROM inbox LIMIT 1", vec![]).await?.is_some())
 }
 
 pub async fn delete_events(c: &impl ConnectionTrait, ids: &[i64]) -> Result<(), DbErr> {

@@ -146,8 +146,28 @@ pub async fn all_packed<T: serde::de::DeserializeOwned>(
     columns: usize,
     values: Vec<Value>,
 ) -> Result<Vec<T>, DbErr> {
-    let cols = (0..columns).map(|i| format!("q.c{i}")).collect::<Vec<_>>().join(", ");
-    let sql = if is_postgres(c) {
+    all_packed_json(c, inner, columns, &[], values).await
+}
+
+/// [`all_packed`], with the columns `json` (text holding JSON) packed as JSON rather than as
+/// strings, so they are parsed once, straight into their type.
+pub async fn all_packed_json<T: serde::de::DeserializeOwned>(
+    c: &impl ConnectionTrait,
+    inner: &str,
+    columns: usize,
+    json: &[usize],
+    values: Vec<Value>,
+) -> Result<Vec<T>, DbErr> {
+    let postgres = is_postgres(c);
+    let cols = (0..columns)
+        .map(|i| match (json.contains(&i), postgres) {
+            (false, _) => format!("q.c{i}"),
+            (true, true) => format!("q.c{i}::json"),
+            (true, false) => format!("json(q.c{i})"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = if postgres {
         format!("SELECT COALESCE(json_agg(json_build_array({cols}))::text, '[]') FROM ({inner}) q")
     } else {
         format!("SELECT COALESCE(json_group_array(json_array({cols})), '[]') FROM ({inner}) q")

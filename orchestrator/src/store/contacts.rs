@@ -98,15 +98,16 @@ pub async fn load(c: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, 
             Option<String>,
             Option<String>,
             Option<String>,
-            String,
+            serde_json::Map<String, serde_json::Value>,
         );
-        let rows: Vec<ContactRow> = all_packed(
+        let rows: Vec<ContactRow> = crate::db::all_packed_json(
             c,
             &format!(
                 "SELECT id AS c0, external_id AS c1, email AS c2, phone AS c3, timezone AS c4, country AS c5, fields AS c6 \
                  FROM contacts WHERE id IN ({list})"
             ),
             7,
+            &[6],
             values.clone(),
         )
         .await?;
@@ -116,7 +117,7 @@ pub async fn load(c: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, 
             contact.phone = phone;
             contact.timezone = timezone.and_then(|z| z.parse().ok());
             contact.country = country;
-            contact.fields = serde_json::from_str(&fields).unwrap_or_default();
+            contact.fields = fields;
             out.insert(id, contact);
         }
         let tags: Vec<(i64, String)> = all_packed(

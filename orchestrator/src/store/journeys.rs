@@ -8,7 +8,9 @@ use flows::{Event, JournalEntry, Outbound, Token};
 use sea_orm::{ConnectionTrait, DbErr, QueryResult};
 use serde::Serialize;
 
-use crate::db::{all, all_packed, col, exec, from_ms, insert_rows, is_postgres, ms, one, placeholders};
+use crate::db::{
+    all, all_packed, all_packed_json, col, exec, from_ms, insert_rows, is_postgres, ms, one, placeholders,
+};
 
 /// A token as stored: the engine's row ids around the core's [`Token`].
 #[derive(Debug, Clone)]
@@ -331,11 +333,10 @@ pub async fn due_after(
          WHERE t.finished = 0 AND t.wake_at <= $1 AND f.status = 'active'{after} \
          ORDER BY t.wake_at, t.id LIMIT $2{lock}"
     );
-    let rows: Vec<(i64, i64, i64, i64, String, i64)> = all_packed(c, &inner, 6, values).await?;
-    rows.into_iter()
-        .map(|(id, flow_id, version, contact_id, state, wake)| {
-            let mut token: Token = serde_json::from_str(&state)
-                .map_err(|e| DbErr::Custom(format!("token {id} has unreadable state: {e}")))?;
+    let rows: Vec<(i64, i64, i64, i64, Token, i64)> = all_packed_json(c, &inner, 6, &[4], values).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, flow_id, version, contact_id, mut token, wake)| {
             token.id = id.to_string();
             let stored = StoredToken {
                 id,
@@ -345,9 +346,9 @@ pub async fn due_after(
                 was_at: token.node.clone(),
                 token,
             };
-            Ok(((wake, id), stored))
+            ((wake, id), stored)
         })
-        .collect()
+        .collect())
 }
 
 /// Whether every one of these tokens is still running and due at the same key, i.e. no other

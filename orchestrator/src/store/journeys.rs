@@ -669,8 +669,9 @@ struct LeasedRow {
     node: String,
     channel: String,
     to: String,
-    content: String,
-    guard: Option<String>,
+    /// Packed as JSON (see `db::all_packed_json`).
+    content: flows::Content,
+    guard: Option<flows::policy::Guard>,
 }
 
 /// Leases up to `limit` outbox rows that are due and not leased by anyone else, until `until`.
@@ -692,15 +693,10 @@ pub async fn lease_outbox(
          WHERE o.not_before <= $1 AND (o.leased_until IS NULL OR o.leased_until <= $1) \
          ORDER BY o.id LIMIT $2{lock}"
     );
-    let rows: Vec<LeasedRow> = all_packed(c, &inner, 12, vec![ms(now).into(), (limit as i64).into()]).await?;
+    let rows: Vec<LeasedRow> =
+        all_packed_json(c, &inner, 12, &[10, 11], vec![ms(now).into(), (limit as i64).into()]).await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        let content = serde_json::from_str(&r.content).map_err(|e| DbErr::Custom(format!("message content: {e}")))?;
-        let guard = r
-            .guard
-            .map(|g| serde_json::from_str(&g))
-            .transpose()
-            .map_err(|e| DbErr::Custom(format!("message guard: {e}")))?;
         out.push(Pending {
             outbox_id: r.outbox_id,
             attempts: r.attempts,
@@ -714,8 +710,8 @@ pub async fn lease_outbox(
                 channel: flows::Channel::parse(&r.channel)
                     .ok_or_else(|| DbErr::Custom(format!("unknown channel '{}'", r.channel)))?,
                 to: r.to,
-                content,
-                guard,
+                content: r.content,
+                guard: r.guard,
             },
             leased_until: from_ms(ms(until)),
         });

@@ -314,25 +314,31 @@ pub async fn due_after(
     limit: u64,
     after: Option<DueKey>,
 ) -> Result<Vec<(DueKey, StoredToken)>, DbErr> {
-    let lock = if is_postgres(c) {
-        " FOR UPDATE OF t SKIP LOCKED"
-    } else {
-        ""
-    };
+    let postgres = is_postgres(c);
+    let lock = if postgres { " FOR UPDATE OF t SKIP LOCKED" } else { "" };
+    let cols = "t.id AS c0, t.flow_id AS c1, t.version AS c2, t.contact_id AS c3, t.state AS c4, t.wake_at AS c5";
+    let from = "FROM tokens t JOIN flows f ON f.id = t.flow_id WHERE t.finished = 0 AND f.status = 'active'";
     let mut values: Vec<sea_orm::Value> = vec![ms(now).into(), (limit as i64).into()];
-    let after = match after {
-        Some((wake, id)) => {
-            values.extend([wake.into(), id.into()]);
-            " AND (t.wake_at, t.id) > ($3, $4)"
-        }
-        None => "",
+    if let Some((wake, id)) = after {
+        values.extend([wake.into(), id.into()]);
+    }
+    let inner = match after {
+        None => format!("SELECT {cols} {from} AND t.wake_at <= $1 ORDER BY t.wake_at, t.id LIMIT $2{lock}"),
+        Some(_) if postgres => format!(
+            "SELECT {cols} {from} AND t.wake_at <= $1 AND (t.wake_at, t.id) > ($3, $4) \
+             ORDER BY t.wake_at, t.id LIMIT $2{lock}"
+        ),
+        // SQLite (3.51) seeks a row-value bound by its first column only, then steps through
+        // every token due at that instant up to the id: 74 ms past 900 000 tokens due at one
+        // instant, against 0.8 ms near the start. Stepped tokens leave their instant, so this is
+        // rare, but split anyway: the rest of that instant, then the later instants.
+        Some(_) => format!(
+            "SELECT * FROM (SELECT {cols} {from} AND t.wake_at = $3 AND t.id > $4 ORDER BY t.id LIMIT $2) \
+             UNION ALL \
+             SELECT * FROM (SELECT {cols} {from} AND t.wake_at > $3 AND t.wake_at <= $1 ORDER BY t.wake_at, t.id LIMIT $2) \
+             ORDER BY c5, c0 LIMIT $2"
+        ),
     };
-    let inner = format!(
-        "SELECT t.id AS c0, t.flow_id AS c1, t.version AS c2, t.contact_id AS c3, t.state AS c4, t.wake_at AS c5 \
-         FROM tokens t JOIN flows f ON f.id = t.flow_id \
-         WHERE t.finished = 0 AND t.wake_at <= $1 AND f.status = 'active'{after} \
-         ORDER BY t.wake_at, t.id LIMIT $2{lock}"
-    );
     let rows: Vec<(i64, i64, i64, i64, Token, i64)> = all_packed_json(c, &inner, 6, &[4], values).await?;
     Ok(rows
         .into_iter()

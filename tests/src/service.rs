@@ -23,6 +23,23 @@ pub use workers::providers::{HttpEndpoint, ProviderConfig};
 pub struct Backend {
     pub name: &'static str,
     pub url: String,
+    /// Removes the SQLite file when the last copy of the backend is dropped.
+    _file: Option<Arc<RemoveOnDrop>>,
+}
+
+/// A test's SQLite file (with its `-wal` and `-shm`), removed when dropped.
+#[derive(Debug)]
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        for suffix in ["-wal", "-shm"] {
+            let mut name = self.0.clone().into_os_string();
+            name.push(suffix);
+            let _ = std::fs::remove_file(name);
+        }
+    }
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -42,11 +59,13 @@ pub async fn backends() -> Vec<Backend> {
     let mut out = vec![Backend {
         name: "sqlite",
         url: orchestrator::db::sqlite_url(&path),
+        _file: Some(Arc::new(RemoveOnDrop(path))),
     }];
     match std::env::var("CAIRN_TEST_DATABASE_URL") {
         Ok(admin) if !admin.is_empty() => out.push(Backend {
             name: "postgres",
             url: fresh_postgres(&admin).await,
+            _file: None,
         }),
         _ => eprintln!("NOTE: CAIRN_TEST_DATABASE_URL is not set: PostgreSQL was SKIPPED (SQLite only)"),
     }

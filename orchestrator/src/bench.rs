@@ -115,7 +115,7 @@ pub async fn engine(contacts: u64, batch: u64, dir: &std::path::Path) -> anyhow:
     let ceiling_per_s = ceiling(&db, transitions as u64, batch).await?;
     db.close().await?;
     let _ = std::fs::remove_file(&path);
-    for suffix in ["-wal", "-shm"] {
+    for suffix in ["-wal", "-shm", "-engine"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
     let transitions_per_s = transitions as f64 / seconds;

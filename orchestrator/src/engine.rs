@@ -1,6 +1,6 @@
 //! The engine: advances journeys durably.
 //!
-//! One pass = one transaction: apply queued events (from the inbox) to the journeys of their
+//! One pass (one batch) = one transaction: apply queued events (from the inbox) to the journeys of their
 //! contacts, or step the tokens that are due, then write every token's new state, the journal
 //! lines, the messages with their outbox rows and the tag/list changes together. A crash loses
 //! nothing: what was not committed is still queued or still due, and is done again.
@@ -8,9 +8,9 @@
 //! The loop is a `select!` between the next due instant on the injected [`Clock`], a [`Notify`]
 //! poked by the API on every entry and event, a short poll (other processes may write work),
 //! and shutdown. On PostgreSQL, several engines share the work through `FOR UPDATE SKIP LOCKED`.
-//! On SQLite, due tokens go through a pipeline: each batch is read and stepped while the one
-//! before is written, and its transaction checks that no other engine stepped its tokens
-//! meanwhile (see [`Engine::step_due_pipelined`]).
+//! On SQLite, one engine runs per file ([`EngineTurn`]), and due tokens go through a pipeline:
+//! each batch is read and stepped outside any transaction while the one before is written in
+//! its own (see [`Engine::step_due_pipelined`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -181,8 +181,17 @@ impl Engine {
         Ok(pass)
     }
 
-    /// Applies one batch of events, then steps one batch of due tokens.
+    /// Applies the queued events, then steps due tokens: one batch on PostgreSQL, a pipeline of
+    /// batches on SQLite, and there only while this process holds the file's [`EngineTurn`].
     pub async fn run_once(&self) -> Result<Progress, Error> {
+        let _turn = match EngineTurn::of(&self.db) {
+            Some(turn) => match turn.take().await {
+                Some(held) => Some(held),
+                // Another process runs the engine on this file.
+                None => return Ok(Progress::default()),
+            },
+            None => None,
+        };
         // Every queued event first: a timeout must not fire while an earlier event waits.
         let mut progress = Progress::default();
         loop {
@@ -262,24 +271,32 @@ impl Engine {
     /// SQLite: batches in a pipeline, each read and stepped while the one before is written.
     ///
     /// SQLite has a single writer, and holding it while reading and stepping left it idle for
-    /// about 40% of a pass. Here batch N+1 is read (outside any transaction) and stepped while
-    /// batch N's transaction writes:
+    /// about a third of a pass. Here batch N+1 is read (outside any transaction) and stepped
+    /// while batch N's transaction writes. This is sound because nothing else steps journeys or
+    /// applies events on this file meanwhile (the [`EngineTurn`]), and:
     /// - batch N+1 leaves out every token of batch N's contacts (N's own tokens among them), so
     ///   nothing it reads is something N is changing: tags, lists, sends, the tokens themselves;
     /// - its transaction first checks that each of its tokens is still due at the key it was
-    ///   read with ([`journeys::still_due`]). If another engine on the same file stepped one
-    ///   meanwhile, the batch is dropped unwritten (counted in [`Progress::dropped`]);
-    /// - reading goes on after the last key read, back to a token left out for its contact, and
-    ///   stops when nothing more is due or events are queued (events come before timers).
+    ///   read with ([`journeys::still_due`]), a guard against a writer the turn did not stop;
+    ///   a batch that fails it is dropped unwritten (counted in [`Progress::dropped`]);
+    /// - reading goes on after the last key read, back to a token left out for its contact.
     ///
-    /// Tokens that become due behind the key read (a rare race with an entry) wait for the next
-    /// pipeline, which starts from the oldest due token.
+    /// It stops when nothing more is due after the key, when events are queued (events come
+    /// before timers; the first batch goes ahead regardless, so events cannot starve timers), or
+    /// after [`PIPELINE_BUDGET`]: a token that became due behind the key (an entry that waited
+    /// for the writer after reading the clock) is then read by the next pipeline, which starts
+    /// from the oldest due token.
     async fn step_due_pipelined(&self) -> Result<Progress, Error> {
+        let started = std::time::Instant::now();
         let mut progress = Progress::default();
         let mut after: Option<DueKey> = None;
         let mut writing: Option<Writing> = None;
         loop {
-            let next = self.read_batch(&mut after, writing.as_ref()).await;
+            let next = if started.elapsed() > PIPELINE_BUDGET {
+                Ok(None)
+            } else {
+                self.read_batch(&mut after, writing.as_ref()).await
+            };
             if let Some(w) = writing.take() {
                 let done = w.finish().await?;
                 if done.messages > 0 {
@@ -296,7 +313,7 @@ impl Engine {
     /// The next batch of due tokens after `after`, stepped, leaving out the contacts `writing`
     /// holds; `None` when nothing is due there or events wait.
     async fn read_batch(&self, after: &mut Option<DueKey>, writing: Option<&Writing>) -> Result<Option<Batch>, Error> {
-        if journeys::has_events(&self.db).await? {
+        if after.is_some() && journeys::has_events(&self.db).await? {
             return Ok(None);
         }
         let now = self.clock.now();
@@ -418,6 +435,87 @@ pub async fn active_flows(c: &impl ConnectionTrait) -> Result<Vec<(i64, i64)>, D
     )
     .await?;
     rows.iter().map(|r| Ok((col(r, 0)?, col(r, 1)?))).collect()
+}
+
+/// How long one pipeline reads new batches before it starts again from the oldest due token.
+const PIPELINE_BUDGET: Duration = Duration::from_secs(1);
+
+/// One engine at a time on a SQLite file: the pipeline reads outside the write transaction,
+/// and counts on nobody else stepping journeys or applying events on the file meanwhile.
+/// - In this process, engine passes on one file take turns (a mutex per file, so engines
+///   sharing a file in one process, as in the tests, run one after the other).
+/// - Across processes, the process that holds an advisory lock on `<file>-engine` runs the
+///   engine; another `cairn serve` on the same file serves the API and delivery, and tries the
+///   lock on every pass, so it takes over when the holder ends (the kernel releases the lock).
+pub struct EngineTurn {
+    lock_file: Option<std::path::PathBuf>,
+    held: std::sync::Mutex<Option<std::fs::File>>,
+    passes: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl EngineTurn {
+    /// The turn of `db`'s SQLite file, shared by every engine on that file in this process;
+    /// `None` on PostgreSQL, where engines share the work through row locks.
+    pub fn of(db: &DatabaseConnection) -> Option<Arc<EngineTurn>> {
+        type Turns = std::sync::Mutex<HashMap<std::path::PathBuf, Arc<EngineTurn>>>;
+        static TURNS: std::sync::LazyLock<Turns> = std::sync::LazyLock::new(Turns::default);
+        if crate::db::is_postgres(db) {
+            return None;
+        }
+        let options = db.get_sqlite_connection_pool().connect_options();
+        let file = options.get_filename().to_path_buf();
+        let in_memory = file.as_os_str().is_empty() || file.as_os_str() == ":memory:";
+        let mut turns = TURNS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let turn = turns.entry(file.clone()).or_insert_with(|| {
+            Arc::new(EngineTurn {
+                lock_file: (!in_memory).then(|| {
+                    let mut name = file.into_os_string();
+                    name.push("-engine");
+                    name.into()
+                }),
+                held: std::sync::Mutex::new(None),
+                passes: Arc::default(),
+            })
+        });
+        Some(turn.clone())
+    }
+
+    /// This process's turn for one pass, or `None` while another process holds the file.
+    async fn take(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        if !self.held_by_this_process() {
+            return None;
+        }
+        Some(self.passes.clone().lock_owned().await)
+    }
+
+    fn held_by_this_process(&self) -> bool {
+        let Some(path) = &self.lock_file else { return true };
+        let mut held = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if held.is_some() {
+            return true;
+        }
+        let file = match std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+        {
+            Ok(f) => f,
+            Err(e) => {
+                // The database's own directory; if even this fails, SQLite's files will too.
+                tracing::warn!(path = %path.display(), error = %e, "cannot open the engine lock file; running the engine without it");
+                return true;
+            }
+        };
+        match file.try_lock() {
+            Ok(()) => {
+                tracing::info!(path = %path.display(), "this process runs the engine on this SQLite file");
+                *held = Some(file);
+                true
+            }
+            Err(_) => false,
+        }
+    }
 }
 
 /// A stepped batch of the pipeline and the keys its tokens were read at.

@@ -318,3 +318,106 @@ async fn drop_postgres(admin: &str, url: &str) {
         .await
         .expect("drop the test database");
 }
+
+/// A flow's per-node stats from `base`.
+async fn stats(client: &reqwest::Client, base: &str, flow: i64) -> Value {
+    client
+        .get(format!("{base}/api/flows/{flow}/stats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Waits until `flow` has `n` journeys through `done` with `n` emails and `n` SMS sent.
+async fn until_finished(client: &reqwest::Client, base: &str, flow: i64, n: i64) -> Value {
+    let started = Instant::now();
+    loop {
+        let s = stats(client, base, flow).await;
+        let count = |node: &str, action: &str| s["nodes"][node]["actions"][action].as_i64().unwrap_or(0);
+        if count("done", "exited") >= n && count("mail", "sent") >= n && count("text", "sent") >= n {
+            return s;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "not finished in 60 s: {s}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_sqlite_file_run_one_engine_and_the_other_takes_over_when_it_dies() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = std::env::temp_dir().join(format!("cairn-two-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let backend = Backend {
+        name: "sqlite",
+        database_url: orchestrator::db::sqlite_url(&dir.join("cairn.db")),
+        redis_url: None,
+        lease: "2s",
+    };
+    let client = reqwest::Client::new();
+    let first = Server::start(&backend);
+    let created: Value = client
+        .post(format!("{}/api/flows", first.base))
+        .body(FLOW)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let flow = created["id"].as_i64().unwrap();
+    client
+        .post(format!("{}/api/flows/{flow}/activate", first.base))
+        .send()
+        .await
+        .unwrap();
+    let second = Server::start(&backend);
+    // The engine's first pass (right after start) takes the lock; give it a moment.
+    let started = Instant::now();
+    let lock = loop {
+        if let Ok(file) = std::fs::File::open(dir.join("cairn.db-engine"))
+            && file.try_lock().is_err()
+        {
+            break file;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "a server holds the engine lock"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    // Entries through both: every journey runs exactly once.
+    assert_eq!(post_entries(&client, &first.base, flow, 0..300).await, 300);
+    assert_eq!(post_entries(&client, &second.base, flow, 300..600).await, 300);
+    let s = until_finished(&client, &second.base, flow, 600).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let s2 = stats(&client, &second.base, flow).await;
+    assert_eq!(s, s2, "nothing more happens once every journey is done");
+    for (node, action) in [
+        ("start", "entered"),
+        ("mail", "sent"),
+        ("text", "sent"),
+        ("done", "exited"),
+    ] {
+        assert_eq!(s["nodes"][node]["actions"][action], 600, "{node} {action}: {s}");
+    }
+
+    // The process that held the engine dies: the other one runs the journeys from now on.
+    first.kill();
+    assert_eq!(post_entries(&client, &second.base, flow, 600..900).await, 300);
+    let s = until_finished(&client, &second.base, flow, 900).await;
+    for (node, action) in [
+        ("start", "entered"),
+        ("mail", "sent"),
+        ("text", "sent"),
+        ("done", "exited"),
+    ] {
+        assert_eq!(s["nodes"][node]["actions"][action], 900, "{node} {action}: {s}");
+    }
+    second.kill();
+    assert!(lock.try_lock().is_ok(), "the lock ends with the last server");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -27,14 +27,14 @@ pub struct Backend {
     _file: Option<Arc<RemoveOnDrop>>,
 }
 
-/// A test's SQLite file (with its `-wal` and `-shm`), removed when dropped.
+/// A test's SQLite file (with its `-wal`, `-shm` and `-engine`), removed when dropped.
 #[derive(Debug)]
 struct RemoveOnDrop(std::path::PathBuf);
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
-        for suffix in ["-wal", "-shm"] {
+        for suffix in ["-wal", "-shm", "-engine"] {
             let mut name = self.0.clone().into_os_string();
             name.push(suffix);
             let _ = std::fs::remove_file(name);

@@ -318,24 +318,25 @@ impl Engine {
         }
         let now = self.clock.now();
         let read = journeys::due_after(&self.db, now, self.batch, *after).await?;
-        let Some(&(last, _)) = read.last() else {
+        // The largest key, not the last row's: nothing here depends on the packed rows' order.
+        let Some(last) = read.iter().map(|(key, _)| *key).max() else {
             return Ok(None);
         };
         *after = Some(last);
         let mut keys = Vec::with_capacity(read.len());
         let mut tokens = Vec::with_capacity(read.len());
-        let mut held_back = false;
+        let mut held_back: Option<DueKey> = None;
         for (key, t) in read {
             if writing.is_some_and(|w| w.contacts.contains(&t.contact_id)) {
-                // Read again once that batch is written: the next read starts here.
-                if !held_back {
-                    *after = Some((key.0, key.1 - 1));
-                    held_back = true;
-                }
+                held_back = Some(held_back.map_or(key, |k| k.min(key)));
                 continue;
             }
             keys.push(key);
             tokens.push(t);
+        }
+        if let Some((wake, id)) = held_back {
+            // Read again once that batch is written: the next read starts at the first one.
+            *after = Some((wake, id - 1));
         }
         if tokens.is_empty() {
             return Ok(None);

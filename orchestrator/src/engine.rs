@@ -1,6 +1,6 @@
 //! The engine: advances journeys durably.
 //!
-//! One pass (one batch) = one transaction: apply queued events (from the inbox) to the journeys of their
+//! One batch = one transaction: apply queued events (from the inbox) to the journeys of their
 //! contacts, or step the tokens that are due, then write every token's new state, the journal
 //! lines, the messages with their outbox rows and the tag/list changes together. A crash loses
 //! nothing: what was not committed is still queued or still due, and is done again.
@@ -90,7 +90,7 @@ pub struct Progress {
     pub events: usize,
     pub steps: usize,
     pub messages: usize,
-    /// Steps read and dropped unwritten because another engine stepped their tokens first.
+    /// Steps read and dropped unwritten because their tokens had moved ([`journeys::still_due`]).
     pub dropped: usize,
 }
 

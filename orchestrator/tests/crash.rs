@@ -156,6 +156,27 @@ impl Drop for Server {
     }
 }
 
+/// Imports [`FLOW`] through `base` and activates it; returns its id.
+async fn import_and_activate(client: &reqwest::Client, base: &str) -> i64 {
+    let created: Value = client
+        .post(format!("{base}/api/flows"))
+        .body(FLOW)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let flow = created["id"].as_i64().unwrap();
+    let activated = client
+        .post(format!("{base}/api/flows/{flow}/activate"))
+        .send()
+        .await
+        .unwrap();
+    assert!(activated.status().is_success(), "the flow activates");
+    flow
+}
+
 async fn post_entries(client: &reqwest::Client, base: &str, flow: i64, range: std::ops::Range<usize>) -> usize {
     futures::stream::iter(range)
         .map(|i| {
@@ -198,21 +219,7 @@ async fn kill_and_restart(backend: &Backend) {
     let client = reqwest::Client::new();
 
     let first = Server::start(backend);
-    let created: Value = client
-        .post(format!("{}/api/flows", first.base))
-        .body(FLOW)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let flow = created["id"].as_i64().unwrap();
-    client
-        .post(format!("{}/api/flows/{flow}/activate", first.base))
-        .send()
-        .await
-        .unwrap();
+    let flow = import_and_activate(&client, &first.base).await;
 
     // Enter 4 000 contacts, then kill the process while the engine and delivery are busy.
     let accepted = post_entries(&client, &first.base, flow, 0..4_000).await;
@@ -358,21 +365,7 @@ async fn two_servers_on_one_sqlite_file_run_one_engine_and_the_other_takes_over_
     };
     let client = reqwest::Client::new();
     let first = Server::start(&backend);
-    let created: Value = client
-        .post(format!("{}/api/flows", first.base))
-        .body(FLOW)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let flow = created["id"].as_i64().unwrap();
-    client
-        .post(format!("{}/api/flows/{flow}/activate", first.base))
-        .send()
-        .await
-        .unwrap();
+    let flow = import_and_activate(&client, &first.base).await;
     let second = Server::start(&backend);
     // The engine's first pass (right after start) takes the lock; give it a moment.
     let started = Instant::now();

@@ -357,8 +357,10 @@ pub async fn due_after(
         .collect())
 }
 
-/// Whether every one of these tokens is still running and due at the same key, i.e. no other
-/// engine has stepped it since it was read (a step always moves `wake_at` or ends the journey).
+/// Whether every one of these tokens is still running at the key it was read with. A guard,
+/// not a lock: a step usually moves `wake_at` or ends the journey, but one can leave it as it
+/// was (a `wait_for_event` with a zero timeout, an event that is not awaited), and contact data
+/// is not checked; the SQLite engine turn is what keeps other engines away.
 pub async fn still_due(c: &impl ConnectionTrait, keys: &[DueKey]) -> Result<bool, DbErr> {
     let list = serde_json::to_string(keys).map_err(|e| DbErr::Custom(e.to_string()))?;
     let sql = if is_postgres(c) {

@@ -90,7 +90,8 @@ pub struct Progress {
     pub events: usize,
     pub steps: usize,
     pub messages: usize,
-    /// Steps read and dropped unwritten because their tokens had moved ([`journeys::still_due`]).
+    /// Steps read and dropped unwritten because their tokens had moved
+    /// ([`journeys::save_tokens_if_due`]).
     pub dropped: usize,
 }
 
@@ -263,7 +264,7 @@ impl Engine {
         }
         let pass = self.prepare(&tx, now, tokens).await?;
         let progress = pass.progress();
-        pass.write(&tx).await?;
+        pass.write(&tx, None).await?;
         tx.commit().await?;
         Ok(progress)
     }
@@ -276,9 +277,9 @@ impl Engine {
     /// applies events on this file meanwhile (the [`EngineTurn`]), and:
     /// - batch N+1 leaves out every token of batch N's contacts (N's own tokens among them), so
     ///   nothing it reads is something N is changing: tags, lists, sends, the tokens themselves;
-    /// - its transaction first checks that each of its tokens is still due at the key it was
-    ///   read with ([`journeys::still_due`]), a guard against a writer the turn did not stop;
-    ///   a batch that fails it is dropped unwritten (counted in [`Progress::dropped`]);
+    /// - its transaction writes its tokens first, each only while it is still due at the key it
+    ///   was read with ([`journeys::save_tokens_if_due`]), a guard against a writer the turn did
+    ///   not stop; a batch that fails it is rolled back (counted in [`Progress::dropped`]);
     /// - reading goes on after the last key read, back to a token left out for its contact.
     ///
     /// It stops when nothing more is due after the key, when events are queued (events come
@@ -323,7 +324,7 @@ impl Engine {
             return Ok(None);
         };
         *after = Some(last);
-        let mut keys = Vec::with_capacity(read.len());
+        let mut read_at = HashMap::with_capacity(read.len());
         let mut tokens = Vec::with_capacity(read.len());
         let mut held_back: Option<DueKey> = None;
         for (key, t) in read {
@@ -331,7 +332,7 @@ impl Engine {
                 held_back = Some(held_back.map_or(key, |k| k.min(key)));
                 continue;
             }
-            keys.push(key);
+            read_at.insert(t.id, key.0);
             tokens.push(t);
         }
         if let Some((wake, id)) = held_back {
@@ -342,7 +343,7 @@ impl Engine {
             return Ok(None);
         }
         let pass = self.prepare(&self.db, now, tokens).await?;
-        Ok(Some(Batch { keys, pass }))
+        Ok(Some(Batch { read_at, pass }))
     }
 
     async fn apply_events(&self) -> Result<Progress, Error> {
@@ -420,7 +421,7 @@ impl Engine {
             events: events.len(),
             ..pass.progress()
         };
-        pass.write(&tx).await?;
+        pass.write(&tx, None).await?;
         tx.commit().await?;
         self.wake.notify_one();
         Ok(progress)
@@ -519,9 +520,9 @@ impl EngineTurn {
     }
 }
 
-/// A stepped batch of the pipeline and the keys its tokens were read at.
+/// A stepped batch of the pipeline and the `wake_at` its tokens were read at, by token id.
 struct Batch {
-    keys: Vec<DueKey>,
+    read_at: HashMap<i64, i64>,
     pass: Pass,
 }
 
@@ -537,15 +538,14 @@ impl Writing {
         let contacts = batch.pass.tokens.iter().map(|t| t.contact_id).collect();
         let task = tokio::spawn(async move {
             let tx = crate::db::begin_write(&db).await?;
-            if !journeys::still_due(&tx, &batch.keys).await? {
+            let progress = batch.pass.progress();
+            if !batch.pass.write(&tx, Some(&batch.read_at)).await? {
                 tx.rollback().await?;
                 return Ok(Progress {
-                    dropped: batch.keys.len(),
+                    dropped: batch.read_at.len(),
                     ..Progress::default()
                 });
             }
-            let progress = batch.pass.progress();
-            batch.pass.write(&tx).await?;
             tx.commit().await?;
             Ok(progress)
         });
@@ -681,12 +681,125 @@ impl Pass {
         self.tokens.push(t.clone());
     }
 
-    /// Tokens and the journal go last: they take the shared counter rows, after which a
-    /// transaction locks nothing else (see `journeys::COUNT_SHARDS`).
-    async fn write(self, c: &impl ConnectionTrait) -> Result<(), DbErr> {
-        contacts::apply_changes(c, &self.changes, self.now).await?;
-        journeys::queue_messages(c, self.messages, self.now).await?;
-        journeys::save_tokens(c, &self.tokens, self.arrivals, self.now).await?;
-        journeys::append_journal(c, self.journal).await
+    /// Writes the pass. With `read_at` (tokens read outside this transaction, by id: the
+    /// `wake_at` each was read at), the tokens are written first and only if each is still
+    /// running at it ([`journeys::save_tokens_if_due`]); `false` means one was not, and the
+    /// caller must roll back. Otherwise the tokens and the journal go last: they take the shared
+    /// counter rows, after which a transaction locks nothing else (see `journeys::COUNT_SHARDS`).
+    async fn write(self, c: &impl ConnectionTrait, read_at: Option<&HashMap<i64, i64>>) -> Result<bool, DbErr> {
+        let Pass {
+            now,
+            tokens,
+            journal,
+            messages,
+            changes,
+            arrivals,
+            ..
+        } = self;
+        match read_at {
+            Some(read_at) => {
+                if !journeys::save_tokens_if_due(c, &tokens, read_at, arrivals, now).await? {
+                    return Ok(false);
+                }
+                contacts::apply_changes(c, &changes, now).await?;
+                journeys::queue_messages(c, messages, now).await?;
+            }
+            None => {
+                contacts::apply_changes(c, &changes, now).await?;
+                journeys::queue_messages(c, messages, now).await?;
+                journeys::save_tokens(c, &tokens, arrivals, now).await?;
+            }
+        }
+        journeys::append_journal(c, journal).await?;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::db::{exec, insert_rows, ms};
+
+    const FLOW: &str = r#"{"format": "cairn.flow/v1", "name": "Guard", "nodes": [
+      {"id": "start", "type": "webhook_entry"},
+      {"id": "wait", "type": "wait", "duration": "1h"},
+      {"id": "done", "type": "exit"}],
+      "edges": [{"from": "start", "to": "wait"}, {"from": "wait", "to": "done"}]}"#;
+
+    /// A fresh SQLite file with the flow active and one contact's journey due at its entry.
+    async fn one_due_journey(path: &std::path::Path, now: DateTime<Utc>) -> DatabaseConnection {
+        let db = crate::db::connect(&crate::db::sqlite_url(path))
+            .await
+            .expect("database");
+        let flow = CompiledFlow::from_json(FLOW).expect("flow");
+        let text = serde_json::to_string(flow.definition()).expect("definition");
+        let flow_id = flow_store::create(&db, "Guard", &text, now).await.expect("create");
+        flow_store::set_status(&db, flow_id, true, now).await.expect("activate");
+        let row = vec!["c1".into(), "{}".into(), ms(now).into(), ms(now).into()];
+        insert_rows(
+            &db,
+            "contacts",
+            &["external_id", "fields", "created_at", "updated_at"],
+            vec![row],
+        )
+        .await
+        .expect("contact");
+        let token = journeys::new_token_row((flow_id, 1), (1, "c1"), "start", now).expect("token");
+        insert_rows(&db, "tokens", &journeys::NEW_TOKEN_COLUMNS, vec![token])
+            .await
+            .expect("token");
+        journeys::count_arrivals(&db, flow_id, "start", 1).await.expect("count");
+        db
+    }
+
+    #[tokio::test]
+    async fn a_pipelined_batch_whose_journey_moved_after_it_was_read_is_rolled_back_unwritten() {
+        let path = std::env::temp_dir().join(format!("cairn-guard-{}.db", std::process::id()));
+        let now: DateTime<Utc> = "2026-12-30T08:00:00Z".parse().expect("instant");
+        let db = one_due_journey(&path, now).await;
+        let engine = Engine {
+            db: db.clone(),
+            clock: Arc::new(ManualClock::new(now)),
+            flows: Arc::new(FlowCache::default()),
+            policy: Arc::new(Policy::default()),
+            wake: Arc::new(Notify::new()),
+            delivery: Arc::new(Notify::new()),
+            batch: 10,
+        };
+
+        let batch = engine
+            .read_batch(&mut None, None)
+            .await
+            .expect("read")
+            .expect("a due batch");
+        // Another writer moves the journey between the read and the write.
+        exec(&db, "UPDATE tokens SET wake_at = wake_at - 1", vec![])
+            .await
+            .expect("move");
+        let progress = Writing::start(db.clone(), batch).finish().await.expect("write");
+
+        assert_eq!((progress.steps, progress.dropped), (0, 1));
+        assert_eq!(
+            journeys::journal_lines(&db).await.expect("journal"),
+            0,
+            "nothing written"
+        );
+        let node: String = col(&all(&db, "SELECT node FROM tokens", vec![]).await.expect("token")[0], 0).expect("node");
+        assert_eq!(node, "start");
+
+        // Read again at its new key, the journey steps as usual.
+        let progress = engine.drain().await.expect("drain");
+        assert_eq!(progress.steps, 1);
+        assert_eq!(
+            journeys::journal_lines(&db).await.expect("journal"),
+            2,
+            "entered, waiting"
+        );
+
+        db.close().await.expect("close");
+        for suffix in ["", "-wal", "-shm", "-engine"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
     }
 }

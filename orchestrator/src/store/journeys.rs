@@ -1,6 +1,6 @@
 //! Tokens, the journal, messages with their outbox, and the inbox of events.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use flows::definition::Reentry;
@@ -357,24 +357,6 @@ pub async fn due_after(
         .collect())
 }
 
-/// Whether every one of these tokens is still running at the key it was read with. A guard,
-/// not a lock: a step usually moves `wake_at` or ends the journey, but one can leave it as it
-/// was (a `wait_for_event` with a zero timeout, an event that is not awaited), and contact data
-/// is not checked; the SQLite engine turn is what keeps other engines away.
-pub async fn still_due(c: &impl ConnectionTrait, keys: &[DueKey]) -> Result<bool, DbErr> {
-    let list = serde_json::to_string(keys).map_err(|e| DbErr::Custom(e.to_string()))?;
-    let sql = if is_postgres(c) {
-        "SELECT COUNT(*) FROM jsonb_array_elements($1::jsonb) k \
-         JOIN tokens t ON t.wake_at = (k->>0)::bigint AND t.id = (k->>1)::bigint WHERE t.finished = 0"
-    } else {
-        "SELECT COUNT(*) FROM json_each($1) k \
-         JOIN tokens t ON t.wake_at = k.value ->> 0 AND t.id = k.value ->> 1 WHERE t.finished = 0"
-    };
-    let row = one(c, sql, vec![list.into()]).await?;
-    let n: i64 = row.as_ref().map(|r| col(r, 0)).transpose()?.unwrap_or(0);
-    Ok(n as usize == keys.len())
-}
-
 /// The running journeys of a contact in active flows (locked on PostgreSQL).
 pub async fn running_for_contact(c: &impl ConnectionTrait, contact_id: i64) -> Result<Vec<StoredToken>, DbErr> {
     let lock = if is_postgres(c) { " FOR UPDATE OF t" } else { "" };
@@ -418,30 +400,17 @@ pub async fn save_tokens(
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     let mut rows = Vec::with_capacity(tokens.len());
-    let mut here = arrivals;
     for t in tokens {
-        let finished = t.token.is_finished();
-        if finished || t.token.node != t.was_at {
-            *here.entry((t.flow_id, t.was_at.clone())).or_default() -= 1;
-            if !finished {
-                *here.entry((t.flow_id, t.token.node.clone())).or_default() += 1;
-            }
-        }
-        let wake = if finished {
-            None
-        } else {
-            Some(t.token.wake_at().map_or(ms(now), ms))
-        };
-        let state = serde_json::to_string(&t.token).map_err(|e| DbErr::Custom(e.to_string()))?;
+        let new = NewState::of(t, now)?;
         rows.push(vec![
             t.id.into(),
             t.flow_id.into(),
             t.version.into(),
             t.contact_id.into(),
             t.token.node.clone().into(),
-            state.into(),
-            wake.into(),
-            i64::from(finished).into(),
+            new.state.into(),
+            new.wake.into(),
+            i64::from(new.finished).into(),
             ms(now).into(),
             ms(now).into(),
         ]);
@@ -466,7 +435,91 @@ pub async fn save_tokens(
          finished = excluded.finished, updated_at = excluded.updated_at",
     )
     .await?;
-    count_here(c, here).await
+    count_here(c, moves(tokens, arrivals)).await
+}
+
+/// [`save_tokens`] for tokens read outside the transaction (the SQLite pipeline), guarded: each
+/// token is written only while it is still running at the key it was read with (`read_at`,
+/// by token id), and `false` means one was not, so the caller must roll back. A guard, not a
+/// lock: a step usually moves `wake_at` or ends the journey, but one can leave it as it was (a
+/// `wait_for_event` with a zero timeout, an event that is not awaited), and contact data is
+/// not checked; the SQLite engine turn is what keeps other engines away. SQLite only (the
+/// `VALUES` columns are untyped there).
+pub async fn save_tokens_if_due(
+    c: &impl ConnectionTrait,
+    tokens: &[StoredToken],
+    read_at: &HashMap<i64, i64>,
+    arrivals: BTreeMap<(i64, String), i64>,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    debug_assert!(!is_postgres(c), "the guarded token update is SQLite's");
+    const COLS: usize = 7;
+    let mut updated = 0;
+    for chunk in tokens.chunks(30_000 / COLS) {
+        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * COLS);
+        for t in chunk {
+            let Some(&read_wake) = read_at.get(&t.id) else {
+                return Ok(false);
+            };
+            let new = NewState::of(t, now)?;
+            values.extend([
+                t.id.into(),
+                t.token.node.clone().into(),
+                new.state.into(),
+                new.wake.into(),
+                i64::from(new.finished).into(),
+                ms(now).into(),
+                read_wake.into(),
+            ]);
+        }
+        let rows = vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+        let sql = format!(
+            "UPDATE tokens SET node = v.column2, state = v.column3, wake_at = v.column4, finished = v.column5, \
+             updated_at = v.column6 FROM (VALUES {rows}) AS v \
+             WHERE tokens.id = v.column1 AND tokens.wake_at = v.column7 AND tokens.finished = 0"
+        );
+        updated += exec(c, &sql, values).await?;
+    }
+    if updated != tokens.len() as u64 {
+        return Ok(false);
+    }
+    count_here(c, moves(tokens, arrivals)).await?;
+    Ok(true)
+}
+
+/// A token's columns after a step.
+struct NewState {
+    state: String,
+    /// `None` once finished; a running token with nothing to wait for is due at once.
+    wake: Option<i64>,
+    finished: bool,
+}
+
+impl NewState {
+    fn of(t: &StoredToken, now: DateTime<Utc>) -> Result<Self, DbErr> {
+        let finished = t.token.is_finished();
+        Ok(NewState {
+            state: serde_json::to_string(&t.token).map_err(|e| DbErr::Custom(e.to_string()))?,
+            wake: (!finished).then(|| t.token.wake_at().map_or(ms(now), ms)),
+            finished,
+        })
+    }
+}
+
+/// The changes to the `tokens_here` counts: each token that moved or finished leaves the node it
+/// was at, and arrives at its new one while running; `arrivals` added.
+fn moves(tokens: &[StoredToken], arrivals: BTreeMap<(i64, String), i64>) -> BTreeMap<(i64, String), i64> {
+    let mut here = arrivals;
+    for t in tokens {
+        let finished = t.token.is_finished();
+        if finished || t.token.node != t.was_at {
+            *here.entry((t.flow_id, t.was_at.clone())).or_default() -= 1;
+            if !finished {
+                *here.entry((t.flow_id, t.token.node.clone())).or_default() += 1;
+            }
+        }
+    }
+    here
 }
 
 /// The journal lines one step of one journey wrote (or one delivery outcome), with the ids
@@ -629,11 +682,8 @@ pub struct RowState {
 }
 
 /// The state of each outbox row that still exists, by row id.
-pub async fn outbox_rows(
-    c: &impl ConnectionTrait,
-    ids: &[i64],
-) -> Result<std::collections::HashMap<i64, RowState>, DbErr> {
-    let mut out = std::collections::HashMap::with_capacity(ids.len());
+pub async fn outbox_rows(c: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, RowState>, DbErr> {
+    let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(1000) {
         let inner = format!(
             "SELECT id AS c0, attempts AS c1, message_id AS c2, leased_until AS c3 FROM outbox WHERE id IN ({})",

@@ -44,7 +44,11 @@ fn job(n: i64) -> SendJob {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_workers_pick_up_every_new_job_within_two_seconds() {
-    let dir = std::env::temp_dir().join(format!("cairn-queues-{}-{:?}", std::process::id(), Instant::now()));
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let dir = std::env::temp_dir().join(format!("cairn-queues-{}-{stamp}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.join("queues.db").display());
     let pool = apalis_sqlite::SqlitePool::connect(&url).await.unwrap();

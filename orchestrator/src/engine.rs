@@ -6,8 +6,9 @@
 //! nothing: what was not committed is still queued or still due, and is done again.
 //!
 //! The loop is a `select!` between the next due instant on the injected [`Clock`], a [`Notify`]
-//! poked by the API on every entry and event, a short poll (other processes may write work),
-//! and shutdown. On PostgreSQL, several engines share the work through `FOR UPDATE SKIP LOCKED`.
+//! poked by the API on every entry and event, on SQLite a [`CommitWatch`] (another process on
+//! the file took an entry or event), a short poll (other processes may write work), and
+//! shutdown. On PostgreSQL, several engines share the work through `FOR UPDATE SKIP LOCKED`.
 //! On SQLite, one engine runs per file ([`EngineTurn`]), and due tokens go through a pipeline:
 //! each batch is read and stepped outside any transaction while the one before is written in
 //! its own (see [`Engine::step_due_pipelined`]).
@@ -113,6 +114,7 @@ impl Engine {
     /// Runs until `shutdown` completes.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let _watch = CommitWatch::spawn(&self.db, self.wake.clone()).await;
         loop {
             match self.run_once().await {
                 Ok(p) if !p.is_idle() => continue,
@@ -437,6 +439,64 @@ pub async fn active_flows(c: &impl ConnectionTrait) -> Result<Vec<(i64, i64)>, D
     )
     .await?;
     rows.iter().map(|r| Ok((col(r, 0)?, col(r, 1)?))).collect()
+}
+
+/// How often [`CommitWatch`] looks for commits by other connections.
+const COMMIT_WATCH: Duration = Duration::from_millis(50);
+
+/// Wakes the engine when another connection commits to its SQLite file, within
+/// [`COMMIT_WATCH`]: an entry or event taken by another `cairn serve` on the file (which cannot
+/// poke this process's engine) or written by any other program. SQLite changes
+/// `PRAGMA data_version`, as one connection sees it, whenever another connection commits; the
+/// watch reads it on a connection of its own. This process's own commits wake the engine too,
+/// for a pass that finds nothing when they were not entries. Ends when dropped.
+struct CommitWatch(tokio::task::JoinHandle<()>);
+
+impl CommitWatch {
+    /// `None` on PostgreSQL (each process's engine takes its own entries; see `EngineTurn`) and
+    /// on an in-memory SQLite database, which no other connection shares.
+    async fn spawn(db: &DatabaseConnection, wake: Arc<Notify>) -> Option<CommitWatch> {
+        use sea_orm::sqlx::Connection;
+        if crate::db::is_postgres(db) {
+            return None;
+        }
+        let options = db.get_sqlite_connection_pool().connect_options();
+        let file = options.get_filename();
+        if file.as_os_str().is_empty() || file.as_os_str() == ":memory:" {
+            return None;
+        }
+        let mut conn = match sea_orm::sqlx::SqliteConnection::connect_with(&options).await {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch the database for other processes' commits; polling each second");
+                return None;
+            }
+        };
+        Some(CommitWatch(tokio::spawn(async move {
+            let mut seen: Option<i64> = None;
+            loop {
+                match sea_orm::sqlx::query_scalar::<_, i64>("PRAGMA data_version")
+                    .fetch_one(&mut conn)
+                    .await
+                {
+                    Ok(version) => {
+                        if seen.is_some_and(|v| v != version) {
+                            wake.notify_one();
+                        }
+                        seen = Some(version);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "reading the database's data_version failed"),
+                }
+                tokio::time::sleep(COMMIT_WATCH).await;
+            }
+        })))
+    }
+}
+
+impl Drop for CommitWatch {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// How long one pipeline reads new batches before it starts again from the oldest due token.

@@ -191,6 +191,31 @@ async fn post_entries(client: &reqwest::Client, base: &str, flow: i64, range: st
         .await
 }
 
+/// Posts contact `c{i}`'s entry to `base` and returns how long until its journal shows a step.
+async fn stepped_after_entry(client: &reqwest::Client, base: &str, flow: i64, i: usize) -> Duration {
+    let posted = Instant::now();
+    assert_eq!(
+        post_entries(client, base, flow, i..i + 1).await,
+        1,
+        "entry {i} accepted"
+    );
+    loop {
+        let journal: Value = client
+            .get(format!("{base}/api/contacts/c{i}/journal"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if journal.as_array().is_some_and(|lines| !lines.is_empty()) {
+            return posted.elapsed();
+        }
+        assert!(posted.elapsed() < Duration::from_secs(10), "entry {i} never stepped");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_server_restarted_finishes_every_journey_exactly_once() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -382,8 +407,19 @@ async fn two_servers_on_one_sqlite_file_run_one_engine_and_the_other_takes_over_
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
 
-    // Entries through both: every journey runs exactly once.
-    assert_eq!(post_entries(&client, &first.base, flow, 0..300).await, 300);
+    // An entry through the server without the engine is stepped at once, not at the engine's
+    // next one-second poll: ten in a row, each entered within 600 ms (with the poll alone, ten
+    // in a row would make it with a chance of 0.6^10, under 1%).
+    for i in 0..10 {
+        let took = stepped_after_entry(&client, &second.base, flow, i).await;
+        assert!(
+            took < Duration::from_millis(600),
+            "entry {i} waited {took:?} for the engine"
+        );
+    }
+
+    // Entries through both: every journey runs exactly once (those ten among them).
+    assert_eq!(post_entries(&client, &first.base, flow, 10..300).await, 290);
     assert_eq!(post_entries(&client, &second.base, flow, 300..600).await, 300);
     let s = until_finished(&client, &second.base, flow, 600).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -485,7 +485,11 @@ impl CommitWatch {
                         }
                         seen = Some(version);
                     }
-                    Err(e) => tracing::warn!(error = %e, "reading the database's data_version failed"),
+                    Err(e) => {
+                        // Once, not every 50 ms: the one-second poll still finds the work.
+                        tracing::warn!(error = %e, "cannot read the database's data_version; polling each second");
+                        return;
+                    }
                 }
                 tokio::time::sleep(COMMIT_WATCH).await;
             }

@@ -271,52 +271,10 @@ async fn kill_and_restart(backend: &Backend) {
         "{name}: every entry is acknowledged, duplicates included"
     );
 
-    let started = Instant::now();
-    loop {
-        let stats: Value = client
-            .get(format!("{}/api/flows/{flow}/stats", second.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        // Journeys do not wait for delivery: a message the killed run had leased is sent again
-        // only when its lease has run out, so wait for every count.
-        let count = |node: &str, action: &str| stats["nodes"][node]["actions"][action].as_u64().unwrap_or(0);
-        let all_done = [("done", "exited"), ("mail", "sent"), ("text", "sent")]
-            .iter()
-            .all(|(node, action)| count(node, action) as usize == CONTACTS);
-        if all_done {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(240),
-            "{name}: not finished in 4 minutes: {stats}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    let stats: Value = client
-        .get(format!("{}/api/flows/{flow}/stats", second.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    for (node, action) in [
-        ("start", "entered"),
-        ("tag", "tag_added"),
-        ("mail", "sent"),
-        ("text", "sent"),
-        ("done", "exited"),
-    ] {
-        assert_eq!(
-            stats["nodes"][node]["actions"][action].as_u64(),
-            Some(CONTACTS as u64),
-            "{name}: {node} {action}: {stats}"
-        );
-    }
+    // Journeys do not wait for delivery: a message the killed run had leased is sent again only
+    // when its lease has run out, so wait for every count.
+    let stats = until_finished(&client, &second.base, flow, CONTACTS as i64, Duration::from_secs(240)).await;
+    assert_every_step_counts(&stats, CONTACTS as i64, name);
     let outbox: Value = client
         .get(format!("{}/api/outbox?limit=100000", second.base))
         .send()
@@ -363,8 +321,26 @@ async fn stats(client: &reqwest::Client, base: &str, flow: i64) -> Value {
         .unwrap()
 }
 
-/// Waits until `flow` has `n` journeys through `done` with `n` emails and `n` SMS sent.
-async fn until_finished(client: &reqwest::Client, base: &str, flow: i64, n: i64) -> Value {
+/// Asserts that each step of the flow (entered, tagged, email, SMS, exit) counts `n` in `stats`.
+fn assert_every_step_counts(stats: &Value, n: i64, backend: &str) {
+    for (node, action) in [
+        ("start", "entered"),
+        ("tag", "tag_added"),
+        ("mail", "sent"),
+        ("text", "sent"),
+        ("done", "exited"),
+    ] {
+        assert_eq!(
+            stats["nodes"][node]["actions"][action].as_i64(),
+            Some(n),
+            "{backend}: {node} {action}: {stats}"
+        );
+    }
+}
+
+/// Waits up to `limit` until `flow` has `n` journeys through `done` with `n` emails and `n` SMS
+/// sent.
+async fn until_finished(client: &reqwest::Client, base: &str, flow: i64, n: i64, limit: Duration) -> Value {
     let started = Instant::now();
     loop {
         let s = stats(client, base, flow).await;
@@ -372,7 +348,7 @@ async fn until_finished(client: &reqwest::Client, base: &str, flow: i64, n: i64)
         if count("done", "exited") >= n && count("mail", "sent") >= n && count("text", "sent") >= n {
             return s;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "not finished in 60 s: {s}");
+        assert!(started.elapsed() < limit, "not finished in {limit:?}: {s}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -421,31 +397,17 @@ async fn two_servers_on_one_sqlite_file_run_one_engine_and_the_other_takes_over_
     // Entries through both: every journey runs exactly once (those ten among them).
     assert_eq!(post_entries(&client, &first.base, flow, 10..300).await, 290);
     assert_eq!(post_entries(&client, &second.base, flow, 300..600).await, 300);
-    let s = until_finished(&client, &second.base, flow, 600).await;
+    let s = until_finished(&client, &second.base, flow, 600, Duration::from_secs(60)).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let s2 = stats(&client, &second.base, flow).await;
     assert_eq!(s, s2, "nothing more happens once every journey is done");
-    for (node, action) in [
-        ("start", "entered"),
-        ("mail", "sent"),
-        ("text", "sent"),
-        ("done", "exited"),
-    ] {
-        assert_eq!(s["nodes"][node]["actions"][action], 600, "{node} {action}: {s}");
-    }
+    assert_every_step_counts(&s, 600, "sqlite");
 
     // The process that held the engine dies: the other one runs the journeys from now on.
     first.kill();
     assert_eq!(post_entries(&client, &second.base, flow, 600..900).await, 300);
-    let s = until_finished(&client, &second.base, flow, 900).await;
-    for (node, action) in [
-        ("start", "entered"),
-        ("mail", "sent"),
-        ("text", "sent"),
-        ("done", "exited"),
-    ] {
-        assert_eq!(s["nodes"][node]["actions"][action], 900, "{node} {action}: {s}");
-    }
+    let s = until_finished(&client, &second.base, flow, 900, Duration::from_secs(60)).await;
+    assert_every_step_counts(&s, 900, "sqlite");
     second.kill();
     assert!(lock.try_lock().is_ok(), "the lock ends with the last server");
     let _ = std::fs::remove_dir_all(&dir);

@@ -6,6 +6,8 @@
 //! 3. record the outcomes (one transaction): accepted → message `sent`, journal `sent`, row
 //!    deleted; retry → attempt counted, row due again after an exponential backoff; failed (or
 //!    out of attempts) → message `failed`, journal `failed` with the reason, row deleted.
+//!    When this process sends itself, the same transaction leases the next batch (step 1 of the
+//!    next round), so a busy round costs one write transaction, not two.
 //!
 //! A crash between 2 and 3 leaves the lease to expire and the message is sent again with the
 //! same id (`Message-ID`, `Idempotency-Key`), which is how receivers recognise the repeat.
@@ -123,9 +125,13 @@ pub const MAX_IN_FLIGHT: usize = 1024;
 impl Delivery {
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let mut leased = Vec::new();
         loop {
-            match self.run_once().await {
-                Ok(n) if n > 0 => continue,
+            match self.run_once(std::mem::take(&mut leased)).await {
+                Ok((n, next)) if n > 0 => {
+                    leased = next;
+                    continue;
+                }
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "delivery pass failed; retrying"),
             }
@@ -141,17 +147,25 @@ impl Delivery {
         }
     }
 
-    /// One lease–send–record round; returns how many messages were attempted.
-    pub async fn run_once(&self) -> Result<usize, DbErr> {
-        if self.queues.is_some() && self.in_flight.full(self.lease) {
-            return Ok(0);
-        }
-        let now = self.clock.now();
-        let tx = crate::db::begin_write(&self.db).await?;
-        let pending = journeys::lease_outbox(&tx, now, now + self.lease, self.batch).await?;
-        tx.commit().await?;
+    /// One lease–send–record round on `leased`, or on a batch it leases when that is empty.
+    /// Returns how many messages were attempted and, when this process sends them itself, the
+    /// next batch: leased in the transaction that recorded these outcomes, which spares a
+    /// transaction per batch (the caller sends it next; if it does not, its lease runs out).
+    pub async fn run_once(&self, leased: Vec<Pending>) -> Result<(usize, Vec<Pending>), DbErr> {
+        let pending = if leased.is_empty() {
+            if self.queues.is_some() && self.in_flight.full(self.lease) {
+                return Ok((0, Vec::new()));
+            }
+            let now = self.clock.now();
+            let tx = crate::db::begin_write(&self.db).await?;
+            let pending = journeys::lease_outbox(&tx, now, now + self.lease, self.batch).await?;
+            tx.commit().await?;
+            pending
+        } else {
+            leased
+        };
         if pending.is_empty() {
-            return Ok(0);
+            return Ok((0, Vec::new()));
         }
         // Tracking goes into the HTML once, before the message leaves this process either way.
         let jobs: Vec<Pending> = pending
@@ -171,7 +185,7 @@ impl Delivery {
                 .push_sends(jobs)
                 .await
                 .map_err(|e| DbErr::Custom(e.to_string()))?;
-            return Ok(n);
+            return Ok((n, Vec::new()));
         }
         let clock = self.clock.clone();
         let service_now = move || clock.now();
@@ -192,15 +206,25 @@ impl Delivery {
             .collect()
             .await;
         let attempted = outcomes.len();
-        self.record(&outcomes).await?;
-        Ok(attempted)
+        let next = self.record_and_lease(&outcomes, self.batch).await?;
+        Ok((attempted, next))
+    }
+
+    /// Records outcomes (see [`Delivery::record_and_lease`]).
+    pub async fn record(&self, outcomes: &[(Pending, Outcome)]) -> Result<(), DbErr> {
+        self.record_and_lease(outcomes, 0).await.map(|_| ())
     }
 
     /// Records outcomes. An outcome whose outbox row is gone, is at another attempt or holds
     /// another message is stale and changes nothing. Outcomes that only move the row (retry,
     /// deferral, throttle, lease lost) apply only while the row still holds the attempt's
     /// lease, so a late outcome never frees a row another attempt is sending.
-    pub async fn record(&self, outcomes: &[(Pending, Outcome)]) -> Result<(), DbErr> {
+    /// Then, in the same transaction, leases up to `lease_next` due rows and returns them.
+    pub async fn record_and_lease(
+        &self,
+        outcomes: &[(Pending, Outcome)],
+        lease_next: u64,
+    ) -> Result<Vec<Pending>, DbErr> {
         let now = self.clock.now();
         let tx = crate::db::begin_write(&self.db).await?;
         let mut accepted: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
@@ -295,20 +319,29 @@ impl Delivery {
             journeys::set_messages_status(&tx, ids, "sent", provider, now).await?;
         }
         journeys::delete_outbox(&tx, &done).await?;
-        // Last: it takes the shared counter rows (see `journeys::COUNT_SHARDS`).
+        // After the writes above: it takes the shared counter rows (see
+        // `journeys::COUNT_SHARDS`). The lease below skips locked rows, so it waits on no one.
         journeys::append_journal(&tx, journal).await?;
-        tx.commit().await
+        let next = if lease_next > 0 {
+            journeys::lease_outbox(&tx, now, now + self.lease, lease_next).await?
+        } else {
+            Vec::new()
+        };
+        tx.commit().await?;
+        Ok(next)
     }
 
     /// Delivers until nothing in the outbox is due at the clock's current time.
     pub async fn drain(&self) -> Result<usize, DbErr> {
         let mut total = 0;
+        let mut leased = Vec::new();
         loop {
-            let n = self.run_once().await?;
+            let (n, next) = self.run_once(leased).await?;
             if n == 0 {
                 return Ok(total);
             }
             total += n;
+            leased = next;
         }
     }
 }

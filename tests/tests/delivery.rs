@@ -370,7 +370,7 @@ async fn a_send_never_outlives_its_lease() {
     t.post(&format!("/api/flows/{id}/entries"), ANN).await;
     let started = std::time::Instant::now();
     t.app.engine.drain().await.unwrap();
-    t.app.delivery.run_once().await.unwrap();
+    t.app.delivery.run_once(Vec::new()).await.unwrap();
     let took = started.elapsed();
     assert!(took < std::time::Duration::from_secs(4), "the attempt took {took:?}");
     let row = orchestrator::db::one(&t.app.state.db, "SELECT attempts FROM outbox", vec![])

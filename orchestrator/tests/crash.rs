@@ -200,14 +200,7 @@ async fn stepped_after_entry(client: &reqwest::Client, base: &str, flow: i64, i:
         "entry {i} accepted"
     );
     loop {
-        let journal: Value = client
-            .get(format!("{base}/api/contacts/c{i}/journal"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let journal = get_json(client, &format!("{base}/api/contacts/c{i}/journal")).await;
         if journal.as_array().is_some_and(|lines| !lines.is_empty()) {
             return posted.elapsed();
         }
@@ -275,14 +268,7 @@ async fn kill_and_restart(backend: &Backend) {
     // when its lease has run out, so wait for every count.
     let stats = until_finished(&client, &second.base, flow, CONTACTS as i64, Duration::from_secs(240)).await;
     assert_every_step_counts(&stats, CONTACTS as i64, name);
-    let outbox: Value = client
-        .get(format!("{}/api/outbox?limit=100000", second.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let outbox = get_json(&client, &format!("{}/api/outbox?limit=100000", second.base)).await;
     let messages = outbox.as_array().unwrap();
     assert_eq!(
         messages.len(),
@@ -309,16 +295,14 @@ async fn drop_postgres(admin: &str, url: &str) {
         .expect("drop the test database");
 }
 
+/// The JSON body of `GET url`.
+async fn get_json(client: &reqwest::Client, url: &str) -> Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 /// A flow's per-node stats from `base`.
 async fn stats(client: &reqwest::Client, base: &str, flow: i64) -> Value {
-    client
-        .get(format!("{base}/api/flows/{flow}/stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get_json(client, &format!("{base}/api/flows/{flow}/stats")).await
 }
 
 /// Asserts that each step of the flow (entered, tagged, email, SMS, exit) counts `n` in `stats`.

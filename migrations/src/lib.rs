@@ -15,6 +15,7 @@ mod m20261122_000005_inbox_order;
 mod m20261122_000006_send_policy;
 mod m20261123_000007_node_counts;
 mod m20261123_000008_compact_journal;
+mod m20261123_000009_sqlite_fewer_btrees;
 
 /// A unique or plain index on `table(cols…)`, created only if missing.
 pub(crate) fn index(name: &str, table: &str, cols: &[&str], unique: bool) -> IndexCreateStatement {
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000006_send_policy::Migration),
             Box::new(m20261123_000007_node_counts::Migration),
             Box::new(m20261123_000008_compact_journal::Migration),
+            Box::new(m20261123_000009_sqlite_fewer_btrees::Migration),
         ]
     }
 }

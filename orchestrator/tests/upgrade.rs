@@ -131,3 +131,48 @@ async fn a_journal_written_line_by_line_reads_the_same_after_steps_are_stored_wh
     db.close().await.unwrap();
     let _ = std::fs::remove_file(&path);
 }
+
+#[tokio::test]
+async fn tags_lists_and_messages_read_the_same_after_sqlite_drops_their_extra_btrees() {
+    let (db, path) = database_before("btrees", 8).await;
+    for sql in [
+        "INSERT INTO contacts (id, external_id, fields, created_at, updated_at) VALUES (1, 'c1', '{}', 0, 0)",
+        "INSERT INTO contact_tags (contact_id, tag, present, times_added, first_added_at, last_added_at, source) \
+         VALUES (1, 'vip', 1, 2, 0, 5, 'flow 7'), (1, 'gone', 0, 1, 0, 0, 'api')",
+        "INSERT INTO contact_lists (contact_id, list, added_at) VALUES (1, 'newsletter', 0)",
+        "INSERT INTO messages (id, token_id, contact_id, flow_id, node, channel, recipient, content, status, created_at, updated_at) \
+         VALUES ('1.first', 1, 1, 7, 'first', 'email', 'a@example.com', '{}', 'sent', 10, 10), \
+                ('1.second', 1, 1, 7, 'second', 'sms', '+33600000000', '{}', 'queued', 20, 20)",
+    ] {
+        exec(&db, sql, vec![]).await.unwrap();
+    }
+
+    Migrator::up(&db, None).await.unwrap();
+    let now = chrono::DateTime::from_timestamp_millis(30).unwrap();
+    orchestrator::store::contacts::add_tag(&db, 1, "vip", "flow 8", now)
+        .await
+        .unwrap();
+    orchestrator::store::contacts::add_to_list(&db, 1, "newsletter", now)
+        .await
+        .unwrap();
+    orchestrator::store::contacts::add_to_list(&db, 1, "promos", now)
+        .await
+        .unwrap();
+    let contact = &orchestrator::store::contacts::load(&db, &[1]).await.unwrap()[&1];
+    assert_eq!(contact.tags.iter().collect::<Vec<_>>(), ["vip"]);
+    assert_eq!(contact.lists.iter().collect::<Vec<_>>(), ["newsletter", "promos"]);
+    let times = orchestrator::db::one(&db, "SELECT times_added FROM contact_tags WHERE tag = 'vip'", vec![])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(orchestrator::db::col::<i64>(&times, 0).unwrap(), 3);
+    let listed: Vec<String> = journeys::messages(&db, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(listed, ["1.second", "1.first"], "newest first");
+    db.close().await.unwrap();
+    let _ = std::fs::remove_file(&path);
+}

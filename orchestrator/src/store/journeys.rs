@@ -939,15 +939,19 @@ pub async fn set_messages_status(
     Ok(())
 }
 
-/// Messages, newest first.
+/// Messages, newest first: by `created_at` on PostgreSQL, by rowid (the order they were
+/// written in, one writer at a time) on SQLite, which has no index on `created_at` (migration 9).
 pub async fn messages(c: &impl ConnectionTrait, limit: u64) -> Result<Vec<serde_json::Value>, DbErr> {
-    let rows = all(
-        c,
+    let order = if is_postgres(c) {
+        "m.created_at DESC, m.id DESC"
+    } else {
+        "m.rowid DESC"
+    };
+    let sql = format!(
         "SELECT m.id, c.external_id, m.flow_id, m.node, m.channel, m.recipient, m.content, m.status, m.provider, m.created_at \
-         FROM messages m JOIN contacts c ON c.id = m.contact_id ORDER BY m.created_at DESC, m.id DESC LIMIT $1",
-        vec![(limit as i64).into()],
-    )
-    .await?;
+         FROM messages m JOIN contacts c ON c.id = m.contact_id ORDER BY {order} LIMIT $1"
+    );
+    let rows = all(c, &sql, vec![(limit as i64).into()]).await?;
     rows.iter()
         .map(|r| {
             let content: serde_json::Value = serde_json::from_str(&col::<String>(r, 6)?).unwrap_or_default();

@@ -136,33 +136,35 @@ pub async fn one(c: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Res
     c.query_one_raw(stmt(c, sql, values)).await
 }
 
-/// Runs `inner`, a SELECT whose columns are aliased `c0`, `c1`, …, and returns its rows fetched
-/// as a single JSON array, each row decoded as `T` (a tuple of the columns). sqlx hands SQLite
-/// rows one at a time from its connection thread to the async task; for thousands of rows those
-/// thread switches cost more than the query.
+/// How [`all_packed`] packs one column of its SELECT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Packed {
+    /// An INTEGER (or NULL): on SQLite spliced in as its decimal text, no quoting needed.
+    Int,
+    /// Any value, quoted as a JSON string, number or null.
+    Text,
+    /// TEXT holding a JSON document (or NULL), packed as JSON rather than as a string, so it
+    /// is parsed once, straight into its type.
+    Json,
+}
+
+/// Runs `inner`, a SELECT whose columns are aliased `c0`, `c1`, … and packed as `columns`
+/// says, and returns its rows fetched as a single JSON array, each row decoded as `T` (a tuple
+/// of the columns). sqlx hands SQLite rows one at a time from its connection thread to the
+/// async task; for thousands of rows those thread switches cost more than the query.
 pub async fn all_packed<T: serde::de::DeserializeOwned>(
     c: &impl ConnectionTrait,
     inner: &str,
-    columns: usize,
-    values: Vec<Value>,
-) -> Result<Vec<T>, DbErr> {
-    all_packed_json(c, inner, columns, &[], values).await
-}
-
-/// [`all_packed`], with the columns `json` (text holding JSON) packed as JSON rather than as
-/// strings, so they are parsed once, straight into their type.
-pub async fn all_packed_json<T: serde::de::DeserializeOwned>(
-    c: &impl ConnectionTrait,
-    inner: &str,
-    columns: usize,
-    json: &[usize],
+    columns: &[Packed],
     values: Vec<Value>,
 ) -> Result<Vec<T>, DbErr> {
     let sql = if is_postgres(c) {
-        let cols = (0..columns)
-            .map(|i| match json.contains(&i) {
-                false => format!("q.c{i}"),
-                true => format!("q.c{i}::json"),
+        let cols = columns
+            .iter()
+            .enumerate()
+            .map(|(i, kind)| match kind {
+                Packed::Int | Packed::Text => format!("q.c{i}"),
+                Packed::Json => format!("q.c{i}::json"),
             })
             .collect::<Vec<_>>()
             .join(", ");
@@ -171,11 +173,14 @@ pub async fn all_packed_json<T: serde::de::DeserializeOwned>(
         // Built as text: `json()` and `json_array()` would parse every stored document and
         // print it again on the connection's thread, the one every write waits for (about a
         // tenth of that thread's time in the engine bench). The stored JSON was written by
-        // serde, and a malformed document still fails below, as a decoding error.
-        let cols = (0..columns)
-            .map(|i| match json.contains(&i) {
-                false => format!("json_quote(q.c{i})"),
-                true => format!("COALESCE(q.c{i}, 'null')"),
+        // serde, and a malformed document (or a non-number in an `Int` column) still fails
+        // below, as a decoding error.
+        let cols = columns
+            .iter()
+            .enumerate()
+            .map(|(i, kind)| match kind {
+                Packed::Int | Packed::Json => format!("COALESCE(q.c{i}, 'null')"),
+                Packed::Text => format!("json_quote(q.c{i})"),
             })
             .collect::<Vec<_>>()
             .join(" || ',' || ");
@@ -271,21 +276,31 @@ mod tests {
     async fn packed_rows_keep_their_order_text_escapes_nulls_and_json_documents() {
         let db = Database::connect("sqlite::memory:").await.expect("memory database");
         let odd = "quote \" backslash \\ newline \n tab \t bell \u{7} é 🙂";
-        let inner = "SELECT column1 AS c0, column2 AS c1, column3 AS c2 FROM \
-                     (VALUES (3, $1, '{\"a\": [1, \"x\"]}'), (2, NULL, NULL), (1, 'plain', '\"s\"')) ORDER BY column1 DESC";
-        let rows: Vec<(i64, Option<String>, Option<serde_json::Value>)> =
-            all_packed_json(&db, inner, 3, &[2], vec![odd.into()])
-                .await
-                .expect("packed");
+        let inner = "SELECT column1 AS c0, column2 AS c1, column3 AS c2, column4 AS c3 FROM \
+                     (VALUES (3, $1, '{\"a\": [1, \"x\"]}', -9007199254740993), (2, NULL, NULL, NULL), \
+                     (1, 'plain', '\"s\"', 0)) ORDER BY column1 DESC";
+        type Row = (i64, Option<String>, Option<serde_json::Value>, Option<i64>);
+        let kinds = [Packed::Int, Packed::Text, Packed::Json, Packed::Int];
+        let rows: Vec<Row> = all_packed(&db, inner, &kinds, vec![odd.into()]).await.expect("packed");
         assert_eq!(
             rows,
             vec![
-                (3, Some(odd.to_string()), Some(serde_json::json!({"a": [1, "x"]}))),
-                (2, None, None),
-                (1, Some("plain".to_string()), Some(serde_json::json!("s"))),
+                (
+                    3,
+                    Some(odd.to_string()),
+                    Some(serde_json::json!({"a": [1, "x"]})),
+                    Some(-9007199254740993)
+                ),
+                (2, None, None, None),
+                (1, Some("plain".to_string()), Some(serde_json::json!("s")), Some(0)),
             ]
         );
-        let none: Vec<(i64,)> = all_packed(&db, "SELECT 1 AS c0 WHERE 0", 1, vec![])
+        let not_a_number = all_packed::<(i64,)>(&db, "SELECT 'x' AS c0", &[Packed::Int], vec![]).await;
+        assert!(
+            not_a_number.is_err(),
+            "text in an Int column is an error, not a wrong value"
+        );
+        let none: Vec<(i64,)> = all_packed(&db, "SELECT 1 AS c0 WHERE 0", &[Packed::Int], vec![])
             .await
             .expect("packed");
         assert!(none.is_empty());

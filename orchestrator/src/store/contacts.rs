@@ -10,6 +10,7 @@ use flows::Contact;
 use sea_orm::{ConnectionTrait, DbErr};
 use serde_json::{Map, Value};
 
+use crate::db::Packed::{Int, Json, Text};
 use crate::db::{all_packed, col, exec, ms, one, placeholders};
 
 /// A contact as the API receives it: the external id and whatever is known.
@@ -100,14 +101,13 @@ pub async fn load(c: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, 
             Option<String>,
             serde_json::Map<String, serde_json::Value>,
         );
-        let rows: Vec<ContactRow> = crate::db::all_packed_json(
+        let rows: Vec<ContactRow> = all_packed(
             c,
             &format!(
                 "SELECT id AS c0, external_id AS c1, email AS c2, phone AS c3, timezone AS c4, country AS c5, fields AS c6 \
                  FROM contacts WHERE id IN ({list})"
             ),
-            7,
-            &[6],
+            &[Int, Text, Text, Text, Text, Text, Json],
             values.clone(),
         )
         .await?;
@@ -125,7 +125,7 @@ pub async fn load(c: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, 
             &format!(
                 "SELECT contact_id AS c0, tag AS c1 FROM contact_tags WHERE present = 1 AND contact_id IN ({list})"
             ),
-            2,
+            &[Int, Text],
             values.clone(),
         )
         .await?;
@@ -137,7 +137,7 @@ pub async fn load(c: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, 
         let lists: Vec<(i64, String)> = all_packed(
             c,
             &format!("SELECT contact_id AS c0, list AS c1 FROM contact_lists WHERE contact_id IN ({list})"),
-            2,
+            &[Int, Text],
             values,
         )
         .await?;

@@ -8,9 +8,8 @@ use flows::{Event, JournalEntry, Outbound, Token};
 use sea_orm::{ConnectionTrait, DbErr, QueryResult};
 use serde::Serialize;
 
-use crate::db::{
-    all, all_packed, all_packed_json, col, exec, from_ms, insert_rows, is_postgres, ms, one, placeholders,
-};
+use crate::db::Packed::{Int, Json, Text};
+use crate::db::{Packed, all, all_packed, col, exec, from_ms, insert_rows, is_postgres, ms, one, placeholders};
 
 /// A token as stored: the engine's row ids around the core's [`Token`].
 #[derive(Debug, Clone)]
@@ -175,7 +174,7 @@ pub async fn enter_audience(c: &impl ConnectionTrait, e: AudienceEntry<'_>) -> R
     };
     let inner =
         format!("SELECT c.id AS c0, c.external_id AS c1 FROM contacts c WHERE 1 = 1 {member} {keep_out} ORDER BY c.id");
-    let audience: Vec<(i64, String)> = all_packed(c, &inner, 2, values).await?;
+    let audience: Vec<(i64, String)> = all_packed(c, &inner, &[Int, Text], values).await?;
     let mut rows = Vec::with_capacity(audience.len());
     for contact in &audience {
         rows.push(new_token_row(
@@ -339,7 +338,8 @@ pub async fn due_after(
              ORDER BY c5, c0 LIMIT $2"
         ),
     };
-    let rows: Vec<(i64, i64, i64, i64, Token, i64)> = all_packed_json(c, &inner, 6, &[4], values).await?;
+    let rows: Vec<(i64, i64, i64, i64, Token, i64)> =
+        all_packed(c, &inner, &[Int, Int, Int, Int, Json, Int], values).await?;
     Ok(rows
         .into_iter()
         .map(|(id, flow_id, version, contact_id, mut token, wake)| {
@@ -689,8 +689,13 @@ pub async fn outbox_rows(c: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMa
             "SELECT id AS c0, attempts AS c1, message_id AS c2, leased_until AS c3 FROM outbox WHERE id IN ({})",
             placeholders(1, chunk.len())
         );
-        let rows: Vec<(i64, i64, String, Option<i64>)> =
-            all_packed(c, &inner, 4, chunk.iter().map(|i| (*i).into()).collect()).await?;
+        let rows: Vec<(i64, i64, String, Option<i64>)> = all_packed(
+            c,
+            &inner,
+            &[Int, Int, Text, Int],
+            chunk.iter().map(|i| (*i).into()).collect(),
+        )
+        .await?;
         for (id, attempts, message, leased_until) in rows {
             let state = RowState {
                 attempts,
@@ -727,10 +732,13 @@ struct LeasedRow {
     node: String,
     channel: String,
     to: String,
-    /// Packed as JSON (see `db::all_packed_json`).
+    /// Packed as JSON (see `db::all_packed`).
     content: flows::Content,
     guard: Option<flows::policy::Guard>,
 }
+
+/// How the lease query's columns are packed, in [`LeasedRow`]'s order.
+const LEASED_COLUMNS: [Packed; 12] = [Int, Int, Text, Int, Int, Text, Int, Text, Text, Text, Json, Json];
 
 /// Leases up to `limit` outbox rows that are due and not leased by anyone else, until `until`.
 pub async fn lease_outbox(
@@ -752,7 +760,7 @@ pub async fn lease_outbox(
          ORDER BY o.id LIMIT $2{lock}"
     );
     let rows: Vec<LeasedRow> =
-        all_packed_json(c, &inner, 12, &[10, 11], vec![ms(now).into(), (limit as i64).into()]).await?;
+        all_packed(c, &inner, &LEASED_COLUMNS, vec![ms(now).into(), (limit as i64).into()]).await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         out.push(Pending {

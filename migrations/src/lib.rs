@@ -16,6 +16,7 @@ mod m20261122_000006_send_policy;
 mod m20261123_000007_node_counts;
 mod m20261123_000008_compact_journal;
 mod m20261123_000009_sqlite_fewer_btrees;
+mod m20261204_000010_sqlite_outbox_by_rowid;
 
 /// A unique or plain index on `table(cols…)`, created only if missing.
 pub(crate) fn index(name: &str, table: &str, cols: &[&str], unique: bool) -> IndexCreateStatement {
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000007_node_counts::Migration),
             Box::new(m20261123_000008_compact_journal::Migration),
             Box::new(m20261123_000009_sqlite_fewer_btrees::Migration),
+            Box::new(m20261204_000010_sqlite_outbox_by_rowid::Migration),
         ]
     }
 }

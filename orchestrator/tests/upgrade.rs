@@ -176,3 +176,45 @@ async fn tags_lists_and_messages_read_the_same_after_sqlite_drops_their_extra_bt
     db.close().await.unwrap();
     let _ = std::fs::remove_file(&path);
 }
+
+#[tokio::test]
+async fn an_outbox_written_before_sqlite_drops_its_due_index_is_leased_in_order_when_due() {
+    let (db, path) = database_before("outbox", 9).await;
+    for sql in [
+        "INSERT INTO contacts (id, external_id, fields, created_at, updated_at) VALUES (1, 'c1', '{}', 0, 0)",
+        "INSERT INTO messages (id, token_id, contact_id, flow_id, node, channel, recipient, content, status, created_at, updated_at) \
+         VALUES ('1.later', 1, 1, 7, 'later', 'sms', '+33600000000', '{\"kind\":\"sms\",\"text\":\"later\"}', 'queued', 10, 10), \
+                ('1.first', 1, 1, 7, 'first', 'sms', '+33600000000', '{\"kind\":\"sms\",\"text\":\"first\"}', 'queued', 10, 10), \
+                ('1.second', 1, 1, 7, 'second', 'sms', '+33600000000', '{\"kind\":\"sms\",\"text\":\"second\"}', 'queued', 10, 10)",
+        "INSERT INTO outbox (message_id, created_at, not_before) VALUES ('1.later', 10, 5000), ('1.first', 10, 0), ('1.second', 10, 20)",
+    ] {
+        exec(&db, sql, vec![]).await.unwrap();
+    }
+
+    Migrator::up(&db, None).await.unwrap();
+    let index = orchestrator::db::one(&db, "SELECT 1 FROM sqlite_master WHERE name = 'outbox_due'", vec![])
+        .await
+        .unwrap();
+    assert!(index.is_none(), "outbox_due is dropped on SQLite");
+    let at = |ms| chrono::DateTime::from_timestamp_millis(ms).unwrap();
+    let leased: Vec<String> = journeys::lease_outbox(&db, at(30), at(90_000), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.message.id)
+        .collect();
+    assert_eq!(
+        leased,
+        ["1.first", "1.second"],
+        "due rows in the order they were queued"
+    );
+    let later: Vec<String> = journeys::lease_outbox(&db, at(5000), at(95_000), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.message.id)
+        .collect();
+    assert_eq!(later, ["1.later"], "the others are leased until 90 s");
+    db.close().await.unwrap();
+    let _ = std::fs::remove_file(&path);
+}

@@ -140,14 +140,16 @@ pub fn definition_from_value(value: Value) -> Result<Definition, Problems> {
 /// Parses and compiles a JSON value, reporting shape and graph problems together.
 pub fn compile_value(value: Value) -> Result<CompiledFlow, Problems> {
     let parsed = read(value)?;
-    check(parsed.definition, &parsed.broken, parsed.problems)
+    check(parsed.definition, &parsed.positions, &parsed.broken, parsed.problems)
 }
 
-/// A document read as far as possible: the nodes that parsed, the (id, type) of those that did
-/// not (so graph checks still see them), and the problems found so far.
+/// A document read as far as possible: the nodes that parsed and where each stood in the
+/// document, the (position, id, type) of those that did not (so graph checks still see them),
+/// and the problems found so far.
 struct Parsed {
     definition: Definition,
-    broken: Vec<(String, String)>,
+    positions: Vec<usize>,
+    broken: Vec<(usize, String, String)>,
     problems: Vec<Problem>,
 }
 
@@ -213,6 +215,7 @@ fn read(value: Value) -> Result<Parsed, Problems> {
         }
     }
     let mut nodes = Vec::new();
+    let mut positions = Vec::new();
     let mut broken = Vec::new();
     match top.remove("nodes") {
         Some(Value::Array(items)) => {
@@ -223,12 +226,14 @@ fn read(value: Value) -> Result<Parsed, Problems> {
                         item.get("type").and_then(Value::as_str).unwrap_or("").to_string(),
                     )
                 });
-                match parse_node(i, item) {
-                    Ok(node) => nodes.push(node),
-                    Err(mut p) => {
-                        problems.append(&mut p);
-                        broken.extend(id_and_type);
+                let (node, mut found) = parse_node(i, item);
+                problems.append(&mut found);
+                match node {
+                    Some(node) => {
+                        nodes.push(node);
+                        positions.push(i);
                     }
+                    None => broken.extend(id_and_type.map(|(id, t)| (i, id, t))),
                 }
             }
         }
@@ -278,6 +283,7 @@ fn read(value: Value) -> Result<Parsed, Problems> {
     };
     Ok(Parsed {
         definition,
+        positions,
         broken,
         problems,
     })
@@ -315,33 +321,44 @@ fn field_named_in(message: &str) -> Option<String> {
     Some(message[start..start + len].to_string())
 }
 
-fn parse_node(i: usize, value: Value) -> Result<Node, Vec<Problem>> {
+/// A node read as far as possible: the node when its type and required fields parsed, and every
+/// problem found in it.
+fn parse_node(i: usize, value: Value) -> (Option<Node>, Vec<Problem>) {
     let Value::Object(mut body) = value else {
-        return Err(vec![Problem::at(
+        return (
             None,
-            Some(&format!("nodes[{i}]")),
-            "a node is a JSON object",
-        )]);
+            vec![Problem::at(
+                None,
+                Some(&format!("nodes[{i}]")),
+                "a node is a JSON object",
+            )],
+        );
     };
     let id = match body.remove("id") {
         Some(Value::String(s)) if !s.trim().is_empty() => s,
         _ => {
-            return Err(vec![Problem::at(
+            return (
                 None,
-                Some(&format!("nodes[{i}].id")),
-                "every node needs a non-empty string id",
-            )]);
+                vec![Problem::at(
+                    None,
+                    Some(&format!("nodes[{i}].id")),
+                    "every node needs a non-empty string id",
+                )],
+            );
         }
     };
     let type_name = match body.remove("type") {
         Some(Value::String(s)) => s,
-        Some(_) => return Err(vec![Problem::field(&id, "type", "must be a string")]),
+        Some(_) => return (None, vec![Problem::field(&id, "type", "must be a string")]),
         None => {
-            return Err(vec![Problem::field(
-                &id,
-                "type",
-                format!("is missing; one of {}", NODE_TYPES.join(", ")),
-            )]);
+            return (
+                None,
+                vec![Problem::field(
+                    &id,
+                    "type",
+                    format!("is missing; one of {}", NODE_TYPES.join(", ")),
+                )],
+            );
         }
     };
     let mut problems = Vec::new();
@@ -360,28 +377,48 @@ fn parse_node(i: usize, value: Value) -> Result<Node, Vec<Problem>> {
             }
         },
     };
-    let kind = match parse_kind(&type_name, Value::Object(body)) {
-        Some(Ok(kind)) => Some(kind),
-        Some(Err((path, message))) => {
-            problems.push(Problem::at(
-                Some(&id),
-                (!path.is_empty()).then_some(path.as_str()),
-                message,
-            ));
-            None
+    let kind = parse_fields(&id, &type_name, body, &mut problems);
+    (kind.map(|kind| Node { id, position, kind }), problems)
+}
+
+/// The node's body parsed as `type_name`, with a problem for each top-level field that does not
+/// parse, not only the first: serde stops at the first bad field, so that field is taken out and
+/// the rest parsed again. When only optional fields were bad, the node without them is returned
+/// (its problems recorded), so the checks of its other fields and of the graph still run.
+fn parse_fields(
+    id: &str,
+    type_name: &str,
+    mut body: Map<String, Value>,
+    problems: &mut Vec<Problem>,
+) -> Option<NodeKind> {
+    let mut taken_out: Vec<String> = Vec::new();
+    loop {
+        match parse_kind(type_name, Value::Object(body.clone())) {
+            None => {
+                problems.push(Problem::field(
+                    id,
+                    "type",
+                    format!("unknown node type '{type_name}' (known: {})", NODE_TYPES.join(", ")),
+                ));
+                return None;
+            }
+            Some(Ok(kind)) => return Some(kind),
+            Some(Err((path, message))) => {
+                let field = path.split(['.', '[']).next().unwrap_or_default().to_string();
+                // "missing field" for a field taken out above: every field present parsed.
+                if taken_out.contains(&field) {
+                    return None;
+                }
+                problems.push(Problem::at(
+                    Some(id),
+                    (!path.is_empty()).then_some(path.as_str()),
+                    message,
+                ));
+                // A field that is not there (missing, or the error names none) cannot be taken out.
+                body.remove(&field)?;
+                taken_out.push(field);
+            }
         }
-        None => {
-            problems.push(Problem::field(
-                &id,
-                "type",
-                format!("unknown node type '{type_name}' (known: {})", NODE_TYPES.join(", ")),
-            ));
-            None
-        }
-    };
-    match kind {
-        Some(kind) if problems.is_empty() => Ok(Node { id, position, kind }),
-        _ => Err(problems),
     }
 }
 
@@ -574,13 +611,16 @@ impl CompiledFlow {
 
 /// Validates and compiles a definition, reporting every problem.
 pub fn compile(definition: Definition) -> Result<CompiledFlow, Problems> {
-    check(definition, &[], Vec::new())
+    let positions: Vec<usize> = (0..definition.nodes.len()).collect();
+    check(definition, &positions, &[], Vec::new())
 }
 
 /// What the graph checks know of a node: its id, and its kind when it parsed. Slots are the
 /// definition's nodes in order, then the nodes that did not parse.
 struct Slot<'a> {
     id: &'a str,
+    /// Where the node stands in the document (0-based).
+    position: usize,
     kind: Option<&'a NodeKind>,
     /// For nodes that did not parse: whether their `type` names an entry.
     entry: bool,
@@ -590,34 +630,46 @@ const ENTRY_TYPES: [&str; 3] = ["webhook_entry", "event_entry", "segment_entry"]
 
 fn check(
     definition: Definition,
-    broken: &[(String, String)],
+    positions: &[usize],
+    broken: &[(usize, String, String)],
     mut problems: Vec<Problem>,
 ) -> Result<CompiledFlow, Problems> {
     let nodes = &definition.nodes;
     let slots: Vec<Slot<'_>> = nodes
         .iter()
-        .map(|n| Slot {
+        .zip(positions)
+        .map(|(n, position)| Slot {
             id: &n.id,
+            position: *position,
             kind: Some(&n.kind),
             entry: n.kind.is_entry(),
         })
-        .chain(broken.iter().map(|(id, t)| Slot {
+        .chain(broken.iter().map(|(position, id, t)| Slot {
             id,
+            position: *position,
             kind: None,
             entry: ENTRY_TYPES.contains(&t.as_str()),
         }))
         .collect();
+    // Duplicates in document order, whether or not the nodes parsed.
+    let mut in_order: Vec<&Slot<'_>> = slots.iter().collect();
+    in_order.sort_by_key(|s| s.position);
+    let mut first_at: HashMap<&str, usize> = HashMap::new();
+    for slot in in_order {
+        if let Some(first) = first_at.get(slot.id) {
+            problems.push(Problem::node(
+                slot.id,
+                format!("duplicate node id (also node #{})", first + 1),
+            ));
+        } else {
+            first_at.insert(slot.id, slot.position);
+        }
+    }
     let mut graph: StableDiGraph<Ix, Option<String>> = StableDiGraph::new();
     let mut ids: HashMap<String, Ix> = HashMap::new();
     let mut at: Vec<Option<NodeIndex>> = Vec::with_capacity(slots.len());
     for (i, slot) in slots.iter().enumerate() {
-        if let Some(first) = ids.get(slot.id) {
-            if slot.kind.is_some() {
-                problems.push(Problem::node(
-                    slot.id,
-                    format!("duplicate node id (also node #{})", first + 1),
-                ));
-            }
+        if ids.contains_key(slot.id) {
             at.push(None);
         } else {
             ids.insert(slot.id.to_string(), i);
@@ -1666,6 +1718,61 @@ mod tests {
         for (f, e) in found.iter().zip(expected) {
             assert!(f.starts_with(e), "{f:?} should start with {e:?}");
         }
+    }
+
+    #[test]
+    fn every_bad_field_of_one_node_is_reported_with_the_checks_of_its_good_fields() {
+        let found = problems(entry_to(json!({
+            "id": "mail", "type": "send_email", "subject": "{{ x", "html": "{% if %}",
+            "window": {"start": "25:00", "end": "09:00"}, "pace": "fast", "colour": "red"
+        })));
+        for expected in [
+            "node 'mail': field 'window.start'",
+            "node 'mail': field 'pace'",
+            "node 'mail': field 'colour': unknown field",
+            "node 'mail': field 'subject': template does not parse",
+            "node 'mail': field 'html': template does not parse",
+        ] {
+            assert!(
+                found.iter().any(|f| f.starts_with(expected)),
+                "{expected:?} is missing from {found:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bad_required_field_is_reported_with_the_other_bad_fields_of_its_node() {
+        let found = problems(entry_to(json!({
+            "id": "read", "type": "wait_for_event", "event": "opened", "timeout": "soon", "message": 7
+        })));
+        assert!(
+            found
+                .iter()
+                .any(|f| f.starts_with("node 'read': field 'timeout': invalid duration")),
+            "{found:#?}"
+        );
+        assert!(
+            found.iter().any(|f| f.starts_with("node 'read': field 'message'")),
+            "{found:#?}"
+        );
+    }
+
+    #[test]
+    fn a_duplicate_id_is_reported_even_when_the_first_of_the_two_does_not_parse() {
+        let found = problems(doc(
+            json!([{"id": "a", "type": "bogus"}, {"id": "a", "type": "exit"}, {"id": "start", "type": "webhook_entry"}]),
+            json!([{"from": "start", "to": "a"}]),
+        ));
+        assert!(
+            found
+                .iter()
+                .any(|f| f.starts_with("node 'a': field 'type': unknown node type 'bogus'")),
+            "{found:#?}"
+        );
+        assert!(
+            found.iter().any(|f| f == "node 'a': duplicate node id (also node #1)"),
+            "{found:#?}"
+        );
     }
 
     #[test]

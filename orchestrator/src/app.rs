@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use anyhow::Context;
 use flows::Policy;
 use sea_orm::DatabaseConnection;
 use tokio::sync::{Notify, watch};
@@ -69,7 +70,9 @@ impl App {
             Some(s) => s.clone(),
             None => crate::store::flows::setting(&db, "tracking_secret", crate::tracking::new_secret).await?,
         };
-        let listener = tokio::net::TcpListener::bind(config.listen).await?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
         let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
         let tracker = Arc::new(crate::tracking::Tracker::new(secret.as_bytes(), &public_url));

@@ -497,6 +497,8 @@ fn init_logging() {
                 .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into()),
         )
         .with_writer(io::stderr)
+        // Colour codes only for a person at a terminal, not in a log file or a collector.
+        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
         .init();
 }
 
@@ -545,13 +547,7 @@ fn worker(args: WorkerArgs) -> Result<(), CliError> {
 }
 
 fn serve(args: ServeArgs) -> Result<(), CliError> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into()),
-        )
-        .with_writer(io::stderr)
-        .init();
+    init_logging();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let config = crate::app::ServeConfig {

@@ -83,6 +83,7 @@ pub async fn load(db: &DatabaseConnection, now: DateTime<Utc>) -> anyhow::Result
             timezone: zone.parse().ok(),
             country: Some(country.into()),
             fields,
+            ..ContactInput::default()
         };
         let id = contacts::upsert(&tx, &input, now).await?;
         for (list, every) in [("customers", 3), ("newsletter", 2), ("sms_optin", 3)] {

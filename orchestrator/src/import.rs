@@ -41,7 +41,8 @@ impl fmt::Display for ImportError {
             }
         }
         if self.more > 0 {
-            write!(f, "\n{}: … and {} more problems", self.file, self.more)?;
+            let noun = if self.more == 1 { "problem" } else { "problems" };
+            write!(f, "\n{}: … and {} more {noun}", self.file, self.more)?;
         }
         Ok(())
     }

@@ -161,6 +161,14 @@ async fn client_mistakes_get_4xx_never_500() {
         assert_eq!(t.get("/api/flows/abc").await.0, StatusCode::NOT_FOUND);
         assert_eq!(t.get("/api/contacts/nobody/journal").await.0, StatusCode::NOT_FOUND);
         assert_eq!(t.get("/api/nothing-here").await.0, StatusCode::NOT_FOUND);
+        for path in ["/t/o/%FF%FE", "/api/contacts/%FF", "/api/flows/%FF"] {
+            let (status, body) = t.get(path).await;
+            assert_eq!(
+                (status, body["error"]["code"].as_str()),
+                (StatusCode::NOT_FOUND, Some("not_found")),
+                "{path}: a segment that is not UTF-8 names nothing: {body}"
+            );
+        }
         let (status, body) = t.get("/api/outbox?limit=abc").await;
         assert_eq!(
             (status, body["error"]["details"][0]["field"].as_str()),
@@ -184,7 +192,7 @@ async fn client_mistakes_get_4xx_never_500() {
         let (status, body) = t
             .post(
                 &format!("/api/flows/{flow}/entries"),
-                r#"{"contact": {"id": "c1", "timezone": "Mars/Base"}}"#,
+                r#"{"contact": {"id": "c1", "timezone": "Mars/Base", "country": "ZZZ", "tags": "vip"}}"#,
             )
             .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -193,6 +201,22 @@ async fn client_mistakes_get_4xx_never_500() {
                 .as_str()
                 .unwrap()
                 .contains("unknown time zone 'Mars/Base'")
+        );
+        let fields: Vec<&str> = body["error"]["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["field"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            fields,
+            ["contact.timezone", "contact.country", "contact.tags"],
+            "every problem at once"
+        );
+        assert_eq!(
+            t.get("/api/contacts/c1").await.0,
+            StatusCode::NOT_FOUND,
+            "nothing written"
         );
         let (status, _) = t
             .post(
@@ -331,6 +355,55 @@ async fn a_tag_event_starts_the_journeys_that_wait_for_it_and_tags_remember() {
             "{}",
             backend.name
         );
+        t.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn an_entry_gives_the_contact_its_tags_and_lists_before_the_journey_branches_on_them() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let flow = t
+            .activate(
+                r#"{"format": "cairn.flow/v1", "name": "Sorter", "nodes": [
+                {"id": "start", "type": "webhook_entry"},
+                {"id": "check", "type": "branch", "condition": {"all": [{"has_tag": "vip"}, {"in_list": "newsletter"}]}},
+                {"id": "vip", "type": "add_tag", "tag": "sorted_vip"}, {"id": "other", "type": "add_tag", "tag": "sorted_other"},
+                {"id": "done", "type": "exit"}],
+                "edges": [{"from": "start", "to": "check"}, {"from": "check", "to": "vip", "when": "yes"},
+                          {"from": "check", "to": "other", "when": "no"}, {"from": "vip", "to": "done"},
+                          {"from": "other", "to": "done"}]}"#,
+            )
+            .await;
+        let ann = r#"{"contact": {"id": "ann", "tags": ["vip"], "lists": ["newsletter"], "plan": "pro"}, "key": "a1"}"#;
+        assert_eq!(
+            t.post(&format!("/api/flows/{flow}/entries"), ann).await.0,
+            StatusCode::ACCEPTED
+        );
+        let bob = r#"{"contact": {"id": "bob", "tags": ["vip"]}}"#;
+        assert_eq!(
+            t.post(&format!("/api/flows/{flow}/entries"), bob).await.0,
+            StatusCode::ACCEPTED
+        );
+        t.settle().await;
+        assert!(
+            t.journal("ann").await.contains(&"vip tag_added".to_string()),
+            "{}",
+            backend.name
+        );
+        assert!(
+            t.journal("bob").await.contains(&"other tag_added".to_string()),
+            "{}",
+            backend.name
+        );
+        let (_, contact) = t.get("/api/contacts/ann").await;
+        assert_eq!(
+            contact["fields"],
+            json!({"plan": "pro"}),
+            "tags and lists are not fields"
+        );
+        let (_, stats) = t.get(&format!("/api/flows/{flow}/stats")).await;
+        assert_eq!(stats["nodes"]["start"]["actions"]["entered"], 2, "{stats}");
         t.stop().await;
     }
 }

@@ -115,10 +115,10 @@ impl From<flows::Problems> for ApiError {
                     column: p.column,
                 })
                 .collect();
-        let message = if count == 1 {
-            first
-        } else {
-            format!("{first} (and {} more problems)", count - 1)
+        let message = match count {
+            0 | 1 => first,
+            2 => format!("{first} (and 1 more problem)"),
+            _ => format!("{first} (and {} more problems)", count - 1),
         };
         ApiError::Invalid {
             code: "invalid_flow",

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use flows::definition::NodeKind;
@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::docs::{EntryAccepted, EntryBody, ErrorBody, EventBody, FlowVersion, SecretBody};
 use super::error::{ApiError, Detail};
-use super::{AppState, BODY_LIMIT};
+use super::{AppState, BODY_LIMIT, Segment};
 use crate::store::contacts::{self, ContactInput};
 use crate::store::flows as flow_store;
 use crate::store::flows::FlowRow;
@@ -80,7 +80,7 @@ pub async fn list_flows(State(state): State<AppState>) -> ApiResult<Json<Value>>
 
 /// The newest version's definition, as re-importable JSON.
 #[utoipa::path(get, path = "/api/flows/{id}", tag = "flows", params(("id" = i64, Path)), responses((status = 200, description = "The newest version, re-importable", body = serde_json::Value), (status = 404, body = ErrorBody)))]
-pub async fn get_flow(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get_flow(State(state): State<AppState>, Segment(id): Segment) -> ApiResult<Json<Value>> {
     let flow = existing_flow(&state, &id).await?;
     let text = flow_store::definition(&state.db, flow.id, flow.version)
         .await?
@@ -93,7 +93,7 @@ pub async fn get_flow(State(state): State<AppState>, Path(id): Path<String>) -> 
 #[utoipa::path(put, path = "/api/flows/{id}", tag = "flows", params(("id" = i64, Path)), request_body(content = serde_json::Value, description = "A cairn.flow/v1 document"), responses((status = 200, description = "A new version", body = FlowVersion), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_flow(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Segment(id): Segment,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Value>> {
     let existing = existing_flow(&state, &id).await?;
@@ -110,7 +110,7 @@ pub async fn update_flow(
 /// Activates the newest version; the first activation of a version admits the audience of its
 /// segment entries (resuming a paused flow does not admit it again).
 #[utoipa::path(post, path = "/api/flows/{id}/activate", tag = "flows", params(("id" = i64, Path)), responses((status = 200, description = "Active; `entered` counts the segment audience admitted", body = FlowRow), (status = 404, body = ErrorBody)))]
-pub async fn activate_flow(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn activate_flow(State(state): State<AppState>, Segment(id): Segment) -> ApiResult<Json<Value>> {
     let id = flow_id(&id)?;
     let now = state.clock.now();
     let tx = crate::db::begin_write(&state.db).await?;
@@ -149,7 +149,7 @@ pub async fn activate_flow(State(state): State<AppState>, Path(id): Path<String>
 }
 
 #[utoipa::path(post, path = "/api/flows/{id}/pause", tag = "flows", params(("id" = i64, Path)), responses((status = 200, body = FlowRow), (status = 404, body = ErrorBody)))]
-pub async fn pause_flow(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn pause_flow(State(state): State<AppState>, Segment(id): Segment) -> ApiResult<Json<Value>> {
     let id = flow_id(&id)?;
     let row = flow_store::set_status(&state.db, id, false, state.clock.now())
         .await?
@@ -157,7 +157,9 @@ pub async fn pause_flow(State(state): State<AppState>, Path(id): Path<String>) -
     Ok(Json(json!(row)))
 }
 
-/// The `contact` object of an entry: `id` plus known keys; any other key is a contact field.
+/// The `contact` object of an entry: `id` plus known keys (`tags` and `lists` as arrays of
+/// names, as in `cairn simulate`'s contacts); any other key is a contact field. Every problem
+/// is reported at once.
 fn contact_input(value: Option<Value>) -> ApiResult<ContactInput> {
     let Some(Value::Object(mut map)) = value else {
         return Err(ApiError::field(
@@ -165,38 +167,83 @@ fn contact_input(value: Option<Value>) -> ApiResult<ContactInput> {
             "is required: an object with at least an 'id'",
         ));
     };
+    let mut problems: Vec<(String, String)> = Vec::new();
     let id = match map.remove("id") {
         Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
         Some(Value::Number(n)) => n.to_string(),
-        _ => return Err(ApiError::field("contact.id", "is required: a non-empty string")),
-    };
-    let mut text = |key: &str| -> ApiResult<Option<String>> {
-        match map.remove(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
-            Some(_) => Err(ApiError::field(&format!("contact.{key}"), "must be a string")),
+        _ => {
+            problems.push(("contact.id".into(), "is required: a non-empty string".into()));
+            String::new()
         }
     };
-    let email = text("email")?;
-    let phone = text("phone")?;
-    let country = text("country")?.map(|c| c.to_ascii_uppercase());
-    let timezone = match text("timezone")? {
-        None => None,
-        Some(z) => Some(z.parse::<chrono_tz::Tz>().map_err(|_| {
-            ApiError::field(
-                "contact.timezone",
-                format!("unknown time zone '{z}' (use an IANA name such as 'Europe/Tallinn')"),
-            )
-        })?),
+    let mut text = |key: &str, problems: &mut Vec<(String, String)>| match map.remove(key) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.trim().is_empty() => None,
+        Some(Value::String(s)) => Some(s.trim().to_string()),
+        Some(_) => {
+            problems.push((format!("contact.{key}"), "must be a string".into()));
+            None
+        }
     };
+    let email = text("email", &mut problems);
+    let phone = text("phone", &mut problems);
+    let country = text("country", &mut problems).map(|c| c.to_ascii_uppercase());
+    let timezone = text("timezone", &mut problems).and_then(|z| {
+        let parsed = z.parse::<chrono_tz::Tz>().ok();
+        if parsed.is_none() {
+            problems.push((
+                "contact.timezone".into(),
+                format!("unknown time zone '{z}' (use an IANA name such as 'Europe/Tallinn')"),
+            ));
+        }
+        parsed
+    });
     if let Some(c) = &country
         && !(c.len() == 2 && c.chars().all(|ch| ch.is_ascii_alphabetic()))
     {
-        return Err(ApiError::field(
-            "contact.country",
+        problems.push((
+            "contact.country".into(),
             format!("'{c}' is not an ISO 3166 two-letter code such as 'EE'"),
         ));
+    }
+    let mut names = |key: &str, problems: &mut Vec<(String, String)>| -> Vec<String> {
+        let items = match map.remove(key) {
+            None | Some(Value::Null) => return Vec::new(),
+            Some(Value::Array(items)) => items,
+            Some(_) => Vec::from([Value::Null]),
+        };
+        let names: Vec<String> = items
+            .iter()
+            .filter_map(|item| item.as_str().map(str::trim).filter(|s| !s.is_empty()))
+            .map(str::to_string)
+            .collect();
+        if names.len() != items.len() {
+            problems.push((
+                format!("contact.{key}"),
+                "must be an array of non-empty names, such as [\"vip\"]".into(),
+            ));
+        }
+        names
+    };
+    let tags = names("tags", &mut problems);
+    let lists = names("lists", &mut problems);
+    if !problems.is_empty() {
+        let message = problems
+            .iter()
+            .map(|(field, message)| format!("field '{field}': {message}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let details = problems
+            .into_iter()
+            .map(|(field, message)| Detail {
+                node: None,
+                field: Some(field),
+                message,
+                line: None,
+                column: None,
+            })
+            .collect();
+        return Err(ApiError::invalid("invalid_request", message, details));
     }
     Ok(ContactInput {
         id,
@@ -205,6 +252,8 @@ fn contact_input(value: Option<Value>) -> ApiResult<ContactInput> {
         timezone,
         country,
         fields: map,
+        tags,
+        lists,
     })
 }
 
@@ -245,7 +294,7 @@ pub const SIGNATURE_HEADER: &str = "x-cairn-signature";
 #[utoipa::path(post, path = "/api/flows/{id}/entries", tag = "journeys", params(("id" = i64, Path), ("x-cairn-signature" = Option<String>, Header, description = "sha256=<hex HMAC-SHA256 of the body>, required when the flow has a secret")), request_body = EntryBody, responses((status = 202, body = EntryAccepted), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Flow not active, or contact already in it", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn enter(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Segment(id): Segment,
     axum::Extension(authenticated): axum::Extension<super::Authenticated>,
     headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -316,7 +365,7 @@ pub async fn enter(
     let now = state.clock.now();
     let tx = crate::db::begin_write(&state.db).await?;
     let contact_id = contacts::upsert(&tx, &contact, now).await?;
-    let entered = journeys::enter(
+    let entered = journeys::enter_uncounted(
         &tx,
         NewEntry {
             flow_id: flow.id,
@@ -334,6 +383,17 @@ pub async fn enter(
     if let Entered::Refused { reason } = entered {
         tx.rollback().await?;
         return Err(ApiError::Conflict(reason));
+    }
+    if matches!(entered, Entered::Started { .. }) {
+        // Before the engine's first step sees the contact; a repeated key changes nothing.
+        for tag in &contact.tags {
+            contacts::add_tag(&tx, contact_id, tag, "api", now).await?;
+        }
+        for list in &contact.lists {
+            contacts::add_to_list(&tx, contact_id, list, now).await?;
+        }
+        // Last: it takes a shared counter row.
+        journeys::count_arrivals(&tx, flow.id, &entry_node, 1).await?;
     }
     tx.commit().await?;
     match entered {
@@ -358,7 +418,7 @@ struct SecretRequest {
 #[utoipa::path(put, path = "/api/flows/{id}/secret", tag = "flows", params(("id" = i64, Path)), request_body = SecretBody, responses((status = 200, body = serde_json::Value), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn set_flow_secret(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Segment(id): Segment,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Value>> {
     let id = flow_id(&id)?;
@@ -406,7 +466,7 @@ const PIXEL: &[u8] = &[
 ];
 
 #[utoipa::path(get, path = "/t/o/{token}", tag = "tracking", params(("token" = String, Path)), responses((status = 200, description = "A 1x1 GIF; the open is recorded", content_type = "image/gif"), (status = 404, description = "Forged or unknown token: nothing recorded")))]
-pub async fn track_open(State(state): State<AppState>, Path(token): Path<String>) -> ApiResult<Response> {
+pub async fn track_open(State(state): State<AppState>, Segment(token): Segment) -> ApiResult<Response> {
     let Some(crate::tracking::Hit::Open { message }) = state.tracker.verify(&token) else {
         return Err(ApiError::NotFound("no such tracking link".into()));
     };
@@ -419,7 +479,7 @@ pub async fn track_open(State(state): State<AppState>, Path(token): Path<String>
 }
 
 #[utoipa::path(get, path = "/t/c/{token}", tag = "tracking", params(("token" = String, Path)), responses((status = 303, description = "Redirect to the original URL; the click is recorded"), (status = 404, description = "Forged or unknown token: nothing recorded")))]
-pub async fn track_click(State(state): State<AppState>, Path(token): Path<String>) -> ApiResult<Response> {
+pub async fn track_click(State(state): State<AppState>, Segment(token): Segment) -> ApiResult<Response> {
     let Some(crate::tracking::Hit::Click { message, url }) = state.tracker.verify(&token) else {
         return Err(ApiError::NotFound("no such tracking link".into()));
     };
@@ -483,7 +543,7 @@ pub async fn post_event(State(state): State<AppState>, body: Result<Bytes, Bytes
 }
 
 #[utoipa::path(get, path = "/api/contacts/{id}", tag = "journeys", params(("id" = String, Path)), responses((status = 200, description = "The contact, the zone its sends use and which source gave it (`contact`, `phone`, `country` or `default`; a flow's own zone applies inside that flow when nothing more specific is known), its country and any suppressed addresses", body = serde_json::Value), (status = 404, body = ErrorBody)))]
-pub async fn get_contact(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get_contact(State(state): State<AppState>, Segment(id): Segment) -> ApiResult<Json<Value>> {
     let missing = || ApiError::NotFound(format!("no contact with id '{id}'"));
     let contact_id = contacts::find(&state.db, &id).await?.ok_or_else(missing)?;
     let contact = contacts::load(&state.db, &[contact_id])
@@ -508,7 +568,7 @@ pub async fn get_contact(State(state): State<AppState>, Path(id): Path<String>) 
 }
 
 #[utoipa::path(get, path = "/api/contacts/{id}/journal", tag = "journeys", params(("id" = String, Path)), responses((status = 200, description = "The objects `cairn simulate` prints, plus `flow`", body = Vec<serde_json::Value>), (status = 404, body = ErrorBody)))]
-pub async fn journal(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn journal(State(state): State<AppState>, Segment(id): Segment) -> ApiResult<Json<Value>> {
     let contact_id = contacts::find(&state.db, &id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no contact with id '{id}'")))?;
@@ -531,7 +591,7 @@ pub async fn outbox(
 }
 
 #[utoipa::path(get, path = "/api/flows/{id}/stats", tag = "flows", params(("id" = i64, Path)), responses((status = 200, description = "Per node: journal actions and journeys here now", body = serde_json::Value), (status = 404, body = ErrorBody)))]
-pub async fn flow_stats(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn flow_stats(State(state): State<AppState>, Segment(id): Segment) -> ApiResult<Json<Value>> {
     let flow = existing_flow(&state, &id).await?;
     let stats = journeys::stats(&state.db, flow.id).await?;
     Ok(Json(json!({"flow": flow.id, "nodes": stats})))

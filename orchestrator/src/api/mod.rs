@@ -37,6 +37,27 @@ pub struct AppState {
     pub policy: Arc<flows::Policy>,
 }
 
+/// A path segment: an id, a contact's external id or a tracking token. A segment that is not
+/// UTF-8 (`%FF`) names nothing that can exist, so it is a 404 in the API's error shape, like any
+/// other unknown id, rather than axum's plain-text 400.
+#[derive(Debug, Clone)]
+pub struct Segment(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Segment {
+    type Rejection = error::ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<String>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(segment)) => Ok(Segment(segment)),
+            Err(e) => Err(error::ApiError::NotFound(format!(
+                "nothing at {}: {}",
+                parts.uri.path(),
+                e.body_text()
+            ))),
+        }
+    }
+}
+
 /// Whether the request carried the admin token (a request extension set by [`authenticate`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Authenticated(pub bool);

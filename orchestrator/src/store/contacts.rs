@@ -22,6 +22,9 @@ pub struct ContactInput {
     pub timezone: Option<chrono_tz::Tz>,
     pub country: Option<String>,
     pub fields: Map<String, Value>,
+    /// Tags and lists the contact is given when their journey starts.
+    pub tags: Vec<String>,
+    pub lists: Vec<String>,
 }
 
 /// Creates the contact or merges what is given into it; returns its internal id. Safe against

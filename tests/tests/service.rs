@@ -229,6 +229,31 @@ async fn client_mistakes_get_4xx_never_500() {
         assert_eq!(status, StatusCode::NOT_FOUND);
         let (status, body) = t.post("/api/events", r#"{"contact": "c1", "type": "tag_added"}"#).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let (status, body) = t.post("/api/events", r#"{"type": "opened"}"#).await;
+        assert_eq!(
+            (status, body["error"]["details"][0]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("contact")),
+            "{body}"
+        );
+        let (status, body) = t
+            .post("/api/events", r#"{"contact": "c1", "type": "x", "data": 7}"#)
+            .await;
+        assert_eq!(
+            (status, body["error"]["details"][0]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("data")),
+            "{body}"
+        );
+        let (status, body) = t.get("/api/outbox?limit=0").await;
+        assert_eq!(
+            (status, body["error"]["details"][0]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("limit"))
+        );
+        let (status, body) = t.call("PUT", &format!("/api/flows/{flow}/secret"), Some("{}")).await;
+        assert_eq!(
+            (status, body["error"]["details"][0]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("secret")),
+            "an empty body does not turn signing off: {body}"
+        );
         t.stop().await;
     }
 }
@@ -404,6 +429,50 @@ async fn an_entry_gives_the_contact_its_tags_and_lists_before_the_journey_branch
         );
         let (_, stats) = t.get(&format!("/api/flows/{flow}/stats")).await;
         assert_eq!(stats["nodes"]["start"]["actions"]["entered"], 2, "{stats}");
+        t.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn an_email_in_the_outbox_shows_the_tracking_links_it_was_sent_with_and_they_work() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let flow = t
+            .activate(
+                r#"{"format": "cairn.flow/v1", "name": "Click", "nodes": [
+                {"id": "start", "type": "webhook_entry"},
+                {"id": "offer", "type": "send_email", "subject": "Offer", "html": "<p><a href=\"https://shop.example/offer\">Go</a></p>"},
+                {"id": "click", "type": "wait_for_event", "event": "clicked", "message": "offer", "timeout": "1d"},
+                {"id": "done", "type": "exit"}],
+                "edges": [{"from": "start", "to": "offer"}, {"from": "offer", "to": "click"},
+                          {"from": "click", "to": "done", "when": "event"}, {"from": "click", "to": "done", "when": "timeout"}]}"#,
+            )
+            .await;
+        t.post(&format!("/api/flows/{flow}/entries"), ANN).await;
+        t.settle().await;
+        let (_, outbox) = t.get("/api/outbox").await;
+        let html = outbox[0]["content"]["html"].as_str().unwrap().to_string();
+        assert!(
+            html.contains("/t/o/"),
+            "{}: the open pixel is shown: {html}",
+            backend.name
+        );
+        let link = html
+            .split("href=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap()
+            .replace("&amp;", "&");
+        let path = &link[link.find("/t/c/").expect("a click link")..];
+        let response = t.get_raw(path).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{}", backend.name);
+        assert_eq!(response.headers()["location"], "https://shop.example/offer");
+        t.settle().await;
+        assert!(
+            t.journal("c1").await.contains(&"click event".to_string()),
+            "{}",
+            backend.name
+        );
         t.stop().await;
     }
 }

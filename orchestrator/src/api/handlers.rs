@@ -271,15 +271,30 @@ struct EntryRequest {
     entry: Option<String>,
 }
 
+/// A request body as `T`; a mistake names the field it is in (`data.at`), or for a missing or
+/// unknown field the field serde names.
 fn typed<T: serde::de::DeserializeOwned>(value: Value) -> ApiResult<T> {
-    serde_json::from_value(value).map_err(|e| {
-        let message = e.to_string();
+    serde_path_to_error::deserialize(value).map_err(|e: serde_path_to_error::Error<serde_json::Error>| {
+        let message = e.inner().to_string();
+        let path = e.path().to_string();
+        let field = if path == "." {
+            message
+                .split_once("field `")
+                .and_then(|(_, rest)| rest.split_once('`'))
+                .map(|(name, _)| name.to_string())
+        } else {
+            Some(path)
+        };
+        let text = match &field {
+            Some(f) => format!("field '{f}': {message}"),
+            None => message.clone(),
+        };
         ApiError::invalid(
             "invalid_request",
-            message.clone(),
+            text,
             vec![Detail {
                 node: None,
-                field: None,
+                field,
                 message,
                 line: None,
                 column: None,
@@ -411,8 +426,16 @@ pub async fn enter(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SecretRequest {
-    /// The new secret, or null to stop requiring signatures.
+    /// The new secret, or null to stop requiring signatures. Required: an empty body must not
+    /// quietly turn signing off.
+    #[serde(deserialize_with = "present")]
     secret: Option<String>,
+}
+
+/// A field that must be given, though it may be `null` (serde treats a missing `Option` field as
+/// `None` unless its deserializer is named).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<String>::deserialize(d)
 }
 
 #[utoipa::path(put, path = "/api/flows/{id}/secret", tag = "flows", params(("id" = i64, Path)), request_body = SecretBody, responses((status = 200, body = serde_json::Value), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -586,8 +609,22 @@ pub async fn outbox(
     query: Result<Query<Limit>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let Query(q) = query.map_err(|_| ApiError::field("limit", "must be a whole number"))?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 100_000);
-    Ok(Json(Value::Array(journeys::messages(&state.db, limit).await?)))
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=100_000).contains(&limit) {
+        return Err(ApiError::field("limit", "must be between 1 and 100000"));
+    }
+    let mut messages = journeys::messages(&state.db, limit).await?;
+    // Emails as they go out: delivery adds the open pixel and signed click links (the same
+    // for a message every time), so the outbox provider's users see the real tracking links.
+    for m in &mut messages {
+        if m["channel"] == "email"
+            && let (Some(id), Some(html)) = (m["id"].as_str(), m["content"]["html"].as_str())
+        {
+            let tracked = state.tracker.instrument(id, html);
+            m["content"]["html"] = Value::String(tracked);
+        }
+    }
+    Ok(Json(Value::Array(messages)))
 }
 
 #[utoipa::path(get, path = "/api/flows/{id}/stats", tag = "flows", params(("id" = i64, Path)), responses((status = 200, description = "Per node: journal actions and journeys here now", body = serde_json::Value), (status = 404, body = ErrorBody)))]

@@ -6,7 +6,7 @@
 //! every template parses. On failure it returns *all* [`Problems`] at once, each naming the node
 //! and field it is about, so an editor can mark them all.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 use chrono_tz::Tz;
@@ -140,7 +140,12 @@ pub fn definition_from_value(value: Value) -> Result<Definition, Problems> {
 /// Parses and compiles a JSON value, reporting shape and graph problems together.
 pub fn compile_value(value: Value) -> Result<CompiledFlow, Problems> {
     let parsed = read(value)?;
-    check(parsed.definition, &parsed.positions, &parsed.broken, parsed.problems)
+    let nodes = NodesRead {
+        positions: &parsed.positions,
+        incomplete: &parsed.incomplete,
+        broken: &parsed.broken,
+    };
+    check(parsed.definition, nodes, parsed.problems)
 }
 
 /// A document read as far as possible: the nodes that parsed and where each stood in the
@@ -149,6 +154,8 @@ pub fn compile_value(value: Value) -> Result<CompiledFlow, Problems> {
 struct Parsed {
     definition: Definition,
     positions: Vec<usize>,
+    /// Nodes that parsed once their bad (optional) fields were taken out.
+    incomplete: HashSet<String>,
     broken: Vec<(usize, String, String)>,
     problems: Vec<Problem>,
 }
@@ -216,20 +223,28 @@ fn read(value: Value) -> Result<Parsed, Problems> {
     }
     let mut nodes = Vec::new();
     let mut positions = Vec::new();
+    let mut incomplete = HashSet::new();
     let mut broken = Vec::new();
     match top.remove("nodes") {
         Some(Value::Array(items)) => {
             for (i, item) in items.into_iter().enumerate() {
-                let id_and_type = item.get("id").and_then(Value::as_str).map(|id| {
-                    (
-                        id.to_string(),
-                        item.get("type").and_then(Value::as_str).unwrap_or("").to_string(),
-                    )
-                });
-                let (node, mut found) = parse_node(i, item);
+                let id_and_type = item
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .filter(|id| !id.trim().is_empty())
+                    .map(|id| {
+                        (
+                            id.to_string(),
+                            item.get("type").and_then(Value::as_str).unwrap_or("").to_string(),
+                        )
+                    });
+                let (node, taken_out, mut found) = parse_node(i, item);
                 problems.append(&mut found);
                 match node {
                     Some(node) => {
+                        if taken_out {
+                            incomplete.insert(node.id.clone());
+                        }
                         nodes.push(node);
                         positions.push(i);
                     }
@@ -284,6 +299,7 @@ fn read(value: Value) -> Result<Parsed, Problems> {
     Ok(Parsed {
         definition,
         positions,
+        incomplete,
         broken,
         problems,
     })
@@ -302,31 +318,47 @@ fn take_field<T: DeserializeOwned>(top: &mut Map<String, Value>, key: &str, prob
 
 /// Deserializes `value`, returning on failure the path inside it and the message.
 fn typed<T: DeserializeOwned>(value: Value) -> Result<T, (String, String)> {
+    typed_at(value).map_err(|e| (e.path, e.message))
+}
+
+/// Why a value did not deserialize: the path inside it, the message, and the key at its top
+/// level that holds the problem (a key may itself contain dots, so it is not cut from `path`).
+struct TypeError {
+    path: String,
+    message: String,
+    top: Option<String>,
+}
+
+fn typed_at<T: DeserializeOwned>(value: Value) -> Result<T, TypeError> {
     serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
-        let path = e.path().to_string();
         let message = e.inner().to_string();
-        let path = if path == "." {
-            field_named_in(&message).unwrap_or_default()
-        } else {
-            path
+        let first = e.path().iter().next().cloned();
+        let (path, top) = match first {
+            None => {
+                let named = field_named_in(&message);
+                (named.clone().unwrap_or_default(), named)
+            }
+            Some(serde_path_to_error::Segment::Map { key }) => (e.path().to_string(), Some(key)),
+            Some(_) => (e.path().to_string(), None),
         };
-        (path, message)
+        TypeError { path, message, top }
     })
 }
 
 /// serde names a missing or unknown field inside its message (``missing field `timeout` ``).
-fn field_named_in(message: &str) -> Option<String> {
+pub fn field_named_in(message: &str) -> Option<String> {
     let start = message.find("field `")? + "field `".len();
     let len = message[start..].find('`')?;
     Some(message[start..start + len].to_string())
 }
 
-/// A node read as far as possible: the node when its type and required fields parsed, and every
-/// problem found in it.
-fn parse_node(i: usize, value: Value) -> (Option<Node>, Vec<Problem>) {
+/// A node read as far as possible: the node when its type and required fields parsed, whether
+/// bad fields were taken out of it, and every problem found in it.
+fn parse_node(i: usize, value: Value) -> (Option<Node>, bool, Vec<Problem>) {
     let Value::Object(mut body) = value else {
         return (
             None,
+            false,
             vec![Problem::at(
                 None,
                 Some(&format!("nodes[{i}]")),
@@ -339,6 +371,7 @@ fn parse_node(i: usize, value: Value) -> (Option<Node>, Vec<Problem>) {
         _ => {
             return (
                 None,
+                false,
                 vec![Problem::at(
                     None,
                     Some(&format!("nodes[{i}].id")),
@@ -349,10 +382,11 @@ fn parse_node(i: usize, value: Value) -> (Option<Node>, Vec<Problem>) {
     };
     let type_name = match body.remove("type") {
         Some(Value::String(s)) => s,
-        Some(_) => return (None, vec![Problem::field(&id, "type", "must be a string")]),
+        Some(_) => return (None, false, vec![Problem::field(&id, "type", "must be a string")]),
         None => {
             return (
                 None,
+                false,
                 vec![Problem::field(
                     &id,
                     "type",
@@ -377,21 +411,33 @@ fn parse_node(i: usize, value: Value) -> (Option<Node>, Vec<Problem>) {
             }
         },
     };
-    let kind = parse_fields(&id, &type_name, body, &mut problems);
-    (kind.map(|kind| Node { id, position, kind }), problems)
+    let fields = parse_fields(&id, &type_name, body, &mut problems);
+    let node = fields.kind.map(|kind| Node { id, position, kind });
+    (node, fields.taken_out, problems)
+}
+
+/// Passes over one node's body at most: each takes out one bad field, so a body of thousands of
+/// unknown keys costs a bounded amount of work.
+const FIELD_PASSES: usize = 16;
+
+/// A node's body as it parsed: its kind, and whether bad fields were taken out to get it.
+struct Fields {
+    kind: Option<NodeKind>,
+    taken_out: bool,
 }
 
 /// The node's body parsed as `type_name`, with a problem for each top-level field that does not
 /// parse, not only the first: serde stops at the first bad field, so that field is taken out and
 /// the rest parsed again. When only optional fields were bad, the node without them is returned
-/// (its problems recorded), so the checks of its other fields and of the graph still run.
-fn parse_fields(
-    id: &str,
-    type_name: &str,
-    mut body: Map<String, Value>,
-    problems: &mut Vec<Problem>,
-) -> Option<NodeKind> {
+/// (its problems recorded), so the checks of its other fields and of the graph still run. A
+/// required field that is missing is not reported when another required field was bad (serde
+/// names the first missing one only, and that is the one taken out).
+fn parse_fields(id: &str, type_name: &str, mut body: Map<String, Value>, problems: &mut Vec<Problem>) -> Fields {
     let mut taken_out: Vec<String> = Vec::new();
+    let failed = Fields {
+        kind: None,
+        taken_out: true,
+    };
     loop {
         match parse_kind(type_name, Value::Object(body.clone())) {
             None => {
@@ -400,33 +446,46 @@ fn parse_fields(
                     "type",
                     format!("unknown node type '{type_name}' (known: {})", NODE_TYPES.join(", ")),
                 ));
-                return None;
+                return failed;
             }
-            Some(Ok(kind)) => return Some(kind),
-            Some(Err((path, message))) => {
-                let field = path.split(['.', '[']).next().unwrap_or_default().to_string();
+            Some(Ok(kind)) => {
+                return Fields {
+                    kind: Some(kind),
+                    taken_out: !taken_out.is_empty(),
+                };
+            }
+            Some(Err(e)) => {
                 // "missing field" for a field taken out above: every field present parsed.
-                if taken_out.contains(&field) {
-                    return None;
+                if e.top.as_ref().is_some_and(|top| taken_out.contains(top)) {
+                    return failed;
                 }
                 problems.push(Problem::at(
                     Some(id),
-                    (!path.is_empty()).then_some(path.as_str()),
-                    message,
+                    (!e.path.is_empty()).then_some(e.path.as_str()),
+                    e.message,
                 ));
                 // A field that is not there (missing, or the error names none) cannot be taken out.
-                body.remove(&field)?;
-                taken_out.push(field);
+                let Some(top) = e.top.filter(|top| body.remove(top).is_some()) else {
+                    return failed;
+                };
+                taken_out.push(top);
+                if taken_out.len() == FIELD_PASSES {
+                    problems.push(Problem::node(
+                        id,
+                        format!("{FIELD_PASSES} fields did not parse; the others were not checked"),
+                    ));
+                    return failed;
+                }
             }
         }
     }
 }
 
 /// The node body for `type_name`, or `None` for an unknown type.
-fn parse_kind(type_name: &str, body: Value) -> Option<Result<NodeKind, (String, String)>> {
+fn parse_kind(type_name: &str, body: Value) -> Option<Result<NodeKind, TypeError>> {
     macro_rules! kind {
         ($variant:ident) => {
-            typed(body).map(NodeKind::$variant)
+            typed_at(body).map(NodeKind::$variant)
         };
     }
     Some(match type_name {
@@ -612,7 +671,12 @@ impl CompiledFlow {
 /// Validates and compiles a definition, reporting every problem.
 pub fn compile(definition: Definition) -> Result<CompiledFlow, Problems> {
     let positions: Vec<usize> = (0..definition.nodes.len()).collect();
-    check(definition, &positions, &[], Vec::new())
+    let nodes = NodesRead {
+        positions: &positions,
+        incomplete: &HashSet::new(),
+        broken: &[],
+    };
+    check(definition, nodes, Vec::new())
 }
 
 /// What the graph checks know of a node: its id, and its kind when it parsed. Slots are the
@@ -628,12 +692,22 @@ struct Slot<'a> {
 
 const ENTRY_TYPES: [&str; 3] = ["webhook_entry", "event_entry", "segment_entry"];
 
-fn check(
-    definition: Definition,
-    positions: &[usize],
-    broken: &[(usize, String, String)],
-    mut problems: Vec<Problem>,
-) -> Result<CompiledFlow, Problems> {
+/// What reading the document learnt about its nodes beyond the definition.
+struct NodesRead<'a> {
+    /// Where each node of the definition stood in the document.
+    positions: &'a [usize],
+    /// Nodes whose bad fields were taken out (their problems are already reported).
+    incomplete: &'a HashSet<String>,
+    /// (position, id, type) of the nodes that did not parse.
+    broken: &'a [(usize, String, String)],
+}
+
+fn check(definition: Definition, read: NodesRead<'_>, mut problems: Vec<Problem>) -> Result<CompiledFlow, Problems> {
+    let NodesRead {
+        positions,
+        incomplete,
+        broken,
+    } = read;
     let nodes = &definition.nodes;
     let slots: Vec<Slot<'_>> = nodes
         .iter()
@@ -733,6 +807,7 @@ fn check(
             slots: &slots,
             out,
             dangling,
+            incomplete: incomplete.contains(&node.id),
             problems: &mut problems,
             templates: &mut templates,
         };
@@ -807,12 +882,18 @@ struct NodeCheck<'a> {
     out: BTreeMap<Option<String>, Vec<Ix>>,
     /// The node has an edge to a missing node (already reported).
     dangling: bool,
+    /// Bad fields were taken out of the node (and reported): a problem of the node as a whole
+    /// (a field it lacks) may be only their echo, so those are not reported.
+    incomplete: bool,
     problems: &'a mut Vec<Problem>,
     templates: &'a mut Templates,
 }
 
 impl NodeCheck<'_> {
     fn problem(&mut self, field: Option<&str>, message: impl Into<String>) {
+        if self.incomplete && field.is_none() {
+            return;
+        }
         self.problems.push(Problem::at(Some(&self.node.id), field, message));
     }
 
@@ -1755,6 +1836,71 @@ mod tests {
             found.iter().any(|f| f.starts_with("node 'read': field 'message'")),
             "{found:#?}"
         );
+    }
+
+    #[test]
+    fn an_unknown_key_with_a_dot_is_taken_out_alone() {
+        let found = problems(entry_to(json!({
+            "id": "mail", "type": "send_email", "subject": "Hi", "html": "<p>{{ x</p>", "html.x": 1
+        })));
+        assert!(
+            found
+                .iter()
+                .any(|f| f.starts_with("node 'mail': field 'html.x': unknown field")),
+            "{found:#?}"
+        );
+        assert!(
+            found
+                .iter()
+                .any(|f| f.starts_with("node 'mail': field 'html': template does not parse")),
+            "html itself is still checked: {found:#?}"
+        );
+        assert!(!found.iter().any(|f| f.contains("missing field")), "{found:#?}");
+    }
+
+    #[test]
+    fn a_node_of_thousands_of_unknown_keys_is_read_in_a_bounded_number_of_passes() {
+        let mut node = serde_json::Map::new();
+        node.insert("id".into(), json!("w"));
+        node.insert("type".into(), json!("wait"));
+        node.insert("duration".into(), json!("1h"));
+        for i in 0..20_000 {
+            node.insert(format!("k{i}"), json!(i));
+        }
+        let started = std::time::Instant::now();
+        let found = problems(entry_to(Value::Object(node)));
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            found.iter().filter(|f| f.contains("unknown field")).count(),
+            FIELD_PASSES
+        );
+        assert!(
+            found.iter().any(|f| f.contains("the others were not checked")),
+            "{found:#?}"
+        );
+    }
+
+    #[test]
+    fn a_bad_field_is_not_echoed_as_a_node_that_lacks_it() {
+        let found = problems(entry_to(json!({"id": "w", "type": "wait_until", "at": "tomorrow"})));
+        assert!(
+            found.iter().any(|f| f.starts_with("node 'w': field 'at'")),
+            "{found:#?}"
+        );
+        assert_eq!(found.len(), 1, "{found:#?}");
+    }
+
+    #[test]
+    fn nodes_without_an_id_are_not_reported_as_duplicates_of_each_other() {
+        let found = problems(doc(
+            json!([{"id": "start", "type": "webhook_entry"}, {"id": "", "type": "exit"}, {"id": " ", "type": "exit"}]),
+            json!([]),
+        ));
+        assert!(!found.iter().any(|f| f.contains("duplicate")), "{found:#?}");
     }
 
     #[test]

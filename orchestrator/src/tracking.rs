@@ -86,6 +86,20 @@ impl Tracker {
         }
     }
 
+    /// Listed messages (`journeys::messages`) as they go out: emails that did not fail get the
+    /// pixel and links delivery adds, which are the same for a message every time.
+    pub fn instrument_listed(&self, messages: &mut [serde_json::Value]) {
+        for m in messages {
+            if m["channel"] == "email"
+                && m["status"] != "failed"
+                && let (Some(id), Some(html)) = (m["id"].as_str(), m["content"]["html"].as_str())
+            {
+                let tracked = self.instrument(id, html);
+                m["content"]["html"] = serde_json::Value::String(tracked);
+            }
+        }
+    }
+
     /// Rewrites `href="http…"` links to signed click redirects and adds the open pixel.
     pub fn instrument(&self, message: &str, html: &str) -> String {
         let mut out = String::with_capacity(html.len() + 256);

@@ -210,7 +210,7 @@ async fn client_mistakes_get_4xx_never_500() {
             .collect();
         assert_eq!(
             fields,
-            ["contact.timezone", "contact.country", "contact.tags"],
+            ["contact.country", "contact.timezone", "contact.tags"],
             "every problem at once"
         );
         assert_eq!(

@@ -25,6 +25,10 @@ pub struct ContactBody {
     pub timezone: Option<String>,
     /// ISO 3166 alpha-2 code.
     pub country: Option<String>,
+    /// Tags the contact is given when the journey starts (at most 100).
+    pub tags: Option<Vec<String>>,
+    /// Lists the contact joins when the journey starts (at most 100).
+    pub lists: Option<Vec<String>>,
 }
 
 /// `POST /api/flows/{id}/entries`.
@@ -64,7 +68,8 @@ pub struct EventBody {
 /// `PUT /api/flows/{id}/secret`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SecretBody {
-    /// At least 16 characters, or null to stop requiring signatures.
+    /// At least 16 characters, or null to stop requiring signatures. Required.
+    #[schema(required = true, nullable)]
     pub secret: Option<String>,
 }
 

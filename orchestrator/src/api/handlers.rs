@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 use super::docs::{EntryAccepted, EntryBody, ErrorBody, EventBody, FlowVersion, SecretBody};
 use super::error::{ApiError, Detail};
 use super::{AppState, BODY_LIMIT, Segment};
-use crate::store::contacts::{self, ContactInput};
+use crate::store::contacts;
 use crate::store::flows as flow_store;
 use crate::store::flows::FlowRow;
 use crate::store::journeys::{self, Entered, NewEntry};
@@ -157,106 +157,6 @@ pub async fn pause_flow(State(state): State<AppState>, Segment(id): Segment) -> 
     Ok(Json(json!(row)))
 }
 
-/// The `contact` object of an entry: `id` plus known keys (`tags` and `lists` as arrays of
-/// names, as in `cairn simulate`'s contacts); any other key is a contact field. Every problem
-/// is reported at once.
-fn contact_input(value: Option<Value>) -> ApiResult<ContactInput> {
-    let Some(Value::Object(mut map)) = value else {
-        return Err(ApiError::field(
-            "contact",
-            "is required: an object with at least an 'id'",
-        ));
-    };
-    let mut problems: Vec<(String, String)> = Vec::new();
-    let id = match map.remove("id") {
-        Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => {
-            problems.push(("contact.id".into(), "is required: a non-empty string".into()));
-            String::new()
-        }
-    };
-    let mut text = |key: &str, problems: &mut Vec<(String, String)>| match map.remove(key) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.trim().is_empty() => None,
-        Some(Value::String(s)) => Some(s.trim().to_string()),
-        Some(_) => {
-            problems.push((format!("contact.{key}"), "must be a string".into()));
-            None
-        }
-    };
-    let email = text("email", &mut problems);
-    let phone = text("phone", &mut problems);
-    let country = text("country", &mut problems).map(|c| c.to_ascii_uppercase());
-    let timezone = text("timezone", &mut problems).and_then(|z| {
-        let parsed = z.parse::<chrono_tz::Tz>().ok();
-        if parsed.is_none() {
-            problems.push((
-                "contact.timezone".into(),
-                format!("unknown time zone '{z}' (use an IANA name such as 'Europe/Tallinn')"),
-            ));
-        }
-        parsed
-    });
-    if let Some(c) = &country
-        && !(c.len() == 2 && c.chars().all(|ch| ch.is_ascii_alphabetic()))
-    {
-        problems.push((
-            "contact.country".into(),
-            format!("'{c}' is not an ISO 3166 two-letter code such as 'EE'"),
-        ));
-    }
-    let mut names = |key: &str, problems: &mut Vec<(String, String)>| -> Vec<String> {
-        let items = match map.remove(key) {
-            None | Some(Value::Null) => return Vec::new(),
-            Some(Value::Array(items)) => items,
-            Some(_) => Vec::from([Value::Null]),
-        };
-        let names: Vec<String> = items
-            .iter()
-            .filter_map(|item| item.as_str().map(str::trim).filter(|s| !s.is_empty()))
-            .map(str::to_string)
-            .collect();
-        if names.len() != items.len() {
-            problems.push((
-                format!("contact.{key}"),
-                "must be an array of non-empty names, such as [\"vip\"]".into(),
-            ));
-        }
-        names
-    };
-    let tags = names("tags", &mut problems);
-    let lists = names("lists", &mut problems);
-    if !problems.is_empty() {
-        let message = problems
-            .iter()
-            .map(|(field, message)| format!("field '{field}': {message}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let details = problems
-            .into_iter()
-            .map(|(field, message)| Detail {
-                node: None,
-                field: Some(field),
-                message,
-                line: None,
-                column: None,
-            })
-            .collect();
-        return Err(ApiError::invalid("invalid_request", message, details));
-    }
-    Ok(ContactInput {
-        id,
-        email,
-        phone,
-        timezone,
-        country,
-        fields: map,
-        tags,
-        lists,
-    })
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EntryRequest {
@@ -278,10 +178,7 @@ fn typed<T: serde::de::DeserializeOwned>(value: Value) -> ApiResult<T> {
         let message = e.inner().to_string();
         let path = e.path().to_string();
         let field = if path == "." {
-            message
-                .split_once("field `")
-                .and_then(|(_, rest)| rest.split_once('`'))
-                .map(|(name, _)| name.to_string())
+            flows::compile::field_named_in(&message)
         } else {
             Some(path)
         };
@@ -376,11 +273,11 @@ pub async fn enter(
             ));
         }
     };
-    let contact = contact_input(request.contact)?;
+    let contact = super::contact::contact_input(request.contact)?;
     let now = state.clock.now();
     let tx = crate::db::begin_write(&state.db).await?;
     let contact_id = contacts::upsert(&tx, &contact, now).await?;
-    let entered = journeys::enter_uncounted(
+    let entered = journeys::enter_with_memberships(
         &tx,
         NewEntry {
             flow_id: flow.id,
@@ -393,22 +290,12 @@ pub async fn enter(
             reentry: compiled.definition().reentry,
             now,
         },
+        (&contact.tags, &contact.lists),
     )
     .await?;
     if let Entered::Refused { reason } = entered {
         tx.rollback().await?;
         return Err(ApiError::Conflict(reason));
-    }
-    if matches!(entered, Entered::Started { .. }) {
-        // Before the engine's first step sees the contact; a repeated key changes nothing.
-        for tag in &contact.tags {
-            contacts::add_tag(&tx, contact_id, tag, "api", now).await?;
-        }
-        for list in &contact.lists {
-            contacts::add_to_list(&tx, contact_id, list, now).await?;
-        }
-        // Last: it takes a shared counter row.
-        journeys::count_arrivals(&tx, flow.id, &entry_node, 1).await?;
     }
     tx.commit().await?;
     match entered {
@@ -603,7 +490,7 @@ pub struct Limit {
     limit: Option<u64>,
 }
 
-#[utoipa::path(get, path = "/api/outbox", tag = "messages", params(("limit" = Option<u64>, Query)), responses((status = 200, description = "Messages, newest first", body = Vec<serde_json::Value>)))]
+#[utoipa::path(get, path = "/api/outbox", tag = "messages", params(("limit" = Option<u64>, Query, description = "1 to 100000; 100 when absent")), responses((status = 200, description = "Messages, newest first; emails not failed show their tracking pixel and links", body = Vec<serde_json::Value>), (status = 422, description = "limit out of range", body = ErrorBody)))]
 pub async fn outbox(
     State(state): State<AppState>,
     query: Result<Query<Limit>, axum::extract::rejection::QueryRejection>,
@@ -614,16 +501,7 @@ pub async fn outbox(
         return Err(ApiError::field("limit", "must be between 1 and 100000"));
     }
     let mut messages = journeys::messages(&state.db, limit).await?;
-    // Emails as they go out: delivery adds the open pixel and signed click links (the same
-    // for a message every time), so the outbox provider's users see the real tracking links.
-    for m in &mut messages {
-        if m["channel"] == "email"
-            && let (Some(id), Some(html)) = (m["id"].as_str(), m["content"]["html"].as_str())
-        {
-            let tracked = state.tracker.instrument(id, html);
-            m["content"]["html"] = Value::String(tracked);
-        }
-    }
+    state.tracker.instrument_listed(&mut messages);
     Ok(Json(Value::Array(messages)))
 }
 

@@ -2,6 +2,7 @@
 //! errors through [`error::ApiError`]. `app(state)` builds the router, so tests can serve it on
 //! port 0.
 
+mod contact;
 pub mod docs;
 pub mod error;
 mod handlers;
@@ -39,7 +40,8 @@ pub struct AppState {
 
 /// A path segment: an id, a contact's external id or a tracking token. A segment that is not
 /// UTF-8 (`%FF`) names nothing that can exist, so it is a 404 in the API's error shape, like any
-/// other unknown id, rather than axum's plain-text 400.
+/// other unknown id, rather than axum's plain-text 400. Any other rejection is a route that
+/// does not match its handler: our mistake, a 500.
 #[derive(Debug, Clone)]
 pub struct Segment(pub String);
 
@@ -47,10 +49,16 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Segment {
     type Rejection = error::ApiError;
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::extract::rejection::PathRejection;
         match axum::extract::Path::<String>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(segment)) => Ok(Segment(segment)),
-            Err(e) => Err(error::ApiError::NotFound(format!(
+            Err(PathRejection::FailedToDeserializePathParams(e)) => Err(error::ApiError::NotFound(format!(
                 "nothing at {}: {}",
+                parts.uri.path(),
+                e.body_text()
+            ))),
+            Err(e) => Err(error::ApiError::Internal(format!(
+                "path of {}: {}",
                 parts.uri.path(),
                 e.body_text()
             ))),

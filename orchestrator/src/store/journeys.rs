@@ -79,6 +79,30 @@ pub async fn enter(c: &impl ConnectionTrait, e: NewEntry<'_>) -> Result<Entered,
     Ok(entered)
 }
 
+/// [`enter`] for a contact who also gets `tags` and `lists` when the journey starts (not when
+/// its key was seen before, so a retried request adds nothing twice), before the engine's first
+/// step reads them. Tags and lists given this way are not events: they start no `event_entry`
+/// journey and wake no one. The count at the entry node takes a shared counter row, so it comes
+/// last in the transaction, after the contact's rows, as in the engine.
+pub async fn enter_with_memberships(
+    c: &impl ConnectionTrait,
+    e: NewEntry<'_>,
+    (tags, lists): (&[String], &[String]),
+) -> Result<Entered, DbErr> {
+    let (flow, node, contact, now) = (e.flow_id, e.entry_node, e.contact_id, e.now);
+    let entered = enter_uncounted(c, e).await?;
+    if matches!(entered, Entered::Started { .. }) {
+        for tag in tags {
+            crate::store::contacts::add_tag(c, contact, tag, "api", now).await?;
+        }
+        for list in lists {
+            crate::store::contacts::add_to_list(c, contact, list, now).await?;
+        }
+        count_arrivals(c, flow, node, 1).await?;
+    }
+    Ok(entered)
+}
+
 /// [`enter`] without the count at the entry node, for a transaction that goes on to lock other
 /// rows: it counts its arrivals at its end (see [`save_tokens`]).
 pub async fn enter_uncounted(c: &impl ConnectionTrait, e: NewEntry<'_>) -> Result<Entered, DbErr> {

@@ -331,7 +331,7 @@ struct TypeError {
 
 fn typed_at<T: DeserializeOwned>(value: Value) -> Result<T, TypeError> {
     serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
-        let message = e.inner().to_string();
+        let message = plain_types(&e.inner().to_string());
         let first = e.path().iter().next().cloned();
         let (path, top) = match first {
             None => {
@@ -343,6 +343,19 @@ fn typed_at<T: DeserializeOwned>(value: Value) -> Result<T, TypeError> {
         };
         TypeError { path, message, top }
     })
+}
+
+/// serde's message with Rust's type names put plainly: "expected struct Pace" is "expected an
+/// object" to someone writing JSON.
+pub fn plain_types(message: &str) -> String {
+    let Some(at) = message.find("expected struct ") else {
+        return message.to_string();
+    };
+    let rest = &message[at + "expected struct ".len()..];
+    let name_len = rest
+        .find(|c: char| !c.is_alphanumeric() && c != '_')
+        .unwrap_or(rest.len());
+    format!("{}expected an object{}", &message[..at], &rest[name_len..])
 }
 
 /// serde names a missing or unknown field inside its message (``missing field `timeout` ``).
@@ -1881,6 +1894,32 @@ mod tests {
         assert!(
             found.iter().any(|f| f.contains("the others were not checked")),
             "{found:#?}"
+        );
+    }
+
+    #[test]
+    fn type_mistakes_are_told_in_json_terms_and_instants_show_their_form() {
+        let found = problems(entry_to(json!({
+            "id": "mail", "type": "send_email", "subject": "Hi", "html": "<p>Hi</p>", "pace": "fast"
+        })));
+        assert!(
+            found
+                .iter()
+                .any(|f| f.starts_with("node 'mail': field 'pace'") && f.contains("expected an object")),
+            "{found:#?}"
+        );
+        let found = problems(entry_to(json!({"id": "w", "type": "wait_until", "at": "tomorrow"})));
+        assert!(
+            found
+                .iter()
+                .any(|f| f.contains("invalid instant 'tomorrow'") && f.contains("2026-12-24T09:00:00Z")),
+            "{found:#?}"
+        );
+        assert!(
+            problems(entry_to(
+                json!({"id": "w", "type": "wait_until", "at": "2026-12-24T09:00:00+02:00"})
+            ))
+            .is_empty()
         );
     }
 

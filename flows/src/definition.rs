@@ -332,6 +332,21 @@ pub struct Wait {
     pub duration: Duration,
 }
 
+/// An RFC 3339 instant, refused with its expected form rather than chrono's bare "input contains
+/// invalid characters".
+fn instant<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    let Some(text) = Option::<String>::deserialize(d)? else {
+        return Ok(None);
+    };
+    DateTime::parse_from_rfc3339(text.trim())
+        .map(|t| Some(t.with_timezone(&Utc)))
+        .map_err(|e| {
+            serde::de::Error::custom(format!(
+                "invalid instant '{text}' ({e}): expected RFC 3339, such as 2026-12-24T09:00:00Z"
+            ))
+        })
+}
+
 /// Exactly one of `at`, `field` or `time` sets the target:
 /// - `at`: a fixed instant;
 /// - `field`: a date (or date-time) in a contact or entry-data field, e.g. `contact.birthday`,
@@ -340,7 +355,7 @@ pub struct Wait {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WaitUntil {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "instant")]
     pub at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,

@@ -175,7 +175,7 @@ struct EntryRequest {
 /// unknown field the field serde names.
 fn typed<T: serde::de::DeserializeOwned>(value: Value) -> ApiResult<T> {
     serde_path_to_error::deserialize(value).map_err(|e: serde_path_to_error::Error<serde_json::Error>| {
-        let message = e.inner().to_string();
+        let message = flows::compile::plain_types(&e.inner().to_string());
         let path = e.path().to_string();
         let field = if path == "." {
             flows::compile::field_named_in(&message)

@@ -6,7 +6,7 @@
 //! every template parses. On failure it returns *all* [`Problems`] at once, each naming the node
 //! and field it is about, so an editor can mark them all.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use chrono_tz::Tz;
@@ -142,7 +142,7 @@ pub fn compile_value(value: Value) -> Result<CompiledFlow, Problems> {
     let parsed = read(value)?;
     let nodes = NodesRead {
         positions: &parsed.positions,
-        incomplete: &parsed.incomplete,
+        taken_out: &parsed.taken_out,
         broken: &parsed.broken,
     };
     check(parsed.definition, nodes, parsed.problems)
@@ -154,8 +154,8 @@ pub fn compile_value(value: Value) -> Result<CompiledFlow, Problems> {
 struct Parsed {
     definition: Definition,
     positions: Vec<usize>,
-    /// Nodes that parsed once their bad (optional) fields were taken out.
-    incomplete: HashSet<String>,
+    /// For each node of the definition, the bad (optional) fields taken out so it would parse.
+    taken_out: Vec<Vec<String>>,
     broken: Vec<(usize, String, String)>,
     problems: Vec<Problem>,
 }
@@ -223,7 +223,7 @@ fn read(value: Value) -> Result<Parsed, Problems> {
     }
     let mut nodes = Vec::new();
     let mut positions = Vec::new();
-    let mut incomplete = HashSet::new();
+    let mut taken_out = Vec::new();
     let mut broken = Vec::new();
     match top.remove("nodes") {
         Some(Value::Array(items)) => {
@@ -238,13 +238,11 @@ fn read(value: Value) -> Result<Parsed, Problems> {
                             item.get("type").and_then(Value::as_str).unwrap_or("").to_string(),
                         )
                     });
-                let (node, taken_out, mut found) = parse_node(i, item);
+                let (node, bad_fields, mut found) = parse_node(i, item);
                 problems.append(&mut found);
                 match node {
                     Some(node) => {
-                        if taken_out {
-                            incomplete.insert(node.id.clone());
-                        }
+                        taken_out.push(bad_fields);
                         nodes.push(node);
                         positions.push(i);
                     }
@@ -299,7 +297,7 @@ fn read(value: Value) -> Result<Parsed, Problems> {
     Ok(Parsed {
         definition,
         positions,
-        incomplete,
+        taken_out,
         broken,
         problems,
     })
@@ -352,6 +350,9 @@ pub fn plain_types(message: &str) -> String {
         return message.to_string();
     };
     let rest = &message[at + "expected struct ".len()..];
+    if rest.starts_with("variant ") {
+        return message.to_string();
+    }
     let name_len = rest
         .find(|c: char| !c.is_alphanumeric() && c != '_')
         .unwrap_or(rest.len());
@@ -365,13 +366,13 @@ pub fn field_named_in(message: &str) -> Option<String> {
     Some(message[start..start + len].to_string())
 }
 
-/// A node read as far as possible: the node when its type and required fields parsed, whether
-/// bad fields were taken out of it, and every problem found in it.
-fn parse_node(i: usize, value: Value) -> (Option<Node>, bool, Vec<Problem>) {
+/// A node read as far as possible: the node when its type and required fields parsed, the bad
+/// fields taken out of it, and every problem found in it.
+fn parse_node(i: usize, value: Value) -> (Option<Node>, Vec<String>, Vec<Problem>) {
     let Value::Object(mut body) = value else {
         return (
             None,
-            false,
+            Vec::new(),
             vec![Problem::at(
                 None,
                 Some(&format!("nodes[{i}]")),
@@ -384,7 +385,7 @@ fn parse_node(i: usize, value: Value) -> (Option<Node>, bool, Vec<Problem>) {
         _ => {
             return (
                 None,
-                false,
+                Vec::new(),
                 vec![Problem::at(
                     None,
                     Some(&format!("nodes[{i}].id")),
@@ -395,11 +396,11 @@ fn parse_node(i: usize, value: Value) -> (Option<Node>, bool, Vec<Problem>) {
     };
     let type_name = match body.remove("type") {
         Some(Value::String(s)) => s,
-        Some(_) => return (None, false, vec![Problem::field(&id, "type", "must be a string")]),
+        Some(_) => return (None, Vec::new(), vec![Problem::field(&id, "type", "must be a string")]),
         None => {
             return (
                 None,
-                false,
+                Vec::new(),
                 vec![Problem::field(
                     &id,
                     "type",
@@ -433,10 +434,10 @@ fn parse_node(i: usize, value: Value) -> (Option<Node>, bool, Vec<Problem>) {
 /// unknown keys costs a bounded amount of work.
 const FIELD_PASSES: usize = 16;
 
-/// A node's body as it parsed: its kind, and whether bad fields were taken out to get it.
+/// A node's body as it parsed: its kind, and the bad fields taken out to get it.
 struct Fields {
     kind: Option<NodeKind>,
-    taken_out: bool,
+    taken_out: Vec<String>,
 }
 
 /// The node's body parsed as `type_name`, with a problem for each top-level field that does not
@@ -447,9 +448,9 @@ struct Fields {
 /// names the first missing one only, and that is the one taken out).
 fn parse_fields(id: &str, type_name: &str, mut body: Map<String, Value>, problems: &mut Vec<Problem>) -> Fields {
     let mut taken_out: Vec<String> = Vec::new();
-    let failed = Fields {
+    let failed = || Fields {
         kind: None,
-        taken_out: true,
+        taken_out: Vec::new(),
     };
     loop {
         match parse_kind(type_name, Value::Object(body.clone())) {
@@ -459,18 +460,18 @@ fn parse_fields(id: &str, type_name: &str, mut body: Map<String, Value>, problem
                     "type",
                     format!("unknown node type '{type_name}' (known: {})", NODE_TYPES.join(", ")),
                 ));
-                return failed;
+                return failed();
             }
             Some(Ok(kind)) => {
                 return Fields {
                     kind: Some(kind),
-                    taken_out: !taken_out.is_empty(),
+                    taken_out,
                 };
             }
             Some(Err(e)) => {
                 // "missing field" for a field taken out above: every field present parsed.
                 if e.top.as_ref().is_some_and(|top| taken_out.contains(top)) {
-                    return failed;
+                    return failed();
                 }
                 problems.push(Problem::at(
                     Some(id),
@@ -479,7 +480,7 @@ fn parse_fields(id: &str, type_name: &str, mut body: Map<String, Value>, problem
                 ));
                 // A field that is not there (missing, or the error names none) cannot be taken out.
                 let Some(top) = e.top.filter(|top| body.remove(top).is_some()) else {
-                    return failed;
+                    return failed();
                 };
                 taken_out.push(top);
                 if taken_out.len() == FIELD_PASSES {
@@ -487,7 +488,7 @@ fn parse_fields(id: &str, type_name: &str, mut body: Map<String, Value>, problem
                         id,
                         format!("{FIELD_PASSES} fields did not parse; the others were not checked"),
                     ));
-                    return failed;
+                    return failed();
                 }
             }
         }
@@ -684,9 +685,10 @@ impl CompiledFlow {
 /// Validates and compiles a definition, reporting every problem.
 pub fn compile(definition: Definition) -> Result<CompiledFlow, Problems> {
     let positions: Vec<usize> = (0..definition.nodes.len()).collect();
+    let taken_out = vec![Vec::new(); definition.nodes.len()];
     let nodes = NodesRead {
         positions: &positions,
-        incomplete: &HashSet::new(),
+        taken_out: &taken_out,
         broken: &[],
     };
     check(definition, nodes, Vec::new())
@@ -709,8 +711,8 @@ const ENTRY_TYPES: [&str; 3] = ["webhook_entry", "event_entry", "segment_entry"]
 struct NodesRead<'a> {
     /// Where each node of the definition stood in the document.
     positions: &'a [usize],
-    /// Nodes whose bad fields were taken out (their problems are already reported).
-    incomplete: &'a HashSet<String>,
+    /// For each node of the definition, the bad fields taken out of it (already reported).
+    taken_out: &'a [Vec<String>],
     /// (position, id, type) of the nodes that did not parse.
     broken: &'a [(usize, String, String)],
 }
@@ -718,7 +720,7 @@ struct NodesRead<'a> {
 fn check(definition: Definition, read: NodesRead<'_>, mut problems: Vec<Problem>) -> Result<CompiledFlow, Problems> {
     let NodesRead {
         positions,
-        incomplete,
+        taken_out,
         broken,
     } = read;
     let nodes = &definition.nodes;
@@ -820,7 +822,7 @@ fn check(definition: Definition, read: NodesRead<'_>, mut problems: Vec<Problem>
             slots: &slots,
             out,
             dangling,
-            incomplete: incomplete.contains(&node.id),
+            taken_out: &taken_out[i],
             problems: &mut problems,
             templates: &mut templates,
         };
@@ -895,18 +897,19 @@ struct NodeCheck<'a> {
     out: BTreeMap<Option<String>, Vec<Ix>>,
     /// The node has an edge to a missing node (already reported).
     dangling: bool,
-    /// Bad fields were taken out of the node (and reported): a problem of the node as a whole
-    /// (a field it lacks) may be only their echo, so those are not reported.
-    incomplete: bool,
+    /// Bad fields taken out of the node (and reported): a check that a field is absent would only
+    /// echo them, so such checks ask [`NodeCheck::was_taken_out`] first.
+    taken_out: &'a [String],
     problems: &'a mut Vec<Problem>,
     templates: &'a mut Templates,
 }
 
 impl NodeCheck<'_> {
+    fn was_taken_out(&self, field: &str) -> bool {
+        self.taken_out.iter().any(|f| f == field)
+    }
+
     fn problem(&mut self, field: Option<&str>, message: impl Into<String>) {
-        if self.incomplete && field.is_none() {
-            return;
-        }
         self.problems.push(Problem::at(Some(&self.node.id), field, message));
     }
 
@@ -1248,6 +1251,10 @@ impl NodeCheck<'_> {
         let days: Vec<chrono::Weekday> = w.days.iter().flatten().map(|d| d.to_chrono()).collect();
         if w.days.as_ref().is_some_and(Vec::is_empty) {
             self.problem(Some("days"), "lists no days; leave it out to allow every day");
+            return None;
+        }
+        // Which of at, field and time is set decides the rest: not known if one was taken out.
+        if ["at", "field", "time"].iter().any(|f| self.was_taken_out(f)) {
             return None;
         }
         match (w.at, &w.field, w.time) {
@@ -1915,11 +1922,24 @@ mod tests {
                 .any(|f| f.contains("invalid instant 'tomorrow'") && f.contains("2026-12-24T09:00:00Z")),
             "{found:#?}"
         );
+        for at in [
+            "2026-12-24T09:00:00+02:00",
+            "2026-12-24T09:00:00+0200",
+            "2026-12-24 09:00:00 UTC",
+        ] {
+            let found = problems(entry_to(json!({"id": "w", "type": "wait_until", "at": at})));
+            assert!(found.is_empty(), "{at} is read as before: {found:#?}");
+        }
+        let found = problems(entry_to(json!({
+            "id": "w", "type": "wait_until", "at": "2027-01-01T00:00:00Z", "time": "09:00", "timezone": "Mars/Base"
+        })));
         assert!(
-            problems(entry_to(
-                json!({"id": "w", "type": "wait_until", "at": "2026-12-24T09:00:00+02:00"})
-            ))
-            .is_empty()
+            found.iter().any(|f| f.starts_with("node 'w': field 'timezone'")),
+            "{found:#?}"
+        );
+        assert!(
+            found.len() > 1,
+            "a bad timezone does not hide that at and time conflict: {found:#?}"
         );
     }
 
@@ -1934,9 +1954,26 @@ mod tests {
     }
 
     #[test]
+    fn a_node_with_a_bad_optional_field_still_has_its_edges_checked() {
+        let found = problems(doc(
+            json!([{"id": "start", "type": "webhook_entry"},
+                   {"id": "mail", "type": "send_email", "subject": "Hi", "html": "<p>Hi</p>", "pace": "fast"}]),
+            json!([{"from": "start", "to": "mail"}]),
+        ));
+        assert!(
+            found.iter().any(|f| f.starts_with("node 'mail': field 'pace'")),
+            "{found:#?}"
+        );
+        assert!(
+            found.iter().any(|f| f.starts_with("node 'mail': has no outgoing edge")),
+            "{found:#?}"
+        );
+    }
+
+    #[test]
     fn nodes_without_an_id_are_not_reported_as_duplicates_of_each_other() {
         let found = problems(doc(
-            json!([{"id": "start", "type": "webhook_entry"}, {"id": "", "type": "exit"}, {"id": " ", "type": "exit"}]),
+            json!([{"id": "start", "type": "webhook_entry"}, {"id": "", "type": "exit"}, {"id": "", "type": "exit"}]),
             json!([]),
         ));
         assert!(!found.iter().any(|f| f.contains("duplicate")), "{found:#?}");

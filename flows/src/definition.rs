@@ -338,7 +338,9 @@ fn instant<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc
     let Some(text) = Option::<String>::deserialize(d)? else {
         return Ok(None);
     };
-    DateTime::parse_from_rfc3339(text.trim())
+    // chrono's own parse, as its serde did: RFC 3339 and its relaxed forms (`+0200`, ` UTC`).
+    text.trim()
+        .parse::<DateTime<chrono::FixedOffset>>()
         .map(|t| Some(t.with_timezone(&Utc)))
         .map_err(|e| {
             serde::de::Error::custom(format!(

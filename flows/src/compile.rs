@@ -319,15 +319,18 @@ fn typed<T: DeserializeOwned>(value: Value) -> Result<T, (String, String)> {
     typed_at(value).map_err(|e| (e.path, e.message))
 }
 
-/// Why a value did not deserialize: the path inside it, the message, and the key at its top
-/// level that holds the problem (a key may itself contain dots, so it is not cut from `path`).
-struct TypeError {
-    path: String,
-    message: String,
-    top: Option<String>,
+/// Why a value did not deserialize: the path inside it (empty when none is known), the message
+/// in JSON terms, and the key at its top level that holds the problem (a key may itself contain
+/// dots, so it is not cut from `path`).
+#[derive(Debug, Clone)]
+pub struct TypeError {
+    pub path: String,
+    pub message: String,
+    pub top: Option<String>,
 }
 
-fn typed_at<T: DeserializeOwned>(value: Value) -> Result<T, TypeError> {
+/// Deserializes `value`, locating a mistake: what flows and the API's request bodies share.
+pub fn typed_at<T: DeserializeOwned>(value: Value) -> Result<T, TypeError> {
     serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
         let message = plain_types(&e.inner().to_string());
         let first = e.path().iter().next().cloned();
@@ -345,7 +348,7 @@ fn typed_at<T: DeserializeOwned>(value: Value) -> Result<T, TypeError> {
 
 /// serde's message with Rust's type names put plainly: "expected struct Pace" is "expected an
 /// object" to someone writing JSON.
-pub fn plain_types(message: &str) -> String {
+fn plain_types(message: &str) -> String {
     let Some(at) = message.find("expected struct ") else {
         return message.to_string();
     };
@@ -360,7 +363,7 @@ pub fn plain_types(message: &str) -> String {
 }
 
 /// serde names a missing or unknown field inside its message (``missing field `timeout` ``).
-pub fn field_named_in(message: &str) -> Option<String> {
+fn field_named_in(message: &str) -> Option<String> {
     let start = message.find("field `")? + "field `".len();
     let len = message[start..].find('`')?;
     Some(message[start..start + len].to_string())

@@ -196,25 +196,25 @@ async fn an_outbox_written_before_sqlite_drops_its_due_index_is_leased_in_order_
         .await
         .unwrap();
     assert!(index.is_none(), "outbox_due is dropped on SQLite");
-    let at = |ms| chrono::DateTime::from_timestamp_millis(ms).unwrap();
-    let leased: Vec<String> = journeys::lease_outbox(&db, at(30), at(90_000), 10)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.message.id)
-        .collect();
+    let lease = async |now_ms, until_ms| -> Vec<String> {
+        let at = |ms| chrono::DateTime::from_timestamp_millis(ms).unwrap();
+        journeys::lease_outbox(&db, at(now_ms), at(until_ms), 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.message.id)
+            .collect()
+    };
     assert_eq!(
-        leased,
+        lease(30, 90_000).await,
         ["1.first", "1.second"],
         "due rows in the order they were queued"
     );
-    let later: Vec<String> = journeys::lease_outbox(&db, at(5000), at(95_000), 10)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.message.id)
-        .collect();
-    assert_eq!(later, ["1.later"], "the others are leased until 90 s");
+    assert_eq!(
+        lease(5000, 95_000).await,
+        ["1.later"],
+        "the others are leased until 90 s"
+    );
     db.close().await.unwrap();
     let _ = std::fs::remove_file(&path);
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
-use super::error::{ApiError, Detail};
+use super::error::ApiError;
 use crate::store::contacts::ContactInput;
 
 /// Tags, and lists, one entry may give a contact at most.
@@ -59,7 +59,7 @@ pub fn contact_input(value: Option<Value>) -> Result<ContactInput, ApiError> {
     let tags = names(&mut map, "tags", &mut found);
     let lists = names(&mut map, "lists", &mut found);
     if !found.is_empty() {
-        return Err(invalid(found));
+        return Err(ApiError::fields(found));
     }
     Ok(ContactInput {
         id,
@@ -122,23 +122,4 @@ fn names(map: &mut Map<String, Value>, key: &str, found: &mut Found) -> Vec<Stri
         return Vec::new();
     }
     unique
-}
-
-fn invalid(found: Found) -> ApiError {
-    let message = found
-        .iter()
-        .map(|(field, message)| format!("field '{field}': {message}"))
-        .collect::<Vec<_>>()
-        .join("; ");
-    let details = found
-        .into_iter()
-        .map(|(field, message)| Detail {
-            node: None,
-            field: Some(field),
-            message,
-            line: None,
-            column: None,
-        })
-        .collect();
-    ApiError::invalid("invalid_request", message, details)
 }

@@ -61,17 +61,30 @@ impl ApiError {
     }
 
     pub fn field(field: &str, message: impl Into<String>) -> Self {
-        let message = message.into();
-        ApiError::Invalid {
-            code: "invalid_request",
-            message: format!("field '{field}': {message}"),
-            details: vec![Detail {
+        Self::fields(vec![(field.to_string(), message.into())])
+    }
+
+    /// Every problem of a request at once, each as (field, message).
+    pub fn fields(problems: Vec<(String, String)>) -> Self {
+        let message = problems
+            .iter()
+            .map(|(field, message)| format!("field '{field}': {message}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let details = problems
+            .into_iter()
+            .map(|(field, message)| Detail {
                 node: None,
-                field: Some(field.to_string()),
+                field: Some(field),
                 message,
                 line: None,
                 column: None,
-            }],
+            })
+            .collect();
+        ApiError::Invalid {
+            code: "invalid_request",
+            message,
+            details,
         }
     }
 

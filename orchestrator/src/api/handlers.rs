@@ -174,29 +174,22 @@ struct EntryRequest {
 /// A request body as `T`; a mistake names the field it is in (`data.at`), or for a missing or
 /// unknown field the field serde names.
 fn typed<T: serde::de::DeserializeOwned>(value: Value) -> ApiResult<T> {
-    serde_path_to_error::deserialize(value).map_err(|e: serde_path_to_error::Error<serde_json::Error>| {
-        let message = flows::compile::plain_types(&e.inner().to_string());
-        let path = e.path().to_string();
-        let field = if path == "." {
-            flows::compile::field_named_in(&message)
+    flows::compile::typed_at(value).map_err(|e| {
+        if e.path.is_empty() {
+            ApiError::invalid(
+                "invalid_request",
+                e.message.clone(),
+                vec![Detail {
+                    node: None,
+                    field: None,
+                    message: e.message,
+                    line: None,
+                    column: None,
+                }],
+            )
         } else {
-            Some(path)
-        };
-        let text = match &field {
-            Some(f) => format!("field '{f}': {message}"),
-            None => message.clone(),
-        };
-        ApiError::invalid(
-            "invalid_request",
-            text,
-            vec![Detail {
-                node: None,
-                field,
-                message,
-                line: None,
-                column: None,
-            }],
-        )
+            ApiError::field(&e.path, e.message)
+        }
     })
 }
 

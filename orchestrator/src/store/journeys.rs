@@ -71,12 +71,7 @@ pub enum Entered {
 /// Starts a journey unless the key or the re-entry rule says otherwise, and counts it at its
 /// entry node. The count takes a shared counter row, so it comes last in the transaction.
 pub async fn enter(c: &impl ConnectionTrait, e: NewEntry<'_>) -> Result<Entered, DbErr> {
-    let (flow, node) = (e.flow_id, e.entry_node);
-    let entered = enter_uncounted(c, e).await?;
-    if matches!(entered, Entered::Started { .. }) {
-        count_arrivals(c, flow, node, 1).await?;
-    }
-    Ok(entered)
+    enter_with_memberships(c, e, (&[], &[])).await
 }
 
 /// [`enter`] for a contact who also gets `tags` and `lists` when the journey starts (not when

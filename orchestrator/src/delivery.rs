@@ -321,7 +321,7 @@ impl Delivery {
         journeys::delete_outbox(&tx, &done).await?;
         // After the writes above: it takes the shared counter rows (see
         // `journeys::COUNT_SHARDS`). The lease below skips locked rows, so it waits on no one.
-        journeys::append_journal(&tx, journal).await?;
+        journeys::append_journal(&tx, journeys::JournalLines::of(journal)).await?;
         let next = if lease_next > 0 {
             journeys::lease_outbox(&tx, now, now + self.lease, lease_next).await?
         } else {

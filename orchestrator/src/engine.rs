@@ -264,9 +264,9 @@ impl Engine {
             tx.commit().await?;
             return Ok(Progress::default());
         }
-        let pass = self.prepare(&tx, now, tokens).await?;
-        let progress = pass.progress();
-        pass.write(&tx, None).await?;
+        let writes = self.prepare(&tx, now, tokens).await?.into_writes()?;
+        let progress = writes.progress();
+        writes.write(&tx, None).await?;
         tx.commit().await?;
         Ok(progress)
     }
@@ -345,7 +345,14 @@ impl Engine {
             return Ok(None);
         }
         let pass = self.prepare(&self.db, now, tokens).await?;
-        Ok(Some(Batch { read_at, pass }))
+        let contacts = pass.tokens.iter().map(|t| t.contact_id).collect();
+        // Serialised here, beside the batch before's transaction, not in its own.
+        let writes = pass.into_writes()?;
+        Ok(Some(Batch {
+            read_at,
+            contacts,
+            writes,
+        }))
     }
 
     async fn apply_events(&self) -> Result<Progress, Error> {
@@ -419,11 +426,12 @@ impl Engine {
         }
         let inbox: Vec<i64> = events.iter().map(|e| e.id).collect();
         journeys::delete_events(&tx, &inbox).await?;
+        let writes = pass.into_writes()?;
         let progress = Progress {
             events: events.len(),
-            ..pass.progress()
+            ..writes.progress()
         };
-        pass.write(&tx, None).await?;
+        writes.write(&tx, None).await?;
         tx.commit().await?;
         self.wake.notify_one();
         Ok(progress)
@@ -584,10 +592,12 @@ impl EngineTurn {
     }
 }
 
-/// A stepped batch of the pipeline and the `wake_at` its tokens were read at, by token id.
+/// A stepped batch of the pipeline: its writes, its contacts, and the `wake_at` its tokens
+/// were read at, by token id.
 struct Batch {
     read_at: HashMap<i64, i64>,
-    pass: Pass,
+    contacts: HashSet<i64>,
+    writes: Writes,
 }
 
 /// A batch being written by its own task.
@@ -599,14 +609,18 @@ struct Writing {
 
 impl Writing {
     fn start(db: DatabaseConnection, batch: Batch) -> Self {
-        let contacts = batch.pass.tokens.iter().map(|t| t.contact_id).collect();
+        let Batch {
+            read_at,
+            contacts,
+            writes,
+        } = batch;
         let task = tokio::spawn(async move {
             let tx = crate::db::begin_write(&db).await?;
-            let progress = batch.pass.progress();
-            if !batch.pass.write(&tx, Some(&batch.read_at)).await? {
+            let progress = writes.progress();
+            if !writes.write(&tx, Some(&read_at)).await? {
                 tx.rollback().await?;
                 return Ok(Progress {
-                    dropped: batch.read_at.len(),
+                    dropped: read_at.len(),
                     ..Progress::default()
                 });
             }
@@ -649,14 +663,6 @@ impl Pass {
             messages: Vec::new(),
             changes: Vec::new(),
             arrivals: Default::default(),
-        }
-    }
-
-    fn progress(&self) -> Progress {
-        Progress {
-            steps: self.tokens.len(),
-            messages: self.messages.len(),
-            ..Progress::default()
         }
     }
 
@@ -745,33 +751,62 @@ impl Pass {
         self.tokens.push(t.clone());
     }
 
+    /// The pass's writes, serialised.
+    fn into_writes(self) -> Result<Writes, DbErr> {
+        Ok(Writes {
+            now: self.now,
+            tokens: journeys::SavedTokens::of(&self.tokens, self.arrivals, self.now)?,
+            journal: journeys::JournalLines::of(self.journal),
+            messages: journeys::QueuedMessages::of(self.messages, self.now)?,
+            changes: self.changes,
+        })
+    }
+}
+
+/// The writes of one pass, serialised, for one transaction.
+struct Writes {
+    now: DateTime<Utc>,
+    tokens: journeys::SavedTokens,
+    journal: journeys::JournalLines,
+    messages: journeys::QueuedMessages,
+    /// Tag and list changes: (contact, change, source).
+    changes: Vec<(i64, Effect, &'static str)>,
+}
+
+impl Writes {
+    fn progress(&self) -> Progress {
+        Progress {
+            steps: self.tokens.len(),
+            messages: self.messages.len(),
+            ..Progress::default()
+        }
+    }
+
     /// Writes the pass. With `read_at` (tokens read outside this transaction, by id: the
     /// `wake_at` each was read at), the tokens are written first and only if each is still
     /// running at it ([`journeys::save_tokens_if_due`]); `false` means one was not, and the
     /// caller must roll back. Otherwise the tokens and the journal go last: they take the shared
     /// counter rows, after which a transaction locks nothing else (see `journeys::COUNT_SHARDS`).
     async fn write(self, c: &impl ConnectionTrait, read_at: Option<&HashMap<i64, i64>>) -> Result<bool, DbErr> {
-        let Pass {
+        let Writes {
             now,
             tokens,
             journal,
             messages,
             changes,
-            arrivals,
-            ..
         } = self;
         match read_at {
             Some(read_at) => {
-                if !journeys::save_tokens_if_due(c, &tokens, read_at, arrivals, now).await? {
+                if !journeys::save_tokens_if_due(c, tokens, read_at, now).await? {
                     return Ok(false);
                 }
                 contacts::apply_changes(c, &changes, now).await?;
-                journeys::queue_messages(c, messages, now).await?;
+                journeys::queue_messages(c, messages).await?;
             }
             None => {
                 contacts::apply_changes(c, &changes, now).await?;
-                journeys::queue_messages(c, messages, now).await?;
-                journeys::save_tokens(c, &tokens, arrivals, now).await?;
+                journeys::queue_messages(c, messages).await?;
+                journeys::save_tokens(c, tokens, now).await?;
             }
         }
         journeys::append_journal(c, journal).await?;

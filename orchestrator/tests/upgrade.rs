@@ -95,7 +95,7 @@ async fn a_journal_written_line_by_line_reads_the_same_after_steps_are_stored_wh
     };
     journeys::append_journal(
         &db,
-        vec![journeys::JournalRow {
+        journeys::JournalLines::of(vec![journeys::JournalRow {
             contact_id: 1,
             flow_id: 7,
             token_id: 1,
@@ -103,7 +103,7 @@ async fn a_journal_written_line_by_line_reads_the_same_after_steps_are_stored_wh
                 line("wait", flows::Action::Entered),
                 line("done", flows::Action::Exited),
             ],
-        }],
+        }]),
     )
     .await
     .unwrap();

@@ -323,7 +323,7 @@ impl Engine {
                 Ok(None) => break,
                 Err(e) => {
                     if let Some(w) = writing.take() {
-                        w.finish().await?;
+                        self.written(w).await?;
                     }
                     return Err(e);
                 }
@@ -345,11 +345,7 @@ impl Engine {
             };
             let batch = self.step_read(current).await;
             if let Some(w) = writing.take() {
-                let done = w.finish().await?;
-                if done.messages > 0 {
-                    self.delivery.notify_one();
-                }
-                progress.add(done);
+                progress.add(self.written(w).await?);
             }
             let batch = match batch {
                 Ok(batch) => batch,
@@ -373,13 +369,18 @@ impl Engine {
             };
         }
         if let Some(w) = writing.take() {
-            let done = w.finish().await?;
-            if done.messages > 0 {
-                self.delivery.notify_one();
-            }
-            progress.add(done);
+            progress.add(self.written(w).await?);
         }
         Ok(progress)
+    }
+
+    /// Waits for a batch's transaction; delivery hears of the messages it queued.
+    async fn written(&self, w: Writing) -> Result<Progress, Error> {
+        let done = w.finish().await?;
+        if done.messages > 0 {
+            self.delivery.notify_one();
+        }
+        Ok(done)
     }
 
     /// The next batch of due tokens after `after`, with what stepping them reads, leaving out

@@ -65,8 +65,15 @@ async fn stats_of_an_existing_database_survive_the_upgrade_to_node_counts() {
 }
 
 #[tokio::test]
-async fn a_journal_written_line_by_line_reads_the_same_after_steps_are_stored_whole() {
+async fn a_journal_written_line_by_line_reads_the_same_after_steps_are_stored_whole_and_compact() {
     let (db, path) = database_before("journal", 7).await;
+    exec(
+        &db,
+        "INSERT INTO contacts (id, external_id, fields, created_at, updated_at) VALUES (1, 'c1', '{}', 0, 0)",
+        vec![],
+    )
+    .await
+    .unwrap();
     for (node, entry) in [
         (
             "start",
@@ -87,8 +94,8 @@ async fn a_journal_written_line_by_line_reads_the_same_after_steps_are_stored_wh
     }
 
     Migrator::up(&db, None).await.unwrap();
-    let line = |node: &str, action| flows::JournalEntry {
-        at: "2026-12-30T09:00:00Z".parse().unwrap(),
+    let line = |at: &str, node: &str, action| flows::JournalEntry {
+        at: at.parse().unwrap(),
         contact: "c1".into(),
         node: node.into(),
         action,
@@ -100,8 +107,8 @@ async fn a_journal_written_line_by_line_reads_the_same_after_steps_are_stored_wh
             flow_id: 7,
             token_id: 1,
             entries: vec![
-                line("wait", flows::Action::Entered),
-                line("done", flows::Action::Exited),
+                line("2026-12-30T09:00:00Z", "wait", flows::Action::Entered),
+                line("2026-12-30T09:00:00.25Z", "done", flows::Action::Exited),
             ],
         }]),
     )
@@ -128,6 +135,22 @@ async fn a_journal_written_line_by_line_reads_the_same_after_steps_are_stored_wh
         ]
     );
     assert_eq!(journal[1]["tag"], "vip");
+    // Stored without what the row holds (contact, flow, the row's time), read back whole.
+    assert_eq!(
+        journal[2],
+        serde_json::json!({"at": "2026-12-30T09:00:00Z", "contact": "c1", "node": "wait", "action": "entered", "flow": 7})
+    );
+    assert_eq!(journal[3]["at"], "2026-12-30T09:00:00.250Z");
+    assert_eq!(journal[3]["contact"], "c1");
+    let stored: String = orchestrator::db::col(
+        &orchestrator::db::one(&db, "SELECT entry FROM journal ORDER BY id DESC LIMIT 1", vec![])
+            .await
+            .unwrap()
+            .unwrap(),
+        0,
+    )
+    .unwrap();
+    assert!(!stored.contains("c1"), "the contact is the row's: {stored}");
     db.close().await.unwrap();
     let _ = std::fs::remove_file(&path);
 }

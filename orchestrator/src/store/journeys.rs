@@ -613,11 +613,10 @@ impl JournalLines {
             .filter_map(|r| {
                 let at = r.entries.first()?.at;
                 // One line is stored as its object, several as an array (`journal_of` reads
-                // both); the flow id lives in its column and `journal_of` puts it back into
-                // each line.
+                // both), each as a `StoredLine`: what the row's columns hold is left out.
                 let json = match r.entries.as_slice() {
-                    [line] => serde_json::to_string(line),
-                    lines => serde_json::to_string(lines),
+                    [line] => serde_json::to_string(&StoredLine::of(line, at)),
+                    lines => serde_json::to_string(&lines.iter().map(|l| StoredLine::of(l, at)).collect::<Vec<_>>()),
                 }
                 .unwrap_or_default();
                 Some(vec![
@@ -631,6 +630,35 @@ impl JournalLines {
             .collect();
         JournalLines { counts, rows }
     }
+}
+
+/// A journal line as stored. The contact and the flow are the row's (`contact_id`, `flow_id`),
+/// and `at` is left out when it is the row's `at` to the millisecond; `journal_of` puts all
+/// three back, so the API returns the [`JournalEntry`] `step` wrote. Lines stored whole (before
+/// this form) read back unchanged.
+#[derive(Serialize)]
+struct StoredLine<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    at: Option<String>,
+    node: &'a str,
+    #[serde(flatten)]
+    action: &'a flows::Action,
+}
+
+impl<'a> StoredLine<'a> {
+    fn of(line: &'a JournalEntry, row_at: DateTime<Utc>) -> Self {
+        let implied = line.at == row_at && from_ms(ms(row_at)) == row_at;
+        StoredLine {
+            at: (!implied).then(|| rfc3339(line.at)),
+            node: &line.node,
+            action: &line.action,
+        }
+    }
+}
+
+/// An instant as journal lines print it (`flows::JournalEntry`'s form).
+fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 pub async fn append_journal(c: &impl ConnectionTrait, lines: JournalLines) -> Result<(), DbErr> {
@@ -664,19 +692,28 @@ pub async fn journal_lines(c: &impl ConnectionTrait) -> Result<i64, DbErr> {
 pub async fn journal_of(c: &impl ConnectionTrait, contact_id: i64) -> Result<Vec<serde_json::Value>, DbErr> {
     let rows = all(
         c,
-        "SELECT entry, flow_id FROM journal WHERE contact_id = $1 ORDER BY id",
+        "SELECT j.entry, j.flow_id, j.at, c.external_id FROM journal j LEFT JOIN contacts c ON c.id = j.contact_id \
+         WHERE j.contact_id = $1 ORDER BY j.id",
         vec![contact_id.into()],
     )
     .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
         let flow: i64 = col(r, 1)?;
+        let at = rfc3339(from_ms(col(r, 2)?));
+        let contact: Option<String> = col(r, 3)?;
         let lines = match serde_json::from_str(&col::<String>(r, 0)?).unwrap_or_default() {
             serde_json::Value::Array(lines) => lines,
             line => vec![line],
         };
         for mut line in lines {
-            line["flow"] = flow.into();
+            if let Some(fields) = line.as_object_mut() {
+                fields.entry("at").or_insert_with(|| at.clone().into());
+                if let Some(contact) = &contact {
+                    fields.entry("contact").or_insert_with(|| contact.clone().into());
+                }
+                fields.insert("flow".into(), flow.into());
+            }
             out.push(line);
         }
     }

@@ -443,6 +443,60 @@ async fn late_outcome_then_accepted(same_batch: bool) {
     }
 }
 
+#[tokio::test]
+async fn a_message_retried_out_of_attempts_fails_for_good_and_leaves_the_outbox() {
+    use orchestrator::store::journeys;
+    use workers::providers::Outcome;
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let id = t.activate(&sms_flow().to_string()).await;
+        t.post(&format!("/api/flows/{id}/entries"), ANN).await;
+        t.app.engine.drain().await.unwrap();
+        let db = &t.app.state.db;
+        let last = orchestrator::delivery::MAX_ATTEMPTS - 1;
+        orchestrator::db::exec(db, "UPDATE outbox SET attempts = $1", vec![last.into()])
+            .await
+            .unwrap();
+        let leased = journeys::lease_outbox(db, t.now(), t.now() + TimeDelta::seconds(90), 10)
+            .await
+            .unwrap();
+        assert_eq!(leased.len(), 1);
+        // An "accepted" from an earlier attempt is stale and changes nothing.
+        let mut earlier = leased[0].clone();
+        earlier.attempts -= 1;
+        let accepted = Outcome::Accepted {
+            provider: "outbox",
+            reference: None,
+        };
+        let retry = Outcome::Retry {
+            provider: "http",
+            reason: "503".into(),
+        };
+        t.app
+            .delivery
+            .record(&[(earlier, accepted), (leased[0].clone(), retry)])
+            .await
+            .unwrap();
+        let journal = t.journal("c1").await;
+        assert!(
+            journal.contains(&"text failed".to_string()),
+            "{}: {journal:?}",
+            backend.name
+        );
+        assert!(
+            !journal.contains(&"text sent".to_string()),
+            "{}: {journal:?}",
+            backend.name
+        );
+        let left = orchestrator::db::one(db, "SELECT COUNT(*) FROM outbox", vec![])
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(orchestrator::db::col::<i64>(&left, 0).unwrap(), 0, "{}", backend.name);
+        t.stop().await;
+    }
+}
+
 /// `webhook_entry → send_sms "Hi" → exit`.
 fn sms_flow() -> serde_json::Value {
     json!({"format": "cairn.flow/v1", "name": "Text", "nodes": [

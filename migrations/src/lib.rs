@@ -17,6 +17,7 @@ mod m20261123_000007_node_counts;
 mod m20261123_000008_compact_journal;
 mod m20261123_000009_sqlite_fewer_btrees;
 mod m20261204_000010_sqlite_outbox_by_rowid;
+mod m20261205_000011_outbox_later;
 
 /// A unique or plain index on `table(cols…)`, created only if missing.
 pub(crate) fn index(name: &str, table: &str, cols: &[&str], unique: bool) -> IndexCreateStatement {
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000008_compact_journal::Migration),
             Box::new(m20261123_000009_sqlite_fewer_btrees::Migration),
             Box::new(m20261204_000010_sqlite_outbox_by_rowid::Migration),
+            Box::new(m20261205_000011_outbox_later::Migration),
         ]
     }
 }

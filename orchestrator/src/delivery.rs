@@ -4,7 +4,8 @@
 //! 1. lease a batch of due outbox rows (one transaction; the lease keeps other processes off);
 //! 2. send them through their providers, several at a time, outside any transaction;
 //! 3. record the outcomes (one transaction): accepted → message `sent`, journal `sent`, row
-//!    deleted; retry → attempt counted, row due again after an exponential backoff; failed (or
+//!    deleted; retry → attempt counted, row waits in `outbox_later` for an exponential
+//!    backoff (a deferral waits there too, and the lease brings due rows back); failed (or
 //!    out of attempts) → message `failed`, journal `failed` with the reason, row deleted.
 //!    When this process sends itself, the same transaction leases the next batch (step 1 of the
 //!    next round), so a busy round costs one write transaction, not two.

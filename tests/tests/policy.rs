@@ -217,7 +217,7 @@ async fn queue_workers_hold_a_message_whose_window_closed_while_it_waited() {
     .await;
     t.post(&format!("/api/flows/{flow}/entries"), ANN).await;
     eventually("the first attempt recorded as a retry", async || {
-        let row = orchestrator::db::one(&t.app.state.db, "SELECT attempts FROM outbox", vec![]).await;
+        let row = orchestrator::db::one(&t.app.state.db, "SELECT attempts FROM outbox_later", vec![]).await;
         row.ok()
             .flatten()
             .is_some_and(|r| orchestrator::db::col::<i64>(&r, 0).ok() == Some(1))

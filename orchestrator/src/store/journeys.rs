@@ -880,6 +880,7 @@ pub async fn lease_outbox(
     until: DateTime<Utc>,
     limit: u64,
 ) -> Result<Vec<Pending>, DbErr> {
+    bring_back_due(c, now, limit).await?;
     let lock = if is_postgres(c) {
         " FOR UPDATE OF o SKIP LOCKED"
     } else {
@@ -928,30 +929,75 @@ pub async fn lease_outbox(
     Ok(out)
 }
 
-/// Puts a row back for a later attempt.
+/// Puts a row back for a later attempt, its `attempts`th, at `not_before` (in `outbox_later`).
 pub async fn retry_outbox(
     c: &impl ConnectionTrait,
     id: i64,
     attempts: i64,
     not_before: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    put_off(c, id, Some(attempts), not_before).await
+}
+
+/// Holds a row until `until` without counting an attempt (a window or closed day at delivery,
+/// a throttle's slot), in `outbox_later`.
+pub async fn defer_outbox(c: &impl ConnectionTrait, id: i64, until: DateTime<Utc>) -> Result<(), DbErr> {
+    put_off(c, id, None, until).await
+}
+
+/// Moves a row to `outbox_later` until `until` (keeping its id, so outcomes of the attempt
+/// that moved it are stale from then on), with `attempts` when given.
+async fn put_off(c: &impl ConnectionTrait, id: i64, attempts: Option<i64>, until: DateTime<Utc>) -> Result<(), DbErr> {
+    let attempts_sql = if attempts.is_some() { "$3" } else { "attempts" };
+    let mut values = vec![id.into(), ms(until).into()];
+    values.extend(attempts.map(sea_orm::Value::from));
     exec(
         c,
-        "UPDATE outbox SET attempts = $2, not_before = $3, leased_until = NULL WHERE id = $1",
-        vec![id.into(), attempts.into(), ms(not_before).into()],
+        &format!(
+            "INSERT INTO outbox_later (id, message_id, created_at, attempts, not_before) \
+             SELECT id, message_id, created_at, {attempts_sql}, $2 FROM outbox WHERE id = $1"
+        ),
+        values,
     )
     .await?;
+    exec(c, "DELETE FROM outbox WHERE id = $1", vec![id.into()]).await?;
     Ok(())
 }
 
-/// Holds a row until `until` without counting an attempt (a window or closed day at delivery).
-pub async fn defer_outbox(c: &impl ConnectionTrait, id: i64, until: DateTime<Utc>) -> Result<(), DbErr> {
-    exec(
+/// Moves up to `limit` rows of `outbox_later` that are due at `now` back into the outbox, where
+/// the lease finds them first (they keep their ids, lower than the rows queued since).
+async fn bring_back_due(c: &impl ConnectionTrait, now: DateTime<Utc>, limit: u64) -> Result<(), DbErr> {
+    let values = vec![ms(now).into(), (limit as i64).into()];
+    if is_postgres(c) {
+        // Several processes may lease at once: each takes rows no other holds.
+        exec(
+            c,
+            "WITH due AS (DELETE FROM outbox_later WHERE id IN (SELECT id FROM outbox_later \
+             WHERE not_before <= $1 ORDER BY not_before, id LIMIT $2 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, message_id, created_at, attempts, not_before) \
+             INSERT INTO outbox (id, message_id, created_at, attempts, not_before) \
+             SELECT id, message_id, created_at, attempts, not_before FROM due",
+            values,
+        )
+        .await?;
+        return Ok(());
+    }
+    let moved = exec(
         c,
-        "UPDATE outbox SET not_before = $2, leased_until = NULL WHERE id = $1",
-        vec![id.into(), ms(until).into()],
+        "INSERT INTO outbox (id, message_id, created_at, attempts, not_before) \
+         SELECT id, message_id, created_at, attempts, not_before FROM outbox_later \
+         WHERE not_before <= $1 ORDER BY not_before, id LIMIT $2",
+        values,
     )
     .await?;
+    if moved > 0 {
+        exec(
+            c,
+            "DELETE FROM outbox_later WHERE not_before <= $1 AND id IN (SELECT id FROM outbox)",
+            vec![ms(now).into()],
+        )
+        .await?;
+    }
     Ok(())
 }
 
@@ -1026,11 +1072,14 @@ pub async fn suppress(c: &impl ConnectionTrait, address: &str, reason: &str, now
     Ok(())
 }
 
-/// The earliest instant an outbox row becomes due (after its lease, if it has one).
+/// The earliest instant an outbox row becomes due (after its lease, if it has one), waiting
+/// rows included (`outbox_later`, by its index).
 pub async fn next_outbox_due(c: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>, DbErr> {
     min_instant(
         c,
-        "SELECT MIN(CASE WHEN leased_until IS NOT NULL AND leased_until > not_before THEN leased_until ELSE not_before END) FROM outbox",
+        "SELECT MIN(due) FROM (\
+         SELECT MIN(CASE WHEN leased_until IS NOT NULL AND leased_until > not_before THEN leased_until ELSE not_before END) AS due FROM outbox \
+         UNION ALL SELECT MIN(not_before) AS due FROM outbox_later) AS d",
     )
     .await
 }

@@ -397,10 +397,7 @@ async fn late_outcome_then_accepted(same_batch: bool) {
     use orchestrator::store::journeys;
     use workers::providers::Outcome;
     for backend in backends().await {
-        let t = TestApp::spawn(&backend).await;
-        let id = t.activate(&sms_flow().to_string()).await;
-        t.post(&format!("/api/flows/{id}/entries"), ANN).await;
-        t.app.engine.drain().await.unwrap();
+        let t = one_queued_sms(&backend).await;
         let db = &t.app.state.db;
         let lease = TimeDelta::seconds(90);
         // A first attempt leases the row, then goes quiet past its lease; a second attempt
@@ -448,10 +445,7 @@ async fn a_message_retried_out_of_attempts_fails_for_good_and_leaves_the_outbox(
     use orchestrator::store::journeys;
     use workers::providers::Outcome;
     for backend in backends().await {
-        let t = TestApp::spawn(&backend).await;
-        let id = t.activate(&sms_flow().to_string()).await;
-        t.post(&format!("/api/flows/{id}/entries"), ANN).await;
-        t.app.engine.drain().await.unwrap();
+        let t = one_queued_sms(&backend).await;
         let db = &t.app.state.db;
         let last = orchestrator::delivery::MAX_ATTEMPTS - 1;
         orchestrator::db::exec(db, "UPDATE outbox SET attempts = $1", vec![last.into()])
@@ -508,10 +502,7 @@ async fn a_retried_message_waits_apart_and_is_leased_again_when_due() {
     use orchestrator::store::journeys;
     use workers::providers::Outcome;
     for backend in backends().await {
-        let t = TestApp::spawn(&backend).await;
-        let id = t.activate(&sms_flow().to_string()).await;
-        t.post(&format!("/api/flows/{id}/entries"), ANN).await;
-        t.app.engine.drain().await.unwrap();
+        let t = one_queued_sms(&backend).await;
         let db = &t.app.state.db;
         let lease = TimeDelta::seconds(90);
         let leased = journeys::lease_outbox(db, t.now(), t.now() + lease, 10).await.unwrap();
@@ -546,6 +537,15 @@ async fn a_retried_message_waits_apart_and_is_leased_again_when_due() {
         );
         t.stop().await;
     }
+}
+
+/// A service on `backend` whose outbox holds one SMS: Ann's, from [`sms_flow`], not leased.
+async fn one_queued_sms(backend: &tests::service::Backend) -> TestApp {
+    let t = TestApp::spawn(backend).await;
+    let id = t.activate(&sms_flow().to_string()).await;
+    t.post(&format!("/api/flows/{id}/entries"), ANN).await;
+    t.app.engine.drain().await.unwrap();
+    t
 }
 
 /// `webhook_entry → send_sms "Hi" → exit`.

@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 
 use crate::api::{AppState, app};
 use crate::clock::Clock;
-use crate::delivery::Delivery;
+use crate::delivery::{Delivery, Handoff};
 use crate::engine::{Engine, FlowCache};
 
 /// How messages reach the providers.
@@ -90,15 +90,6 @@ impl App {
         }
         let wake = Arc::new(Notify::new());
         let delivery_wake = Arc::new(Notify::new());
-        let engine = Engine {
-            db: db.clone(),
-            clock: clock.clone(),
-            flows: flows.clone(),
-            policy: Arc::new(config.policy.clone()),
-            wake: wake.clone(),
-            delivery: delivery_wake.clone(),
-            batch: 1000,
-        };
         let providers = Arc::new(workers::providers::Providers::new(&config.providers)?);
         let queues = match &config.queues {
             QueueMode::Inline => None,
@@ -110,6 +101,21 @@ impl App {
                 None
             }
             QueueMode::Redis(url) => Some(workers::queues::Queues::redis(url).await?),
+        };
+        // Sending itself, this process's delivery takes the messages its engine queues from
+        // memory (see `delivery::Handoff`).
+        let handoff = queues
+            .is_none()
+            .then(|| Arc::new(Handoff::new(crate::delivery::HANDOFF_CAPACITY, config.delivery_lease)));
+        let engine = Engine {
+            db: db.clone(),
+            clock: clock.clone(),
+            flows: flows.clone(),
+            policy: Arc::new(config.policy.clone()),
+            wake: wake.clone(),
+            delivery: delivery_wake.clone(),
+            batch: 1000,
+            handoff: handoff.clone(),
         };
         let throttled = config.policy.channels.values().any(|r| r.throttle.is_some());
         if throttled && !matches!(config.queues, QueueMode::Redis(_)) {
@@ -131,6 +137,7 @@ impl App {
                 .as_ref()
                 .map_or_else(workers::throttle::Throttle::local, |q| q.throttle()),
             in_flight: Arc::default(),
+            handoff,
         };
         let state = AppState {
             db,

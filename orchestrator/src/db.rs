@@ -228,9 +228,41 @@ pub async fn upsert_rows(
 ) -> Result<(), DbErr> {
     // The values are bound by position; a numbered placeholder here would be misbound.
     debug_assert!(!on_conflict.contains('$'), "no placeholders in a conflict clause");
+    for (sql, values) in insert_statements(c, table, cols, rows, on_conflict) {
+        exec(c, &sql, values).await?;
+    }
+    Ok(())
+}
+
+/// [`insert_rows`] that returns the `returning` columns of every row inserted (in no
+/// particular order).
+pub async fn insert_returning(
+    c: &impl ConnectionTrait,
+    table: &str,
+    cols: &[&str],
+    rows: Vec<Vec<Value>>,
+    returning: &str,
+) -> Result<Vec<QueryResult>, DbErr> {
+    let mut out = Vec::with_capacity(rows.len());
+    for (sql, values) in insert_statements(c, table, cols, rows, &format!("RETURNING {returning}")) {
+        out.extend(all(c, &sql, values).await?);
+    }
+    Ok(out)
+}
+
+/// Multi-row `INSERT` statements for `rows`, chunked under the bound-parameter limit, each
+/// followed by `suffix`.
+fn insert_statements(
+    c: &impl ConnectionTrait,
+    table: &str,
+    cols: &[&str],
+    rows: Vec<Vec<Value>>,
+    suffix: &str,
+) -> Vec<(String, Vec<Value>)> {
     let per_chunk = (30_000 / cols.len()).max(1);
     // SQLite gets anonymous `?` directly, so `stmt` has nothing to rewrite or copy.
     let sqlite = c.get_database_backend() == DbBackend::Sqlite;
+    let mut statements = Vec::new();
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<Vec<Value>> = rows.by_ref().take(per_chunk).collect();
@@ -254,13 +286,13 @@ pub async fn upsert_rows(
             sql.push(')');
             values.extend(row);
         }
-        if !on_conflict.is_empty() {
+        if !suffix.is_empty() {
             sql.push(' ');
-            sql.push_str(on_conflict);
+            sql.push_str(suffix);
         }
-        exec(c, &sql, values).await?;
+        statements.push((sql, values));
     }
-    Ok(())
+    statements
 }
 
 /// `$first, $first+1, …` for an `IN (…)` list of `n` values.

@@ -25,6 +25,7 @@ use tokio::sync::Notify;
 
 use crate::clock::Clock;
 use crate::db::{all, col};
+use crate::delivery::Handoff;
 use crate::store::contacts;
 use crate::store::flows as flow_store;
 use crate::store::journeys::{self, DueKey, JournalRow, MessageRow, NewEntry, StoredToken};
@@ -83,6 +84,9 @@ pub struct Engine {
     pub delivery: Arc<Notify>,
     /// Tokens or events per transaction.
     pub batch: u64,
+    /// When this process also delivers: the queued messages' outbox rows are leased in the
+    /// transaction that writes them and handed to delivery in memory (while it has room).
+    pub handoff: Option<Arc<Handoff>>,
 }
 
 /// Work done in one pass.
@@ -284,8 +288,9 @@ impl Engine {
         }
         let writes = self.prepare(&tx, now, tokens).await?.into_writes()?;
         let progress = writes.progress();
-        writes.write(&tx, None).await?;
+        let written = writes.write(&tx, None, self.handoff.as_deref()).await?;
         tx.commit().await?;
+        written.hand_over(self.handoff.as_deref());
         Ok(progress)
     }
 
@@ -356,7 +361,7 @@ impl Engine {
                     return Err(e);
                 }
             };
-            writing = Some(Writing::start(self.db.clone(), batch));
+            writing = Some(Writing::start(self.db.clone(), batch, self.handoff.clone()));
             read = match next {
                 Some(next) => {
                     let (read, key) = next
@@ -518,8 +523,9 @@ impl Engine {
             events: events.len(),
             ..writes.progress()
         };
-        writes.write(&tx, None).await?;
+        let written = writes.write(&tx, None, self.handoff.as_deref()).await?;
         tx.commit().await?;
+        written.hand_over(self.handoff.as_deref());
         self.wake.notify_one();
         Ok(progress)
     }
@@ -708,7 +714,7 @@ struct Writing {
 }
 
 impl Writing {
-    fn start(db: DatabaseConnection, batch: Batch) -> Self {
+    fn start(db: DatabaseConnection, batch: Batch, handoff: Option<Arc<Handoff>>) -> Self {
         let Batch {
             read_at,
             contacts,
@@ -717,7 +723,8 @@ impl Writing {
         let task = tokio::spawn(async move {
             let tx = crate::db::begin_write(&db).await?;
             let progress = writes.progress();
-            if !writes.write(&tx, Some(&read_at)).await? {
+            let written = writes.write(&tx, Some(&read_at), handoff.as_deref()).await?;
+            if matches!(written, Written::Moved) {
                 tx.rollback().await?;
                 return Ok(Progress {
                     dropped: read_at.len(),
@@ -725,6 +732,7 @@ impl Writing {
                 });
             }
             tx.commit().await?;
+            written.hand_over(handoff.as_deref());
             Ok(progress)
         });
         Writing { contacts, task }
@@ -827,6 +835,7 @@ impl Pass {
                     self.messages.push(MessageRow {
                         token_id: t.id,
                         contact_id: t.contact_id,
+                        contact: external.clone(),
                         flow_id: t.flow_id,
                         message: *message,
                     })
@@ -884,10 +893,17 @@ impl Writes {
 
     /// Writes the pass. With `read_at` (tokens read outside this transaction, by id: the
     /// `wake_at` each was read at), the tokens are written first and only if each is still
-    /// running at it ([`journeys::save_tokens_if_due`]); `false` means one was not, and the
-    /// caller must roll back. Otherwise the tokens and the journal go last: they take the shared
-    /// counter rows, after which a transaction locks nothing else (see `journeys::COUNT_SHARDS`).
-    async fn write(self, c: &impl ConnectionTrait, read_at: Option<&HashMap<i64, i64>>) -> Result<bool, DbErr> {
+    /// running at it ([`journeys::save_tokens_if_due`]); [`Written::Moved`] means one was not,
+    /// and the caller must roll back. Otherwise the tokens and the journal go last: they take
+    /// the shared counter rows, after which a transaction locks nothing else (see
+    /// `journeys::COUNT_SHARDS`). With a `handoff` that has room, the messages' outbox rows
+    /// are leased for it; the caller hands them over once the transaction has committed.
+    async fn write(
+        self,
+        c: &impl ConnectionTrait,
+        read_at: Option<&HashMap<i64, i64>>,
+        handoff: Option<&Handoff>,
+    ) -> Result<Written, DbErr> {
         let Writes {
             now,
             tokens,
@@ -895,22 +911,46 @@ impl Writes {
             messages,
             changes,
         } = self;
-        match read_at {
+        let leased_until = handoff
+            .filter(|h| !messages.is_empty() && h.has_room(messages.len()))
+            .map(|h| now + h.lease);
+        let handed = match read_at {
             Some(read_at) => {
                 if !journeys::save_tokens_if_due(c, tokens, read_at, now).await? {
-                    return Ok(false);
+                    return Ok(Written::Moved);
                 }
                 contacts::apply_changes(c, &changes, now).await?;
-                journeys::queue_messages(c, messages).await?;
+                journeys::queue_messages(c, messages, leased_until).await?
             }
             None => {
                 contacts::apply_changes(c, &changes, now).await?;
-                journeys::queue_messages(c, messages).await?;
+                let handed = journeys::queue_messages(c, messages, leased_until).await?;
                 journeys::save_tokens(c, tokens, now).await?;
+                handed
             }
-        }
+        };
         journeys::append_journal(c, journal).await?;
-        Ok(true)
+        Ok(Written::Done { handed })
+    }
+}
+
+/// What a pass's transaction wrote.
+enum Written {
+    /// Everything; `handed` are the messages leased for this process's delivery, to hand over
+    /// once the transaction has committed (not before: delivery would record outcomes for rows
+    /// that might yet be rolled back).
+    Done { handed: Vec<journeys::Pending> },
+    /// Nothing: a token had moved since it was read, and the transaction must be rolled back.
+    Moved,
+}
+
+impl Written {
+    fn hand_over(self, handoff: Option<&Handoff>) {
+        if let (Written::Done { handed }, Some(handoff)) = (self, handoff)
+            && !handed.is_empty()
+        {
+            handoff.push(handed);
+        }
     }
 }
 
@@ -965,6 +1005,7 @@ mod tests {
             wake: Arc::new(Notify::new()),
             delivery: Arc::new(Notify::new()),
             batch: 10,
+            handoff: None,
         };
 
         let batch = engine
@@ -976,7 +1017,7 @@ mod tests {
         exec(&db, "UPDATE tokens SET wake_at = wake_at - 1", vec![])
             .await
             .expect("move");
-        let progress = Writing::start(db.clone(), batch).finish().await.expect("write");
+        let progress = Writing::start(db.clone(), batch, None).finish().await.expect("write");
 
         assert_eq!((progress.steps, progress.dropped), (0, 1));
         assert_eq!(

@@ -364,7 +364,11 @@ async fn a_send_never_outlives_its_lease() {
     };
     let mut t = TestApp::spawn_with(backend, config).await;
     // A 3 s lease: the silent provider's 15 s timeout would outlast it, so the attempt is cut
-    // at the lease (less a second for recording) and counted as a retry.
+    // at the lease (less a second for recording) and counted as a retry. The engine leases the
+    // row for the hand-over to delivery, so the lease is the handoff's.
+    let handoff = std::sync::Arc::new(orchestrator::delivery::Handoff::new(16, TimeDelta::seconds(3)));
+    t.app.engine.handoff = Some(handoff.clone());
+    t.app.delivery.handoff = Some(handoff);
     t.app.delivery.lease = TimeDelta::seconds(3);
     let id = t.activate(&sms_flow().to_string()).await;
     t.post(&format!("/api/flows/{id}/entries"), ANN).await;
@@ -482,15 +486,7 @@ async fn a_message_retried_out_of_attempts_fails_for_good_and_leaves_the_outbox(
             "{}: {journal:?}",
             backend.name
         );
-        let left = orchestrator::db::one(
-            db,
-            "SELECT (SELECT COUNT(*) FROM outbox) + (SELECT COUNT(*) FROM outbox_later)",
-            vec![],
-        )
-        .await
-        .unwrap()
-        .unwrap();
-        assert_eq!(orchestrator::db::col::<i64>(&left, 0).unwrap(), 0, "{}", backend.name);
+        assert_eq!(outbox_rows(db).await, 0, "{}", backend.name);
         t.stop().await;
     }
 }
@@ -539,9 +535,121 @@ async fn a_retried_message_waits_apart_and_is_leased_again_when_due() {
     }
 }
 
+/// The engine leases the outbox rows of the messages it hands to this process's delivery, so a
+/// second process delivering from the same database leaves them alone, and this one sends them
+/// once, without leasing them again.
+#[tokio::test]
+async fn a_message_handed_over_in_memory_is_sent_once_and_no_other_process_takes_it() {
+    use orchestrator::store::journeys;
+    for backend in backends().await {
+        let sms = HttpProvider::start(&[]).await;
+        let config = ProviderConfig {
+            sms: Some(HttpEndpoint {
+                url: sms.url("/sms"),
+                token: None,
+            }),
+            ..ProviderConfig::default()
+        };
+        let t = TestApp::spawn_with(&backend, config).await;
+        let id = t.activate(&sms_flow().to_string()).await;
+        t.post(&format!("/api/flows/{id}/entries"), ANN).await;
+        t.app.engine.drain().await.unwrap();
+        let db = &t.app.state.db;
+        let other = journeys::lease_outbox(db, t.now(), t.now() + TimeDelta::seconds(90), 10)
+            .await
+            .unwrap();
+        assert!(other.is_empty(), "{}: another process leased {other:?}", backend.name);
+        assert_eq!(t.app.delivery.drain().await.unwrap(), 1, "{}", backend.name);
+        assert_eq!(sms.received().len(), 1, "{}", backend.name);
+        assert!(
+            t.journal("c1").await.contains(&"text sent".to_string()),
+            "{}",
+            backend.name
+        );
+        assert_eq!(outbox_rows(db).await, 0, "{}", backend.name);
+        t.stop().await;
+    }
+}
+
+/// What a process held in memory dies with it; the row's lease runs out and any delivery
+/// (here a fresh one, with nothing handed over) sends the message then, once.
+#[tokio::test]
+async fn a_message_handed_over_to_a_process_that_died_is_sent_when_its_lease_runs_out() {
+    for backend in backends().await {
+        let sms = HttpProvider::start(&[]).await;
+        let config = ProviderConfig {
+            sms: Some(HttpEndpoint {
+                url: sms.url("/sms"),
+                token: None,
+            }),
+            ..ProviderConfig::default()
+        };
+        let mut t = TestApp::spawn_with(&backend, config).await;
+        let id = t.activate(&sms_flow().to_string()).await;
+        t.post(&format!("/api/flows/{id}/entries"), ANN).await;
+        t.app.engine.drain().await.unwrap();
+        t.app.delivery.handoff = None;
+        assert_eq!(
+            t.app.delivery.drain().await.unwrap(),
+            0,
+            "{}: still leased",
+            backend.name
+        );
+        t.clock.advance(orchestrator::delivery::LEASE);
+        assert_eq!(t.app.delivery.drain().await.unwrap(), 1, "{}", backend.name);
+        assert_eq!(sms.received().len(), 1, "{}", backend.name);
+        assert_eq!(outbox_rows(&t.app.state.db).await, 0, "{}", backend.name);
+        t.stop().await;
+    }
+}
+
+/// A handed-over message whose lease ran out while it waited is not sent from memory (another
+/// process may have leased it by then); it goes back to the outbox and is sent from there, once.
+#[tokio::test]
+async fn a_handed_over_message_whose_lease_ran_out_while_it_waited_is_sent_once_from_the_outbox() {
+    for backend in backends().await {
+        let sms = HttpProvider::start(&[]).await;
+        let config = ProviderConfig {
+            sms: Some(HttpEndpoint {
+                url: sms.url("/sms"),
+                token: None,
+            }),
+            ..ProviderConfig::default()
+        };
+        let t = TestApp::spawn_with(&backend, config).await;
+        let id = t.activate(&sms_flow().to_string()).await;
+        t.post(&format!("/api/flows/{id}/entries"), ANN).await;
+        t.app.engine.drain().await.unwrap();
+        t.clock.advance(orchestrator::delivery::LEASE);
+        t.app.delivery.drain().await.unwrap();
+        assert_eq!(sms.received().len(), 1, "{}", backend.name);
+        let journal = t.journal("c1").await;
+        let sent = journal.iter().filter(|l| *l == "text sent").count();
+        assert_eq!(sent, 1, "{}: {journal:?}", backend.name);
+        assert_eq!(outbox_rows(&t.app.state.db).await, 0, "{}", backend.name);
+        t.stop().await;
+    }
+}
+
+/// Rows in the outbox, waiting or not.
+async fn outbox_rows(db: &sea_orm::DatabaseConnection) -> i64 {
+    let left = orchestrator::db::one(
+        db,
+        "SELECT (SELECT COUNT(*) FROM outbox) + (SELECT COUNT(*) FROM outbox_later)",
+        vec![],
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    orchestrator::db::col::<i64>(&left, 0).unwrap()
+}
+
 /// A service on `backend` whose outbox holds one SMS: Ann's, from [`sms_flow`], not leased.
 async fn one_queued_sms(backend: &tests::service::Backend) -> TestApp {
-    let t = TestApp::spawn(backend).await;
+    let mut t = TestApp::spawn(backend).await;
+    // As with queues: the row waits in the outbox for a lease (nothing handed over in memory).
+    t.app.engine.handoff = None;
+    t.app.delivery.handoff = None;
     let id = t.activate(&sms_flow().to_string()).await;
     t.post(&format!("/api/flows/{id}/entries"), ANN).await;
     t.app.engine.drain().await.unwrap();

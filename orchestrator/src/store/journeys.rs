@@ -672,6 +672,14 @@ pub async fn append_journal(c: &impl ConnectionTrait, lines: JournalLines) -> Re
     .await
 }
 
+/// Messages whose provider accepted them.
+pub async fn count_sent(c: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    match one(c, "SELECT COUNT(*) FROM messages WHERE status = 'sent'", vec![]).await? {
+        Some(r) => Ok(col::<i64>(&r, 0)? as u64),
+        None => Ok(0),
+    }
+}
+
 /// How many journal lines there are in all (a row holds one line as an object, or the lines of
 /// one step as an array).
 pub async fn journal_lines(c: &impl ConnectionTrait) -> Result<i64, DbErr> {
@@ -725,22 +733,24 @@ pub async fn journal_of(c: &impl ConnectionTrait, contact_id: i64) -> Result<Vec
 pub struct MessageRow {
     pub token_id: i64,
     pub contact_id: i64,
+    /// The contact's external id (for the journal of its delivery).
+    pub contact: String,
     pub flow_id: i64,
     pub message: Outbound,
 }
 
 /// Messages serialised for writing as `queued`, with their outbox rows (built before the
-/// transaction, as [`SavedTokens`] are).
+/// transaction, as [`SavedTokens`] are), and the messages themselves for a hand-over.
 pub struct QueuedMessages {
     messages: Vec<Vec<sea_orm::Value>>,
-    outbox: Vec<Vec<sea_orm::Value>>,
+    rows: Vec<MessageRow>,
+    now: DateTime<Utc>,
 }
 
 impl QueuedMessages {
     pub fn of(rows: Vec<MessageRow>, now: DateTime<Utc>) -> Result<Self, DbErr> {
         let mut messages = Vec::with_capacity(rows.len());
-        let mut outbox = Vec::with_capacity(rows.len());
-        for r in rows {
+        for r in &rows {
             let content = serde_json::to_string(&r.message.content).map_err(|e| DbErr::Custom(e.to_string()))?;
             let guard = r
                 .message
@@ -749,15 +759,14 @@ impl QueuedMessages {
                 .map(serde_json::to_string)
                 .transpose()
                 .map_err(|e| DbErr::Custom(e.to_string()))?;
-            outbox.push(vec![r.message.id.clone().into(), ms(now).into()]);
             messages.push(vec![
-                r.message.id.into(),
+                r.message.id.clone().into(),
                 r.token_id.into(),
                 r.contact_id.into(),
                 r.flow_id.into(),
-                r.message.node.into(),
+                r.message.node.clone().into(),
                 r.message.channel.as_str().into(),
-                r.message.to.into(),
+                r.message.to.clone().into(),
                 content.into(),
                 guard.into(),
                 "queued".into(),
@@ -765,7 +774,7 @@ impl QueuedMessages {
                 ms(now).into(),
             ]);
         }
-        Ok(QueuedMessages { messages, outbox })
+        Ok(QueuedMessages { messages, rows, now })
     }
 
     pub fn len(&self) -> usize {
@@ -777,8 +786,18 @@ impl QueuedMessages {
     }
 }
 
-/// Stores messages as `queued` and puts them in the outbox for delivery.
-pub async fn queue_messages(c: &impl ConnectionTrait, queued: QueuedMessages) -> Result<(), DbErr> {
+/// Stores messages as `queued` and puts them in the outbox for delivery. With `leased_until`,
+/// their outbox rows are leased until then, and the messages come back ready to send (for
+/// [`crate::delivery::Handoff`]); without it, delivery leases them when it finds them.
+pub async fn queue_messages(
+    c: &impl ConnectionTrait,
+    queued: QueuedMessages,
+    leased_until: Option<DateTime<Utc>>,
+) -> Result<Vec<Pending>, DbErr> {
+    let QueuedMessages { messages, rows, now } = queued;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
     insert_rows(
         c,
         "messages",
@@ -796,10 +815,50 @@ pub async fn queue_messages(c: &impl ConnectionTrait, queued: QueuedMessages) ->
             "created_at",
             "updated_at",
         ],
-        queued.messages,
+        messages,
     )
     .await?;
-    insert_rows(c, "outbox", &["message_id", "created_at"], queued.outbox).await
+    let Some(until) = leased_until else {
+        let outbox = rows
+            .iter()
+            .map(|r| vec![r.message.id.clone().into(), ms(now).into()])
+            .collect();
+        insert_rows(c, "outbox", &["message_id", "created_at"], outbox).await?;
+        return Ok(Vec::new());
+    };
+    let outbox = rows
+        .iter()
+        .map(|r| vec![r.message.id.clone().into(), ms(now).into(), ms(until).into()])
+        .collect();
+    let inserted = crate::db::insert_returning(
+        c,
+        "outbox",
+        &["message_id", "created_at", "leased_until"],
+        outbox,
+        "id, message_id",
+    )
+    .await?;
+    let mut ids = HashMap::with_capacity(inserted.len());
+    for r in &inserted {
+        ids.insert(col::<String>(r, 1)?, col::<i64>(r, 0)?);
+    }
+    rows.into_iter()
+        .map(|r| {
+            let outbox_id = *ids
+                .get(&r.message.id)
+                .ok_or_else(|| DbErr::Custom(format!("outbox row of message {} not returned", r.message.id)))?;
+            Ok(Pending {
+                outbox_id,
+                attempts: 0,
+                token_id: r.token_id,
+                contact_id: r.contact_id,
+                contact: r.contact,
+                flow_id: r.flow_id,
+                message: r.message,
+                leased_until: from_ms(ms(until)),
+            })
+        })
+        .collect()
 }
 
 /// A message leased from the outbox for one delivery attempt (the queue's job type).

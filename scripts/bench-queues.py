@@ -3,8 +3,8 @@
 
 Usage: scripts/bench-queues.py [N] [-- serve arguments]
   cargo build --release
-  scripts/bench-queues.py 5000                       # in-process delivery from the outbox
-  scripts/bench-queues.py 5000 -- --sqlite-queues    # apalis-sqlite queues in the same file
+  scripts/bench-queues.py 5000                         # apalis-sqlite queues in the same file (default)
+  scripts/bench-queues.py 5000 -- --direct-delivery    # in-process delivery from the outbox
   REDIS_URL=redis://127.0.0.1:6379 scripts/bench-queues.py 5000   # Redis queues (FLUSHDB it first)
 
 Posts N entries (16 at a time) to a fresh SQLite file, then polls the flow's stats until every

@@ -20,9 +20,11 @@ use crate::engine::{Engine, FlowCache};
 /// How messages reach the providers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueueMode {
-    /// This process sends from its outbox directly (no queues): the embedded default.
+    /// This process sends from its outbox directly, without queues (`--direct-delivery`;
+    /// what PostgreSQL without Redis does). Its engine hands what it queues to its delivery in
+    /// memory.
     Inline,
-    /// apalis queues in the SQLite file, in-process workers (opt-in: twice as slow as `Inline`). Falls
+    /// apalis queues in the SQLite file with in-process workers: the embedded default. Falls
     /// back to `Inline` on PostgreSQL.
     Embedded,
     /// apalis queues in Redis: in-process workers plus any number of `cairn worker` processes.

@@ -60,15 +60,17 @@ pub struct ServeArgs {
     pub policy: Option<PathBuf>,
     #[command(flatten)]
     pub providers: ProviderArgs,
-    /// Queues in Redis (scale-out: run `cairn worker` processes too). Without it, queues live
-    /// in the SQLite file; on PostgreSQL without Redis, each process delivers directly.
+    /// Queues in Redis (scale-out: run `cairn worker` processes too). Without it, the queues
+    /// live in the SQLite file (apalis-sqlite); on PostgreSQL without Redis, each process
+    /// delivers from the outbox directly.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
-    /// Without Redis, put the queues in the SQLite file too (apalis-sqlite). Off by default:
-    /// measured, 10 000 messages of 5 000 journeys were all sent after 13.0–13.7 s, against
-    /// 5.2–5.3 s for direct delivery from the outbox.
-    #[arg(long, env = "CAIRN_SQLITE_QUEUES")]
-    pub sqlite_queues: bool,
+    /// Without Redis, deliver straight from the outbox in this process instead of through the
+    /// apalis-sqlite queues in the SQLite file. Measured: 10 000 messages of 5 000 journeys
+    /// were all sent after 5.2–5.3 s, against 13.0–13.7 s through the queues; `cairn worker`
+    /// processes then get nothing to do.
+    #[arg(long, env = "CAIRN_DIRECT_DELIVERY")]
+    pub direct_delivery: bool,
     /// Public base URL of this service, used in tracking links (default: http://<listen>).
     #[arg(long, env = "CAIRN_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -559,10 +561,10 @@ fn serve(args: ServeArgs) -> Result<(), CliError> {
             public_url: args.public_url.clone(),
             secret: args.secret.clone(),
             delivery_lease: args.delivery_lease.to_chrono(),
-            queues: match (&args.redis_url, args.sqlite_queues) {
+            queues: match (&args.redis_url, args.direct_delivery) {
                 (Some(url), _) => crate::app::QueueMode::Redis(url.clone()),
-                (None, true) => crate::app::QueueMode::Embedded,
-                (None, false) => crate::app::QueueMode::Inline,
+                (None, false) => crate::app::QueueMode::Embedded,
+                (None, true) => crate::app::QueueMode::Inline,
             },
             api_token: args.api_token.clone(),
         };

@@ -42,7 +42,8 @@ async fn backends(dir: &Path) -> Vec<Backend> {
         name: "sqlite",
         database_url: orchestrator::db::sqlite_url(&dir.join("cairn.db")),
         redis_url: None,
-        lease: "2s",
+        // The embedded default: apalis-sqlite queues in the same file.
+        lease: "10s",
     }];
     let Some(admin) = std::env::var("CAIRN_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
         eprintln!("NOTE: CAIRN_TEST_DATABASE_URL is not set: the crash test on PostgreSQL (and Redis) was SKIPPED");
@@ -113,6 +114,7 @@ impl Server {
             .env("CAIRN_DELIVERY_LEASE", backend.lease)
             .env("RUST_LOG", "warn")
             .env_remove("REDIS_URL")
+            .env_remove("CAIRN_DIRECT_DELIVERY")
             .stderr(Stdio::piped());
         if let Some(redis) = &backend.redis_url {
             serve.env("REDIS_URL", redis);
@@ -346,7 +348,8 @@ async fn two_servers_on_one_sqlite_file_run_one_engine_and_the_other_takes_over_
         name: "sqlite",
         database_url: orchestrator::db::sqlite_url(&dir.join("cairn.db")),
         redis_url: None,
-        lease: "2s",
+        // The embedded default: apalis-sqlite queues in the same file.
+        lease: "10s",
     };
     let client = reqwest::Client::new();
     let first = Server::start(&backend);

@@ -1,6 +1,6 @@
 //! The queues between the orchestrator and the workers: one per channel for sends
 //! (`cairn.send.email`, …) and one for outcomes (`cairn.outcomes`). Without Redis they can live
-//! in the service's SQLite file (apalis-sqlite, `--sqlite-queues`); with `REDIS_URL`, in Redis
+//! in the service's SQLite file (apalis-sqlite, the embedded default); with `REDIS_URL`, in Redis
 //! (apalis-redis), so any number of `cairn worker` processes can share them.
 //!
 //! Measured apalis pitfalls handled here: idle workers only wake on a 30 s heartbeat, and
@@ -35,6 +35,11 @@ pub const OUTCOME_CONCURRENCY: usize = 128;
 
 /// Send jobs handled at once per channel and process.
 pub const SEND_CONCURRENCY: usize = 16;
+
+/// Send jobs an embedded (apalis-sqlite) worker fetches, locks and acknowledges at once: each of
+/// the three is a write transaction on the service's SQLite file, so fewer, larger ones leave
+/// the single writer to entries and the engine (apalis's default is 10).
+pub const SEND_FETCH: usize = 64;
 
 /// How often idle workers look for new jobs.
 pub const POLL: Duration = Duration::from_millis(100);
@@ -185,8 +190,8 @@ impl Queues {
             let deps = deps.clone();
             monitor = match self {
                 Queues::Sqlite(pool) => {
-                    let storage =
-                        SqliteStorage::<SendJob>::new(pool).with_config(apalis_sqlite::Config::default().queue(&queue));
+                    let storage = SqliteStorage::<SendJob>::new(pool)
+                        .with_config(apalis_sqlite::Config::default().queue(&queue).batch_size(SEND_FETCH));
                     monitor.register(move |i| {
                         WorkerBuilder::new(worker_name(&queue, i))
                             .backend(storage.clone().poll_with_strategy(Tick::default()))

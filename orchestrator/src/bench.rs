@@ -75,14 +75,13 @@ pub async fn engine(contacts: u64, batch: u64, dir: &std::path::Path) -> anyhow:
     let enter_seconds = entered.elapsed().as_secs_f64();
     eprintln!("entered {contacts} contacts in {enter_seconds:.2} s");
 
-    let delivery_wake = Arc::new(Notify::new());
     let engine = Engine {
         db: db.clone(),
         clock: Arc::new(clock.clone()),
         flows: Arc::new(FlowCache::default()),
         policy: Arc::new(Policy::default()),
         wake: Arc::new(Notify::new()),
-        delivery: delivery_wake.clone(),
+        delivery: Arc::new(Notify::new()),
         batch,
         // With the queues of the embedded default, no delivery takes messages in memory.
         handoff: None,
@@ -95,7 +94,7 @@ pub async fn engine(contacts: u64, batch: u64, dir: &std::path::Path) -> anyhow:
         clock: Arc::new(clock.clone()),
         providers,
         tracker: None,
-        wake: delivery_wake,
+        wake: Arc::new(Notify::new()),
         batch,
         lease: LEASE,
         queues: None,

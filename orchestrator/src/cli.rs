@@ -66,9 +66,9 @@ pub struct ServeArgs {
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
     /// Without Redis, deliver straight from the outbox in this process instead of through the
-    /// apalis-sqlite queues in the SQLite file. Measured: 10 000 messages of 5 000 journeys
-    /// were all sent after 5.2–5.3 s, against 13.0–13.7 s through the queues; `cairn worker`
-    /// processes then get nothing to do.
+    /// apalis-sqlite queues in the SQLite file. Measured (`scripts/bench-queues.py 5000`):
+    /// 10 000 messages of 5 000 journeys were all sent after 5.1–5.5 s, against 9.6–10.1 s
+    /// through the queues; `cairn worker` processes then get nothing to do.
     #[arg(long, env = "CAIRN_DIRECT_DELIVERY")]
     pub direct_delivery: bool,
     /// Public base URL of this service, used in tracking links (default: http://<listen>).

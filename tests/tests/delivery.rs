@@ -542,18 +542,7 @@ async fn a_retried_message_waits_apart_and_is_leased_again_when_due() {
 async fn a_message_handed_over_in_memory_is_sent_once_and_no_other_process_takes_it() {
     use orchestrator::store::journeys;
     for backend in backends().await {
-        let sms = HttpProvider::start(&[]).await;
-        let config = ProviderConfig {
-            sms: Some(HttpEndpoint {
-                url: sms.url("/sms"),
-                token: None,
-            }),
-            ..ProviderConfig::default()
-        };
-        let t = TestApp::spawn_with(&backend, config).await;
-        let id = t.activate(&sms_flow().to_string()).await;
-        t.post(&format!("/api/flows/{id}/entries"), ANN).await;
-        t.app.engine.drain().await.unwrap();
+        let (t, sms) = one_handed_over_sms(&backend).await;
         let db = &t.app.state.db;
         let other = journeys::lease_outbox(db, t.now(), t.now() + TimeDelta::seconds(90), 10)
             .await
@@ -576,18 +565,7 @@ async fn a_message_handed_over_in_memory_is_sent_once_and_no_other_process_takes
 #[tokio::test]
 async fn a_message_handed_over_to_a_process_that_died_is_sent_when_its_lease_runs_out() {
     for backend in backends().await {
-        let sms = HttpProvider::start(&[]).await;
-        let config = ProviderConfig {
-            sms: Some(HttpEndpoint {
-                url: sms.url("/sms"),
-                token: None,
-            }),
-            ..ProviderConfig::default()
-        };
-        let mut t = TestApp::spawn_with(&backend, config).await;
-        let id = t.activate(&sms_flow().to_string()).await;
-        t.post(&format!("/api/flows/{id}/entries"), ANN).await;
-        t.app.engine.drain().await.unwrap();
+        let (mut t, sms) = one_handed_over_sms(&backend).await;
         t.app.delivery.handoff = None;
         assert_eq!(
             t.app.delivery.drain().await.unwrap(),
@@ -608,18 +586,7 @@ async fn a_message_handed_over_to_a_process_that_died_is_sent_when_its_lease_run
 #[tokio::test]
 async fn a_handed_over_message_whose_lease_ran_out_while_it_waited_is_sent_once_from_the_outbox() {
     for backend in backends().await {
-        let sms = HttpProvider::start(&[]).await;
-        let config = ProviderConfig {
-            sms: Some(HttpEndpoint {
-                url: sms.url("/sms"),
-                token: None,
-            }),
-            ..ProviderConfig::default()
-        };
-        let t = TestApp::spawn_with(&backend, config).await;
-        let id = t.activate(&sms_flow().to_string()).await;
-        t.post(&format!("/api/flows/{id}/entries"), ANN).await;
-        t.app.engine.drain().await.unwrap();
+        let (t, sms) = one_handed_over_sms(&backend).await;
         t.clock.advance(orchestrator::delivery::LEASE);
         t.app.delivery.drain().await.unwrap();
         assert_eq!(sms.received().len(), 1, "{}", backend.name);
@@ -654,6 +621,24 @@ async fn one_queued_sms(backend: &tests::service::Backend) -> TestApp {
     t.post(&format!("/api/flows/{id}/entries"), ANN).await;
     t.app.engine.drain().await.unwrap();
     t
+}
+
+/// A service on `backend` whose engine queued Ann's SMS from [`sms_flow`] and handed it to its
+/// delivery in memory (its outbox row leased), with the SMS provider that will receive it.
+async fn one_handed_over_sms(backend: &tests::service::Backend) -> (TestApp, HttpProvider) {
+    let sms = HttpProvider::start(&[]).await;
+    let config = ProviderConfig {
+        sms: Some(HttpEndpoint {
+            url: sms.url("/sms"),
+            token: None,
+        }),
+        ..ProviderConfig::default()
+    };
+    let t = TestApp::spawn_with(backend, config).await;
+    let id = t.activate(&sms_flow().to_string()).await;
+    t.post(&format!("/api/flows/{id}/entries"), ANN).await;
+    t.app.engine.drain().await.unwrap();
+    (t, sms)
 }
 
 /// `webhook_entry → send_sms "Hi" → exit`.

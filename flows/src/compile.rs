@@ -847,6 +847,36 @@ fn check(definition: Definition, read: NodesRead<'_>, mut problems: Vec<Problem>
     }
 }
 
+/// Whether `name` is an HTTP header name (an RFC 9110 token).
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// A `from` of an email: an address (`news@shop.example`) or a name and an address in angle
+/// brackets (`Shop <news@shop.example>`), on one line.
+fn check_sender(from: &str) -> Result<(), String> {
+    if from.chars().any(char::is_control) {
+        return Err("must be on one line, without control characters".into());
+    }
+    let address = match (from.rfind('<'), from.ends_with('>')) {
+        (Some(open), true) => &from[open + 1..from.len() - 1],
+        _ => from.trim(),
+    };
+    match address.split_once('@') {
+        Some((local, domain))
+            if !local.is_empty() && domain.contains('.') && !address.contains(char::is_whitespace) =>
+        {
+            Ok(())
+        }
+        _ => Err(format!(
+            "'{from}' is not an e-mail address such as 'news@shop.example' or 'Shop <news@shop.example>'"
+        )),
+    }
+}
+
 fn check_cycles(slots: &[Slot<'_>], graph: &StableDiGraph<Ix, Option<String>>, problems: &mut Vec<Problem>) {
     let mut cycles: Vec<Vec<Ix>> = tarjan_scc(graph)
         .into_iter()
@@ -1045,6 +1075,9 @@ impl NodeCheck<'_> {
         at: &[Option<NodeIndex>],
     ) -> Option<Op> {
         let node = self.node;
+        if node.id.chars().any(char::is_control) {
+            self.problem(Some("id"), "must not contain control characters");
+        }
         Some(match &node.kind {
             NodeKind::WebhookEntry(_) | NodeKind::SegmentEntry(_) => Op::Enter { next: self.one_next()? },
             NodeKind::EventEntry(e) => {
@@ -1053,6 +1086,11 @@ impl NodeCheck<'_> {
                 ok.then_some(Op::Enter { next })?
             }
             NodeKind::SendEmail(m) => {
+                if let Some(from) = &m.from
+                    && let Err(why) = check_sender(from)
+                {
+                    self.problem(Some("from"), why);
+                }
                 let subject = self.template("subject", &m.subject, Escape::None);
                 let html = self.template("html", &m.html, Escape::Html);
                 let text = self.optional_template("text", &m.text, Escape::None);
@@ -1104,6 +1142,12 @@ impl NodeCheck<'_> {
                 let url = self.template("url", &w.url, Escape::Url);
                 let mut headers = Some(Vec::new());
                 for (name, value) in &w.headers {
+                    if !is_header_name(name) {
+                        self.problem(
+                            Some(&format!("headers.{name}")),
+                            "is not an HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)",
+                        );
+                    }
                     let t = self.template(&format!("headers.{name}"), value, Escape::None);
                     match (&mut headers, t) {
                         (Some(h), Some(t)) => h.push((name.clone(), t)),
@@ -2006,6 +2050,44 @@ mod tests {
         let text = serde_json::to_string(flow.definition()).unwrap();
         let again = parse_definition(&text).unwrap();
         assert_eq!(&again, flow.definition());
+    }
+
+    #[test]
+    fn a_sender_with_a_line_break_or_without_an_address_is_refused() {
+        for from in ["news@shop.example\r\nBcc: all@example.com", "Shop", "Shop <news>", ""] {
+            let node = json!({"id": "hello", "type": "send_email", "subject": "Hi", "html": "<p>Hi</p>", "from": from});
+            assert_problem(entry_to(node), "node 'hello': field 'from'");
+        }
+        for from in [
+            "news@shop.example",
+            "Shop <news@shop.example>",
+            "\"Shop, Inc.\" <news@shop.example>",
+        ] {
+            let node = json!({"id": "hello", "type": "send_email", "subject": "Hi", "html": "<p>Hi</p>", "from": from});
+            assert_eq!(problems(entry_to(node)), Vec::<String>::new(), "{from}");
+        }
+    }
+
+    #[test]
+    fn a_webhook_header_name_that_http_cannot_carry_is_refused() {
+        let node = json!({"id": "hook", "type": "webhook", "url": "https://hooks.example/x",
+                          "headers": {"X-Ok": "1", "Bad Name": "2", "X-Line\n": "3"}});
+        let found = problems(entry_to(node));
+        assert!(
+            found.iter().any(|p| p.contains("field 'headers.Bad Name'")),
+            "{found:#?}"
+        );
+        assert!(
+            found.iter().any(|p| p.contains("field 'headers.X-Line\n'")),
+            "{found:#?}"
+        );
+        assert!(!found.iter().any(|p| p.contains("X-Ok")), "{found:#?}");
+    }
+
+    #[test]
+    fn a_node_id_with_a_control_character_is_refused() {
+        let node = json!({"id": "wa\u{0}it", "type": "wait", "duration": "1h"});
+        assert_problem(entry_to(node), "field 'id': must not contain control characters");
     }
 
     #[test]

@@ -16,6 +16,7 @@
 pub mod compile;
 pub mod condition;
 pub mod contact;
+pub mod countries;
 pub mod definition;
 pub mod effect;
 pub mod geo;

@@ -52,6 +52,9 @@ pub struct ServeConfig {
     pub api_token: Option<String>,
 }
 
+/// How long `cairn serve` waits for running work once asked to stop (`--shutdown-timeout`).
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub struct App {
     pub addr: SocketAddr,
     pub state: AppState,
@@ -201,14 +204,31 @@ impl App {
         })
     }
 
-    /// Stops accepting requests, lets running passes finish, and waits for the tasks.
-    pub async fn stop(mut self) {
-        let _ = self.stop.send(true);
-        while self.tasks.join_next().await.is_some() {}
+    /// [`App::stop_within`] the default grace, [`SHUTDOWN_GRACE`].
+    pub async fn stop(self) {
+        self.stop_within(SHUTDOWN_GRACE).await;
     }
 
-    /// Serves until Ctrl-C or SIGTERM.
-    pub async fn run_until_signal(self) {
+    /// Stops accepting requests and lets running passes and sends finish, for at most `grace`;
+    /// then abandons what is still running. Nothing is lost or done twice either way: an
+    /// abandoned transaction rolls back (its work is due again), and a message being sent stays
+    /// leased until its lease runs out, then is sent again with the same id. Returns whether
+    /// everything finished within `grace`.
+    pub async fn stop_within(mut self, grace: std::time::Duration) -> bool {
+        let _ = self.stop.send(true);
+        let finished = tokio::time::timeout(grace, async { while self.tasks.join_next().await.is_some() {} })
+            .await
+            .is_ok();
+        if !finished {
+            tracing::warn!(?grace, "shutdown: abandoning what is still running");
+            self.tasks.abort_all();
+            while self.tasks.join_next().await.is_some() {}
+        }
+        finished
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then stops within `grace` ([`App::stop_within`]).
+    pub async fn run_until_signal(self, grace: std::time::Duration) {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
@@ -219,6 +239,6 @@ impl App {
         #[cfg(not(unix))]
         let _ = ctrl_c.await;
         tracing::info!("shutting down");
-        self.stop().await;
+        self.stop_within(grace).await;
     }
 }

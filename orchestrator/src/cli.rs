@@ -84,6 +84,10 @@ pub struct ServeArgs {
     /// Require `Authorization: Bearer <token>` on /api/* (entries may be signed instead).
     #[arg(long, env = "CAIRN_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
+    /// On SIGTERM or Ctrl-C, how long to let running work finish before abandoning it
+    /// (abandoned work is redone: transactions roll back, leases run out).
+    #[arg(long, env = "CAIRN_SHUTDOWN_TIMEOUT", default_value = "10s")]
+    pub shutdown_timeout: Duration,
     /// Into an empty database, load the template journeys and 300 sample contacts.
     #[arg(long)]
     pub demo: bool,
@@ -595,7 +599,13 @@ fn serve(args: ServeArgs) -> Result<(), CliError> {
             app.state.engine.notify_one();
         }
         eprintln!("Cairn is listening on http://{}", app.addr);
-        app.run_until_signal().await;
+        app.run_until_signal(
+            args.shutdown_timeout
+                .to_chrono()
+                .to_std()
+                .unwrap_or(crate::app::SHUTDOWN_GRACE),
+        )
+        .await;
         Ok(())
     })
 }

@@ -198,6 +198,29 @@ pub async fn all_packed<T: serde::de::DeserializeOwned>(
     serde_json::from_str(&text).map_err(|e| DbErr::Custom(format!("packed rows: {e}")))
 }
 
+/// Whether a database error says nothing about the rows a statement touched: the database is
+/// busy, locked, out of reach, or asked the transaction to start over. Any other error (a
+/// constraint, a value it refuses, a row that does not decode) may be one row's doing.
+pub fn is_transient(e: &DbErr) -> bool {
+    if matches!(e, DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) {
+        return true;
+    }
+    let text = e.to_string().to_ascii_lowercase();
+    [
+        "database is locked",
+        "database table is locked",
+        "busy",
+        "pool timed out",
+        "connection",
+        "deadlock detected",
+        "could not serialize",
+        "io error",
+        "broken pipe",
+    ]
+    .iter()
+    .any(|s| text.contains(s))
+}
+
 /// Column `i` of a row.
 pub fn col<T: sea_orm::TryGetable>(row: &QueryResult, i: usize) -> Result<T, DbErr> {
     row.try_get_by::<T, usize>(i)

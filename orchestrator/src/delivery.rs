@@ -31,6 +31,7 @@ use workers::providers::{Outcome, Providers};
 
 use crate::clock::Clock;
 use crate::store::journeys::{self, JournalRow, Pending};
+use crate::store::set_aside;
 
 /// Attempts before a message that keeps being deferred is given up as failed.
 pub const MAX_ATTEMPTS: i64 = 10;
@@ -195,13 +196,24 @@ impl Delivery {
         tokio::pin!(shutdown);
         let mut leased = Vec::new();
         loop {
+            // Between passes, so that a busy or failing delivery still stops when asked (what
+            // it leased and did not send is sent again once the lease has run out).
+            if futures::FutureExt::now_or_never(shutdown.as_mut()).is_some() {
+                return;
+            }
             match self.run_once(std::mem::take(&mut leased)).await {
                 Ok((n, next)) if n > 0 => {
                     leased = next;
                     continue;
                 }
                 Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "delivery pass failed; retrying"),
+                Err(e) if crate::db::is_transient(&e) => tracing::warn!(error = %e, "delivery pass failed; retrying"),
+                Err(e) => {
+                    tracing::error!(error = %e, "delivery pass failed; looking for the message that fails it");
+                    if let Err(e) = self.isolate().await {
+                        tracing::error!(error = %e, "delivery pass failed; retrying");
+                    }
+                }
             }
             let next = journeys::next_outbox_due(&self.db).await.ok().flatten();
             let far = self.clock.now() + TimeDelta::hours(1);
@@ -213,6 +225,29 @@ impl Delivery {
                 _ = &mut shutdown => return,
             }
         }
+    }
+
+    /// After a pass failed for a reason that may be one message's: reads each due outbox row
+    /// on its own (up to a batch, leasing nothing) and sets aside those that cannot be read as
+    /// a message ([`set_aside::message`]), so the next pass sends every other.
+    pub async fn isolate(&self) -> Result<usize, DbErr> {
+        let now = self.clock.now();
+        let mut set = 0;
+        for id in journeys::due_outbox_ids(&self.db, now, self.batch).await? {
+            let tx = crate::db::begin_write(&self.db).await?;
+            match journeys::probe_outbox(&tx, id, now).await {
+                Ok(()) => tx.rollback().await?,
+                Err(e) if crate::db::is_transient(&e) => return Err(e),
+                Err(e) => {
+                    tx.rollback().await?;
+                    let tx = crate::db::begin_write(&self.db).await?;
+                    set_aside::message(&tx, id, &format!("cannot be read for sending: {e}"), now).await?;
+                    tx.commit().await?;
+                    set += 1;
+                }
+            }
+        }
+        Ok(set)
     }
 
     /// One lease–send–record round on `leased`, or on a batch it leases when that is empty.
@@ -285,7 +320,16 @@ impl Delivery {
             Some(handoff) if !handoff.is_empty() => 0,
             _ => self.batch,
         };
-        let next = self.record_and_lease(&outcomes, lease_next).await?;
+        let next = match self.record_and_lease(&outcomes, lease_next).await {
+            Ok(next) => next,
+            // Leasing the next batch failed, perhaps on a row that cannot be read: the outcomes
+            // are recorded without it, and the next pass's own lease finds that row.
+            Err(e) if lease_next > 0 && !crate::db::is_transient(&e) => {
+                tracing::warn!(error = %e, "leasing the next batch failed; recording the outcomes alone");
+                self.record_and_lease(&outcomes, 0).await?
+            }
+            Err(e) => return Err(e),
+        };
         Ok((attempted, next))
     }
 
@@ -415,7 +459,12 @@ impl Delivery {
         let mut total = 0;
         let mut leased = Vec::new();
         loop {
-            let (n, next) = self.run_once(leased).await?;
+            let (n, next) = match self.run_once(leased).await {
+                Ok(done) => done,
+                // A message that cannot be read is set aside, then the rest go on.
+                Err(e) if !crate::db::is_transient(&e) && self.isolate().await? > 0 => (1, Vec::new()),
+                Err(e) => return Err(e),
+            };
             if n == 0 {
                 return Ok(total);
             }

@@ -29,6 +29,7 @@ use crate::delivery::Handoff;
 use crate::store::contacts;
 use crate::store::flows as flow_store;
 use crate::store::journeys::{self, DueKey, JournalRow, MessageRow, NewEntry, StoredToken};
+use crate::store::set_aside;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -42,6 +43,18 @@ pub enum Error {
         version: i64,
         problems: flows::Problems,
     },
+}
+
+impl Error {
+    /// Whether the error says nothing about the rows at hand (the database is busy, locked or
+    /// out of reach), so the same work is simply tried again; any other error may be one
+    /// row's doing, and [`Engine::isolate`] looks for it.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Db(e) => crate::db::is_transient(e),
+            Error::MissingFlow { .. } | Error::BrokenFlow { .. } => false,
+        }
+    }
 }
 
 /// Compiled flow versions, compiled once per process. Versions never change once written.
@@ -120,12 +133,19 @@ impl Engine {
         tokio::pin!(shutdown);
         let _watch = CommitWatch::spawn(&self.db, self.wake.clone()).await;
         loop {
-            match self.run_once().await {
+            // Between passes, so that a busy or failing engine still stops when asked.
+            if futures::FutureExt::now_or_never(shutdown.as_mut()).is_some() {
+                return;
+            }
+            match self.run_isolating().await {
                 Ok(p) if !p.is_idle() => continue,
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::error!(error = %e, "engine pass failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    tracing::warn!(error = %e, "engine pass failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        _ = &mut shutdown => return,
+                    }
                     continue;
                 }
             }
@@ -188,6 +208,66 @@ impl Engine {
         Ok(pass)
     }
 
+    /// After a pass failed for a reason that may be one row's: applies the oldest queued events
+    /// and steps the next due journeys one per transaction (up to a batch of each), and sets
+    /// aside the one that cannot be loaded, stepped or recorded ([`set_aside`]), so that the
+    /// next pass goes on with every other. An error that is not the row's (the database is
+    /// busy or gone) sets nothing aside and is returned.
+    pub async fn isolate(&self) -> Result<Progress, Error> {
+        let _turn = match EngineTurn::of(&self.db) {
+            Some(turn) => match turn.take().await {
+                Some(held) => Some(held),
+                None => return Ok(Progress::default()),
+            },
+            None => None,
+        };
+        let mut progress = Progress::default();
+        for id in journeys::oldest_event_ids(&self.db, self.batch).await? {
+            match self.apply_events_where(Some(id)).await {
+                Ok(p) => progress.add(p),
+                Err(e) if e.is_transient() => return Err(e),
+                Err(e) => {
+                    let tx = crate::db::begin_write(&self.db).await?;
+                    set_aside::event(&tx, id, &format!("could not be applied: {e}"), self.clock.now()).await?;
+                    tx.commit().await?;
+                    progress.events += 1;
+                }
+            }
+        }
+        let now = self.clock.now();
+        for id in journeys::due_ids(&self.db, now, self.batch).await? {
+            match self.step_one(id, now).await {
+                Ok(p) => progress.add(p),
+                Err(e) if e.is_transient() => return Err(e),
+                Err(e) => {
+                    let tx = crate::db::begin_write(&self.db).await?;
+                    set_aside::journey(&tx, id, &format!("could not be loaded, stepped or recorded: {e}"), now).await?;
+                    tx.commit().await?;
+                    progress.steps += 1;
+                }
+            }
+        }
+        if progress.messages > 0 {
+            self.delivery.notify_one();
+        }
+        Ok(progress)
+    }
+
+    /// Steps one due journey in its own transaction.
+    async fn step_one(&self, id: i64, now: DateTime<Utc>) -> Result<Progress, Error> {
+        let tx = crate::db::begin_write(&self.db).await?;
+        let Some(token) = journeys::claim_one(&tx, id, now).await? else {
+            tx.commit().await?;
+            return Ok(Progress::default());
+        };
+        let writes = self.prepare(&tx, now, vec![token]).await?.into_writes()?;
+        let progress = writes.progress();
+        let written = writes.write(&tx, None, self.handoff.as_deref()).await?;
+        tx.commit().await?;
+        written.hand_over(self.handoff.as_deref());
+        Ok(progress)
+    }
+
     /// Applies the queued events, then steps due tokens: one batch on PostgreSQL, a pipeline of
     /// batches on SQLite, and there only while this process holds the file's [`EngineTurn`].
     pub async fn run_once(&self) -> Result<Progress, Error> {
@@ -219,11 +299,23 @@ impl Engine {
         Ok(progress)
     }
 
+    /// One pass ([`Engine::run_once`]); when it fails for a reason that may be one row's,
+    /// [`Engine::isolate`] sets that row aside instead, so the next pass goes on.
+    pub async fn run_isolating(&self) -> Result<Progress, Error> {
+        match self.run_once().await {
+            Err(e) if !e.is_transient() => {
+                tracing::error!(error = %e, "engine pass failed; looking for the row that fails it");
+                self.isolate().await
+            }
+            done => done,
+        }
+    }
+
     /// Runs passes until nothing is due at the clock's current time.
     pub async fn drain(&self) -> Result<Progress, Error> {
         let mut total = Progress::default();
         loop {
-            let p = self.run_once().await?;
+            let p = self.run_isolating().await?;
             if p.is_idle() {
                 return Ok(total);
             }
@@ -448,9 +540,17 @@ impl Engine {
     }
 
     async fn apply_events(&self) -> Result<Progress, Error> {
+        self.apply_events_where(None).await
+    }
+
+    /// Applies the oldest queued events (a batch), or only the one with inbox id `only`.
+    async fn apply_events_where(&self, only: Option<i64>) -> Result<Progress, Error> {
         let now = self.clock.now();
         let tx = crate::db::begin_write(&self.db).await?;
-        let events = journeys::take_events(&tx, self.batch).await?;
+        let events = match only {
+            None => journeys::take_events(&tx, self.batch).await?,
+            Some(id) => journeys::take_event(&tx, id).await?.into_iter().collect(),
+        };
         if events.is_empty() {
             tx.commit().await?;
             return Ok(Progress::default());
@@ -758,6 +858,8 @@ struct Pass {
     changes: Vec<(i64, Effect, &'static str)>,
     /// Journeys started in this pass per (flow, entry node), counted when it is written.
     arrivals: std::collections::BTreeMap<(i64, String), i64>,
+    /// Journeys whose step failed (it panicked): (token, reason), set aside when written.
+    set_aside: Vec<(i64, String)>,
 }
 
 impl Pass {
@@ -771,6 +873,7 @@ impl Pass {
             messages: Vec::new(),
             changes: Vec::new(),
             arrivals: Default::default(),
+            set_aside: Vec::new(),
         }
     }
 
@@ -815,7 +918,21 @@ impl Pass {
             policy,
             history: self.histories.get(&t.contact_id).unwrap_or(&empty),
         };
-        let Transition { token, effects } = step(flow, &t.token, input, &cx);
+        // A step that panics is one journey's problem: it is set aside, the batch goes on.
+        let stepped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step(flow, &t.token, input, &cx)));
+        let Transition { token, effects } = match stepped {
+            Ok(transition) => transition,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "no message".into());
+                self.set_aside
+                    .push((t.id, format!("its step at node '{}' failed: {what}", t.token.node)));
+                return;
+            }
+        };
         let external = contact.id.clone();
         let mut lines = Vec::new();
         for effect in effects {
@@ -868,6 +985,7 @@ impl Pass {
             journal: journeys::JournalLines::of(self.journal),
             messages: journeys::QueuedMessages::of(self.messages, self.now)?,
             changes: self.changes,
+            set_aside: self.set_aside,
         })
     }
 }
@@ -880,12 +998,14 @@ struct Writes {
     messages: journeys::QueuedMessages,
     /// Tag and list changes: (contact, change, source).
     changes: Vec<(i64, Effect, &'static str)>,
+    /// See [`Pass::set_aside`].
+    set_aside: Vec<(i64, String)>,
 }
 
 impl Writes {
     fn progress(&self) -> Progress {
         Progress {
-            steps: self.tokens.len(),
+            steps: self.tokens.len() + self.set_aside.len(),
             messages: self.messages.len(),
             ..Progress::default()
         }
@@ -910,6 +1030,7 @@ impl Writes {
             journal,
             messages,
             changes,
+            set_aside,
         } = self;
         let leased_until = handoff
             .filter(|h| !messages.is_empty() && h.has_room(messages.len()))
@@ -930,6 +1051,9 @@ impl Writes {
             }
         };
         journeys::append_journal(c, journal).await?;
+        for (token, reason) in set_aside {
+            set_aside::journey(c, token, &reason, now).await?;
+        }
         Ok(Written::Done { handed })
     }
 }

@@ -1156,3 +1156,217 @@ async fn two_engines_apply_one_contacts_events_in_order() {
         t.stop().await;
     }
 }
+
+/// A flow that emails and ends.
+const PLAIN: &str = r#"{"format": "cairn.flow/v1", "name": "Plain", "nodes": [
+  {"id": "start", "type": "webhook_entry"},
+  {"id": "hello", "type": "send_email", "subject": "Hi", "html": "<p>Hi</p>"},
+  {"id": "done", "type": "exit"}],
+ "edges": [{"from": "start", "to": "hello"}, {"from": "hello", "to": "done"}]}"#;
+
+/// JSON nested `depth` objects deep: more than the engine's JSON reader takes.
+fn nested(depth: usize) -> String {
+    format!("{}1{}", r#"{"a":"#.repeat(depth), "}".repeat(depth))
+}
+
+#[tokio::test]
+async fn rows_that_cannot_be_read_are_set_aside_and_every_other_journey_finishes() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let poisoned = t.activate(PLAIN).await;
+        let other = t.activate(&PLAIN.replace("Plain", "Other")).await;
+        for (flow, contact) in [(poisoned, "c1"), (poisoned, "c2"), (other, "c3"), (other, "c4")] {
+            let body = json!({"contact": {"id": contact, "email": format!("{contact}@example.com")}}).to_string();
+            let (status, answer) = t.post(&format!("/api/flows/{flow}/entries"), &body).await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{}: {answer}", backend.name);
+        }
+        // Poison written straight into the database, due before everything else: a journey
+        // whose state nests too deep, one whose state is not JSON, a contact whose fields nest
+        // too deep (with a journey), an event that is not JSON and a message whose content is
+        // not JSON.
+        let db = &t.app.state.db;
+        let deep = nested(200);
+        let sql = [
+            format!(
+                "INSERT INTO tokens (flow_id, version, contact_id, node, state, wake_at, finished, created_at, updated_at) \
+                 SELECT flow_id, version, contact_id, node, '{deep}', 0, 0, 0, 0 FROM tokens WHERE flow_id = {poisoned} ORDER BY id LIMIT 1"
+            ),
+            format!(
+                "INSERT INTO tokens (flow_id, version, contact_id, node, state, wake_at, finished, created_at, updated_at) \
+                 SELECT flow_id, version, contact_id, node, 'not json', 0, 0, 0, 0 FROM tokens WHERE flow_id = {poisoned} ORDER BY id LIMIT 1"
+            ),
+            format!(
+                "INSERT INTO contacts (external_id, fields, created_at, updated_at) VALUES ('p1', '{{\"deep\": {deep}}}', 0, 0)"
+            ),
+            format!(
+                "INSERT INTO tokens (flow_id, version, contact_id, node, state, wake_at, finished, created_at, updated_at) \
+                 SELECT t.flow_id, t.version, c.id, t.node, t.state, 0, 0, 0, 0 FROM tokens t, contacts c \
+                 WHERE t.flow_id = {poisoned} AND c.external_id = 'p1' ORDER BY t.id LIMIT 1"
+            ),
+            "INSERT INTO inbox (contact_id, event, created_at) SELECT id, 'not json', 0 FROM contacts WHERE external_id = 'c1'"
+                .to_string(),
+            format!(
+                "INSERT INTO messages (id, token_id, contact_id, flow_id, node, channel, recipient, content, status, created_at, updated_at) \
+                 SELECT 'poison.hello', id, contact_id, flow_id, 'hello', 'email', 'p@example.com', 'not json', 'queued', 0, 0 \
+                 FROM tokens WHERE flow_id = {poisoned} ORDER BY id LIMIT 1"
+            ),
+            "INSERT INTO outbox (message_id, created_at) VALUES ('poison.hello', 0)".to_string(),
+        ];
+        for statement in sql {
+            sea_orm::ConnectionTrait::execute_unprepared(db, &statement)
+                .await
+                .expect(&statement);
+        }
+        t.settle().await;
+        let mut sent = t.outbox().await;
+        sent.sort();
+        assert!(
+            ["c1", "c2", "c3", "c4"]
+                .iter()
+                .all(|c| sent.contains(&format!("email {c}@example.com"))),
+            "{}: every plain journey emails: {sent:?}",
+            backend.name
+        );
+        for contact in ["c1", "c2", "c3", "c4"] {
+            let journal = t.journal(contact).await;
+            assert!(
+                journal.contains(&"hello sent".to_string()) && journal.contains(&"done exited".to_string()),
+                "{}: {contact}: {journal:?}",
+                backend.name
+            );
+        }
+        let (status, aside) = t.get("/api/set-aside").await;
+        assert_eq!(status, StatusCode::OK, "{}: {aside}", backend.name);
+        let mut kinds: Vec<&str> = aside
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["kind"].as_str().unwrap())
+            .collect();
+        kinds.sort_unstable();
+        assert_eq!(
+            kinds,
+            ["event", "journey", "journey", "journey", "message"],
+            "{}: {aside}",
+            backend.name
+        );
+        assert!(
+            aside
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|a| !a["reason"].as_str().unwrap().is_empty()),
+            "{}: every item says why: {aside}",
+            backend.name
+        );
+        let p1 = t.journal("p1").await;
+        assert_eq!(
+            p1,
+            ["start failed"],
+            "{}: the set-aside journey is journaled",
+            backend.name
+        );
+
+        // Retried, the journey of p1 fails again and is set aside again; cancelled, it ends.
+        let p1_item = aside.as_array().unwrap().iter().find(|a| a["contact"] == "p1").unwrap()["id"]
+            .as_i64()
+            .unwrap();
+        let (status, _) = t.post(&format!("/api/set-aside/{p1_item}/retry"), "").await;
+        assert_eq!(status, StatusCode::OK, "{}", backend.name);
+        t.settle().await;
+        let (_, again) = t.get("/api/set-aside").await;
+        assert_eq!(again.as_array().unwrap().len(), 5, "{}: {again}", backend.name);
+        assert_eq!(
+            t.journal("p1").await,
+            ["start failed", "start failed"],
+            "{}",
+            backend.name
+        );
+        for item in again.as_array().unwrap() {
+            let (status, body) = t.post(&format!("/api/set-aside/{}/cancel", item["id"]), "").await;
+            assert_eq!(status, StatusCode::OK, "{}: {body}", backend.name);
+        }
+        t.settle().await;
+        let (_, none) = t.get("/api/set-aside").await;
+        assert_eq!(none, json!([]), "{}", backend.name);
+        let (status, _) = t.post("/api/set-aside/999999/retry", "").await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{}", backend.name);
+        t.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn entries_and_events_over_a_limit_or_lax_are_refused_naming_the_field_and_write_nothing() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let flow = t.activate(PLAIN).await;
+        let entries = format!("/api/flows/{flow}/entries");
+        let deep = format!("{{\"contact\": {{\"id\": \"p1\"}}, \"data\": {}}}", nested(124));
+        let many = format!(
+            "{{\"contact\": {{\"id\": \"p1\"}}, \"data\": {{{}}}}}",
+            (0..50_000)
+                .map(|i| format!("\"f{i}\": 1"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let long_id = format!("{{\"contact\": {{\"id\": \"{}\"}}}}", "x".repeat(900_000));
+        let cases: Vec<(String, &str)> = vec![
+            (deep, "data.a.a"),
+            (many, "data.f"),
+            (long_id, "contact.id"),
+            (r#"{"contact": {"id": 42}}"#.into(), "contact.id"),
+            (r#"{"contact": {"id": "p1", "id": "p2"}}"#.into(), "contact.id"),
+            (
+                r#"{"contact": {"id": "p1", "timezone": ""}}"#.into(),
+                "contact.timezone",
+            ),
+            (
+                r#"{"contact": {"id": "p1", "country": "ZZ"}}"#.into(),
+                "contact.country",
+            ),
+            (r#"{"contact": {"id": "p1"}, "key": "a\u0000b"}"#.into(), "key"),
+            (
+                format!(
+                    "{{\"contact\": {{\"id\": \"p1\", {}}}}}",
+                    (0..201).map(|i| format!("\"f{i}\": 1")).collect::<Vec<_>>().join(",")
+                ),
+                "contact",
+            ),
+        ];
+        for (body, field) in &cases {
+            let (status, answer) = t.post(&entries, body).await;
+            assert_eq!(
+                status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{}: {field}: {answer}",
+                backend.name
+            );
+            let named = answer["error"]["details"][0]["field"].as_str().unwrap_or_default();
+            assert!(
+                named.starts_with(field),
+                "{}: expected {field}, got {answer}",
+                backend.name
+            );
+        }
+        let (status, _) = t.get("/api/contacts/p1").await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{}: nothing was written", backend.name);
+
+        let (status, _) = t.post(&entries, r#"{"contact": {"id": "c1"}}"#).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{}", backend.name);
+        let long_type = format!("{{\"contact\": \"c1\", \"type\": \"{}\"}}", "t".repeat(900));
+        for (body, field) in [
+            (long_type.as_str(), "type"),
+            (r#"{"contact": "c1", "type": "opened", "type": "clicked"}"#, "type"),
+            (r#"{"contact": "c1", "type": "tag_added", "tag": " "}"#, "tag"),
+        ] {
+            let (status, answer) = t.post("/api/events", body).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{}: {answer}", backend.name);
+            assert_eq!(
+                answer["error"]["details"][0]["field"], field,
+                "{}: {answer}",
+                backend.name
+            );
+        }
+        t.stop().await;
+    }
+}

@@ -53,3 +53,30 @@ async fn silent_providers_are_retried_not_waited_for() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_service_whose_engine_waits_on_a_locked_database_still_stops_within_its_grace() {
+    use tests::service::{TestApp, backends};
+    let backend = backends().await.remove(0);
+    let t = TestApp::spawn_full(
+        &backend,
+        ProviderConfig::default(),
+        orchestrator::app::QueueMode::Inline,
+        true,
+    )
+    .await;
+    // Another process holds SQLite's writer: every pass of the engine waits for it, then fails.
+    let other = orchestrator::db::connect(&backend.url).await.unwrap();
+    let held = orchestrator::db::begin_write(&other).await.unwrap();
+    sea_orm::ConnectionTrait::execute_unprepared(&held, "INSERT INTO settings (key, value) VALUES ('held', 'x')")
+        .await
+        .unwrap();
+    t.app.state.engine.notify_one();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let asked = Instant::now();
+    let finished = t.app.stop_within(Duration::from_secs(1)).await;
+    let took = asked.elapsed();
+    assert!(!finished, "the engine was still waiting when the grace ran out");
+    assert!(took < Duration::from_secs(3), "stopped after {took:?}");
+    held.rollback().await.unwrap();
+}

@@ -13,6 +13,28 @@ use crate::store::contacts::ContactInput;
 /// Tags, and lists, one entry may give a contact at most.
 pub const MAX_NAMES: usize = 100;
 
+/// Bytes of an id or a name: a contact id, an entry key, an event type, a tag, a list, an
+/// address.
+pub const MAX_NAME: usize = 256;
+
+/// Custom fields of a contact (keys besides `id`, `email`, …).
+pub const MAX_FIELDS: usize = 200;
+
+/// What is wrong with a name given for `field`, if anything: blank, too long, or holding
+/// control characters.
+pub fn name_problem(field: &str, value: &str) -> Option<(String, String)> {
+    let problem = if value.trim().is_empty() {
+        "is empty".to_string()
+    } else if value.len() > MAX_NAME {
+        format!("is {} bytes long; at most {MAX_NAME}", value.len())
+    } else if value.chars().any(char::is_control) {
+        "must not contain control characters".to_string()
+    } else {
+        return None;
+    };
+    Some((field.to_string(), problem))
+}
+
 /// Problems found so far: (field, message).
 type Found = Vec<(String, String)>;
 
@@ -26,24 +48,30 @@ pub fn contact_input(value: Option<Value>) -> Result<ContactInput, ApiError> {
     let mut found: Found = Vec::new();
     let id = match map.remove("id") {
         Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => {
+        Some(Value::String(_)) | None | Some(Value::Null) => {
             found.push(("contact.id".into(), "is required: a non-empty string".into()));
             String::new()
         }
+        Some(_) => {
+            found.push((
+                "contact.id".into(),
+                "must be a string (an id such as \"c1\" or \"42\", quoted)".into(),
+            ));
+            String::new()
+        }
     };
-    if id.chars().any(char::is_control) {
-        found.push(("contact.id".into(), "must not contain control characters".into()));
+    if !id.is_empty() {
+        found.extend(name_problem("contact.id", &id));
     }
     let email = text(&mut map, "email", &mut found);
     let phone = text(&mut map, "phone", &mut found);
     let country = text(&mut map, "country", &mut found).map(|c| c.to_ascii_uppercase());
     if let Some(c) = &country
-        && !(c.len() == 2 && c.chars().all(|ch| ch.is_ascii_alphabetic()))
+        && !flows::countries::is_country(c)
     {
         found.push((
             "contact.country".into(),
-            format!("'{c}' is not an ISO 3166 two-letter code such as 'EE'"),
+            format!("'{c}' is not an ISO 3166 two-letter country code such as 'EE'"),
         ));
     }
     let timezone = text(&mut map, "timezone", &mut found).and_then(|z| {
@@ -58,6 +86,12 @@ pub fn contact_input(value: Option<Value>) -> Result<ContactInput, ApiError> {
     });
     let tags = names(&mut map, "tags", &mut found);
     let lists = names(&mut map, "lists", &mut found);
+    if map.len() > MAX_FIELDS {
+        found.push((
+            "contact".into(),
+            format!("has {} custom fields; at most {MAX_FIELDS}", map.len()),
+        ));
+    }
     if !found.is_empty() {
         return Err(ApiError::fields(found));
     }
@@ -73,12 +107,20 @@ pub fn contact_input(value: Option<Value>) -> Result<ContactInput, ApiError> {
     })
 }
 
-/// An optional string key, trimmed; empty is absent.
+/// An optional string key, trimmed; absent or null is none, blank is a mistake.
 fn text(map: &mut Map<String, Value>, key: &str, found: &mut Found) -> Option<String> {
     match map.remove(key) {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.trim().is_empty() => None,
-        Some(Value::String(s)) => Some(s.trim().to_string()),
+        Some(Value::String(s)) => match name_problem(&format!("contact.{key}"), &s) {
+            Some(problem) => {
+                found.push((
+                    problem.0,
+                    format!("{} (leave it out or send null when unknown)", problem.1),
+                ));
+                None
+            }
+            None => Some(s.trim().to_string()),
+        },
         Some(_) => {
             found.push((format!("contact.{key}"), "must be a string".into()));
             None
@@ -99,14 +141,11 @@ fn names(map: &mut Map<String, Value>, key: &str, found: &mut Found) -> Vec<Stri
             return Vec::new();
         }
     };
-    let sound = |item: &Value| {
-        item.as_str()
-            .is_some_and(|s| !s.trim().is_empty() && !s.chars().any(char::is_control))
-    };
+    let sound = |item: &Value| item.as_str().is_some_and(|s| name_problem(key, s).is_none());
     if let Some(i) = items.iter().position(|item| !sound(item)) {
         found.push((
             format!("contact.{key}[{i}]"),
-            "must be a non-empty name without control characters".into(),
+            format!("must be a non-empty name of at most {MAX_NAME} bytes without control characters"),
         ));
         return Vec::new();
     }

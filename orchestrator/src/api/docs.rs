@@ -117,6 +117,9 @@ pub struct DetailBody {
         handlers::get_contact,
         handlers::journal,
         handlers::outbox,
+        handlers::list_set_aside,
+        handlers::retry_set_aside,
+        handlers::cancel_set_aside,
         handlers::flow_schema,
         handlers::healthz,
         handlers::track_open,
@@ -132,7 +135,9 @@ pub struct DetailBody {
         ErrorBody,
         ErrorInner,
         DetailBody,
-        crate::store::flows::FlowRow
+        crate::store::flows::FlowRow,
+        crate::store::set_aside::SetAside,
+        crate::store::set_aside::Kind
     ))
 )]
 pub struct ApiDoc;

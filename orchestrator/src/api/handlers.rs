@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::docs::{EntryAccepted, EntryBody, ErrorBody, EventBody, FlowVersion, SecretBody};
 use super::error::{ApiError, Detail};
-use super::{AppState, BODY_LIMIT, Segment};
+use super::{AppState, BODY_LIMIT, Segment, strict};
 use crate::store::contacts;
 use crate::store::flows as flow_store;
 use crate::store::flows::FlowRow;
@@ -33,13 +33,17 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
     })
 }
 
-/// The body as JSON: 413 over the limit, 400 with line and column when it does not parse.
-fn json_body(body: Result<Bytes, BytesRejection>) -> ApiResult<Value> {
+/// The body as JSON within `limits` ([`strict`]): 413 over the size limit, 400 with line and
+/// column when it does not parse, 422 naming the field over a limit or given twice.
+fn json_body(body: Result<Bytes, BytesRejection>, limits: strict::Limits) -> ApiResult<Value> {
     let bytes = body_bytes(body)?;
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedJson {
-        message: flows::compile::json_error_message(&e),
-        line: e.line(),
-        column: e.column(),
+    strict::parse(&bytes, limits).map_err(|e| match e {
+        strict::StrictError::Syntax(e) => ApiError::MalformedJson {
+            message: flows::compile::json_error_message(&e),
+            line: e.line(),
+            column: e.column(),
+        },
+        strict::StrictError::Refused { field, message } => ApiError::field(&field, message),
     })
 }
 
@@ -66,7 +70,7 @@ fn compile_body(state: &AppState, body: Value) -> ApiResult<(CompiledFlow, Strin
 
 #[utoipa::path(post, path = "/api/flows", tag = "flows", request_body(content = serde_json::Value, description = "A cairn.flow/v1 document (JSON Schema: /api/schema/flow.json)"), responses((status = 201, description = "Stored as version 1, a draft", body = FlowVersion), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody), (status = 422, description = "Every problem, located", body = ErrorBody)))]
 pub async fn create_flow(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult<Response> {
-    let (flow, text) = compile_body(&state, json_body(body)?)?;
+    let (flow, text) = compile_body(&state, json_body(body, strict::DOCUMENTS)?)?;
     let tx = crate::db::begin_write(&state.db).await?;
     let id = flow_store::create(&tx, flow.name(), &text, state.clock.now()).await?;
     tx.commit().await?;
@@ -97,7 +101,7 @@ pub async fn update_flow(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Value>> {
     let existing = existing_flow(&state, &id).await?;
-    let (flow, text) = compile_body(&state, json_body(body)?)?;
+    let (flow, text) = compile_body(&state, json_body(body, strict::DOCUMENTS)?)?;
     // One writer at a time: the version number is read and written in the same transaction.
     let tx = crate::db::begin_write(&state.db).await?;
     let version = flow_store::add_version(&tx, existing.id, flow.name(), &text, state.clock.now())
@@ -171,6 +175,21 @@ struct EntryRequest {
     entry: Option<String>,
 }
 
+impl EntryRequest {
+    /// The names it carries are names: not blank, no control characters, not too long.
+    fn check(&self) -> ApiResult<()> {
+        let problems: Vec<(String, String)> = [("key", &self.key), ("entry", &self.entry)]
+            .into_iter()
+            .filter_map(|(field, value)| super::contact::name_problem(field, value.as_deref()?))
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::fields(problems))
+        }
+    }
+}
+
 /// A request body as `T`; a mistake names the field it is in (`data.at`), or for a missing or
 /// unknown field the field serde names.
 fn typed<T: serde::de::DeserializeOwned>(value: Value) -> ApiResult<T> {
@@ -227,7 +246,8 @@ pub async fn enter(
         }
         None => {}
     }
-    let request: EntryRequest = typed(json_body(Ok(body))?)?;
+    let request: EntryRequest = typed(json_body(Ok(body), strict::RECORDS)?)?;
+    request.check()?;
     let (true, Some(version)) = (flow.status == "active", flow.active_version) else {
         return Err(ApiError::Conflict(format!(
             "flow {} is {}; activate it to accept entries",
@@ -325,7 +345,7 @@ pub async fn set_flow_secret(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Value>> {
     let id = flow_id(&id)?;
-    let request: SecretRequest = typed(json_body(body)?)?;
+    let request: SecretRequest = typed(json_body(body, strict::RECORDS)?)?;
     if request.secret.as_ref().is_some_and(|s| s.len() < 16) {
         return Err(ApiError::field("secret", "must be at least 16 characters"));
     }
@@ -409,12 +429,32 @@ struct EventRequest {
     data: Map<String, Value>,
 }
 
+impl EventRequest {
+    /// Its contact, type and names are names: not blank, no control characters, not too long.
+    fn check(&self) -> ApiResult<()> {
+        let named = [
+            ("contact", Some(&self.contact)),
+            ("type", Some(&self.kind)),
+            ("message", self.message.as_ref()),
+            ("tag", self.tag.as_ref()),
+            ("list", self.list.as_ref()),
+        ];
+        let problems: Vec<(String, String)> = named
+            .into_iter()
+            .filter_map(|(field, value)| super::contact::name_problem(field, value?))
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::fields(problems))
+        }
+    }
+}
+
 #[utoipa::path(post, path = "/api/events", tag = "journeys", request_body = EventBody, responses((status = 202, body = serde_json::Value), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody), (status = 404, description = "Unknown contact", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn post_event(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult<Response> {
-    let request: EventRequest = typed(json_body(body)?)?;
-    if request.kind.trim().is_empty() {
-        return Err(ApiError::field("type", "is empty"));
-    }
+    let request: EventRequest = typed(json_body(body, strict::RECORDS)?)?;
+    request.check()?;
     if matches!(request.kind.as_str(), "tag_added" | "tag_removed") && request.tag.is_none() {
         return Err(ApiError::field(
             "tag",
@@ -483,16 +523,22 @@ pub struct Limit {
     limit: Option<u64>,
 }
 
-#[utoipa::path(get, path = "/api/outbox", tag = "messages", params(("limit" = Option<u64>, Query, description = "1 to 100000; 100 when absent")), responses((status = 200, description = "Messages, newest first; emails not failed show their tracking pixel and links", body = Vec<serde_json::Value>), (status = 422, description = "limit out of range", body = ErrorBody)))]
-pub async fn outbox(
-    State(state): State<AppState>,
-    query: Result<Query<Limit>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Json<Value>> {
+/// A listing's `limit`: 1 to 100 000, 100 when absent.
+fn limit_of(query: Result<Query<Limit>, axum::extract::rejection::QueryRejection>) -> ApiResult<u64> {
     let Query(q) = query.map_err(|_| ApiError::field("limit", "must be a whole number"))?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=100_000).contains(&limit) {
         return Err(ApiError::field("limit", "must be between 1 and 100000"));
     }
+    Ok(limit)
+}
+
+#[utoipa::path(get, path = "/api/outbox", tag = "messages", params(("limit" = Option<u64>, Query, description = "1 to 100000; 100 when absent")), responses((status = 200, description = "Messages, newest first; emails not failed show their tracking pixel and links", body = Vec<serde_json::Value>), (status = 422, description = "limit out of range", body = ErrorBody)))]
+pub async fn outbox(
+    State(state): State<AppState>,
+    query: Result<Query<Limit>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let limit = limit_of(query)?;
     let mut messages = journeys::messages(&state.db, limit).await?;
     state.tracker.instrument_listed(&mut messages);
     Ok(Json(Value::Array(messages)))
@@ -503,6 +549,47 @@ pub async fn flow_stats(State(state): State<AppState>, Segment(id): Segment) -> 
     let flow = existing_flow(&state, &id).await?;
     let stats = journeys::stats(&state.db, flow.id).await?;
     Ok(Json(json!({"flow": flow.id, "nodes": stats})))
+}
+
+/// What the engine and delivery set aside: journeys, events and messages they could not load,
+/// step or record, oldest first.
+#[utoipa::path(get, path = "/api/set-aside", tag = "journeys", params(("limit" = Option<u64>, Query, minimum = 1, maximum = 100000, description = "1 to 100000; 100 when absent")), responses((status = 200, description = "Set-aside items, oldest first", body = Vec<crate::store::set_aside::SetAside>), (status = 422, description = "limit out of range", body = ErrorBody)))]
+pub async fn list_set_aside(
+    State(state): State<AppState>,
+    query: Result<Query<Limit>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let limit = limit_of(query)?;
+    Ok(Json(json!(crate::store::set_aside::list(&state.db, limit).await?)))
+}
+
+fn set_aside_id(raw: &str) -> ApiResult<i64> {
+    raw.parse()
+        .map_err(|_| ApiError::NotFound(format!("nothing set aside with id '{raw}'")))
+}
+
+/// Puts a set-aside item back: the journey is due at once, the event or message queued again.
+#[utoipa::path(post, path = "/api/set-aside/{id}/retry", tag = "journeys", params(("id" = i64, Path)), responses((status = 200, description = "Queued again", body = serde_json::Value), (status = 404, body = ErrorBody)))]
+pub async fn retry_set_aside(State(state): State<AppState>, Segment(id): Segment) -> ApiResult<Json<Value>> {
+    let id = set_aside_id(&id)?;
+    let tx = crate::db::begin_write(&state.db).await?;
+    if !crate::store::set_aside::retry(&tx, id, state.clock.now()).await? {
+        return Err(ApiError::NotFound(format!("nothing set aside with id {id}")));
+    }
+    tx.commit().await?;
+    state.engine.notify_one();
+    Ok(Json(json!({"id": id, "retried": true})))
+}
+
+/// Gives a set-aside item up: a journey ends, an event or a message is dropped.
+#[utoipa::path(post, path = "/api/set-aside/{id}/cancel", tag = "journeys", params(("id" = i64, Path)), responses((status = 200, description = "Cancelled", body = serde_json::Value), (status = 404, body = ErrorBody)))]
+pub async fn cancel_set_aside(State(state): State<AppState>, Segment(id): Segment) -> ApiResult<Json<Value>> {
+    let id = set_aside_id(&id)?;
+    let tx = crate::db::begin_write(&state.db).await?;
+    if !crate::store::set_aside::cancel(&tx, id, state.clock.now()).await? {
+        return Err(ApiError::NotFound(format!("nothing set aside with id {id}")));
+    }
+    tx.commit().await?;
+    Ok(Json(json!({"id": id, "cancelled": true})))
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, body = serde_json::Value)))]

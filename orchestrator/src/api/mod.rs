@@ -6,6 +6,7 @@ mod contact;
 pub mod docs;
 pub mod error;
 mod handlers;
+pub mod strict;
 
 use std::sync::Arc;
 
@@ -114,6 +115,9 @@ pub fn app(state: AppState) -> Router {
         .route("/api/contacts/{id}", get(handlers::get_contact))
         .route("/api/contacts/{id}/journal", get(handlers::journal))
         .route("/api/outbox", get(handlers::outbox))
+        .route("/api/set-aside", get(handlers::list_set_aside))
+        .route("/api/set-aside/{id}/retry", post(handlers::retry_set_aside))
+        .route("/api/set-aside/{id}/cancel", post(handlers::cancel_set_aside))
         .route("/healthz", get(handlers::healthz))
         .route("/api/schema/flow.json", get(handlers::flow_schema))
         .route("/t/o/{token}", get(handlers::track_open))

@@ -125,7 +125,7 @@ pub async fn enter_uncounted(c: &impl ConnectionTrait, e: NewEntry<'_>) -> Resul
     let blocking = match e.reentry {
         Reentry::Always => None,
         Reentry::AfterExit => Some((
-            "AND finished = 0",
+            "AND finished <> 1",
             "the contact is already in this flow (reentry: after_exit)",
         )),
         Reentry::Never => Some(("", "the contact has been in this flow before (reentry: never)")),
@@ -180,7 +180,7 @@ pub async fn enter_audience(c: &impl ConnectionTrait, e: AudienceEntry<'_>) -> R
     let keep_out = match e.reentry {
         Reentry::Always => "",
         Reentry::AfterExit => {
-            "AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.flow_id = $1 AND t.contact_id = c.id AND t.finished = 0)"
+            "AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.flow_id = $1 AND t.contact_id = c.id AND t.finished <> 1)"
         }
         Reentry::Never => "AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.flow_id = $1 AND t.contact_id = c.id)",
     };
@@ -940,20 +940,63 @@ pub async fn lease_outbox(
     limit: u64,
 ) -> Result<Vec<Pending>, DbErr> {
     bring_back_due(c, now, limit).await?;
+    let out = leasable(c, now, until, limit, None).await?;
+    let ids: Vec<i64> = out.iter().map(|p| p.outbox_id).collect();
+    for chunk in ids.chunks(1000) {
+        let sql = format!(
+            "UPDATE outbox SET leased_until = $1 WHERE id IN ({})",
+            placeholders(2, chunk.len())
+        );
+        let mut values: Vec<sea_orm::Value> = vec![ms(until).into()];
+        values.extend(chunk.iter().map(|i| (*i).into()));
+        exec(c, &sql, values).await?;
+    }
+    Ok(out)
+}
+
+/// Reads the due outbox row `id` as [`lease_outbox`] would, leasing nothing: an error means
+/// that row cannot be sent as it is.
+pub async fn probe_outbox(c: &impl ConnectionTrait, id: i64, now: DateTime<Utc>) -> Result<(), DbErr> {
+    leasable(c, now, now, 1, Some(id)).await.map(|_| ())
+}
+
+/// The ids of the due, unleased outbox rows, oldest first, reading nothing else.
+pub async fn due_outbox_ids(c: &impl ConnectionTrait, now: DateTime<Utc>, limit: u64) -> Result<Vec<i64>, DbErr> {
+    let rows = all(
+        c,
+        "SELECT id FROM outbox WHERE not_before <= $1 AND (leased_until IS NULL OR leased_until <= $1) \
+         ORDER BY id LIMIT $2",
+        vec![ms(now).into(), (limit as i64).into()],
+    )
+    .await?;
+    rows.iter().map(|r| col(r, 0)).collect()
+}
+
+/// Up to `limit` due, unleased outbox rows (or only row `only`) with their messages, oldest
+/// first, as leased until `until` (locked on PostgreSQL, skipping locked ones; not yet marked).
+async fn leasable(
+    c: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    limit: u64,
+    only: Option<i64>,
+) -> Result<Vec<Pending>, DbErr> {
     let lock = if is_postgres(c) {
         " FOR UPDATE OF o SKIP LOCKED"
     } else {
         ""
     };
+    let one_row = if only.is_some() { " AND o.id = $3" } else { "" };
     let inner = format!(
         "SELECT o.id AS c0, o.attempts AS c1, m.id AS c2, m.token_id AS c3, m.contact_id AS c4, c.external_id AS c5, \
          m.flow_id AS c6, m.node AS c7, m.channel AS c8, m.recipient AS c9, m.content AS c10, m.guard AS c11 \
          FROM outbox o JOIN messages m ON m.id = o.message_id JOIN contacts c ON c.id = m.contact_id \
-         WHERE o.not_before <= $1 AND (o.leased_until IS NULL OR o.leased_until <= $1) \
+         WHERE o.not_before <= $1 AND (o.leased_until IS NULL OR o.leased_until <= $1){one_row} \
          ORDER BY o.id LIMIT $2{lock}"
     );
-    let rows: Vec<LeasedRow> =
-        all_packed(c, &inner, &LEASED_COLUMNS, vec![ms(now).into(), (limit as i64).into()]).await?;
+    let mut values: Vec<sea_orm::Value> = vec![ms(now).into(), (limit as i64).into()];
+    values.extend(only.map(Into::into));
+    let rows: Vec<LeasedRow> = all_packed(c, &inner, &LEASED_COLUMNS, values).await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         out.push(Pending {
@@ -974,16 +1017,6 @@ pub async fn lease_outbox(
             },
             leased_until: from_ms(ms(until)),
         });
-    }
-    let ids: Vec<i64> = out.iter().map(|p| p.outbox_id).collect();
-    for chunk in ids.chunks(1000) {
-        let sql = format!(
-            "UPDATE outbox SET leased_until = $1 WHERE id IN ({})",
-            placeholders(2, chunk.len())
-        );
-        let mut values: Vec<sea_orm::Value> = vec![ms(until).into()];
-        values.extend(chunk.iter().map(|i| (*i).into()));
-        exec(c, &sql, values).await?;
     }
     Ok(out)
 }
@@ -1269,6 +1302,64 @@ pub async fn take_events(c: &impl ConnectionTrait, limit: u64) -> Result<Vec<Que
             })
         })
         .collect()
+}
+
+/// One queued event by its inbox id (locked on PostgreSQL), if it is still queued.
+pub async fn take_event(c: &impl ConnectionTrait, id: i64) -> Result<Option<Queued>, DbErr> {
+    let lock = if is_postgres(c) { " FOR UPDATE SKIP LOCKED" } else { "" };
+    let sql = format!("SELECT id, contact_id, event, token_id FROM inbox WHERE id = $1{lock}");
+    let Some(r) = one(c, &sql, vec![id.into()]).await? else {
+        return Ok(None);
+    };
+    let event: Event = serde_json::from_str(&col::<String>(&r, 2)?)
+        .map_err(|e| DbErr::Custom(format!("event {id} is unreadable: {e}")))?;
+    Ok(Some(Queued {
+        id,
+        contact_id: col(&r, 1)?,
+        token: col(&r, 3)?,
+        event,
+    }))
+}
+
+/// The ids of the oldest queued events, reading nothing else.
+pub async fn oldest_event_ids(c: &impl ConnectionTrait, limit: u64) -> Result<Vec<i64>, DbErr> {
+    let rows = all(
+        c,
+        "SELECT id FROM inbox ORDER BY id LIMIT $1",
+        vec![(limit as i64).into()],
+    )
+    .await?;
+    rows.iter().map(|r| col(r, 0)).collect()
+}
+
+/// The ids of the journeys of active flows due at `now`, in due order, reading nothing else.
+pub async fn due_ids(c: &impl ConnectionTrait, now: DateTime<Utc>, limit: u64) -> Result<Vec<i64>, DbErr> {
+    let rows = all(
+        c,
+        "SELECT t.id FROM tokens t JOIN flows f ON f.id = t.flow_id \
+         WHERE t.finished = 0 AND f.status = 'active' AND t.wake_at <= $1 ORDER BY t.wake_at, t.id LIMIT $2",
+        vec![ms(now).into(), (limit as i64).into()],
+    )
+    .await?;
+    rows.iter().map(|r| col(r, 0)).collect()
+}
+
+/// One journey by its token id, if it is running in an active flow and due at `now` (locked on
+/// PostgreSQL, skipped when another engine holds it).
+pub async fn claim_one(c: &impl ConnectionTrait, id: i64, now: DateTime<Utc>) -> Result<Option<StoredToken>, DbErr> {
+    let lock = if is_postgres(c) {
+        " FOR UPDATE OF t SKIP LOCKED"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT {TOKEN_COLUMNS} FROM tokens t JOIN flows f ON f.id = t.flow_id \
+         WHERE t.id = $1 AND t.finished = 0 AND f.status = 'active' AND t.wake_at <= $2{lock}"
+    );
+    match one(c, &sql, vec![id.into(), ms(now).into()]).await? {
+        Some(r) => Ok(Some(token_row(&r)?)),
+        None => Ok(None),
+    }
 }
 
 /// The running journeys of a contact in paused flows: (token id, flow id).

@@ -3,3 +3,4 @@
 pub mod contacts;
 pub mod flows;
 pub mod journeys;
+pub mod set_aside;

@@ -13,7 +13,7 @@ use crate::store::contacts::ContactInput;
 /// Tags, and lists, one entry may give a contact at most.
 pub const MAX_NAMES: usize = 100;
 
-/// Bytes of an id or a name: a contact id, an entry key, an event type, a tag, a list, an
+/// Characters of an id or a name: a contact id, an entry key, an event type, a tag, a list, an
 /// address.
 pub const MAX_NAME: usize = 256;
 
@@ -25,8 +25,8 @@ pub const MAX_FIELDS: usize = 200;
 pub fn name_problem(field: &str, value: &str) -> Option<(String, String)> {
     let problem = if value.trim().is_empty() {
         "is empty".to_string()
-    } else if value.len() > MAX_NAME {
-        format!("is {} bytes long; at most {MAX_NAME}", value.len())
+    } else if value.chars().count() > MAX_NAME {
+        format!("is {} characters long; at most {MAX_NAME}", value.chars().count())
     } else if value.chars().any(char::is_control) {
         "must not contain control characters".to_string()
     } else {
@@ -145,7 +145,7 @@ fn names(map: &mut Map<String, Value>, key: &str, found: &mut Found) -> Vec<Stri
     if let Some(i) = items.iter().position(|item| !sound(item)) {
         found.push((
             format!("contact.{key}[{i}]"),
-            format!("must be a non-empty name of at most {MAX_NAME} bytes without control characters"),
+            format!("must be a non-empty name of at most {MAX_NAME} characters without control characters"),
         ));
         return Vec::new();
     }

@@ -18,6 +18,7 @@ pub struct FlowVersion {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ContactBody {
     /// Your system's id for the contact.
+    #[schema(min_length = 1, max_length = 256)]
     pub id: String,
     pub email: Option<String>,
     pub phone: Option<String>,
@@ -33,13 +34,17 @@ pub struct ContactBody {
 
 /// `POST /api/flows/{id}/entries`.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct EntryBody {
     pub contact: ContactBody,
     /// Entry data, `{{data.…}}` in templates.
+    #[schema(value_type = Option<Object>)]
     pub data: Option<serde_json::Value>,
     /// Idempotency key: the same key twice starts one journey.
+    #[schema(min_length = 1, max_length = 256)]
     pub key: Option<String>,
     /// The webhook entry node, when the flow has several.
+    #[schema(min_length = 1, max_length = 256)]
     pub entry: Option<String>,
 }
 
@@ -52,21 +57,30 @@ pub struct EntryAccepted {
 
 /// `POST /api/events`.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct EventBody {
     /// The contact's id.
+    #[schema(min_length = 1, max_length = 256)]
     pub contact: String,
     /// `opened`, `clicked`, `tag_added`, `list_added`, … or a custom type.
     #[serde(rename = "type")]
+    #[schema(min_length = 1, max_length = 256)]
     pub kind: String,
     /// The message id the event is about.
+    #[schema(min_length = 1, max_length = 256)]
     pub message: Option<String>,
+    #[schema(min_length = 1, max_length = 256)]
     pub tag: Option<String>,
+    #[schema(min_length = 1, max_length = 256)]
     pub list: Option<String>,
+    /// Entry data of a journey the event starts.
+    #[schema(value_type = Option<Object>)]
     pub data: Option<serde_json::Value>,
 }
 
 /// `PUT /api/flows/{id}/secret`.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SecretBody {
     /// At least 16 characters, or null to stop requiring signatures. Required.
     #[schema(required = true, nullable)]

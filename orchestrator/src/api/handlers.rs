@@ -338,7 +338,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::
     Option::<String>::deserialize(d)
 }
 
-#[utoipa::path(put, path = "/api/flows/{id}/secret", tag = "flows", params(("id" = i64, Path)), request_body = SecretBody, responses((status = 200, body = serde_json::Value), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[utoipa::path(put, path = "/api/flows/{id}/secret", tag = "flows", params(("id" = i64, Path)), request_body = SecretBody, responses((status = 200, body = serde_json::Value), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn set_flow_secret(
     State(state): State<AppState>,
     Segment(id): Segment,
@@ -425,8 +425,9 @@ struct EventRequest {
     tag: Option<String>,
     #[serde(default)]
     list: Option<String>,
+    /// Absent and `null` are no data.
     #[serde(default)]
-    data: Map<String, Value>,
+    data: Option<Map<String, Value>>,
 }
 
 impl EventRequest {
@@ -478,7 +479,7 @@ pub async fn post_event(State(state): State<AppState>, body: Result<Bytes, Bytes
         message: request.message,
         tag: request.tag,
         list: request.list,
-        data: request.data,
+        data: request.data.unwrap_or_default(),
     };
     journeys::push_event(&state.db, contact_id, &event, now).await?;
     state.engine.notify_one();
@@ -533,7 +534,7 @@ fn limit_of(query: Result<Query<Limit>, axum::extract::rejection::QueryRejection
     Ok(limit)
 }
 
-#[utoipa::path(get, path = "/api/outbox", tag = "messages", params(("limit" = Option<u64>, Query, description = "1 to 100000; 100 when absent")), responses((status = 200, description = "Messages, newest first; emails not failed show their tracking pixel and links", body = Vec<serde_json::Value>), (status = 422, description = "limit out of range", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/outbox", tag = "messages", params(("limit" = Option<u64>, Query, minimum = 1, maximum = 100000, description = "1 to 100000; 100 when absent")), responses((status = 200, description = "Messages, newest first; emails not failed show their tracking pixel and links", body = Vec<serde_json::Value>), (status = 422, description = "limit out of range", body = ErrorBody)))]
 pub async fn outbox(
     State(state): State<AppState>,
     query: Result<Query<Limit>, axum::extract::rejection::QueryRejection>,

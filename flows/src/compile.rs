@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 use crate::definition::*;
 use crate::effect::Channel;
 use crate::policy::SendRules;
-use crate::template::{Escape, TemplateId, Templates};
+use crate::template::{Escape, FieldSpec, Limit, TemplateId, Templates, limits};
 use crate::values::{Duration, Zone};
 
 /// One thing wrong with a flow, located as precisely as the input allows.
@@ -1025,12 +1025,13 @@ impl NodeCheck<'_> {
         (result.len() == expected.len()).then_some(result)
     }
 
-    fn template(&mut self, field: &str, source: &str, escape: Escape) -> Option<TemplateId> {
+    fn template(&mut self, field: &str, source: &str, escape: Escape, limit: Limit) -> Option<TemplateId> {
         if source.trim().is_empty() {
             self.problem(Some(field), "is empty");
             return None;
         }
-        match self.templates.add(&self.node.id, field, source, escape) {
+        let spec = FieldSpec { field, escape, limit };
+        match self.templates.add(&self.node.id, spec, source) {
             Ok(id) => Some(id),
             Err(message) => {
                 self.problem(Some(field), message);
@@ -1044,10 +1045,11 @@ impl NodeCheck<'_> {
         field: &str,
         source: &Option<String>,
         escape: Escape,
+        limit: Limit,
     ) -> Result<Option<TemplateId>, ()> {
         match source {
             None => Ok(None),
-            Some(s) => self.template(field, s, escape).map(Some).ok_or(()),
+            Some(s) => self.template(field, s, escape, limit).map(Some).ok_or(()),
         }
     }
 
@@ -1091,9 +1093,9 @@ impl NodeCheck<'_> {
                 {
                     self.problem(Some("from"), why);
                 }
-                let subject = self.template("subject", &m.subject, Escape::None);
-                let html = self.template("html", &m.html, Escape::Html);
-                let text = self.optional_template("text", &m.text, Escape::None);
+                let subject = self.template("subject", &m.subject, Escape::None, limits::EMAIL_SUBJECT);
+                let html = self.template("html", &m.html, Escape::Html, limits::EMAIL_BODY);
+                let text = self.optional_template("text", &m.text, Escape::None, limits::EMAIL_BODY);
                 let next = self.one_next()?;
                 let content = ContentTemplates::Email {
                     subject: subject?,
@@ -1109,7 +1111,7 @@ impl NodeCheck<'_> {
                 }
             }
             NodeKind::SendSms(m) => {
-                let text = self.template("text", &m.text, Escape::None);
+                let text = self.template("text", &m.text, Escape::None, limits::SMS_TEXT);
                 let next = self.one_next()?;
                 Op::Send {
                     channel: Channel::Sms,
@@ -1119,9 +1121,9 @@ impl NodeCheck<'_> {
                 }
             }
             NodeKind::SendPush(m) => {
-                let title = self.template("title", &m.title, Escape::None);
-                let body = self.template("body", &m.body, Escape::None);
-                let url = self.optional_template("url", &m.url, Escape::None);
+                let title = self.template("title", &m.title, Escape::None, limits::PUSH_TITLE);
+                let body = self.template("body", &m.body, Escape::None, limits::PUSH_BODY);
+                let url = self.optional_template("url", &m.url, Escape::None, limits::URL);
                 let next = self.one_next()?;
                 let content = ContentTemplates::Push {
                     title: title?,
@@ -1139,7 +1141,7 @@ impl NodeCheck<'_> {
                 if !(is_http_url(&w.url) || w.url.starts_with("{{")) {
                     self.problem(Some("url"), format!("'{}' is not an http:// or https:// URL", w.url));
                 }
-                let url = self.template("url", &w.url, Escape::Url);
+                let url = self.template("url", &w.url, Escape::Url, limits::URL);
                 let mut headers = Some(Vec::new());
                 for (name, value) in &w.headers {
                     if !is_header_name(name) {
@@ -1148,13 +1150,13 @@ impl NodeCheck<'_> {
                             "is not an HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)",
                         );
                     }
-                    let t = self.template(&format!("headers.{name}"), value, Escape::None);
+                    let t = self.template(&format!("headers.{name}"), value, Escape::None, limits::WEBHOOK_HEADER);
                     match (&mut headers, t) {
                         (Some(h), Some(t)) => h.push((name.clone(), t)),
                         _ => headers = None,
                     }
                 }
-                let body = self.optional_template("body", &w.body, Escape::Json);
+                let body = self.optional_template("body", &w.body, Escape::Json, limits::WEBHOOK_BODY);
                 let next = self.one_next()?;
                 let content = ContentTemplates::Webhook {
                     method: w.method,

@@ -657,7 +657,14 @@ impl Run<'_> {
                     .collect::<Result<Vec<_>, String>>()?;
                 let body = match body {
                     Some(b) => r(b)?,
-                    None => context_json.to_string(),
+                    None => {
+                        let json = context_json.to_string();
+                        let limit = crate::template::limits::WEBHOOK_BODY;
+                        if json.len() > limit.bytes {
+                            return Err(crate::template::over_limit("body", limit));
+                        }
+                        json
+                    }
                 };
                 (
                     Content::Webhook {

@@ -100,7 +100,8 @@ impl Tracker {
         }
     }
 
-    /// Rewrites `href="http…"` links to signed click redirects and adds the open pixel.
+    /// Rewrites absolute `http(s)` links to signed click redirects, neutralises links that are
+    /// neither those nor `mailto:`, `tel:` or `#fragment` (they become `#`), and adds the pixel.
     pub fn instrument(&self, message: &str, html: &str) -> String {
         let mut out = String::with_capacity(html.len() + 256);
         let lower = html.to_ascii_lowercase();
@@ -118,10 +119,10 @@ impl Tracker {
             let raw = &html[value_start..value_start + len];
             let url = html_unescape(raw);
             out.push_str(&html[at..value_start]);
-            if url.starts_with("http://") || url.starts_with("https://") {
-                out.push_str(&self.click_url(message, &url).replace('&', "&amp;"));
-            } else {
-                out.push_str(raw);
+            match link(&url) {
+                Link::Tracked(url) => out.push_str(&self.click_url(message, &url).replace('&', "&amp;")),
+                Link::Kept => out.push_str(raw),
+                Link::Dropped => out.push('#'),
             }
             at = value_start + len;
         }
@@ -136,6 +137,50 @@ impl Tracker {
         }
         out
     }
+}
+
+/// What becomes of a link (an `href` value, character references decoded) in an email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    /// An absolute `http(s)` URL with a host: tracked, and redirected to as given here (non-ASCII
+    /// and spaces percent-encoded, so it fits a `Location` header).
+    Tracked(String),
+    /// `mailto:`, `tel:` or a `#fragment`: left as written.
+    Kept,
+    /// Anything else (`javascript:`, `data:`, `//host`, relative paths, control characters,
+    /// which could split a header): replaced by `#`, neither linked nor tracked.
+    Dropped,
+}
+
+/// Classifies a link of an email (see [`Link`]).
+pub fn link(url: &str) -> Link {
+    let url = url.trim_matches(|c: char| c.is_ascii_whitespace());
+    if url.bytes().any(|b| b.is_ascii_control()) {
+        return Link::Dropped;
+    }
+    let lower = url.to_ascii_lowercase();
+    if lower.starts_with('#') || lower.starts_with("mailto:") || lower.starts_with("tel:") {
+        return Link::Kept;
+    }
+    let rest = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"));
+    match rest.and_then(|r| r.chars().next()) {
+        Some(c) if !matches!(c, '/' | '\\' | '?' | '#' | '@' | ':') => Link::Tracked(redirect_target(url)),
+        _ => Link::Dropped,
+    }
+}
+
+/// `url` with non-ASCII bytes, spaces and the characters a `Location` header or an HTML
+/// attribute must not carry raw percent-encoded.
+fn redirect_target(url: &str) -> String {
+    let mut out = String::with_capacity(url.len());
+    for byte in url.bytes() {
+        if byte.is_ascii_graphic() && !matches!(byte, b'"' | b'<' | b'>' | b'\\' | b'`') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// Decodes the character references a template engine writes into attribute values.
@@ -283,5 +328,30 @@ mod tests {
         assert!(!verify_body("other", b"{\"a\":1}", &sig));
         assert!(!verify_body("s3cret", b"{\"a\":1}", "sha256=00"));
         assert!(!verify_body("s3cret", b"{\"a\":1}", ""));
+    }
+
+    #[test]
+    fn only_absolute_http_links_without_control_characters_are_tracked() {
+        assert_eq!(
+            link("https://shop.example/ä b"),
+            Link::Tracked("https://shop.example/%C3%A4%20b".into())
+        );
+        assert_eq!(
+            link(" HTTP://shop.example "),
+            Link::Tracked("HTTP://shop.example".into())
+        );
+        for unsafe_link in [
+            "javascript:alert(1)",
+            "//evil.example",
+            "data:text/html,x",
+            "https://x.example/\r\nSet-Cookie: a",
+            "https://",
+            "/relative",
+        ] {
+            assert_eq!(link(unsafe_link), Link::Dropped, "{unsafe_link}");
+        }
+        for kept in ["mailto:ann@example.com", "tel:+3725551234", "#top"] {
+            assert_eq!(link(kept), Link::Kept, "{kept}");
+        }
     }
 }

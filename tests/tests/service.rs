@@ -1156,3 +1156,100 @@ async fn two_engines_apply_one_contacts_events_in_order() {
         t.stop().await;
     }
 }
+
+/// A flow that emails `html` and waits a day for a click on it.
+fn click_flow(html: &str) -> String {
+    json!({"format": "cairn.flow/v1", "name": "Click", "nodes": [
+        {"id": "start", "type": "webhook_entry"},
+        {"id": "offer", "type": "send_email", "subject": "Offer", "html": html},
+        {"id": "click", "type": "wait_for_event", "event": "clicked", "message": "offer", "timeout": "1d"},
+        {"id": "done", "type": "exit"}],
+        "edges": [{"from": "start", "to": "offer"}, {"from": "offer", "to": "click"},
+                  {"from": "click", "to": "done", "when": "event"}, {"from": "click", "to": "done", "when": "timeout"}]})
+    .to_string()
+}
+
+/// The `href` values of the first email in the outbox, in order, `&amp;` decoded.
+async fn outbox_links(t: &TestApp) -> Vec<String> {
+    let (_, outbox) = t.get("/api/outbox").await;
+    let html = outbox[0]["content"]["html"].as_str().unwrap().to_string();
+    html.split("href=\"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().replace("&amp;", "&"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_head_request_to_a_tracking_link_records_no_open_and_no_click() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let flow = t
+            .activate(&click_flow(r#"<p><a href="https://shop.example/offer">Go</a></p>"#))
+            .await;
+        t.post(&format!("/api/flows/{flow}/entries"), ANN).await;
+        t.settle().await;
+        let (_, outbox) = t.get("/api/outbox").await;
+        let html = outbox[0]["content"]["html"].as_str().unwrap();
+        let pixel = html.split("src=\"").nth(1).unwrap().split('"').next().unwrap();
+        let pixel = &pixel[pixel.find("/t/o/").unwrap()..];
+        let link = &outbox_links(&t).await[0];
+        let click = &link[link.find("/t/c/").unwrap()..];
+        assert_eq!(t.call("HEAD", pixel, None).await.0, StatusCode::OK);
+        assert_eq!(t.call("HEAD", click, None).await.0, StatusCode::SEE_OTHER);
+        t.settle().await;
+        let journal = t.journal("c1").await;
+        assert!(
+            !journal.contains(&"click event".to_string()),
+            "{}: a robot's HEAD is no click: {journal:?}",
+            backend.name
+        );
+        assert_eq!(t.get_raw(click).await.status(), StatusCode::SEE_OTHER);
+        t.settle().await;
+        assert!(
+            t.journal("c1").await.contains(&"click event".to_string()),
+            "{}: a GET is",
+            backend.name
+        );
+        t.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn only_absolute_http_links_from_entry_data_are_tracked_and_redirected_to() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let html = ["a", "b", "c", "d", "e", "f"]
+            .map(|k| format!("<a href=\"{{{{ data.{k} }}}}\">{k}</a>"))
+            .concat();
+        let flow = t.activate(&click_flow(&html)).await;
+        let entry = json!({"contact": {"id": "c1", "email": "ann@example.com"}, "data": {
+            "a": "javascript:alert(1)",
+            "b": "//evil.example/x",
+            "c": "data:text/html,<script>alert(1)</script>",
+            "d": "https://shop.example/päev ö?x=1",
+            "e": "https://shop.example/x\r\nSet-Cookie: a=b",
+            "f": "mailto:help@shop.example",
+        }});
+        let (status, body) = t.post(&format!("/api/flows/{flow}/entries"), &entry.to_string()).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        t.settle().await;
+        let links = outbox_links(&t).await;
+        assert_eq!(links.len(), 6, "{links:?}");
+        assert_eq!(
+            [&links[0], &links[1], &links[2], &links[4]],
+            ["#", "#", "#", "#"],
+            "{}: other schemes, protocol-relative links and header-splitting targets are not linked: {links:?}",
+            backend.name
+        );
+        assert_eq!(links[5], "mailto:help@shop.example");
+        let click = &links[3][links[3].find("/t/c/").expect("the https link is tracked")..];
+        let response = t.get_raw(click).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{}", backend.name);
+        assert_eq!(
+            response.headers()["location"],
+            "https://shop.example/p%C3%A4ev%20%C3%B6?x=1",
+            "non-ASCII is percent-encoded"
+        );
+        t.stop().await;
+    }
+}

@@ -369,11 +369,18 @@ const PIXEL: &[u8] = &[
 ];
 
 #[utoipa::path(get, path = "/t/o/{token}", tag = "tracking", params(("token" = String, Path)), responses((status = 200, description = "A 1x1 GIF; the open is recorded", content_type = "image/gif"), (status = 404, description = "Forged or unknown token: nothing recorded")))]
-pub async fn track_open(State(state): State<AppState>, Segment(token): Segment) -> ApiResult<Response> {
+pub async fn track_open(
+    State(state): State<AppState>,
+    method: axum::http::Method,
+    Segment(token): Segment,
+) -> ApiResult<Response> {
     let Some(crate::tracking::Hit::Open { message }) = state.tracker.verify(&token) else {
         return Err(ApiError::NotFound("no such tracking link".into()));
     };
-    record_hit(&state, &message, "opened").await?;
+    // Only a GET is an open: link checkers and robots HEAD links without reading them.
+    if method == axum::http::Method::GET {
+        record_hit(&state, &message, "opened").await?;
+    }
     let headers = [
         (axum::http::header::CONTENT_TYPE, "image/gif"),
         (axum::http::header::CACHE_CONTROL, "no-store"),
@@ -382,14 +389,24 @@ pub async fn track_open(State(state): State<AppState>, Segment(token): Segment) 
 }
 
 #[utoipa::path(get, path = "/t/c/{token}", tag = "tracking", params(("token" = String, Path)), responses((status = 303, description = "Redirect to the original URL; the click is recorded"), (status = 404, description = "Forged or unknown token: nothing recorded")))]
-pub async fn track_click(State(state): State<AppState>, Segment(token): Segment) -> ApiResult<Response> {
+pub async fn track_click(
+    State(state): State<AppState>,
+    method: axum::http::Method,
+    Segment(token): Segment,
+) -> ApiResult<Response> {
     let Some(crate::tracking::Hit::Click { message, url }) = state.tracker.verify(&token) else {
+        return Err(ApiError::NotFound("no such tracking link".into()));
+    };
+    // Only absolute http(s) targets are redirected to, whatever an older token says.
+    let crate::tracking::Link::Tracked(url) = crate::tracking::link(&url) else {
         return Err(ApiError::NotFound("no such tracking link".into()));
     };
     if axum::http::HeaderValue::from_str(&url).is_err() {
         return Err(ApiError::NotFound("no such tracking link".into()));
     }
-    record_hit(&state, &message, "clicked").await?;
+    if method == axum::http::Method::GET {
+        record_hit(&state, &message, "clicked").await?;
+    }
     Ok(axum::response::Redirect::to(&url).into_response())
 }
 

@@ -235,28 +235,85 @@ pub fn new_secret() -> String {
     B64.encode(bytes)
 }
 
-/// `sha256=<hex>` of `body` under `secret`, the signature entries to a protected flow carry.
-pub fn sign_body(secret: &str, body: &[u8]) -> String {
-    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
-    mac.update(body);
-    let tag = mac.finalize().into_bytes();
-    format!("sha256={}", tag.iter().map(|b| format!("{b:02x}")).collect::<String>())
+/// How far an entry's signature time may be from the server's clock, either way.
+pub const SIGNATURE_TOLERANCE_SECS: i64 = 300;
+
+/// Why a signed entry was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error(
+        "the X-Cairn-Signature header is missing: sign entries as t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<flow id>.<body>\">"
+    )]
+    Missing,
+    #[error("the X-Cairn-Signature header is malformed: expected t=<unix seconds>,v1=<64 hex digits>")]
+    Malformed,
+    #[error("the X-Cairn-Signature time t={t} is more than 5 minutes from the server's clock")]
+    Stale { t: i64 },
+    #[error("the X-Cairn-Signature does not match this body and flow under the flow's secret")]
+    Mismatch,
 }
 
-/// Whether `signature` (`sha256=<hex>`) signs `body` under `secret`, compared in constant time.
-pub fn verify_body(secret: &str, body: &[u8], signature: &str) -> bool {
-    let Some(hex) = signature.trim().strip_prefix("sha256=") else {
-        return false;
+/// A signature that verified: its time and its hex HMAC (the key of its one use).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntrySignature {
+    pub t: i64,
+    pub hex: String,
+}
+
+fn entry_mac(secret: &str, t: i64, flow: i64, body: &[u8]) -> HmacSha256 {
+    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(format!("{t}.{flow}.").as_bytes());
+    mac.update(body);
+    mac
+}
+
+/// The `X-Cairn-Signature` value of an entry into `flow` signed at `t` (Unix seconds):
+/// `t=<t>,v1=<hex HMAC-SHA256(secret, "<t>.<flow>.<body>")>`.
+pub fn sign_entry(secret: &str, t: i64, flow: i64, body: &[u8]) -> String {
+    let tag = entry_mac(secret, t, flow, body).finalize().into_bytes();
+    format!(
+        "t={t},v1={}",
+        tag.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
+
+/// Checks an entry's signature header: its form, its time against `now` (Unix seconds, within
+/// [`SIGNATURE_TOLERANCE_SECS`]) and its HMAC over the time, the flow and the body, compared in
+/// constant time. Whether it was used before is the caller's (durable) business.
+pub fn verify_entry(
+    secret: &str,
+    (flow, body): (i64, &[u8]),
+    header: Option<&str>,
+    now: i64,
+) -> Result<EntrySignature, SignatureError> {
+    let header = header
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .ok_or(SignatureError::Missing)?;
+    let (mut t, mut v1) = (None, None);
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", value)) => t = value.parse::<i64>().ok(),
+            Some(("v1", value)) => v1 = Some(value.to_ascii_lowercase()),
+            _ => {}
+        }
+    }
+    let (Some(t), Some(hex)) = (t, v1) else {
+        return Err(SignatureError::Malformed);
     };
     if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return false;
+        return Err(SignatureError::Malformed);
+    }
+    if (now - t).abs() > SIGNATURE_TOLERANCE_SECS {
+        return Err(SignatureError::Stale { t });
     }
     let tag: Vec<u8> = (0..32)
         .filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
         .collect();
-    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
-    mac.update(body);
-    mac.verify_slice(&tag).is_ok()
+    entry_mac(secret, t, flow, body)
+        .verify_slice(&tag)
+        .map_err(|_| SignatureError::Mismatch)?;
+    Ok(EntrySignature { t, hex })
 }
 
 #[cfg(test)]
@@ -321,13 +378,32 @@ mod tests {
     }
 
     #[test]
-    fn entry_signatures_verify_only_for_the_same_body_and_secret() {
-        let sig = sign_body("s3cret", b"{\"a\":1}");
-        assert!(verify_body("s3cret", b"{\"a\":1}", &sig));
-        assert!(!verify_body("s3cret", b"{\"a\":2}", &sig));
-        assert!(!verify_body("other", b"{\"a\":1}", &sig));
-        assert!(!verify_body("s3cret", b"{\"a\":1}", "sha256=00"));
-        assert!(!verify_body("s3cret", b"{\"a\":1}", ""));
+    fn entry_signatures_verify_only_for_the_same_time_flow_body_and_secret() {
+        let sig = sign_entry("s3cret", 1000, 7, b"{\"a\":1}");
+        let ok = |secret: &str, flow: i64, body: &[u8], header: &str, now: i64| {
+            verify_entry(secret, (flow, body), Some(header), now)
+        };
+        assert_eq!(ok("s3cret", 7, b"{\"a\":1}", &sig, 1200).map(|s| s.t), Ok(1000));
+        assert_eq!(ok("s3cret", 7, b"{\"a\":2}", &sig, 1000), Err(SignatureError::Mismatch));
+        assert_eq!(ok("s3cret", 8, b"{\"a\":1}", &sig, 1000), Err(SignatureError::Mismatch));
+        assert_eq!(ok("other", 7, b"{\"a\":1}", &sig, 1000), Err(SignatureError::Mismatch));
+        assert_eq!(
+            ok("s3cret", 7, b"{\"a\":1}", &sig, 1301),
+            Err(SignatureError::Stale { t: 1000 })
+        );
+        assert_eq!(
+            ok("s3cret", 7, b"{}", "sha256=00", 1000),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify_entry("s3cret", (7, b"{}"), None, 1000),
+            Err(SignatureError::Missing)
+        );
+        // What README's openssl and Python examples compute.
+        assert_eq!(
+            sign_entry("s3cret", 1000, 7, b"{\"a\": 1}"),
+            "t=1000,v1=94f2d891700bd9045c4681a31d73fd3ebc665f4bdf2930e8e778b6406eadd57a"
+        );
     }
 
     #[test]

@@ -704,11 +704,18 @@ async fn the_service_journal_matches_the_simulation() {
     }
 }
 
+/// The `X-Cairn-Signature` of `body` into `flow`, signed `at` (Unix seconds) with `secret`.
+fn signed(secret: &str, at: i64, flow: i64, body: &str) -> String {
+    orchestrator::tracking::sign_entry(secret, at, flow, body.as_bytes())
+}
+
 #[tokio::test]
-async fn a_flow_with_a_secret_accepts_only_signed_entries() {
+async fn a_flow_with_a_secret_accepts_each_signed_entry_once_within_five_minutes_and_for_its_own_flow() {
+    const SECRET: &str = "a-long-shared-secret";
     for backend in backends().await {
         let t = TestApp::spawn(&backend).await;
         let flow = t.activate_template("welcome").await;
+        let other = t.activate_template("welcome").await;
         let (status, _) = t
             .call(
                 "PUT",
@@ -717,40 +724,119 @@ async fn a_flow_with_a_secret_accepts_only_signed_entries() {
             )
             .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-        let (status, _) = t
-            .call(
-                "PUT",
-                &format!("/api/flows/{flow}/secret"),
-                Some(r#"{"secret": "a-long-shared-secret"}"#),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK);
+        for id in [flow, other] {
+            let secret = json!({"secret": SECRET}).to_string();
+            let (status, _) = t.call("PUT", &format!("/api/flows/{id}/secret"), Some(&secret)).await;
+            assert_eq!(status, StatusCode::OK);
+        }
         let path = format!("/api/flows/{flow}/entries");
-        let (status, body) = t.post(&path, ANN).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
-        let wrong = orchestrator::tracking::sign_body("another-secret-entirely", ANN.as_bytes());
-        assert_eq!(
-            t.call_with("POST", &path, ANN, &[("x-cairn-signature", &wrong)])
+        let now = t.now().timestamp();
+        let refused = async |signature: &str| {
+            let (status, body) = t
+                .call_with("POST", &path, ANN, &[("x-cairn-signature", signature)])
+                .await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{}: {signature}: {body}",
+                backend.name
+            );
+            body["error"]["message"].as_str().unwrap().to_string()
+        };
+        assert!(refused("").await.contains("is missing"), "no signature is missing");
+        let mismatch = "does not match";
+        assert!(
+            refused(&signed("another-secret-entirely", now, flow, ANN))
                 .await
-                .0,
-            StatusCode::UNAUTHORIZED
+                .contains(mismatch)
         );
-        let altered = orchestrator::tracking::sign_body("a-long-shared-secret", ANN.replace("c1", "c2").as_bytes());
-        assert_eq!(
-            t.call_with("POST", &path, ANN, &[("x-cairn-signature", &altered)])
+        assert!(
+            refused(&signed(SECRET, now, flow, &ANN.replace("c1", "c2")))
                 .await
-                .0,
-            StatusCode::UNAUTHORIZED
+                .contains(mismatch)
         );
+        assert!(
+            refused(&signed(SECRET, now, other, ANN)).await.contains(mismatch),
+            "a body signed for another flow with the same secret"
+        );
+        assert!(
+            refused(&signed(SECRET, now - 301, flow, ANN))
+                .await
+                .contains("5 minutes"),
+            "stale"
+        );
+        assert!(
+            refused(&signed(SECRET, now + 301, flow, ANN))
+                .await
+                .contains("5 minutes"),
+            "future"
+        );
+        assert!(refused("sha256=00").await.contains("malformed"), "the old scheme");
         assert_eq!(
             t.get("/api/contacts/c1/journal").await.0,
             StatusCode::NOT_FOUND,
             "{}: nothing written",
             backend.name
         );
-        let good = orchestrator::tracking::sign_body("a-long-shared-secret", ANN.as_bytes());
+        let good = signed(SECRET, now - 299, flow, ANN);
         let (status, body) = t.call_with("POST", &path, ANN, &[("x-cairn-signature", &good)]).await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        assert_eq!(
+            status,
+            StatusCode::ACCEPTED,
+            "{}: a fresh signature: {body}",
+            backend.name
+        );
+        let (status, body) = t.call_with("POST", &path, ANN, &[("x-cairn-signature", &good)]).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::CONFLICT, Some("conflict")),
+            "{}: the same signed request again is a replay: {body}",
+            backend.name
+        );
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains("used before"),
+            "{body}"
+        );
+        t.settle().await;
+        assert_eq!(
+            t.journal("c1").await.iter().filter(|l| *l == "start entered").count(),
+            1,
+            "{}: one journey",
+            backend.name
+        );
+        t.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn an_entry_key_used_for_another_contact_is_a_conflict_that_says_so() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let flow = t.activate_template("welcome").await;
+        let path = format!("/api/flows/{flow}/entries");
+        let ann = r#"{"contact": {"id": "c1", "email": "ann@example.com"}, "key": "order-1"}"#;
+        let bob = r#"{"contact": {"id": "c2", "email": "bob@example.com"}, "key": "order-1"}"#;
+        let (status, first) = t.post(&path, ann).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{first}");
+        let (status, body) = t.post(&path, bob).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{}: {body}", backend.name);
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("already used for another contact"),
+            "{body}"
+        );
+        assert_eq!(
+            t.get("/api/contacts/c2").await.0,
+            StatusCode::NOT_FOUND,
+            "nothing written for Bob"
+        );
+        let (status, again) = t.post(&path, ann).await;
+        assert_eq!(
+            (status, &again["token"], &again["duplicate"]),
+            (StatusCode::ACCEPTED, &first["token"], &json!(true))
+        );
         t.stop().await;
     }
 }
@@ -1056,7 +1142,7 @@ async fn with_an_api_token_the_api_refuses_strangers_and_signed_entries_still_wo
     )
     .await;
     let body = r#"{"contact": {"id": "c2"}}"#;
-    let signature = orchestrator::tracking::sign_body("a-long-shared-secret", body.as_bytes());
+    let signature = signed("a-long-shared-secret", t.now().timestamp(), id, body);
     assert_eq!(
         t.call_with("POST", &entries, body, &[("x-cairn-signature", &signature)])
             .await

@@ -193,10 +193,7 @@ fn typed<T: serde::de::DeserializeOwned>(value: Value) -> ApiResult<T> {
     })
 }
 
-/// The header that carries `sha256=<hex HMAC of the body>` for flows with a secret.
-pub const SIGNATURE_HEADER: &str = "x-cairn-signature";
-
-#[utoipa::path(post, path = "/api/flows/{id}/entries", tag = "journeys", params(("id" = i64, Path), ("x-cairn-signature" = Option<String>, Header, description = "sha256=<hex HMAC-SHA256 of the body>, required when the flow has a secret")), request_body = EntryBody, responses((status = 202, body = EntryAccepted), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Flow not active, or contact already in it", body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/flows/{id}/entries", tag = "journeys", params(("id" = i64, Path), ("x-cairn-signature" = Option<String>, Header, description = "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<flow id>.<body>\">, required when the flow has a secret")), request_body = EntryBody, responses((status = 202, body = EntryAccepted), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Flow not active, contact already in it, key used for another contact, or a signature used before", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn enter(
     State(state): State<AppState>,
     Segment(id): Segment,
@@ -206,27 +203,21 @@ pub async fn enter(
 ) -> ApiResult<Response> {
     let flow = existing_flow(&state, &id).await?;
     let body = body_bytes(body)?;
-    match flow_store::secret(&state.db, flow.id).await? {
-        Some(secret) => {
-            let signature = headers
-                .get(SIGNATURE_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            if !crate::tracking::verify_body(&secret, &body, signature) {
-                return Err(ApiError::Unauthorized(format!(
-                    "flow {} requires the {SIGNATURE_HEADER} header: sha256=<hex HMAC-SHA256 of the body under the flow's secret>",
-                    flow.id
-                )));
-            }
-        }
+    let signature = match flow_store::secret(&state.db, flow.id).await? {
+        Some(secret) => Some(super::signed::check(
+            &secret,
+            (flow.id, &body),
+            &headers,
+            state.clock.now(),
+        )?),
         // A flow without a secret takes entries only from callers holding the API token.
         None if !authenticated.0 => {
             return Err(ApiError::Unauthorized(
                 "this API requires Authorization: Bearer <CAIRN_API_TOKEN>".into(),
             ));
         }
-        None => {}
-    }
+        None => None,
+    };
     let request: EntryRequest = typed(json_body(Ok(body))?)?;
     let (true, Some(version)) = (flow.status == "active", flow.active_version) else {
         return Err(ApiError::Conflict(format!(
@@ -269,6 +260,9 @@ pub async fn enter(
     let contact = super::contact::contact_input(request.contact)?;
     let now = state.clock.now();
     let tx = crate::db::begin_write(&state.db).await?;
+    if let Some(signature) = &signature {
+        super::signed::use_once(&tx, flow.id, signature, now).await?;
+    }
     let contact_id = contacts::upsert(&tx, &contact, now).await?;
     let entered = journeys::enter_with_memberships(
         &tx,

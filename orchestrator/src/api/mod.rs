@@ -6,6 +6,7 @@ mod contact;
 pub mod docs;
 pub mod error;
 mod handlers;
+mod signed;
 
 use std::sync::Arc;
 

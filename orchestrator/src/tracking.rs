@@ -43,6 +43,11 @@ impl Tracker {
         }
     }
 
+    /// The public base URL of tracking links (no trailing slash).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     fn mac(&self, payload: &[u8]) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(&self.secret).expect("HMAC takes any key length");
         mac.update(payload);

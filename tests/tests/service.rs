@@ -1134,6 +1134,16 @@ async fn with_an_api_token_the_api_refuses_strangers_and_signed_entries_still_wo
         "no secret on the flow: the token is needed"
     );
     assert_eq!(t.call_with("POST", &entries, ANN, &auth).await.0, StatusCode::ACCEPTED);
+    for scheme in ["bearer", "BEARER"] {
+        let given = format!("{scheme} admin-token-123");
+        assert_eq!(
+            t.call_with("GET", "/api/flows", "", &[("authorization", &given)])
+                .await
+                .0,
+            StatusCode::OK,
+            "the scheme is case-insensitive: {scheme}"
+        );
+    }
     t.call_with(
         "PUT",
         &format!("/api/flows/{id}/secret"),
@@ -1338,4 +1348,95 @@ async fn only_absolute_http_links_from_entry_data_are_tracked_and_redirected_to(
         );
         t.stop().await;
     }
+}
+
+#[tokio::test]
+async fn json_endpoints_refuse_other_content_types_and_nothing_is_changed_from_another_site() {
+    let backend = &backends().await[0];
+    let t = TestApp::spawn(backend).await;
+    let text = std::fs::read_to_string(tests::repo_root().join("flows/templates/welcome.json")).unwrap();
+    for kind in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ] {
+        let (status, body) = t
+            .call_with("POST", "/api/flows", &text, &[("content-type", kind)])
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("unsupported_media_type")),
+            "{kind}: {body}"
+        );
+    }
+    let (_, flows) = t.get("/api/flows").await;
+    assert_eq!(flows, json!([]), "nothing created");
+    let json_utf8 = [("content-type", "application/json; charset=utf-8")];
+    let (status, created) = t.call_with("POST", "/api/flows", &text, &json_utf8).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let activate = format!("/api/flows/{}/activate", created["id"]);
+    for headers in [
+        [("content-type", "text/plain"), ("origin", "")],
+        [("content-type", ""), ("origin", "https://evil.example")],
+        [("content-type", ""), ("sec-fetch-site", "cross-site")],
+    ] {
+        let (status, body) = t.call_with("POST", &activate, "", &headers).await;
+        assert!(
+            [StatusCode::UNSUPPORTED_MEDIA_TYPE, StatusCode::FORBIDDEN].contains(&status),
+            "{headers:?}: {status} {body}"
+        );
+    }
+    let (_, flows) = t.get("/api/flows").await;
+    assert_eq!(flows[0]["status"], "draft", "a page on another site activated nothing");
+    let same_site = [("content-type", ""), ("origin", "https://cairn.example")];
+    assert_eq!(t.call_with("POST", &activate, "", &same_site).await.0, StatusCode::OK);
+    let response = t.get_raw("/api/flows").await;
+    assert!(
+        !response.headers().contains_key("access-control-allow-origin"),
+        "no CORS"
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn every_response_carries_security_headers() {
+    let backend = &backends().await[0];
+    let t = TestApp::spawn(backend).await;
+    for path in ["/", "/docs/", "/healthz", "/api/nothing-here"] {
+        let response = t.get_raw(path).await;
+        let headers = response.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(headers["content-security-policy"], "frame-ancestors 'none'", "{path}");
+    }
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_flow_with_thousands_of_problems_lists_the_first_hundred_and_counts_them_all() {
+    let backend = &backends().await[0];
+    let t = TestApp::spawn(backend).await;
+    let nodes: Vec<_> = (0..3000)
+        .map(|i| json!({"id": format!("n{i}"), "type": "send_fax"}))
+        .collect();
+    let flow = json!({"format": "cairn.flow/v1", "name": "Bad", "nodes": nodes, "edges": []}).to_string();
+    let (status, body) = t.post("/api/flows", &flow).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["details"].as_array().unwrap().len(), 100, "capped");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("the first 100 listed"), "{message}");
+    assert!(body.to_string().len() < 64 << 10, "a small answer");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_database_server_fails_start_up_at_once_naming_what_was_tried() {
+    let started = std::time::Instant::now();
+    let Err(e) = orchestrator::db::connect("postgres://cairn:hunter2@127.0.0.1:1/cairn").await else {
+        panic!("nothing listens on port 1");
+    };
+    let message = e.to_string();
+    assert!(message.contains("127.0.0.1:1"), "{message}");
+    assert!(!message.contains("hunter2"), "no password in the message: {message}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "fails fast");
 }

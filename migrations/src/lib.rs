@@ -19,6 +19,7 @@ mod m20261123_000009_sqlite_fewer_btrees;
 mod m20261204_000010_sqlite_outbox_by_rowid;
 mod m20261205_000011_outbox_later;
 mod m20261206_000012_set_aside;
+mod m20261206_000013_used_signatures;
 
 /// A unique or plain index on `table(cols…)`, created only if missing.
 pub(crate) fn index(name: &str, table: &str, cols: &[&str], unique: bool) -> IndexCreateStatement {
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000010_sqlite_outbox_by_rowid::Migration),
             Box::new(m20261205_000011_outbox_later::Migration),
             Box::new(m20261206_000012_set_aside::Migration),
+            Box::new(m20261206_000013_used_signatures::Migration),
         ]
     }
 }

@@ -13,9 +13,27 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, QueryResult, Statement, Value,
 };
 
-/// Opens the database at `url` and brings its schema up to date.
+/// How long start-up waits for a database server to answer.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens the database at `url` and brings its schema up to date. A database server that does
+/// not answer within [`CONNECT_TIMEOUT`] fails start-up at once, naming the `host:port` tried
+/// (not the pool's "timed out" after 30 s).
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     let sqlite = url.starts_with("sqlite:");
+    if let Some(address) = server_address(url) {
+        let reached = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(address.as_str())).await;
+        let problem = match reached {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())),
+        };
+        if let Some(problem) = problem {
+            return Err(DbErr::Custom(format!(
+                "cannot reach the database server at {address}: {problem}"
+            )));
+        }
+    }
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .max_connections(if sqlite { 4 } else { 16 })
@@ -34,9 +52,41 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                 // made a 1000-token batch switch threads every 50 rows.
                 .row_buffer_size(16_384)
         });
-    let db = Database::connect(options).await?;
+    if !sqlite {
+        options.connect_timeout(CONNECT_TIMEOUT);
+    }
+    let db = Database::connect(options)
+        .await
+        .map_err(|e| match server_address(url) {
+            Some(address) => DbErr::Custom(format!("cannot connect to the database at {address}: {e}")),
+            None => e,
+        })?;
     Migrator::up(&db, None).await?;
     Ok(db)
+}
+
+/// `host:port` of a database server URL (`postgres://user:password@host:5432/db`), without
+/// its credentials; `None` for SQLite and for URLs without a host (a Unix socket).
+pub fn server_address(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let port = match scheme {
+        "postgres" | "postgresql" => 5432,
+        _ => return None,
+    };
+    let authority = rest.split(['/', '?']).next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host_port.is_empty() {
+        return None;
+    }
+    let has_port = match host_port.rfind(']') {
+        Some(bracket) => host_port[bracket..].contains(':'),
+        None => host_port.contains(':'),
+    };
+    Some(if has_port {
+        host_port.to_string()
+    } else {
+        format!("{host_port}:{port}")
+    })
 }
 
 /// Begins a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: a deferred

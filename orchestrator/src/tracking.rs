@@ -43,6 +43,11 @@ impl Tracker {
         }
     }
 
+    /// The public base URL of tracking links (no trailing slash).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     fn mac(&self, payload: &[u8]) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(&self.secret).expect("HMAC takes any key length");
         mac.update(payload);
@@ -100,7 +105,8 @@ impl Tracker {
         }
     }
 
-    /// Rewrites `href="http…"` links to signed click redirects and adds the open pixel.
+    /// Rewrites absolute `http(s)` links to signed click redirects, neutralises links that are
+    /// neither those nor `mailto:`, `tel:` or `#fragment` (they become `#`), and adds the pixel.
     pub fn instrument(&self, message: &str, html: &str) -> String {
         let mut out = String::with_capacity(html.len() + 256);
         let lower = html.to_ascii_lowercase();
@@ -118,10 +124,10 @@ impl Tracker {
             let raw = &html[value_start..value_start + len];
             let url = html_unescape(raw);
             out.push_str(&html[at..value_start]);
-            if url.starts_with("http://") || url.starts_with("https://") {
-                out.push_str(&self.click_url(message, &url).replace('&', "&amp;"));
-            } else {
-                out.push_str(raw);
+            match link(&url) {
+                Link::Tracked(url) => out.push_str(&self.click_url(message, &url).replace('&', "&amp;")),
+                Link::Kept => out.push_str(raw),
+                Link::Dropped => out.push('#'),
             }
             at = value_start + len;
         }
@@ -136,6 +142,50 @@ impl Tracker {
         }
         out
     }
+}
+
+/// What becomes of a link (an `href` value, character references decoded) in an email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    /// An absolute `http(s)` URL with a host: tracked, and redirected to as given here (non-ASCII
+    /// and spaces percent-encoded, so it fits a `Location` header).
+    Tracked(String),
+    /// `mailto:`, `tel:` or a `#fragment`: left as written.
+    Kept,
+    /// Anything else (`javascript:`, `data:`, `//host`, relative paths, control characters,
+    /// which could split a header): replaced by `#`, neither linked nor tracked.
+    Dropped,
+}
+
+/// Classifies a link of an email (see [`Link`]).
+pub fn link(url: &str) -> Link {
+    let url = url.trim_matches(|c: char| c.is_ascii_whitespace());
+    if url.bytes().any(|b| b.is_ascii_control()) {
+        return Link::Dropped;
+    }
+    let lower = url.to_ascii_lowercase();
+    if lower.starts_with('#') || lower.starts_with("mailto:") || lower.starts_with("tel:") {
+        return Link::Kept;
+    }
+    let rest = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"));
+    match rest.and_then(|r| r.chars().next()) {
+        Some(c) if !matches!(c, '/' | '\\' | '?' | '#' | '@' | ':') => Link::Tracked(redirect_target(url)),
+        _ => Link::Dropped,
+    }
+}
+
+/// `url` with non-ASCII bytes, spaces and the characters a `Location` header or an HTML
+/// attribute must not carry raw percent-encoded.
+fn redirect_target(url: &str) -> String {
+    let mut out = String::with_capacity(url.len());
+    for byte in url.bytes() {
+        if byte.is_ascii_graphic() && !matches!(byte, b'"' | b'<' | b'>' | b'\\' | b'`') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// Decodes the character references a template engine writes into attribute values.
@@ -190,28 +240,85 @@ pub fn new_secret() -> String {
     B64.encode(bytes)
 }
 
-/// `sha256=<hex>` of `body` under `secret`, the signature entries to a protected flow carry.
-pub fn sign_body(secret: &str, body: &[u8]) -> String {
-    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
-    mac.update(body);
-    let tag = mac.finalize().into_bytes();
-    format!("sha256={}", tag.iter().map(|b| format!("{b:02x}")).collect::<String>())
+/// How far an entry's signature time may be from the server's clock, either way.
+pub const SIGNATURE_TOLERANCE_SECS: i64 = 300;
+
+/// Why a signed entry was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error(
+        "the X-Cairn-Signature header is missing: sign entries as t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<flow id>.<body>\">"
+    )]
+    Missing,
+    #[error("the X-Cairn-Signature header is malformed: expected t=<unix seconds>,v1=<64 hex digits>")]
+    Malformed,
+    #[error("the X-Cairn-Signature time t={t} is more than 5 minutes from the server's clock")]
+    Stale { t: i64 },
+    #[error("the X-Cairn-Signature does not match this body and flow under the flow's secret")]
+    Mismatch,
 }
 
-/// Whether `signature` (`sha256=<hex>`) signs `body` under `secret`, compared in constant time.
-pub fn verify_body(secret: &str, body: &[u8], signature: &str) -> bool {
-    let Some(hex) = signature.trim().strip_prefix("sha256=") else {
-        return false;
+/// A signature that verified: its time and its hex HMAC (the key of its one use).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntrySignature {
+    pub t: i64,
+    pub hex: String,
+}
+
+fn entry_mac(secret: &str, t: i64, flow: i64, body: &[u8]) -> HmacSha256 {
+    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(format!("{t}.{flow}.").as_bytes());
+    mac.update(body);
+    mac
+}
+
+/// The `X-Cairn-Signature` value of an entry into `flow` signed at `t` (Unix seconds):
+/// `t=<t>,v1=<hex HMAC-SHA256(secret, "<t>.<flow>.<body>")>`.
+pub fn sign_entry(secret: &str, t: i64, flow: i64, body: &[u8]) -> String {
+    let tag = entry_mac(secret, t, flow, body).finalize().into_bytes();
+    format!(
+        "t={t},v1={}",
+        tag.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
+
+/// Checks an entry's signature header: its form, its time against `now` (Unix seconds, within
+/// [`SIGNATURE_TOLERANCE_SECS`]) and its HMAC over the time, the flow and the body, compared in
+/// constant time. Whether it was used before is the caller's (durable) business.
+pub fn verify_entry(
+    secret: &str,
+    (flow, body): (i64, &[u8]),
+    header: Option<&str>,
+    now: i64,
+) -> Result<EntrySignature, SignatureError> {
+    let header = header
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .ok_or(SignatureError::Missing)?;
+    let (mut t, mut v1) = (None, None);
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", value)) => t = value.parse::<i64>().ok(),
+            Some(("v1", value)) => v1 = Some(value.to_ascii_lowercase()),
+            _ => {}
+        }
+    }
+    let (Some(t), Some(hex)) = (t, v1) else {
+        return Err(SignatureError::Malformed);
     };
     if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return false;
+        return Err(SignatureError::Malformed);
+    }
+    if (now - t).abs() > SIGNATURE_TOLERANCE_SECS {
+        return Err(SignatureError::Stale { t });
     }
     let tag: Vec<u8> = (0..32)
         .filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
         .collect();
-    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
-    mac.update(body);
-    mac.verify_slice(&tag).is_ok()
+    entry_mac(secret, t, flow, body)
+        .verify_slice(&tag)
+        .map_err(|_| SignatureError::Mismatch)?;
+    Ok(EntrySignature { t, hex })
 }
 
 #[cfg(test)]
@@ -276,12 +383,56 @@ mod tests {
     }
 
     #[test]
-    fn entry_signatures_verify_only_for_the_same_body_and_secret() {
-        let sig = sign_body("s3cret", b"{\"a\":1}");
-        assert!(verify_body("s3cret", b"{\"a\":1}", &sig));
-        assert!(!verify_body("s3cret", b"{\"a\":2}", &sig));
-        assert!(!verify_body("other", b"{\"a\":1}", &sig));
-        assert!(!verify_body("s3cret", b"{\"a\":1}", "sha256=00"));
-        assert!(!verify_body("s3cret", b"{\"a\":1}", ""));
+    fn entry_signatures_verify_only_for_the_same_time_flow_body_and_secret() {
+        let sig = sign_entry("s3cret", 1000, 7, b"{\"a\":1}");
+        let ok = |secret: &str, flow: i64, body: &[u8], header: &str, now: i64| {
+            verify_entry(secret, (flow, body), Some(header), now)
+        };
+        assert_eq!(ok("s3cret", 7, b"{\"a\":1}", &sig, 1200).map(|s| s.t), Ok(1000));
+        assert_eq!(ok("s3cret", 7, b"{\"a\":2}", &sig, 1000), Err(SignatureError::Mismatch));
+        assert_eq!(ok("s3cret", 8, b"{\"a\":1}", &sig, 1000), Err(SignatureError::Mismatch));
+        assert_eq!(ok("other", 7, b"{\"a\":1}", &sig, 1000), Err(SignatureError::Mismatch));
+        assert_eq!(
+            ok("s3cret", 7, b"{\"a\":1}", &sig, 1301),
+            Err(SignatureError::Stale { t: 1000 })
+        );
+        assert_eq!(
+            ok("s3cret", 7, b"{}", "sha256=00", 1000),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify_entry("s3cret", (7, b"{}"), None, 1000),
+            Err(SignatureError::Missing)
+        );
+        // What README's openssl and Python examples compute.
+        assert_eq!(
+            sign_entry("s3cret", 1000, 7, b"{\"a\": 1}"),
+            "t=1000,v1=94f2d891700bd9045c4681a31d73fd3ebc665f4bdf2930e8e778b6406eadd57a"
+        );
+    }
+
+    #[test]
+    fn only_absolute_http_links_without_control_characters_are_tracked() {
+        assert_eq!(
+            link("https://shop.example/ä b"),
+            Link::Tracked("https://shop.example/%C3%A4%20b".into())
+        );
+        assert_eq!(
+            link(" HTTP://shop.example "),
+            Link::Tracked("HTTP://shop.example".into())
+        );
+        for unsafe_link in [
+            "javascript:alert(1)",
+            "//evil.example",
+            "data:text/html,x",
+            "https://x.example/\r\nSet-Cookie: a",
+            "https://",
+            "/relative",
+        ] {
+            assert_eq!(link(unsafe_link), Link::Dropped, "{unsafe_link}");
+        }
+        for kept in ["mailto:ann@example.com", "tel:+3725551234", "#top"] {
+            assert_eq!(link(kept), Link::Kept, "{kept}");
+        }
     }
 }

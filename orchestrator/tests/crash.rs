@@ -162,6 +162,7 @@ impl Drop for Server {
 async fn import_and_activate(client: &reqwest::Client, base: &str) -> i64 {
     let created: Value = client
         .post(format!("{base}/api/flows"))
+        .header("content-type", "application/json")
         .body(FLOW)
         .send()
         .await

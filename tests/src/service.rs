@@ -138,19 +138,32 @@ impl TestApp {
         background: bool,
         policy: flows::Policy,
     ) -> TestApp {
-        let clock = ManualClock::new(START.parse().unwrap());
         let config = ServeConfig {
+            background,
+            queues,
+            ..Self::config(backend, providers, policy)
+        };
+        Self::launch(backend, config).await
+    }
+
+    /// The tests' configuration: port 0, fixed secrets, no background loops, no queues.
+    fn config(backend: &Backend, providers: ProviderConfig, policy: flows::Policy) -> ServeConfig {
+        ServeConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             database_url: backend.url.clone(),
             policy,
-            background,
+            background: false,
             providers,
             public_url: Some("https://cairn.example".into()),
             secret: Some("test tracking secret".into()),
             delivery_lease: orchestrator::delivery::LEASE,
-            queues,
+            queues: orchestrator::app::QueueMode::Inline,
             api_token: None,
-        };
+        }
+    }
+
+    async fn launch(backend: &Backend, config: ServeConfig) -> TestApp {
+        let clock = ManualClock::new(START.parse().unwrap());
         let app = App::start(config, Arc::new(clock.clone()))
             .await
             .expect("the service starts");
@@ -183,7 +196,8 @@ impl TestApp {
         (status, value)
     }
 
-    /// Sends a request with extra headers.
+    /// Sends a request with extra headers. It is JSON unless `headers` name another
+    /// `content-type`; an empty `content-type` sends none.
     pub async fn call_with(
         &self,
         method: &str,
@@ -191,11 +205,11 @@ impl TestApp {
         body: &str,
         headers: &[(&str, &str)],
     ) -> (StatusCode, Value) {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("content-type", "application/json");
-        for (k, v) in headers {
+        let mut request = Request::builder().method(method).uri(path);
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+            request = request.header("content-type", "application/json");
+        }
+        for (k, v) in headers.iter().filter(|(_, v)| !v.is_empty()) {
             request = request.header(*k, *v);
         }
         let response = orchestrator::api::app(self.app.state.clone())

@@ -704,11 +704,18 @@ async fn the_service_journal_matches_the_simulation() {
     }
 }
 
+/// The `X-Cairn-Signature` of `body` into `flow`, signed `at` (Unix seconds) with `secret`.
+fn signed(secret: &str, at: i64, flow: i64, body: &str) -> String {
+    orchestrator::tracking::sign_entry(secret, at, flow, body.as_bytes())
+}
+
 #[tokio::test]
-async fn a_flow_with_a_secret_accepts_only_signed_entries() {
+async fn a_flow_with_a_secret_accepts_each_signed_entry_once_within_five_minutes_and_for_its_own_flow() {
+    const SECRET: &str = "a-long-shared-secret";
     for backend in backends().await {
         let t = TestApp::spawn(&backend).await;
         let flow = t.activate_template("welcome").await;
+        let other = t.activate_template("welcome").await;
         let (status, _) = t
             .call(
                 "PUT",
@@ -717,40 +724,119 @@ async fn a_flow_with_a_secret_accepts_only_signed_entries() {
             )
             .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-        let (status, _) = t
-            .call(
-                "PUT",
-                &format!("/api/flows/{flow}/secret"),
-                Some(r#"{"secret": "a-long-shared-secret"}"#),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK);
+        for id in [flow, other] {
+            let secret = json!({"secret": SECRET}).to_string();
+            let (status, _) = t.call("PUT", &format!("/api/flows/{id}/secret"), Some(&secret)).await;
+            assert_eq!(status, StatusCode::OK);
+        }
         let path = format!("/api/flows/{flow}/entries");
-        let (status, body) = t.post(&path, ANN).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
-        let wrong = orchestrator::tracking::sign_body("another-secret-entirely", ANN.as_bytes());
-        assert_eq!(
-            t.call_with("POST", &path, ANN, &[("x-cairn-signature", &wrong)])
+        let now = t.now().timestamp();
+        let refused = async |signature: &str| {
+            let (status, body) = t
+                .call_with("POST", &path, ANN, &[("x-cairn-signature", signature)])
+                .await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{}: {signature}: {body}",
+                backend.name
+            );
+            body["error"]["message"].as_str().unwrap().to_string()
+        };
+        assert!(refused("").await.contains("is missing"), "no signature is missing");
+        let mismatch = "does not match";
+        assert!(
+            refused(&signed("another-secret-entirely", now, flow, ANN))
                 .await
-                .0,
-            StatusCode::UNAUTHORIZED
+                .contains(mismatch)
         );
-        let altered = orchestrator::tracking::sign_body("a-long-shared-secret", ANN.replace("c1", "c2").as_bytes());
-        assert_eq!(
-            t.call_with("POST", &path, ANN, &[("x-cairn-signature", &altered)])
+        assert!(
+            refused(&signed(SECRET, now, flow, &ANN.replace("c1", "c2")))
                 .await
-                .0,
-            StatusCode::UNAUTHORIZED
+                .contains(mismatch)
         );
+        assert!(
+            refused(&signed(SECRET, now, other, ANN)).await.contains(mismatch),
+            "a body signed for another flow with the same secret"
+        );
+        assert!(
+            refused(&signed(SECRET, now - 301, flow, ANN))
+                .await
+                .contains("5 minutes"),
+            "stale"
+        );
+        assert!(
+            refused(&signed(SECRET, now + 301, flow, ANN))
+                .await
+                .contains("5 minutes"),
+            "future"
+        );
+        assert!(refused("sha256=00").await.contains("malformed"), "the old scheme");
         assert_eq!(
             t.get("/api/contacts/c1/journal").await.0,
             StatusCode::NOT_FOUND,
             "{}: nothing written",
             backend.name
         );
-        let good = orchestrator::tracking::sign_body("a-long-shared-secret", ANN.as_bytes());
+        let good = signed(SECRET, now - 299, flow, ANN);
         let (status, body) = t.call_with("POST", &path, ANN, &[("x-cairn-signature", &good)]).await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        assert_eq!(
+            status,
+            StatusCode::ACCEPTED,
+            "{}: a fresh signature: {body}",
+            backend.name
+        );
+        let (status, body) = t.call_with("POST", &path, ANN, &[("x-cairn-signature", &good)]).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::CONFLICT, Some("conflict")),
+            "{}: the same signed request again is a replay: {body}",
+            backend.name
+        );
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains("used before"),
+            "{body}"
+        );
+        t.settle().await;
+        assert_eq!(
+            t.journal("c1").await.iter().filter(|l| *l == "start entered").count(),
+            1,
+            "{}: one journey",
+            backend.name
+        );
+        t.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn an_entry_key_used_for_another_contact_is_a_conflict_that_says_so() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let flow = t.activate_template("welcome").await;
+        let path = format!("/api/flows/{flow}/entries");
+        let ann = r#"{"contact": {"id": "c1", "email": "ann@example.com"}, "key": "order-1"}"#;
+        let bob = r#"{"contact": {"id": "c2", "email": "bob@example.com"}, "key": "order-1"}"#;
+        let (status, first) = t.post(&path, ann).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{first}");
+        let (status, body) = t.post(&path, bob).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{}: {body}", backend.name);
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("already used for another contact"),
+            "{body}"
+        );
+        assert_eq!(
+            t.get("/api/contacts/c2").await.0,
+            StatusCode::NOT_FOUND,
+            "nothing written for Bob"
+        );
+        let (status, again) = t.post(&path, ann).await;
+        assert_eq!(
+            (status, &again["token"], &again["duplicate"]),
+            (StatusCode::ACCEPTED, &first["token"], &json!(true))
+        );
         t.stop().await;
     }
 }
@@ -1048,6 +1134,16 @@ async fn with_an_api_token_the_api_refuses_strangers_and_signed_entries_still_wo
         "no secret on the flow: the token is needed"
     );
     assert_eq!(t.call_with("POST", &entries, ANN, &auth).await.0, StatusCode::ACCEPTED);
+    for scheme in ["bearer", "BEARER"] {
+        let given = format!("{scheme} admin-token-123");
+        assert_eq!(
+            t.call_with("GET", "/api/flows", "", &[("authorization", &given)])
+                .await
+                .0,
+            StatusCode::OK,
+            "the scheme is case-insensitive: {scheme}"
+        );
+    }
     t.call_with(
         "PUT",
         &format!("/api/flows/{id}/secret"),
@@ -1056,7 +1152,7 @@ async fn with_an_api_token_the_api_refuses_strangers_and_signed_entries_still_wo
     )
     .await;
     let body = r#"{"contact": {"id": "c2"}}"#;
-    let signature = orchestrator::tracking::sign_body("a-long-shared-secret", body.as_bytes());
+    let signature = signed("a-long-shared-secret", t.now().timestamp(), id, body);
     assert_eq!(
         t.call_with("POST", &entries, body, &[("x-cairn-signature", &signature)])
             .await
@@ -1155,6 +1251,194 @@ async fn two_engines_apply_one_contacts_events_in_order() {
         );
         t.stop().await;
     }
+}
+
+/// A flow that emails `html` and waits a day for a click on it.
+fn click_flow(html: &str) -> String {
+    json!({"format": "cairn.flow/v1", "name": "Click", "nodes": [
+        {"id": "start", "type": "webhook_entry"},
+        {"id": "offer", "type": "send_email", "subject": "Offer", "html": html},
+        {"id": "click", "type": "wait_for_event", "event": "clicked", "message": "offer", "timeout": "1d"},
+        {"id": "done", "type": "exit"}],
+        "edges": [{"from": "start", "to": "offer"}, {"from": "offer", "to": "click"},
+                  {"from": "click", "to": "done", "when": "event"}, {"from": "click", "to": "done", "when": "timeout"}]})
+    .to_string()
+}
+
+/// The `href` values of the first email in the outbox, in order, `&amp;` decoded.
+async fn outbox_links(t: &TestApp) -> Vec<String> {
+    let (_, outbox) = t.get("/api/outbox").await;
+    let html = outbox[0]["content"]["html"].as_str().unwrap().to_string();
+    html.split("href=\"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().replace("&amp;", "&"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_head_request_to_a_tracking_link_records_no_open_and_no_click() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let flow = t
+            .activate(&click_flow(r#"<p><a href="https://shop.example/offer">Go</a></p>"#))
+            .await;
+        t.post(&format!("/api/flows/{flow}/entries"), ANN).await;
+        t.settle().await;
+        let (_, outbox) = t.get("/api/outbox").await;
+        let html = outbox[0]["content"]["html"].as_str().unwrap();
+        let pixel = html.split("src=\"").nth(1).unwrap().split('"').next().unwrap();
+        let pixel = &pixel[pixel.find("/t/o/").unwrap()..];
+        let link = &outbox_links(&t).await[0];
+        let click = &link[link.find("/t/c/").unwrap()..];
+        assert_eq!(t.call("HEAD", pixel, None).await.0, StatusCode::OK);
+        assert_eq!(t.call("HEAD", click, None).await.0, StatusCode::SEE_OTHER);
+        t.settle().await;
+        let journal = t.journal("c1").await;
+        assert!(
+            !journal.contains(&"click event".to_string()),
+            "{}: a robot's HEAD is no click: {journal:?}",
+            backend.name
+        );
+        assert_eq!(t.get_raw(click).await.status(), StatusCode::SEE_OTHER);
+        t.settle().await;
+        assert!(
+            t.journal("c1").await.contains(&"click event".to_string()),
+            "{}: a GET is",
+            backend.name
+        );
+        t.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn only_absolute_http_links_from_entry_data_are_tracked_and_redirected_to() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let html = ["a", "b", "c", "d", "e", "f"]
+            .map(|k| format!("<a href=\"{{{{ data.{k} }}}}\">{k}</a>"))
+            .concat();
+        let flow = t.activate(&click_flow(&html)).await;
+        let entry = json!({"contact": {"id": "c1", "email": "ann@example.com"}, "data": {
+            "a": "javascript:alert(1)",
+            "b": "//evil.example/x",
+            "c": "data:text/html,<script>alert(1)</script>",
+            "d": "https://shop.example/päev ö?x=1",
+            "e": "https://shop.example/x\r\nSet-Cookie: a=b",
+            "f": "mailto:help@shop.example",
+        }});
+        let (status, body) = t.post(&format!("/api/flows/{flow}/entries"), &entry.to_string()).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        t.settle().await;
+        let links = outbox_links(&t).await;
+        assert_eq!(links.len(), 6, "{links:?}");
+        assert_eq!(
+            [&links[0], &links[1], &links[2], &links[4]],
+            ["#", "#", "#", "#"],
+            "{}: other schemes, protocol-relative links and header-splitting targets are not linked: {links:?}",
+            backend.name
+        );
+        assert_eq!(links[5], "mailto:help@shop.example");
+        let click = &links[3][links[3].find("/t/c/").expect("the https link is tracked")..];
+        let response = t.get_raw(click).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{}", backend.name);
+        assert_eq!(
+            response.headers()["location"],
+            "https://shop.example/p%C3%A4ev%20%C3%B6?x=1",
+            "non-ASCII is percent-encoded"
+        );
+        t.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn json_endpoints_refuse_other_content_types_and_nothing_is_changed_from_another_site() {
+    let backend = &backends().await[0];
+    let t = TestApp::spawn(backend).await;
+    let text = std::fs::read_to_string(tests::repo_root().join("flows/templates/welcome.json")).unwrap();
+    for kind in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ] {
+        let (status, body) = t
+            .call_with("POST", "/api/flows", &text, &[("content-type", kind)])
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("unsupported_media_type")),
+            "{kind}: {body}"
+        );
+    }
+    let (_, flows) = t.get("/api/flows").await;
+    assert_eq!(flows, json!([]), "nothing created");
+    let json_utf8 = [("content-type", "application/json; charset=utf-8")];
+    let (status, created) = t.call_with("POST", "/api/flows", &text, &json_utf8).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let activate = format!("/api/flows/{}/activate", created["id"]);
+    for headers in [
+        [("content-type", "text/plain"), ("origin", "")],
+        [("content-type", ""), ("origin", "https://evil.example")],
+        [("content-type", ""), ("sec-fetch-site", "cross-site")],
+    ] {
+        let (status, body) = t.call_with("POST", &activate, "", &headers).await;
+        assert!(
+            [StatusCode::UNSUPPORTED_MEDIA_TYPE, StatusCode::FORBIDDEN].contains(&status),
+            "{headers:?}: {status} {body}"
+        );
+    }
+    let (_, flows) = t.get("/api/flows").await;
+    assert_eq!(flows[0]["status"], "draft", "a page on another site activated nothing");
+    let same_site = [("content-type", ""), ("origin", "https://cairn.example")];
+    assert_eq!(t.call_with("POST", &activate, "", &same_site).await.0, StatusCode::OK);
+    let response = t.get_raw("/api/flows").await;
+    assert!(
+        !response.headers().contains_key("access-control-allow-origin"),
+        "no CORS"
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn every_response_carries_security_headers() {
+    let backend = &backends().await[0];
+    let t = TestApp::spawn(backend).await;
+    for path in ["/", "/docs/", "/healthz", "/api/nothing-here"] {
+        let response = t.get_raw(path).await;
+        let headers = response.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(headers["content-security-policy"], "frame-ancestors 'none'", "{path}");
+    }
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_flow_with_thousands_of_problems_lists_the_first_hundred_and_counts_them_all() {
+    let backend = &backends().await[0];
+    let t = TestApp::spawn(backend).await;
+    let nodes: Vec<_> = (0..3000)
+        .map(|i| json!({"id": format!("n{i}"), "type": "send_fax"}))
+        .collect();
+    let flow = json!({"format": "cairn.flow/v1", "name": "Bad", "nodes": nodes, "edges": []}).to_string();
+    let (status, body) = t.post("/api/flows", &flow).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["details"].as_array().unwrap().len(), 100, "capped");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("the first 100 listed"), "{message}");
+    assert!(body.to_string().len() < 64 << 10, "a small answer");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_database_server_fails_start_up_at_once_naming_what_was_tried() {
+    let started = std::time::Instant::now();
+    let Err(e) = orchestrator::db::connect("postgres://cairn:hunter2@127.0.0.1:1/cairn").await else {
+        panic!("nothing listens on port 1");
+    };
+    let message = e.to_string();
+    assert!(message.contains("127.0.0.1:1"), "{message}");
+    assert!(!message.contains("hunter2"), "no password in the message: {message}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "fails fast");
 }
 
 /// A flow that emails and ends.

@@ -47,8 +47,25 @@ pub enum ApiError {
     TooLarge { limit: usize },
     #[error("the request body could not be read: {0}")]
     BadBody(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("the request was not answered within {0:?}: its body came too slowly, or it took too long")]
+    RequestTimeout(std::time::Duration),
     #[error("internal error")]
     Internal(String),
+}
+
+/// The most problems an error lists in `details`; the message gives the total.
+pub const MAX_DETAILS: usize = 100;
+
+/// The JSON error body of a status whose response has no body of its own (hyper's 414 and
+/// 431, an extractor's bare rejection): the code is the status's reason in snake case.
+pub fn status_body(status: StatusCode) -> serde_json::Value {
+    let reason = status.canonical_reason().unwrap_or("error");
+    let code = reason.to_ascii_lowercase().replace(['-', ' '], "_").replace('\'', "");
+    serde_json::json!({"error": {"code": code, "message": reason, "details": []}})
 }
 
 impl ApiError {
@@ -97,6 +114,9 @@ impl ApiError {
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::BadBody(_) => (StatusCode::BAD_REQUEST, "bad_body"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            ApiError::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -120,6 +140,7 @@ impl From<flows::Problems> for ApiError {
         let first = p.0.first().map(ToString::to_string).unwrap_or_default();
         let details =
             p.0.into_iter()
+                .take(MAX_DETAILS)
                 .map(|p| Detail {
                     node: p.node,
                     field: p.field,
@@ -131,7 +152,11 @@ impl From<flows::Problems> for ApiError {
         let message = match count {
             0 | 1 => first,
             2 => format!("{first} (and 1 more problem)"),
-            _ => format!("{first} (and {} more problems)", count - 1),
+            _ if count <= MAX_DETAILS => format!("{first} (and {} more problems)", count - 1),
+            _ => format!(
+                "{first} (and {} more problems: {count} in all, the first {MAX_DETAILS} listed)",
+                count - 1
+            ),
         };
         ApiError::Invalid {
             code: "invalid_flow",

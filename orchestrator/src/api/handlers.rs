@@ -212,10 +212,7 @@ fn typed<T: serde::de::DeserializeOwned>(value: Value) -> ApiResult<T> {
     })
 }
 
-/// The header that carries `sha256=<hex HMAC of the body>` for flows with a secret.
-pub const SIGNATURE_HEADER: &str = "x-cairn-signature";
-
-#[utoipa::path(post, path = "/api/flows/{id}/entries", tag = "journeys", params(("id" = i64, Path), ("x-cairn-signature" = Option<String>, Header, description = "sha256=<hex HMAC-SHA256 of the body>, required when the flow has a secret")), request_body = EntryBody, responses((status = 202, body = EntryAccepted), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Flow not active, or contact already in it", body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/flows/{id}/entries", tag = "journeys", params(("id" = i64, Path), ("x-cairn-signature" = Option<String>, Header, description = "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<flow id>.<body>\">, required when the flow has a secret")), request_body = EntryBody, responses((status = 202, body = EntryAccepted), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Flow not active, contact already in it, key used for another contact, or a signature used before", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn enter(
     State(state): State<AppState>,
     Segment(id): Segment,
@@ -225,27 +222,21 @@ pub async fn enter(
 ) -> ApiResult<Response> {
     let flow = existing_flow(&state, &id).await?;
     let body = body_bytes(body)?;
-    match flow_store::secret(&state.db, flow.id).await? {
-        Some(secret) => {
-            let signature = headers
-                .get(SIGNATURE_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            if !crate::tracking::verify_body(&secret, &body, signature) {
-                return Err(ApiError::Unauthorized(format!(
-                    "flow {} requires the {SIGNATURE_HEADER} header: sha256=<hex HMAC-SHA256 of the body under the flow's secret>",
-                    flow.id
-                )));
-            }
-        }
+    let signature = match flow_store::secret(&state.db, flow.id).await? {
+        Some(secret) => Some(super::signed::check(
+            &secret,
+            (flow.id, &body),
+            &headers,
+            state.clock.now(),
+        )?),
         // A flow without a secret takes entries only from callers holding the API token.
         None if !authenticated.0 => {
             return Err(ApiError::Unauthorized(
                 "this API requires Authorization: Bearer <CAIRN_API_TOKEN>".into(),
             ));
         }
-        None => {}
-    }
+        None => None,
+    };
     let request: EntryRequest = typed(json_body(Ok(body), strict::RECORDS)?)?;
     request.check()?;
     let (true, Some(version)) = (flow.status == "active", flow.active_version) else {
@@ -289,6 +280,9 @@ pub async fn enter(
     let contact = super::contact::contact_input(request.contact)?;
     let now = state.clock.now();
     let tx = crate::db::begin_write(&state.db).await?;
+    if let Some(signature) = &signature {
+        super::signed::use_once(&tx, flow.id, signature, now).await?;
+    }
     let contact_id = contacts::upsert(&tx, &contact, now).await?;
     let entered = journeys::enter_with_memberships(
         &tx,
@@ -389,11 +383,18 @@ const PIXEL: &[u8] = &[
 ];
 
 #[utoipa::path(get, path = "/t/o/{token}", tag = "tracking", params(("token" = String, Path)), responses((status = 200, description = "A 1x1 GIF; the open is recorded", content_type = "image/gif"), (status = 404, description = "Forged or unknown token: nothing recorded")))]
-pub async fn track_open(State(state): State<AppState>, Segment(token): Segment) -> ApiResult<Response> {
+pub async fn track_open(
+    State(state): State<AppState>,
+    method: axum::http::Method,
+    Segment(token): Segment,
+) -> ApiResult<Response> {
     let Some(crate::tracking::Hit::Open { message }) = state.tracker.verify(&token) else {
         return Err(ApiError::NotFound("no such tracking link".into()));
     };
-    record_hit(&state, &message, "opened").await?;
+    // Only a GET is an open: link checkers and robots HEAD links without reading them.
+    if method == axum::http::Method::GET {
+        record_hit(&state, &message, "opened").await?;
+    }
     let headers = [
         (axum::http::header::CONTENT_TYPE, "image/gif"),
         (axum::http::header::CACHE_CONTROL, "no-store"),
@@ -402,14 +403,24 @@ pub async fn track_open(State(state): State<AppState>, Segment(token): Segment) 
 }
 
 #[utoipa::path(get, path = "/t/c/{token}", tag = "tracking", params(("token" = String, Path)), responses((status = 303, description = "Redirect to the original URL; the click is recorded"), (status = 404, description = "Forged or unknown token: nothing recorded")))]
-pub async fn track_click(State(state): State<AppState>, Segment(token): Segment) -> ApiResult<Response> {
+pub async fn track_click(
+    State(state): State<AppState>,
+    method: axum::http::Method,
+    Segment(token): Segment,
+) -> ApiResult<Response> {
     let Some(crate::tracking::Hit::Click { message, url }) = state.tracker.verify(&token) else {
+        return Err(ApiError::NotFound("no such tracking link".into()));
+    };
+    // Only absolute http(s) targets are redirected to, whatever an older token says.
+    let crate::tracking::Link::Tracked(url) = crate::tracking::link(&url) else {
         return Err(ApiError::NotFound("no such tracking link".into()));
     };
     if axum::http::HeaderValue::from_str(&url).is_err() {
         return Err(ApiError::NotFound("no such tracking link".into()));
     }
-    record_hit(&state, &message, "clicked").await?;
+    if method == axum::http::Method::GET {
+        record_hit(&state, &message, "clicked").await?;
+    }
     Ok(axum::response::Redirect::to(&url).into_response())
 }
 

@@ -5,7 +5,9 @@
 mod contact;
 pub mod docs;
 pub mod error;
+pub mod guard;
 mod handlers;
+mod signed;
 pub mod strict;
 
 use std::sync::Arc;
@@ -88,9 +90,12 @@ async fn authenticate(
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    // The scheme is case-insensitive (RFC 7235): `bearer` and `BEARER` are `Bearer`.
     let ok = given
-        .strip_prefix("Bearer ")
-        .is_some_and(|g| crate::tracking::constant_time_eq(g.as_bytes(), token.as_bytes()));
+        .trim()
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .is_some_and(|(_, g)| crate::tracking::constant_time_eq(g.trim().as_bytes(), token.as_bytes()));
     request.extensions_mut().insert(Authenticated(ok));
     let path = request.uri().path();
     let is_entry =
@@ -131,5 +136,10 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::same_site_json,
+        ))
+        .layer(axum::middleware::map_response(guard::harden))
         .with_state(state)
 }

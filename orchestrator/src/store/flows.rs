@@ -178,3 +178,27 @@ pub async fn first_admission(c: &impl ConnectionTrait, flow: i64, version: i64) 
     .await?;
     Ok(r.is_some())
 }
+
+/// Remembers an entry's signature (its hex HMAC) as used; `false` when it was used before. Runs
+/// in the entry's transaction, so a refused or failed entry does not use its signature up, and
+/// prunes signatures signed more than `forget_before` (they are refused as stale anyway).
+pub async fn use_signature(
+    c: &impl ConnectionTrait,
+    flow: i64,
+    (signature, signed_at): (&str, i64),
+    forget_before: i64,
+) -> Result<bool, DbErr> {
+    exec(
+        c,
+        "DELETE FROM used_signatures WHERE signed_at < $1",
+        vec![forget_before.into()],
+    )
+    .await?;
+    let n = exec(
+        c,
+        "INSERT INTO used_signatures (signature, flow_id, signed_at) VALUES ($1, $2, $3) ON CONFLICT (signature) DO NOTHING",
+        vec![signature.into(), flow.into(), signed_at.into()],
+    )
+    .await?;
+    Ok(n == 1)
+}

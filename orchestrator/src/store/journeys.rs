@@ -111,16 +111,10 @@ pub async fn enter_uncounted(c: &impl ConnectionTrait, e: NewEntry<'_>) -> Resul
         )
         .await?;
     }
-    if let Some(key) = e.key {
-        let r = one(
-            c,
-            "SELECT id FROM tokens WHERE flow_id = $1 AND entry_key = $2",
-            vec![e.flow_id.into(), key.into()],
-        )
-        .await?;
-        if let Some(r) = r {
-            return Ok(Entered::Duplicate { token: col(&r, 0)? });
-        }
+    if let Some(key) = e.key
+        && let Some(seen) = keyed(c, e.flow_id, key, e.contact_id).await?
+    {
+        return Ok(seen);
     }
     let blocking = match e.reentry {
         Reentry::Always => None,
@@ -159,18 +153,32 @@ pub async fn enter_uncounted(c: &impl ConnectionTrait, e: NewEntry<'_>) -> Resul
     match (r, e.key) {
         (Some(r), _) => Ok(Entered::Started { token: col(&r, 0)? }),
         // The same key was entered concurrently (another contact's request with this key).
-        (None, Some(key)) => {
-            let r = one(
-                c,
-                "SELECT id FROM tokens WHERE flow_id = $1 AND entry_key = $2",
-                vec![e.flow_id.into(), key.into()],
-            )
+        (None, Some(key)) => keyed(c, e.flow_id, key, e.contact_id)
             .await?
-            .ok_or_else(|| DbErr::Custom("entry key conflict without a row".into()))?;
-            Ok(Entered::Duplicate { token: col(&r, 0)? })
-        }
+            .ok_or_else(|| DbErr::Custom("entry key conflict without a row".into())),
         (None, None) => Err(DbErr::Custom("INSERT … RETURNING gave no row".into())),
     }
+}
+
+/// The journey an entry key already started in the flow: a duplicate for the same contact,
+/// refused for another (the key names one contact's entry; another contact must not silently
+/// get the first one's journey instead of their own).
+async fn keyed(c: &impl ConnectionTrait, flow: i64, key: &str, contact: i64) -> Result<Option<Entered>, DbErr> {
+    let Some(r) = one(
+        c,
+        "SELECT id, contact_id FROM tokens WHERE flow_id = $1 AND entry_key = $2",
+        vec![flow.into(), key.into()],
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    if col::<i64>(&r, 1)? == contact {
+        return Ok(Some(Entered::Duplicate { token: col(&r, 0)? }));
+    }
+    Ok(Some(Entered::Refused {
+        reason: format!("the entry key '{key}' was already used for another contact in this flow"),
+    }))
 }
 
 /// Enters every contact of an audience (all contacts, or the members of `list`) at a segment

@@ -95,7 +95,10 @@ impl App {
         }
         let wake = Arc::new(Notify::new());
         let delivery_wake = Arc::new(Notify::new());
-        let providers = Arc::new(workers::providers::Providers::new(&config.providers)?);
+        // Webhook nodes may not call this service: its bound address is refused to them.
+        let mut provider_config = config.providers.clone();
+        provider_config.webhook.own.get_or_insert(addr.ip());
+        let providers = Arc::new(workers::providers::Providers::new(&provider_config)?);
         let queues = match &config.queues {
             QueueMode::Inline => None,
             QueueMode::Embedded if db.get_database_backend() == sea_orm::DbBackend::Sqlite => {

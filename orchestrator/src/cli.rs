@@ -115,6 +115,11 @@ pub struct ProviderArgs {
     /// Bearer token for the push endpoint.
     #[arg(long, env = "CAIRN_PUSH_TOKEN", hide_env_values = true)]
     pub push_token: Option<String>,
+    /// Destinations `webhook` nodes may call although they are loopback, private, link-local
+    /// or otherwise not public: comma-separated CIDRs (10.0.0.0/8) and host names
+    /// (hooks.internal, allowed whatever it resolves to).
+    #[arg(long, env = "CAIRN_WEBHOOK_ALLOW", default_value = "")]
+    pub webhook_allow: workers::address::AllowList,
 }
 
 /// `cairn worker`: send workers only, on the same queues as the service.
@@ -131,6 +136,9 @@ pub struct WorkerArgs {
         hide_env_values = true
     )]
     pub database_url: String,
+    /// The service's listen address: webhook nodes may not call it.
+    #[arg(long, env = "CAIRN_LISTEN")]
+    pub listen: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub providers: ProviderArgs,
 }
@@ -149,6 +157,10 @@ impl ProviderArgs {
             email_from: self.email_from.clone(),
             sms: endpoint(&self.sms_url, &self.sms_token),
             push: endpoint(&self.push_url, &self.push_token),
+            webhook: workers::address::Destinations {
+                allow: self.webhook_allow.clone(),
+                own: None,
+            },
             ..ProviderConfig::default()
         }
     }
@@ -515,9 +527,10 @@ fn worker(args: WorkerArgs) -> Result<(), CliError> {
     };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let providers = std::sync::Arc::new(
-            workers::providers::Providers::new(&args.providers.providers()).map_err(|e| fail(e.to_string()))?,
-        );
+        let mut config = args.providers.providers();
+        config.webhook.own = args.listen.map(|a| a.ip());
+        let providers =
+            std::sync::Arc::new(workers::providers::Providers::new(&config).map_err(|e| fail(e.to_string()))?);
         let queues = match &args.redis_url {
             Some(url) => workers::queues::Queues::redis(url)
                 .await

@@ -282,3 +282,18 @@ fn schema_prints_the_published_json_schema() {
         "docs/cairn.flow.v1.schema.json is stale: run `cargo run -- flows schema > docs/cairn.flow.v1.schema.json`"
     );
 }
+
+#[test]
+fn a_bad_webhook_allow_list_entry_is_named_and_nothing_starts() {
+    for command in ["serve", "worker"] {
+        let out = cairn(&[command, "--webhook-allow", "10.0.0.0/8, 10.0.0.0/33"]);
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        let err = stderr(&out);
+        assert!(
+            err.contains(
+                "'10.0.0.0/33' is not a CIDR (10.0.0.0/8), an IP address or a host name: the prefix length must be 0 to 32"
+            ),
+            "{command}: {err}"
+        );
+    }
+}

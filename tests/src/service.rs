@@ -88,6 +88,18 @@ async fn fresh_postgres(admin: &str) -> String {
     format!("{}/{name}", &base[..cut])
 }
 
+/// Providers whose `webhook` nodes may call loopback addresses, where the tests' fake
+/// receivers listen (without it they are refused, as in production).
+pub fn loopback_webhooks() -> ProviderConfig {
+    ProviderConfig {
+        webhook: workers::address::Destinations {
+            allow: "127.0.0.0/8".parse().unwrap(),
+            own: None,
+        },
+        ..ProviderConfig::default()
+    }
+}
+
 /// The start of every test's manual clock: a Wednesday, 08:00 UTC.
 pub const START: &str = "2026-12-30T08:00:00Z";
 

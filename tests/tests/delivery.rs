@@ -132,7 +132,7 @@ async fn a_provider_4xx_fails_the_message_for_good_with_the_reason() {
 async fn webhook_nodes_call_their_url_with_an_idempotency_key() {
     let hook = HttpProvider::start(&[]).await;
     for backend in backends().await {
-        let t = TestApp::spawn(&backend).await;
+        let t = TestApp::spawn_with(&backend, tests::service::loopback_webhooks()).await;
         let url = hook.url("/crm/{{contact.id}}");
         let flow = json!({"format": "cairn.flow/v1", "name": "Hook", "nodes": [
             {"id": "start", "type": "webhook_entry"},

@@ -10,7 +10,11 @@
 //!
 //! The orchestrator's delivery loop calls this today; apalis jobs per channel (`cairn worker`)
 //! will call the same function.
+//!
+//! Webhook destinations are flow data: [`address`] decides which addresses a `webhook` node
+//! may reach, and the webhook client resolves host names through it and follows no redirects.
 
+pub mod address;
 pub mod attempt;
 pub mod jobs;
 pub mod providers;

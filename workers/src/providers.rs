@@ -1,5 +1,6 @@
 //! Channel providers and the classification of their answers.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -7,6 +8,8 @@ use flows::{Channel, Content, Outbound};
 use lettre::message::{Mailbox, MultiPart, SinglePart, header::ContentType};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde_json::json;
+
+use crate::address::{Destinations, Refused};
 
 /// An HTTP endpoint of an SMS or push provider.
 #[derive(Debug, Clone)]
@@ -28,6 +31,9 @@ pub struct ProviderConfig {
     pub push: Option<HttpEndpoint>,
     /// Per request.
     pub timeout: Duration,
+    /// Where `webhook` nodes may connect (the SMS and push endpoints are the operator's and
+    /// are not checked).
+    pub webhook: Destinations,
 }
 
 impl Default for ProviderConfig {
@@ -38,6 +44,7 @@ impl Default for ProviderConfig {
             sms: None,
             push: None,
             timeout: Duration::from_secs(15),
+            webhook: Destinations::default(),
         }
     }
 }
@@ -98,6 +105,11 @@ pub struct Providers {
     smtp: Option<AsyncSmtpTransport<Tokio1Executor>>,
     email_from: Mailbox,
     http: reqwest::Client,
+    /// For `webhook` nodes: resolves through [`GuardedResolver`], follows no redirect, uses no
+    /// proxy (a proxy would resolve the host itself, past the check).
+    webhook_http: reqwest::Client,
+    /// Checks IP-literal hosts, which never reach the resolver.
+    destinations: Arc<Destinations>,
     sms: Option<HttpEndpoint>,
     push: Option<HttpEndpoint>,
 }
@@ -137,11 +149,24 @@ impl Providers {
             .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| ConfigError::Http(e.to_string()))?;
+        let destinations = Arc::new(config.webhook.clone());
+        let webhook_http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(GuardedResolver {
+                destinations: destinations.clone(),
+            })
+            .build()
+            .map_err(|e| ConfigError::Http(e.to_string()))?;
         Ok(Providers {
             attempt_timeout: config.timeout,
             smtp,
             email_from,
             http,
+            webhook_http,
+            destinations,
             sms: config.sms.clone(),
             push: config.push.clone(),
         })
@@ -304,14 +329,79 @@ impl Providers {
             M::Patch => reqwest::Method::PATCH,
             M::Delete => reqwest::Method::DELETE,
         };
-        let mut request = self.http.request(method, &m.to).header("Idempotency-Key", &m.id);
+        let failed = |reason: String| Outcome::Failed {
+            provider: "webhook",
+            reason,
+        };
+        let url = match reqwest::Url::parse(&m.to) {
+            Ok(url) => url,
+            Err(e) => return failed(format!("invalid URL '{}': {e}", m.to)),
+        };
+        // The parsed host: `2130706433` and `0x7f.1` are 127.0.0.1 by now.
+        let literal = url.host_str().map(|h| h.trim_start_matches('[').trim_end_matches(']'));
+        if let Some(Ok(ip)) = literal.map(str::parse::<std::net::IpAddr>)
+            && let Err(refused) = self.destinations.check(ip)
+        {
+            return failed(refused.to_string());
+        }
+        let mut request = self.webhook_http.request(method, url).header("Idempotency-Key", &m.id);
         if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
             request = request.header("Content-Type", "application/json");
         }
         for (k, v) in headers {
             request = request.header(k, v);
         }
-        classify("webhook", request.body(body.to_string()).send().await).await
+        match request.body(body.to_string()).send().await {
+            Err(e) if refusal(&e).is_some() => failed(refusal(&e).map(ToString::to_string).unwrap_or_default()),
+            result => classify("webhook", result).await,
+        }
+    }
+}
+
+/// The refusal inside a request's error, when the resolver refused every address.
+fn refusal(e: &reqwest::Error) -> Option<&Refused> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(refused) = err.downcast_ref::<Refused>() {
+            return Some(refused);
+        }
+        source = err.source();
+    }
+    None
+}
+
+/// Resolves webhook hosts and keeps only the addresses [`Destinations`] allows, so the
+/// connection uses exactly the addresses that were checked. A host the allow-list names keeps
+/// all its addresses; a host left with none fails with the first [`Refused`].
+struct GuardedResolver {
+    destinations: Arc<Destinations>,
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let destinations = self.destinations.clone();
+        Box::pin(async move {
+            let host = name.as_str();
+            let resolved: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host, 0)).await?.collect();
+            if destinations.allow.allows_host(host) {
+                return Ok(Box::new(resolved.into_iter()) as reqwest::dns::Addrs);
+            }
+            let mut refused = None;
+            let kept: Vec<std::net::SocketAddr> = resolved
+                .into_iter()
+                .filter(|addr| match destinations.check(addr.ip()) {
+                    Ok(()) => true,
+                    Err(r) => {
+                        refused.get_or_insert(r);
+                        false
+                    }
+                })
+                .collect();
+            match refused {
+                Some(refused) if kept.is_empty() => Err(Box::new(refused) as Box<dyn std::error::Error + Send + Sync>),
+                _ => Ok(Box::new(kept.into_iter()) as reqwest::dns::Addrs),
+            }
+        })
     }
 }
 

@@ -27,6 +27,19 @@ for +213), else by all of the country's zones, which makes the prefix ambiguous
 (e.g. Europe/Bucharest for +740, Kaliningrad). Several zones with the same
 offsets are collapsed into one (e.g. +44: Europe/London).
 
+phone_zones follows phonenumbers.timezone.time_zones_for_number, not the raw
+prefix map alone: the library gives the raw map's zones only to fixed-line numbers
+(and to mobiles in the countries of _GEO_MOBILE_COUNTRIES), and every other number
+(mobile, toll-free, ...) its calling code's zones, which this script narrows to the
+zones of the number's region (a +1 684 mobile is American Samoa's single zone; a
++61 4 mobile keeps every Australian zone). Each calling code whose numbers do not
+all get zones with the same offsets is walked digit by digit over phonenumbers'
+own numbering patterns: a prefix gets one zone only when every valid number under
+it does, else all of them (ambiguous), so +61 4 and +64 2 are ambiguous while
++61 2 stays Australia/Sydney. The calling codes whose mobiles the library treats
+as geographic (52, 54, 55, 62, 86) keep the raw map: walking their numbering plans
+takes too long, and only their service numbers (toll-free ...) would change.
+
 phone_regions: a calling code used by one region is written alone (372 EE). A
 shared one (1, 7, 44, 61, ...) is split into the shortest prefixes under which
 every number phonenumbers considers valid gets the same region from
@@ -43,6 +56,7 @@ Last generated with phonenumbers 9.0.43, Python 3.11 and the system's tzdata
 """
 
 import re
+import time
 import zoneinfo
 from collections import defaultdict
 from datetime import datetime, timezone
@@ -84,8 +98,13 @@ def signature(zone):
     return _signatures[zone]
 
 
-def same_time(zones):
+@lru_cache(maxsize=None)
+def _same_time(zones):
     return len({signature(z) for z in zones}) == 1
+
+
+def same_time(zones):
+    return _same_time(frozenset(zones))
 
 
 def read_zone_tab():
@@ -329,6 +348,125 @@ def zone_table(regions, country_zones, single_zone):
     return out, notes
 
 
+def number_zone_table(geo, country_zones, single_zone):
+    """Prefix -> zones as phonenumbers.timezone.time_zones_for_number answers for the
+    valid numbers under the prefix, refined by the number's region.
+
+    The library gives a fixed-line number (and a mobile one in the few countries whose
+    mobile numbers are geographic: _GEO_MOBILE_COUNTRIES) the zones of its longest prefix
+    in `geo`; any other number (mobile, toll-free, VoIP ...) gets its calling code's zones,
+    narrowed here to the zones of the region the library gives the number (an American
+    Samoa mobile is Pacific/Pago_Pago, not every NANP zone; an Australian mobile stays
+    every Australian zone). A prefix is written with a single zone only when every valid
+    number under it gets that zone (or zones with the same offsets); where they differ, it
+    is written with all of them (ambiguous) and its digits are walked further, so that the
+    longest prefix of any number gives its zone or says it is ambiguous."""
+    geo_mobile = phonenumbers.phonenumberutil._GEO_MOBILE_COUNTRIES
+    out = {}
+    for code, region_codes in sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items()):
+        if region_codes == ("001",):
+            continue
+        cc = str(code)
+        keys = {k for k in geo if k.startswith(cc) and calling_code(k) == cc}
+        inner = {k[:n] for k in keys for n in range(len(cc), len(k))}  # proper prefixes
+        candidates = set().union(*(geo[k] for k in keys), *(
+            single_zone.get(r) and [single_zone[r]] or country_zones.get(r, []) for r in region_codes))
+        if candidates and same_time(candidates):  # every number gets the same time: no walk
+            out.update({k: geo[k] for k in keys})
+            out.setdefault(cc, [collapse(candidates, code)])
+            continue
+        if code in geo_mobile:  # mobiles are geographic: the raw map (walking them is too slow)
+            out.update({k: geo[k] for k in keys})
+            continue
+        started = time.monotonic()
+        regions = [Region(r) for r in region_codes]
+        lengths = ({NANP_LENGTH} if code == 1
+                   else set().union(*(r.descs[0][2] for r in regions)))
+
+        def region_zones(region, cc=cc):
+            if region in single_zone:
+                return (single_zone[region],)
+            if region in country_zones:
+                return tuple(sorted(country_zones[region]))
+            return tuple(sorted(geo.get(cc, ()))) or None
+
+        def step(state, digit, regions=regions):
+            return tuple(r.step(s, digit) for r, s in zip(regions, state))
+
+        def kind_at(state, length, regions=regions, lengths=lengths, code=code):
+            """'geo', or the region of a valid non-geographic number, or None."""
+            if length not in lengths:
+                return None
+            for region, s in zip(regions, state):
+                kind = region.kind(s, length)
+                if (not s[2]) if region.leading else not kind:
+                    continue
+                if not kind:
+                    return None
+                if kind == "fixed_line" or (kind == "mobile" and code in geo_mobile):
+                    return "geo"
+                return region.code
+            return None
+
+        @lru_cache(maxsize=None)
+        def kinds_below(state, length, lengths=lengths):
+            kinds = {kind_at(state, length)} - {None}
+            if length < max(lengths) and any(s[0][0] for s in state):
+                for digit in DIGITS:
+                    kinds |= kinds_below(step(state, digit), length + 1)
+            return frozenset(kinds)
+
+        def resolve(kind, prefix, keys=keys, region_zones=region_zones, cc=cc):
+            if kind != "geo":
+                return region_zones(kind)
+            for end in range(len(prefix), len(cc) - 1, -1):
+                if prefix[:end] in keys:
+                    return tuple(sorted(geo[prefix[:end]]))
+            return None
+
+        @lru_cache(maxsize=None)
+        def answers(digits, state, inner=inner, lengths=lengths, cc=cc):
+            prefix = cc + digits
+            if prefix not in inner:
+                found = {resolve(k, prefix) for k in kinds_below(state, len(digits))}
+                return frozenset(found - {None})
+            found = {resolve(kind_at(state, len(digits)), prefix)} - {None}
+            if len(digits) < max(lengths) and any(s[0][0] for s in state):
+                for digit in DIGITS:
+                    found |= answers(digits + digit, step(state, digit))
+            return frozenset(found - {None})
+
+        depth = max(len(cc) + 3, *(len(k) for k in keys))
+
+        def emit(digits, state, inherited):
+            found = answers(digits, state)
+            if not found:
+                return
+            zones = sorted(set().union(*found))
+            value = [collapse(zones, code)] if same_time(zones) else zones
+            if value != inherited:
+                out[cc + digits] = value
+            # Mixed: walk on, up to a digit past the longest prefix of the raw map (deeper,
+            # numbers of different zones rarely part, and the prefix stays ambiguous).
+            if len(found) > 1 and len(cc + digits) <= depth:
+                for digit in DIGITS:
+                    emit(digits + digit, step(state, digit), value)
+
+        emit("", tuple(r.start() for r in regions), None)
+        print(f"  +{cc}: walked in {time.monotonic() - started:.1f} s", flush=True)
+    return out
+
+
+ZONE_TAB_ZONES = read_zone_tab()
+
+
+def collapse(zones, code):
+    """One zone for zones with the same offsets: the calling code's main region's first."""
+    main = phonenumbers.region_code_for_country_code(code)
+    preferred = [z for z in ZONE_TAB_ZONES.get(main, []) if z in zones]
+    return (preferred or sorted(zones))[0]
+
+
 def calling_code(prefix):
     for n in (1, 2, 3):
         if int(prefix[:n]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
@@ -385,7 +523,8 @@ def main():
     country_zones = read_zone_tab()
     single_zone = {c: zs[0] for c, zs in sorted(country_zones.items()) if same_time(zs)}
     regions = region_table()
-    zones, notes = zone_table(regions, country_zones, single_zone)
+    geo, notes = zone_table(regions, country_zones, single_zone)
+    zones = number_zone_table(geo, country_zones, single_zone)
 
     write_tsv("phone_zones.tsv", [(p, ",".join(z)) for p, z in sorted(zones.items())])
     write_tsv("phone_regions.tsv", sorted(regions.items()))
@@ -400,7 +539,9 @@ def main():
     for number in ["+3725551234", "+4915112345678", "+12125551234", "+13105551234",
                    "+18005551234", "+919812345678", "+61212345678", "+551123456789",
                    "+81312345678", "+447700900123", "+33612345678", "+5255123456789",
-                   "+9779812345678", "+14165551234", "+447400123456", "+74012123456"]:
+                   "+9779812345678", "+14165551234", "+447400123456", "+74012123456",
+                   "+61412345678", "+61891234567", "+6421123456", "+6493001234",
+                   "+16847331234", "+16846331234"]:
         zp, z = longest(zones, number[1:])
         rp, r = longest(regions, number[1:])
         shown = f"ambiguous, {len(z)} zones" if z and len(z) > 3 else ",".join(z or ["-"])

@@ -166,6 +166,11 @@ pub fn zone_for_country(country: &str) -> Option<Tz> {
         .ok()
 }
 
+/// Whether `country` (ISO 3166 alpha-2, any case) has public holidays in the table.
+pub fn is_country(country: &str) -> bool {
+    holidays().contains_key(country.trim().to_ascii_uppercase().as_str())
+}
+
 /// The name of the public holiday on `day` in `country`, if it is one (years 2025–2031).
 pub fn public_holiday(country: &str, day: NaiveDate) -> Option<&'static str> {
     public_holidays_between(country, day, day).next().map(|(_, name)| name)
@@ -292,6 +297,48 @@ mod tests {
     }
 
     #[test]
+    fn mobile_ranges_used_across_several_zones_give_no_zone() {
+        // An Australian mobile may be in Perth or Sydney; a New Zealand one on the Chatham
+        // Islands: libphonenumber gives these ranges every zone of their country.
+        assert_eq!(zone("+61 412 345 678"), PhoneZone::Ambiguous);
+        assert_eq!(zone("+61 499 999 999"), PhoneZone::Ambiguous);
+        assert_eq!(zone("+64 21 123 4567"), PhoneZone::Ambiguous);
+        assert_eq!(zone("+64 27 123 4567"), PhoneZone::Ambiguous);
+        // Landlines keep their area's zone; a territory with one zone keeps it for all numbers.
+        assert_eq!(zone("+61 2 9374 4000"), z("Australia/Sydney"));
+        assert_eq!(zone("+64 9 300 1234"), z("Pacific/Auckland"));
+        assert_eq!(zone("+1 684 633 1234"), z("Pacific/Pago_Pago"));
+        assert_eq!(
+            zone("+1 684 733 1234"),
+            z("Pacific/Pago_Pago"),
+            "an American Samoa mobile"
+        );
+        assert_eq!(zone("+372 5123 4567"), z("Europe/Tallinn"));
+        assert_eq!(zone("+372 640 4000"), z("Europe/Tallinn"));
+    }
+
+    #[test]
+    fn a_contact_with_only_an_australian_mobile_gets_the_flow_or_default_zone() {
+        let mut c = Contact::new("c1");
+        c.phone = Some("+61 412 345 678".into());
+        assert_eq!(
+            contact_zone(&c, None, chrono_tz::UTC),
+            (chrono_tz::UTC, ZoneSource::Default)
+        );
+        c.phone = Some("+64 21 123 4567".into());
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        assert_eq!(
+            contact_zone(&c, Some(berlin), chrono_tz::UTC),
+            (berlin, ZoneSource::Flow)
+        );
+        c.country = Some("NZ".into()); // two zones: still no guess
+        assert_eq!(
+            contact_zone(&c, None, chrono_tz::UTC),
+            (chrono_tz::UTC, ZoneSource::Default)
+        );
+    }
+
+    #[test]
     fn ambiguous_or_invalid_numbers_give_no_zone() {
         // Toll-free +1 800 is not tied to a place.
         assert_eq!(zone("+1 800 555 1234"), PhoneZone::Ambiguous);
@@ -333,6 +380,15 @@ mod tests {
         assert_eq!(contact_country(&c).as_deref(), Some("FR"));
         c.country = Some("de".into());
         assert_eq!(contact_country(&c).as_deref(), Some("DE"));
+        let mut gb = Contact::new("c2");
+        gb.phone = Some("+44 7400 123456".into());
+        assert_eq!(contact_country(&gb).as_deref(), Some("GB"));
+        gb.phone = Some("+44 7797 123456".into());
+        assert_eq!(contact_country(&gb).as_deref(), Some("JE"), "+44 is shared with Jersey");
+        // The drama range is no one's: no country, though its zone is London.
+        gb.phone = Some("+44 7700 900123".into());
+        assert_eq!(contact_country(&gb), None);
+        assert_eq!(zone_for_phone("+44 7700 900123"), z("Europe/London"));
     }
 
     #[test]

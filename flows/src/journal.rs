@@ -89,6 +89,11 @@ pub enum Action {
     Skipped {
         reason: String,
     },
+    /// Something the contact's journey went on without, e.g. public holidays that could not be
+    /// applied because the contact's country is unknown.
+    Notice {
+        reason: String,
+    },
     /// The journey ended.
     Exited,
     /// This step could not be done. After a failed send the journey goes on (so a fallback such
@@ -116,6 +121,7 @@ impl Action {
             Action::Waiting { .. } => "waiting",
             Action::Deferred { .. } => "deferred",
             Action::Skipped { .. } => "skipped",
+            Action::Notice { .. } => "notice",
             Action::Exited => "exited",
             Action::Failed { .. } => "failed",
         }

@@ -13,7 +13,9 @@
 //! gap; an edge in an autumn overlap takes the later instant for `start` and the earlier for
 //! `end`, so no instant whose wall time lies outside the window is ever open (the window may
 //! lose up to the repeated hour that night). A window with `end` at or before `start` runs past
-//! midnight, belongs to the day it opens on, and stops at midnight when the next day is closed.
+//! midnight and belongs to the day it opens on: it runs to its end the next morning even when
+//! the window does not open on that next day (`days`), and stops at midnight only when the next
+//! day is closed (a holiday of its calendars).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -40,7 +42,8 @@ pub struct SendWindow {
     pub start: LocalTime,
     /// At or before `start`: the window runs past midnight into the next day.
     pub end: LocalTime,
-    /// Days the window opens on; every day when absent.
+    /// Days the window opens on; every day when absent. An overnight window opening on the
+    /// last of them still runs into the next morning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub days: Option<Vec<Weekday>>,
 }
@@ -239,6 +242,10 @@ pub struct Policy {
     #[serde(default = "utc", with = "zone_name")]
     #[schemars(with = "String")]
     pub default_timezone: Tz,
+    /// Country (ISO 3166 alpha-2) whose public holidays apply to contacts whose country comes
+    /// from nowhere else (neither their `country` field nor their phone number), e.g. `"EE"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_country: Option<String>,
     /// Rules per channel, e.g. `{"sms": {"window": {"start": "10:00", "end": "20:00"}}}`.
     #[serde(default)]
     pub channels: BTreeMap<Channel, SendRules>,
@@ -269,6 +276,7 @@ impl Default for Policy {
     fn default() -> Self {
         Policy {
             default_timezone: chrono_tz::UTC,
+            default_country: None,
             channels: BTreeMap::new(),
             calendars: BTreeMap::new(),
         }
@@ -281,6 +289,13 @@ impl Policy {
         let policy: Policy = serde_json::from_str(text).map_err(|e| format!("policy: {e}"))?;
         let names: BTreeSet<String> = policy.calendars.keys().cloned().collect();
         let mut problems = Vec::new();
+        if let Some(country) = &policy.default_country
+            && !crate::geo::is_country(country)
+        {
+            problems.push(format!(
+                "policy: default_country: '{country}' is not a country with public holidays (ISO 3166 alpha-2, e.g. \"EE\")"
+            ));
+        }
         for (channel, rules) in &policy.channels {
             for (field, message) in rules.check(&format!("channels.{channel}"), Some(&names), false) {
                 problems.push(format!("policy: {field}: {message}"));
@@ -324,6 +339,13 @@ impl Policy {
         } else {
             Err(crate::Problems(problems))
         }
+    }
+
+    /// The country whose public holidays apply to `contact`: theirs (see
+    /// [`crate::geo::contact_country`]), else the policy's `default_country`.
+    pub fn country(&self, contact: &crate::Contact) -> Option<String> {
+        crate::geo::contact_country(contact)
+            .or_else(|| self.default_country.as_deref().map(|c| c.trim().to_ascii_uppercase()))
     }
 
     /// The rules a send follows: the node's, then the flow's for the channel, then these.

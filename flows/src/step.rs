@@ -190,7 +190,11 @@ impl Run<'_> {
                 }
                 let flow_rules = flow.definition().policy.get(channel);
                 let rules = self.cx.policy.rules(*channel, flow_rules, rules);
-                match self.gate(ix, *channel, &rules) {
+                let gate = self.gate(ix, *channel, &rules);
+                if matches!(gate, Gate::Go(_) | Gate::Defer { .. }) && self.token.state == TokenState::Ready {
+                    self.note_unknown_country(rules.holidays.as_deref().unwrap_or_default());
+                }
+                match gate {
                     Gate::Go(to) => {
                         let guard = self.guard(*channel, &rules);
                         self.send(*channel, content, to, guard);
@@ -209,7 +213,10 @@ impl Run<'_> {
             }
             Op::HolidayPause { calendar, next } => {
                 let names = vec![calendar.clone().unwrap_or_else(|| PUBLIC.to_string())];
-                let country = geo::contact_country(self.cx.contact);
+                if self.token.state == TokenState::Ready {
+                    self.note_unknown_country(&names);
+                }
+                let country = self.cx.policy.country(self.cx.contact);
                 let closed = |day: NaiveDate| self.cx.policy.closed(&names, country.as_deref(), day);
                 let open = OpenTime {
                     zone: self.zone(),
@@ -367,6 +374,17 @@ impl Run<'_> {
 
     /// Holds the token at the current node until `until` for a policy; journals `deferred`
     /// once per distinct `until`.
+    /// Journals that public holidays are not applied when `calendars` name them and the
+    /// contact's country is unknown (no `country` field, no phone that says it, no policy
+    /// `default_country`).
+    fn note_unknown_country(&mut self, calendars: &[String]) {
+        if calendars.iter().any(|c| c == PUBLIC) && self.cx.policy.country(self.cx.contact).is_none() {
+            self.journal(Action::Notice {
+                reason: "no country known: public holidays not applied".into(),
+            });
+        }
+    }
+
     fn defer(&mut self, until: DateTime<Utc>, reason: String, zoned: bool) -> Visit {
         if self.token.state != (TokenState::Waiting { until }) {
             self.token.state = TokenState::Waiting { until };
@@ -498,7 +516,7 @@ impl Run<'_> {
             }
         }
         let names = rules.holidays.clone().unwrap_or_default();
-        let country = geo::contact_country(contact);
+        let country = self.cx.policy.country(contact);
         let closed = |day: NaiveDate| self.cx.policy.closed(&names, country.as_deref(), day);
         let open = OpenTime {
             zone: self.zone(),
@@ -542,7 +560,7 @@ impl Run<'_> {
     /// and the throttles of the channel and of the flow.
     fn guard(&self, channel: Channel, rules: &SendRules) -> Option<Guard> {
         let names = rules.holidays.clone().unwrap_or_default();
-        let country = geo::contact_country(self.cx.contact);
+        let country = self.cx.policy.country(self.cx.contact);
         let zone = self.zone();
         let today = self.now().with_timezone(&zone).date_naive();
         let closed: BTreeMap<NaiveDate, String> = if names.is_empty() {

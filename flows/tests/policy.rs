@@ -420,3 +420,142 @@ fn the_delivery_guard_knows_a_long_closed_period() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn public_holidays_without_a_known_country_are_journaled_as_not_applied() {
+    let flow = line(
+        json!([{"id": "text", "type": "send_sms", "text": "hi", "holidays": ["public"], "window": {"start": "10:00", "end": "20:00"}}]),
+        Value::Null,
+    );
+    // Monday 2026-12-28 is Boxing Day (observed) in the United Kingdom. +44 7700 900… is the
+    // range kept for drama: its zone is London, but no country can be told from it (+44 is
+    // shared by GB, Guernsey, Jersey and the Isle of Man, whose holidays differ).
+    let drama = contact("+44 7700 900123");
+    let noon = "2026-12-28T12:00:00Z";
+    let r = run(&flow, &drama, &Policy::default(), &History::default(), noon);
+    assert_eq!(
+        actions(&r),
+        [
+            "2026-12-28T12:00Z start entered",
+            "2026-12-28T12:00Z text notice",
+            "2026-12-28T12:00Z done exited"
+        ]
+    );
+    assert_eq!(
+        r.journal[1].2,
+        Action::Notice {
+            reason: "no country known: public holidays not applied".into()
+        }
+    );
+    assert_eq!(r.sends[0].0, at(noon), "sent at once");
+
+    // The policy's default country fills the gap.
+    let policy = Policy::from_json(r#"{"default_country": "gb"}"#).unwrap();
+    let r = run(&flow, &drama, &policy, &History::default(), noon);
+    assert_eq!(
+        actions(&r),
+        [
+            "2026-12-28T12:00Z start entered",
+            "2026-12-28T12:00Z text deferred",
+            "2026-12-29T10:00Z done exited"
+        ]
+    );
+    let Action::Deferred { reason, .. } = &r.journal[1].2 else {
+        panic!()
+    };
+    assert!(reason.contains("public holiday in GB"), "{reason}");
+
+    // A real British mobile number says GB by itself.
+    let r = run(
+        &flow,
+        &contact("+44 7400 123456"),
+        &Policy::default(),
+        &History::default(),
+        noon,
+    );
+    assert_eq!(r.sends[0].0, at("2026-12-29T10:00:00Z"));
+    assert!(!actions(&r).iter().any(|a| a.ends_with("notice")));
+
+    // A holiday_pause says so too, and lets the contact through.
+    let pause = line(json!([{"id": "pause", "type": "holiday_pause"}]), Value::Null);
+    let r = run(&pause, &drama, &Policy::default(), &History::default(), noon);
+    assert_eq!(
+        actions(&r),
+        [
+            "2026-12-28T12:00Z start entered",
+            "2026-12-28T12:00Z pause notice",
+            "2026-12-28T12:00Z done exited"
+        ]
+    );
+}
+
+#[test]
+fn a_default_country_that_is_not_one_is_refused() {
+    let err = Policy::from_json(r#"{"default_country": "Estonia"}"#).unwrap_err();
+    assert!(err.contains("default_country"), "{err}");
+    assert!(Policy::from_json(r#"{"default_country": "EE"}"#).is_ok());
+}
+
+#[test]
+fn nationwide_mobile_ranges_of_countries_with_several_zones_fall_through_to_the_default() {
+    let flow = line(
+        json!([{"id": "text", "type": "send_sms", "text": "hi", "window": {"start": "10:00", "end": "20:00"}}]),
+        Value::Null,
+    );
+    let policy = Policy::from_json(r#"{"default_timezone": "Europe/Tallinn"}"#).unwrap();
+    // 07:00Z is 09:00 in Tallinn: deferred to 10:00 Tallinn, in the default zone, for an
+    // Australian and a New Zealand mobile alike (their ranges are nationwide).
+    for phone in ["+61 412 345 678", "+64 21 123 4567"] {
+        let r = run(
+            &flow,
+            &contact(phone),
+            &policy,
+            &History::default(),
+            "2026-12-01T07:00:00Z",
+        );
+        let Action::Deferred {
+            until,
+            zone,
+            zone_source,
+            ..
+        } = &r.journal[1].2
+        else {
+            panic!("{phone}: {:?}", r.journal)
+        };
+        assert_eq!(*until, at("2026-12-01T08:00:00Z"), "{phone}");
+        assert_eq!(zone.as_deref(), Some("Europe/Tallinn"), "{phone}");
+        assert_eq!(*zone_source, Some(flows::geo::ZoneSource::Default), "{phone}");
+    }
+}
+
+#[test]
+fn an_overnight_window_belongs_to_the_day_it_opens_on_and_runs_into_the_next_morning() {
+    let flow = line(
+        json!([{"id": "text", "type": "send_sms", "text": "hi",
+                "window": {"start": "22:00", "end": "06:00", "days": ["mon","tue","wed","thu","fri","sat"]}}]),
+        Value::Null,
+    );
+    let mut c = contact("+372 5555 1234");
+    c.timezone = Some(chrono_tz::Europe::Tallinn); // UTC+2 in December
+    let sent_at = |policy: &Policy, start: &str| run(&flow, &c, policy, &History::default(), start).sends[0].0;
+    let open = Policy::default();
+    // Sunday 2026-12-06 03:00 in Tallinn: Saturday's window is still open, though the window
+    // does not open on Sundays.
+    assert_eq!(sent_at(&open, "2026-12-06T01:00:00Z"), at("2026-12-06T01:00:00Z"));
+    // Sunday 22:30: no window opens on Sunday, so the next is Monday's, at 22:00.
+    assert_eq!(sent_at(&open, "2026-12-06T20:30:00Z"), at("2026-12-07T20:00:00Z"));
+    // When Sunday is a closed day (here a custom calendar), Saturday's window stops at midnight.
+    let rest =
+        Policy::from_json(r#"{"calendars": {"rest": ["2026-12-06"]}, "channels": {"sms": {"holidays": ["rest"]}}}"#)
+            .unwrap();
+    assert_eq!(
+        sent_at(&rest, "2026-12-05T21:30:00Z"),
+        at("2026-12-05T21:30:00Z"),
+        "Saturday 23:30"
+    );
+    assert_eq!(
+        sent_at(&rest, "2026-12-06T01:00:00Z"),
+        at("2026-12-07T20:00:00Z"),
+        "Sunday 03:00"
+    );
+}

@@ -9,9 +9,7 @@
 set -euo pipefail
 seconds="${1:-60}"
 cd "$(dirname "$0")/../fuzz"
-cargo=cargo
-[ -x /work/cargo-locked ] && cargo=/work/cargo-locked   # the shared development machine's lock
-RUSTC_BOOTSTRAP=1 "$cargo" fuzz build -O
+RUSTC_BOOTSTRAP=1 cargo fuzz build -O
 bin="target/$(rustc -vV | sed -n 's/^host: //p')/release"
 status=0
 for target in $(RUSTC_BOOTSTRAP=1 cargo fuzz list); do

@@ -1,7 +1,7 @@
 //! Any JSON as a contact's data, rendered by fixed templates under each escaping.
 #![no_main]
 
-use flows::template::{Escape, Templates};
+use flows::template::{Escape, FieldSpec, Templates, limits};
 use libfuzzer_sys::fuzz_target;
 
 const SOURCES: [&str; 4] = [
@@ -19,9 +19,13 @@ fuzz_target!(|data: &[u8]| {
     let mut templates = Templates::default();
     for (i, source) in SOURCES.iter().enumerate() {
         for escape in [Escape::Html, Escape::Json, Escape::Url, Escape::None] {
-            let id = templates
-                .add(&format!("n{i}"), &format!("{escape:?}"), source, escape)
-                .expect("fixed templates parse");
+            let field = format!("{escape:?}");
+            let spec = FieldSpec {
+                field: &field,
+                escape,
+                limit: limits::EMAIL_BODY,
+            };
+            let id = templates.add(&format!("n{i}"), spec, source).expect("fixed templates parse");
             let _ = templates.render(&id, &context);
         }
     }

@@ -1,7 +1,7 @@
 //! Any template text, parsed under each escaping and rendered against a fixed contact.
 #![no_main]
 
-use flows::template::{Escape, Templates};
+use flows::template::{Escape, FieldSpec, Templates, limits};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -12,7 +12,12 @@ fuzz_target!(|data: &[u8]| {
     }));
     let mut templates = Templates::default();
     for escape in [Escape::Html, Escape::Json, Escape::Url, Escape::None] {
-        if let Ok(id) = templates.add("node", "field", source, escape) {
+        let spec = FieldSpec {
+            field: "field",
+            escape,
+            limit: limits::EMAIL_BODY,
+        };
+        if let Ok(id) = templates.add("node", spec, source) {
             let _ = templates.render(&id, &context);
         }
     }

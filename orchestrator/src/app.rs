@@ -50,6 +50,8 @@ pub struct ServeConfig {
     pub queues: QueueMode,
     /// See [`AppState::api_token`].
     pub api_token: Option<String>,
+    /// Timeouts and the connection limit of the HTTP server.
+    pub http: crate::server::HttpLimits,
 }
 
 /// How long `cairn serve` waits for running work once asked to stop (`--shutdown-timeout`).
@@ -162,12 +164,7 @@ impl App {
         };
         let mut tasks = JoinSet::new();
         let router = app(state.clone());
-        let server_stop = until_stopped(stopped.clone());
-        tasks.spawn(async move {
-            if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(server_stop).await {
-                tracing::error!(error = %e, "server stopped");
-            }
-        });
+        tasks.spawn(crate::server::serve(listener, router, config.http, stopped.clone()));
         if config.background {
             tasks.spawn(engine.clone().run(until_stopped(stopped.clone())));
             tasks.spawn(delivery.clone().run(until_stopped(stopped.clone())));

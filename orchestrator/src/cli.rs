@@ -88,6 +88,20 @@ pub struct ServeArgs {
     /// (abandoned work is redone: transactions roll back, leases run out).
     #[arg(long, env = "CAIRN_SHUTDOWN_TIMEOUT", default_value = "10s")]
     pub shutdown_timeout: Duration,
+    /// A request's headers must be complete within this, from the connection's opening or the
+    /// first byte of a later request; slower connections are closed.
+    #[arg(long, env = "CAIRN_HEADER_TIMEOUT", default_value = "10s")]
+    pub header_timeout: Duration,
+    /// From a request's complete headers to its response, reading the body included (408).
+    #[arg(long, env = "CAIRN_REQUEST_TIMEOUT", default_value = "30s")]
+    pub request_timeout: Duration,
+    /// How long a kept-alive connection may wait for its next request.
+    #[arg(long, env = "CAIRN_IDLE_TIMEOUT", default_value = "60s")]
+    pub idle_timeout: Duration,
+    /// Open connections at most; at the limit a new one replaces the connection that has
+    /// waited longest without a request in flight.
+    #[arg(long, env = "CAIRN_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
     /// Into an empty database, load the template journeys and 300 sample contacts.
     #[arg(long)]
     pub demo: bool,
@@ -584,6 +598,12 @@ fn serve(args: ServeArgs) -> Result<(), CliError> {
                 (None, true) => crate::app::QueueMode::Inline,
             },
             api_token: args.api_token.clone(),
+            http: crate::server::HttpLimits {
+                header_timeout: args.header_timeout.to_chrono().to_std().unwrap_or_default(),
+                request_timeout: args.request_timeout.to_chrono().to_std().unwrap_or_default(),
+                idle_timeout: args.idle_timeout.to_chrono().to_std().unwrap_or_default(),
+                max_connections: args.max_connections as usize,
+            },
         };
         let app = crate::app::App::start(config, std::sync::Arc::new(crate::clock::SystemClock))
             .await

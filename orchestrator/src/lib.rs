@@ -19,5 +19,6 @@ pub mod delivery;
 pub mod demo;
 pub mod engine;
 pub mod import;
+pub mod server;
 pub mod store;
 pub mod tracking;

@@ -13,6 +13,7 @@ use axum::http::{Request, StatusCode};
 use chrono::{DateTime, TimeDelta, Utc};
 use orchestrator::app::{App, ServeConfig};
 use orchestrator::clock::ManualClock;
+pub use orchestrator::server::HttpLimits;
 use sea_orm::ConnectionTrait;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -171,7 +172,15 @@ impl TestApp {
             delivery_lease: orchestrator::delivery::LEASE,
             queues: orchestrator::app::QueueMode::Inline,
             api_token: None,
+            http: HttpLimits::default(),
         }
+    }
+
+    /// The service with the given HTTP server limits (engine and delivery left to the test).
+    pub async fn spawn_http(backend: &Backend, http: HttpLimits) -> TestApp {
+        let mut config = Self::config(backend, ProviderConfig::default(), flows::Policy::default());
+        config.http = http;
+        Self::launch(backend, config).await
     }
 
     async fn launch(backend: &Backend, config: ServeConfig) -> TestApp {
@@ -240,6 +249,22 @@ impl TestApp {
             .oneshot(request)
             .await
             .unwrap()
+    }
+
+    /// Sends raw bytes to the server over TCP and returns everything it answers until it
+    /// closes the connection (send `Connection: close`), at most 5 s.
+    pub async fn tcp(&self, request: &[u8]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.app.addr).await.expect("connect");
+        stream.write_all(request).await.expect("send");
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+        assert!(
+            read.is_ok(),
+            "no complete answer within 5 s: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        String::from_utf8_lossy(&answer).into_owned()
     }
 
     pub async fn post(&self, path: &str, body: &str) -> (StatusCode, Value) {

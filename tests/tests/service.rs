@@ -1399,7 +1399,7 @@ async fn json_endpoints_refuse_other_content_types_and_nothing_is_changed_from_a
 }
 
 #[tokio::test]
-async fn every_response_carries_security_headers() {
+async fn every_response_carries_security_headers_and_protocol_errors_have_a_json_body() {
     let backend = &backends().await[0];
     let t = TestApp::spawn(backend).await;
     for path in ["/", "/docs/", "/healthz", "/api/nothing-here"] {
@@ -1409,6 +1409,24 @@ async fn every_response_carries_security_headers() {
         assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
         assert_eq!(headers["content-security-policy"], "frame-ancestors 'none'", "{path}");
     }
+    let long_uri = format!(
+        "GET /{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "a".repeat(70_000)
+    );
+    let answer = t.tcp(long_uri.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 414"), "{answer}");
+    assert!(
+        answer.contains(r#""code":"uri_too_long""#) && answer.contains("nosniff"),
+        "{answer}"
+    );
+    let many_headers: String = (0..150).map(|i| format!("x-h{i}: v\r\n")).collect();
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many_headers}Connection: close\r\n\r\n");
+    let answer = t.tcp(request.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    assert!(
+        answer.contains(r#""code":"request_header_fields_too_large""#),
+        "{answer}"
+    );
     t.stop().await;
 }
 
@@ -1439,6 +1457,49 @@ async fn an_unreachable_database_server_fails_start_up_at_once_naming_what_was_t
     assert!(message.contains("127.0.0.1:1"), "{message}");
     assert!(!message.contains("hunter2"), "no password in the message: {message}");
     assert!(started.elapsed() < std::time::Duration::from_secs(10), "fails fast");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_hundred_slow_clients_neither_keep_healthz_out_nor_stay_connected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let backend = &backends().await[0];
+    let limits = tests::service::HttpLimits {
+        header_timeout: std::time::Duration::from_secs(1),
+        request_timeout: std::time::Duration::from_millis(500),
+        max_connections: 64,
+        ..Default::default()
+    };
+    let t = TestApp::spawn_http(backend, limits).await;
+    let mut slow = Vec::new();
+    for _ in 0..300 {
+        let mut stream = tokio::net::TcpStream::connect(t.app.addr).await.unwrap();
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x").await.unwrap();
+        slow.push(stream);
+    }
+    let started = std::time::Instant::now();
+    let answer = t
+        .tcp(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let slow_body = b"POST /api/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{";
+    let answer = t.tcp(slow_body).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "a body too slow: {answer}");
+    assert!(answer.contains(r#""code":"request_timeout""#), "{answer}");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    for (i, stream) in slow.iter_mut().enumerate() {
+        let mut buf = [0u8; 64];
+        let read = tokio::time::timeout(std::time::Duration::from_secs(1), stream.read(&mut buf)).await;
+        assert!(
+            matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+            "slow client {i} is still connected after the header timeout: {read:?}"
+        );
+    }
+    t.stop().await;
 }
 
 /// A flow that emails and ends.

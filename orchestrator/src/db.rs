@@ -118,6 +118,15 @@ pub fn from_ms(ms: i64) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
+/// PostgreSQL's text cannot hold a NUL character (it refuses the whole statement), and text
+/// from outside (a provider's answer, a name in data) may carry one: it is stored as U+FFFD.
+fn without_nul(value: Value) -> Value {
+    match value {
+        Value::String(Some(s)) if s.contains('\0') => Value::String(Some(s.replace('\0', "\u{FFFD}"))),
+        other => other,
+    }
+}
+
 /// Builds a statement. On SQLite, every `$N` becomes an anonymous `?` and the values are laid
 /// out in the order the placeholders occur (repeated where one is used twice): sqlx asks SQLite
 /// for each parameter's name, which SQLite finds by linear search, so named or numbered
@@ -128,7 +137,10 @@ fn stmt(c: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Statement {
         eprintln!("SQL {}", &sql[..sql.len().min(90)]);
     }
     let backend = c.get_database_backend();
-    if backend != DbBackend::Sqlite || !sql.contains('$') {
+    if backend == DbBackend::Postgres {
+        return Statement::from_sql_and_values(backend, sql, values.into_iter().map(without_nul));
+    }
+    if !sql.contains('$') {
         return Statement::from_sql_and_values(backend, sql, values);
     }
     let mut out = String::with_capacity(sql.len());

@@ -648,3 +648,69 @@ fn sms_flow() -> serde_json::Value {
         {"id": "done", "type": "exit"}],
         "edges": [{"from": "start", "to": "text"}, {"from": "text", "to": "done"}]})
 }
+
+/// An SMS provider that answers every request `400` with a body holding a NUL byte.
+async fn provider_answering_with_a_nul() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = vec![0u8; 64 * 1024];
+                let _ = socket.read(&mut request).await;
+                let body = "bad\0number";
+                let answer = format!(
+                    "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}/sms")
+}
+
+#[tokio::test]
+async fn a_provider_answer_holding_a_nul_byte_fails_the_message_with_its_reason_on_every_backend() {
+    let url = provider_answering_with_a_nul().await;
+    for backend in backends().await {
+        let providers = ProviderConfig {
+            sms: Some(HttpEndpoint {
+                url: url.clone(),
+                token: None,
+            }),
+            ..ProviderConfig::default()
+        };
+        let t = TestApp::spawn_with(&backend, providers).await;
+        let flow = t
+            .activate(
+                r#"{"format": "cairn.flow/v1", "name": "Text", "nodes": [
+                  {"id": "start", "type": "webhook_entry"},
+                  {"id": "text", "type": "send_sms", "text": "Hi"},
+                  {"id": "done", "type": "exit"}],
+                 "edges": [{"from": "start", "to": "text"}, {"from": "text", "to": "done"}]}"#,
+            )
+            .await;
+        t.post(&format!("/api/flows/{flow}/entries"), ANN).await;
+        t.settle().await;
+        let (_, outbox) = t.get("/api/outbox").await;
+        assert_eq!(outbox[0]["status"], "failed", "{}: {outbox}", backend.name);
+        let (_, journal) = t.get("/api/contacts/c1/journal").await;
+        let failed = journal
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["action"] == "failed")
+            .unwrap_or_else(|| panic!("{}: a failed line in {journal}", backend.name));
+        assert!(
+            failed["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("HTTP 400 Bad Request: bad"),
+            "{}: {failed}",
+            backend.name
+        );
+        t.stop().await;
+    }
+}

@@ -855,6 +855,17 @@ fn is_header_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
+/// Headers that say where and how a request travels rather than what it says: set by a flow,
+/// `Host` would reach another site behind a shared proxy than the address checked, and the
+/// framing headers would let it smuggle a second request.
+fn is_connection_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    matches!(
+        name.as_str(),
+        "host" | "content-length" | "transfer-encoding" | "connection" | "te" | "upgrade" | "keep-alive" | "trailer"
+    ) || name.starts_with("proxy-")
+}
+
 /// A `from` of an email: an address (`news@shop.example`) or a name and an address in angle
 /// brackets (`Shop <news@shop.example>`), on one line.
 fn check_sender(from: &str) -> Result<(), String> {
@@ -1148,6 +1159,12 @@ impl NodeCheck<'_> {
                         self.problem(
                             Some(&format!("headers.{name}")),
                             "is not an HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)",
+                        );
+                    } else if is_connection_header(name) {
+                        self.problem(
+                            Some(&format!("headers.{name}")),
+                            "is set by the HTTP connection itself (Host, Content-Length, Transfer-Encoding, \
+                             Connection, proxy headers…); a flow cannot set it",
                         );
                     }
                     let t = self.template(&format!("headers.{name}"), value, Escape::None, limits::WEBHOOK_HEADER);
@@ -2084,6 +2101,17 @@ mod tests {
             "{found:#?}"
         );
         assert!(!found.iter().any(|p| p.contains("X-Ok")), "{found:#?}");
+        let node = json!({"id": "hook", "type": "webhook", "url": "https://hooks.example/x",
+                          "headers": {"Host": "admin.internal", "transfer-encoding": "chunked", "Proxy-Authorization": "x"}});
+        let found = problems(entry_to(node));
+        for name in ["Host", "transfer-encoding", "Proxy-Authorization"] {
+            assert!(
+                found
+                    .iter()
+                    .any(|p| p.contains(&format!("field 'headers.{name}': is set by the HTTP connection"))),
+                "{name}: {found:#?}"
+            );
+        }
     }
 
     #[test]

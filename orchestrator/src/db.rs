@@ -102,6 +102,29 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTra
     .await
 }
 
+/// Runs `work` in a write transaction ([`begin_write`]): commits when it succeeds, and rolls
+/// back at once when it fails. Left to its drop, a transaction is rolled back lazily (on
+/// PostgreSQL when its connection is next used), holding its row locks meanwhile, so the rows a
+/// failed pass locked would be skipped by the very `SKIP LOCKED` query that looks for them.
+pub async fn in_write<T, E: From<DbErr>>(
+    db: &DatabaseConnection,
+    work: impl AsyncFnOnce(&sea_orm::DatabaseTransaction) -> Result<T, E>,
+) -> Result<T, E> {
+    let tx = begin_write(db).await?;
+    match work(&tx).await {
+        Ok(done) => {
+            tx.commit().await?;
+            Ok(done)
+        }
+        Err(e) => {
+            if let Err(rollback) = tx.rollback().await {
+                tracing::warn!(error = %rollback, "rolling back a failed transaction failed");
+            }
+            Err(e)
+        }
+    }
+}
+
 /// A SQLite URL for a file path.
 pub fn sqlite_url(path: &std::path::Path) -> String {
     format!("sqlite://{}?mode=rwc", path.display())
@@ -261,26 +284,35 @@ pub async fn all_packed<T: serde::de::DeserializeOwned>(
 }
 
 /// Whether a database error says nothing about the rows a statement touched: the database is
-/// busy, locked, out of reach, or asked the transaction to start over. Any other error (a
-/// constraint, a value it refuses, a row that does not decode) may be one row's doing.
+/// busy, locked, out of reach, full, or asked the transaction to start over. Only errors that
+/// can be one row's doing are not: a row that does not decode (`Custom`, `Json`, `Type`, a
+/// column that does not decode), a value the database refuses (SQLite's constraint, mismatch,
+/// too-big and range codes; PostgreSQL's data exceptions, class 22, and integrity violations,
+/// class 23). An error of any other kind is retried rather than blamed on a row.
 pub fn is_transient(e: &DbErr) -> bool {
-    if matches!(e, DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) {
-        return true;
+    use sea_orm::RuntimeErr;
+    match e {
+        DbErr::Custom(_) | DbErr::Json(_) | DbErr::Type(_) | DbErr::TryIntoErr { .. } => false,
+        DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e)) => sqlx_transient(e),
+        _ => true,
     }
-    let text = e.to_string().to_ascii_lowercase();
-    [
-        "database is locked",
-        "database table is locked",
-        "busy",
-        "pool timed out",
-        "connection",
-        "deadlock detected",
-        "could not serialize",
-        "io error",
-        "broken pipe",
-    ]
-    .iter()
-    .any(|s| text.contains(s))
+}
+
+fn sqlx_transient(e: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error;
+    match e {
+        Error::Database(d) => {
+            let code = d.code().unwrap_or_default();
+            match code.parse::<i64>() {
+                // SQLite's extended result code: TOOBIG, CONSTRAINT, MISMATCH, RANGE are the row's.
+                Ok(n) => !matches!(n & 0xff, 18 | 19 | 20 | 25),
+                // PostgreSQL's SQLSTATE.
+                Err(_) => !(code.starts_with("22") || code.starts_with("23")),
+            }
+        }
+        Error::ColumnDecode { .. } | Error::Decode(_) | Error::Encode(_) => false,
+        _ => true,
+    }
 }
 
 /// Column `i` of a row.
@@ -391,6 +423,25 @@ pub fn placeholders(first: usize, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn only_errors_that_can_be_a_rows_doing_are_not_transient() {
+        let db = Database::connect("sqlite::memory:").await.expect("memory database");
+        exec(&db, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)", vec![])
+            .await
+            .unwrap();
+        exec(&db, "INSERT INTO t VALUES (1, 'a')", vec![]).await.unwrap();
+        let duplicate = exec(&db, "INSERT INTO t VALUES (1, 'b')", vec![]).await.unwrap_err();
+        assert!(!is_transient(&duplicate), "{duplicate}");
+        let undecodable = all_packed::<(i64,)>(&db, "SELECT 'x' AS c0", &[Packed::Int], vec![])
+            .await
+            .unwrap_err();
+        assert!(!is_transient(&undecodable), "{undecodable}");
+        // Whatever it quotes, an error that is not a row's is retried.
+        let busy = DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout);
+        assert!(is_transient(&busy));
+        assert!(is_transient(&DbErr::RecordNotFound("invalid type: string".into())));
+    }
 
     #[tokio::test]
     async fn packed_rows_keep_their_order_text_escapes_nulls_and_json_documents() {

@@ -266,10 +266,10 @@ impl Delivery {
                 return Ok((0, Vec::new()));
             }
             let now = self.clock.now();
-            let tx = crate::db::begin_write(&self.db).await?;
-            let pending = journeys::lease_outbox(&tx, now, now + self.lease, self.batch).await?;
-            tx.commit().await?;
-            pending
+            crate::db::in_write(&self.db, async |tx| {
+                journeys::lease_outbox(tx, now, now + self.lease, self.batch).await
+            })
+            .await?
         } else {
             leased
         };
@@ -349,12 +349,25 @@ impl Delivery {
         lease_next: u64,
     ) -> Result<Vec<Pending>, DbErr> {
         let now = self.clock.now();
-        let tx = crate::db::begin_write(&self.db).await?;
+        crate::db::in_write(&self.db, async |tx| {
+            self.record_and_lease_in(tx, outcomes, lease_next, now).await
+        })
+        .await
+    }
+
+    /// [`Delivery::record_and_lease`] in `tx`.
+    async fn record_and_lease_in(
+        &self,
+        tx: &sea_orm::DatabaseTransaction,
+        outcomes: &[(Pending, Outcome)],
+        lease_next: u64,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Pending>, DbErr> {
         let mut accepted: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
         let mut done = Vec::new();
         let mut journal = Vec::new();
         let ids: Vec<i64> = outcomes.iter().map(|(p, _)| p.outbox_id).collect();
-        let mut current = journeys::outbox_rows(&tx, &ids).await?;
+        let mut current = journeys::outbox_rows(tx, &ids).await?;
         for (p, outcome) in outcomes {
             let Some(row) = current.get(&p.outbox_id) else {
                 continue;
@@ -400,13 +413,13 @@ impl Delivery {
                 Outcome::Retry { reason, .. } => {
                     let attempts = p.attempts + 1;
                     tracing::warn!(message = %p.message.id, attempts, %reason, "delivery deferred");
-                    journeys::retry_outbox(&tx, p.outbox_id, attempts, now + backoff(attempts)).await?;
+                    journeys::retry_outbox(tx, p.outbox_id, attempts, now + backoff(attempts)).await?;
                     None
                 }
                 Outcome::Failed { provider, reason } => Some((*provider, reason.clone())),
                 Outcome::Undeliverable { provider, reason } => {
                     if let Some(key) = flows::geo::suppression_key(p.message.channel, &p.message.to) {
-                        journeys::suppress(&tx, &key, reason, now).await?;
+                        journeys::suppress(tx, &key, reason, now).await?;
                     }
                     Some((
                         *provider,
@@ -414,7 +427,7 @@ impl Delivery {
                     ))
                 }
                 Outcome::Deferred { until, reason } => {
-                    journeys::defer_outbox(&tx, p.outbox_id, *until).await?;
+                    journeys::defer_outbox(tx, p.outbox_id, *until).await?;
                     journal.push(line(Action::Deferred {
                         until: *until,
                         reason: reason.clone(),
@@ -424,33 +437,32 @@ impl Delivery {
                     None
                 }
                 Outcome::Throttled { until } => {
-                    journeys::defer_outbox(&tx, p.outbox_id, *until).await?;
+                    journeys::defer_outbox(tx, p.outbox_id, *until).await?;
                     None
                 }
                 Outcome::LeaseLost => {
-                    journeys::release_outbox(&tx, p.outbox_id, p.leased_until).await?;
+                    journeys::release_outbox(tx, p.outbox_id, p.leased_until).await?;
                     None
                 }
             };
             if let Some((provider, reason)) = failure {
-                journeys::fail_message(&tx, &p.message.id, provider, &reason, now).await?;
+                journeys::fail_message(tx, &p.message.id, provider, &reason, now).await?;
                 journal.push(line(Action::Failed { reason }));
                 done.push(p.outbox_id);
             }
         }
         for (provider, ids) in &accepted {
-            journeys::set_messages_status(&tx, ids, "sent", provider, now).await?;
+            journeys::set_messages_status(tx, ids, "sent", provider, now).await?;
         }
-        journeys::delete_outbox(&tx, &done).await?;
+        journeys::delete_outbox(tx, &done).await?;
         // After the writes above: it takes the shared counter rows (see
         // `journeys::COUNT_SHARDS`). The lease below skips locked rows, so it waits on no one.
-        journeys::append_journal(&tx, journeys::JournalLines::of(journal)).await?;
+        journeys::append_journal(tx, journeys::JournalLines::of(journal)).await?;
         let next = if lease_next > 0 {
-            journeys::lease_outbox(&tx, now, now + self.lease, lease_next).await?
+            journeys::lease_outbox(tx, now, now + self.lease, lease_next).await?
         } else {
             Vec::new()
         };
-        tx.commit().await?;
         Ok(next)
     }
 

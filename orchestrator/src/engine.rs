@@ -235,13 +235,14 @@ impl Engine {
             }
         }
         let now = self.clock.now();
-        for id in journeys::due_ids(&self.db, now, self.batch).await? {
+        for (id, due_at) in journeys::due_ids(&self.db, now, self.batch).await? {
             match self.step_one(id, now).await {
                 Ok(p) => progress.add(p),
                 Err(e) if e.is_transient() => return Err(e),
                 Err(e) => {
                     let tx = crate::db::begin_write(&self.db).await?;
-                    set_aside::journey(&tx, id, &format!("could not be loaded, stepped or recorded: {e}"), now).await?;
+                    let reason = format!("could not be loaded, stepped or recorded: {e}");
+                    set_aside::journey(&tx, id, &reason, now, Some(due_at)).await?;
                     tx.commit().await?;
                     progress.steps += 1;
                 }
@@ -255,15 +256,19 @@ impl Engine {
 
     /// Steps one due journey in its own transaction.
     async fn step_one(&self, id: i64, now: DateTime<Utc>) -> Result<Progress, Error> {
-        let tx = crate::db::begin_write(&self.db).await?;
-        let Some(token) = journeys::claim_one(&tx, id, now).await? else {
-            tx.commit().await?;
+        let stepped = crate::db::in_write(&self.db, async |tx| {
+            let Some(token) = journeys::claim_one(tx, id, now).await? else {
+                return Ok(None);
+            };
+            let writes = self.prepare(tx, now, vec![token]).await?.into_writes()?;
+            let progress = writes.progress();
+            let written = writes.write(tx, None, self.handoff.as_deref()).await?;
+            Ok::<_, Error>(Some((progress, written)))
+        })
+        .await?;
+        let Some((progress, written)) = stepped else {
             return Ok(Progress::default());
         };
-        let writes = self.prepare(&tx, now, vec![token]).await?.into_writes()?;
-        let progress = writes.progress();
-        let written = writes.write(&tx, None, self.handoff.as_deref()).await?;
-        tx.commit().await?;
         written.hand_over(self.handoff.as_deref());
         Ok(progress)
     }
@@ -372,16 +377,20 @@ impl Engine {
     /// writes it, so engines sharing the database skip each other's tokens.
     async fn step_due_locked(&self) -> Result<Progress, Error> {
         let now = self.clock.now();
-        let tx = crate::db::begin_write(&self.db).await?;
-        let tokens = journeys::claim_due(&tx, now, self.batch).await?;
-        if tokens.is_empty() {
-            tx.commit().await?;
+        let stepped = crate::db::in_write(&self.db, async |tx| {
+            let tokens = journeys::claim_due(tx, now, self.batch).await?;
+            if tokens.is_empty() {
+                return Ok(None);
+            }
+            let writes = self.prepare(tx, now, tokens).await?.into_writes()?;
+            let progress = writes.progress();
+            let written = writes.write(tx, None, self.handoff.as_deref()).await?;
+            Ok::<_, Error>(Some((progress, written)))
+        })
+        .await?;
+        let Some((progress, written)) = stepped else {
             return Ok(Progress::default());
-        }
-        let writes = self.prepare(&tx, now, tokens).await?.into_writes()?;
-        let progress = writes.progress();
-        let written = writes.write(&tx, None, self.handoff.as_deref()).await?;
-        tx.commit().await?;
+        };
         written.hand_over(self.handoff.as_deref());
         Ok(progress)
     }
@@ -546,34 +555,61 @@ impl Engine {
     /// Applies the oldest queued events (a batch), or only the one with inbox id `only`.
     async fn apply_events_where(&self, only: Option<i64>) -> Result<Progress, Error> {
         let now = self.clock.now();
-        let tx = crate::db::begin_write(&self.db).await?;
+        let applied = crate::db::in_write(&self.db, async |tx| self.apply_events_in(tx, only, now).await).await?;
+        let Some((progress, written)) = applied else {
+            return Ok(Progress::default());
+        };
+        written.hand_over(self.handoff.as_deref());
+        self.wake.notify_one();
+        Ok(progress)
+    }
+
+    /// [`Engine::apply_events_where`] in `tx`: what it wrote, to hand over once committed, or
+    /// `None` when no event was queued.
+    async fn apply_events_in(
+        &self,
+        tx: &sea_orm::DatabaseTransaction,
+        only: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Progress, Written)>, Error> {
         let events = match only {
-            None => journeys::take_events(&tx, self.batch).await?,
-            Some(id) => journeys::take_event(&tx, id).await?.into_iter().collect(),
+            None => journeys::take_events(tx, self.batch).await?,
+            Some(id) => journeys::take_event(tx, id).await?.into_iter().collect(),
         };
         if events.is_empty() {
-            tx.commit().await?;
-            return Ok(Progress::default());
+            return Ok(None);
         }
         let ids: Vec<i64> = events.iter().map(|e| e.contact_id).collect();
-        let active = active_flows(&tx).await?;
-        let mut flows_used = Vec::new();
-        for &(flow_id, version) in &active {
-            flows_used.push(self.flows.get(&tx, flow_id, version).await?);
+        // A flow version that no longer loads starts no journeys; its running ones fail below.
+        let mut active = Vec::new();
+        for (flow_id, version) in active_flows(tx).await? {
+            match self.flows.get(tx, flow_id, version).await {
+                Ok(flow) => active.push((flow_id, version, flow)),
+                Err(e @ (Error::MissingFlow { .. } | Error::BrokenFlow { .. })) => {
+                    tracing::error!(error = %e, "an active flow cannot be loaded; its event entries are skipped");
+                }
+                Err(e) => return Err(e),
+            }
         }
-        let mut pass = self.pass(&tx, now, &ids, &flows_used).await?;
+        let flows_used: Vec<Arc<CompiledFlow>> = active.iter().map(|(_, _, f)| f.clone()).collect();
+        let mut pass = self.pass(tx, now, &ids, &flows_used).await?;
         for queued in &events {
             let (contact_id, event, only) = (&queued.contact_id, &queued.event, queued.token);
             if only.is_none() {
                 pass.record_contact_change(*contact_id, event);
             }
             // Journeys of paused flows keep the event until their flow is active again.
-            for (token, flow) in journeys::paused_for_contact(&tx, *contact_id).await? {
+            for (token, flow) in journeys::paused_for_contact(tx, *contact_id).await? {
                 if only.is_none_or(|id| id == token) {
-                    journeys::hold_event(&tx, token, flow, *contact_id, event, now).await?;
+                    journeys::hold_event(tx, token, flow, *contact_id, event, now).await?;
                 }
             }
-            for mut t in journeys::running_for_contact(&tx, *contact_id).await? {
+            let (running, unreadable) = journeys::running_for_contact(tx, *contact_id).await?;
+            for (token, reason) in unreadable {
+                pass.set_aside
+                    .push((token, format!("its state could not be read: {reason}")));
+            }
+            for mut t in running {
                 if only.is_some_and(|id| id != t.id) {
                     continue;
                 }
@@ -581,7 +617,7 @@ impl Engine {
                 if let Some(i) = pass.tokens.iter().position(|p| p.id == t.id) {
                     t = pass.tokens.swap_remove(i);
                 }
-                match self.flows.get(&tx, t.flow_id, t.version).await {
+                match self.flows.get(tx, t.flow_id, t.version).await {
                     Ok(flow) => pass.step(&flow, &mut t, Input::Event(event), &self.policy),
                     Err(e @ (Error::MissingFlow { .. } | Error::BrokenFlow { .. })) => pass.fail(&mut t, e.to_string()),
                     Err(e) => return Err(e),
@@ -590,8 +626,8 @@ impl Engine {
             if only.is_some() {
                 continue;
             }
-            for &(flow_id, version) in &active {
-                let flow = self.flows.get(&tx, flow_id, version).await?;
+            for (flow_id, version, flow) in &active {
+                let (flow_id, version) = (*flow_id, *version);
                 for (_, node) in flow.entries() {
                     if let NodeKind::EventEntry(e) = &node.kind
                         && e.event == event.kind
@@ -609,7 +645,7 @@ impl Engine {
                             reentry: flow.definition().reentry,
                             now,
                         };
-                        if let journeys::Entered::Started { .. } = journeys::enter_uncounted(&tx, entry).await? {
+                        if let journeys::Entered::Started { .. } = journeys::enter_uncounted(tx, entry).await? {
                             *pass.arrivals.entry((flow_id, node.id.clone())).or_default() += 1;
                         }
                     }
@@ -617,17 +653,14 @@ impl Engine {
             }
         }
         let inbox: Vec<i64> = events.iter().map(|e| e.id).collect();
-        journeys::delete_events(&tx, &inbox).await?;
+        journeys::delete_events(tx, &inbox).await?;
         let writes = pass.into_writes()?;
         let progress = Progress {
             events: events.len(),
             ..writes.progress()
         };
-        let written = writes.write(&tx, None, self.handoff.as_deref()).await?;
-        tx.commit().await?;
-        written.hand_over(self.handoff.as_deref());
-        self.wake.notify_one();
-        Ok(progress)
+        let written = writes.write(tx, None, self.handoff.as_deref()).await?;
+        Ok(Some((progress, written)))
     }
 }
 
@@ -1052,7 +1085,7 @@ impl Writes {
         };
         journeys::append_journal(c, journal).await?;
         for (token, reason) in set_aside {
-            set_aside::journey(c, token, &reason, now).await?;
+            set_aside::journey(c, token, &reason, now, None).await?;
         }
         Ok(Written::Done { handed })
     }

@@ -309,7 +309,8 @@ pub fn verify_entry(
     if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(SignatureError::Malformed);
     }
-    if (now - t).abs() > SIGNATURE_TOLERANCE_SECS {
+    // `abs_diff`: `t` is the sender's, any i64; `now - t` could overflow.
+    if now.abs_diff(t) > SIGNATURE_TOLERANCE_SECS.unsigned_abs() {
         return Err(SignatureError::Stale { t });
     }
     let tag: Vec<u8> = (0..32)
@@ -400,6 +401,14 @@ mod tests {
             ok("s3cret", 7, b"{}", "sha256=00", 1000),
             Err(SignatureError::Malformed)
         );
+        for t in [i64::MIN, i64::MAX] {
+            let extreme = sign_entry("s3cret", t, 7, b"{}");
+            assert_eq!(
+                ok("s3cret", 7, b"{}", &extreme, 1000),
+                Err(SignatureError::Stale { t }),
+                "a time at the end of the range is stale, not an overflow"
+            );
+        }
         assert_eq!(
             verify_entry("s3cret", (7, b"{}"), None, 1000),
             Err(SignatureError::Missing)

@@ -1715,3 +1715,69 @@ async fn entries_and_events_over_a_limit_or_lax_are_refused_naming_the_field_and
         t.stop().await;
     }
 }
+
+#[tokio::test]
+async fn an_event_still_reaches_the_journeys_it_can_when_another_journey_or_an_active_flow_cannot_be_read() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let waiting = t
+            .activate(
+                r#"{"format": "cairn.flow/v1", "name": "Waits", "nodes": [
+                  {"id": "start", "type": "webhook_entry"},
+                  {"id": "later", "type": "wait", "duration": "1d"},
+                  {"id": "done", "type": "exit"}],
+                 "edges": [{"from": "start", "to": "later"}, {"from": "later", "to": "done"}]}"#,
+            )
+            .await;
+        t.activate(
+            r#"{"format": "cairn.flow/v1", "name": "Buyers", "nodes": [
+              {"id": "start", "type": "event_entry", "event": "order_placed"},
+              {"id": "tag", "type": "add_tag", "tag": "buyer"},
+              {"id": "done", "type": "exit"}],
+             "edges": [{"from": "start", "to": "tag"}, {"from": "tag", "to": "done"}]}"#,
+        )
+        .await;
+        let (status, _) = t
+            .post(&format!("/api/flows/{waiting}/entries"), r#"{"contact": {"id": "c1"}}"#)
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{}", backend.name);
+        t.settle().await;
+        // The waiting journey's state is damaged, and an active flow stored by an older
+        // version no longer reads: neither may keep the event from the flow that awaits it.
+        let db = &t.app.state.db;
+        for statement in [
+            format!("UPDATE tokens SET state = 'not json' WHERE flow_id = {waiting}"),
+            "INSERT INTO flows (name, status, version, active_version, created_at, updated_at) \
+             VALUES ('Old', 'active', 1, 1, 0, 0)"
+                .to_string(),
+            "INSERT INTO flow_versions (flow_id, version, definition, created_at) \
+             SELECT id, 1, '{\"format\": \"cairn.flow/v0\"}', 0 FROM flows WHERE name = 'Old'"
+                .to_string(),
+        ] {
+            sea_orm::ConnectionTrait::execute_unprepared(db, &statement)
+                .await
+                .expect(&statement);
+        }
+        let (status, body) = t
+            .post("/api/events", r#"{"contact": "c1", "type": "order_placed"}"#)
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{}: {body}", backend.name);
+        t.settle().await;
+        let (_, contact) = t.get("/api/contacts/c1").await;
+        assert_eq!(contact["tags"], json!(["buyer"]), "{}: {contact}", backend.name);
+        let (_, aside) = t.get("/api/set-aside").await;
+        let kinds: Vec<&str> = aside
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            kinds,
+            ["journey"],
+            "{}: only the damaged journey: {aside}",
+            backend.name
+        );
+        t.stop().await;
+    }
+}

@@ -58,7 +58,8 @@ pub fn parse(bytes: &[u8], limits: Limits) -> Result<Value, StrictError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let read = Reader {
         state: &state,
-        path: String::new(),
+        parent: None,
+        step: Step::Body,
         depth: 1,
     }
     .deserialize(&mut de)
@@ -79,20 +80,50 @@ struct State {
     refused: Option<(String, String)>,
 }
 
-/// Reads the value at `path`, `depth` levels down.
+/// Where a value is: under its parent, by key or by index. The path is spelled out only when a
+/// value is refused, so reading a body costs no copies of it.
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Body,
+    Key(&'a str),
+    Index(usize),
+}
+
+/// Reads the value at `step` under `parent`, `depth` levels down.
 struct Reader<'a> {
     state: &'a RefCell<State>,
-    path: String,
+    parent: Option<&'a Reader<'a>>,
+    step: Step<'a>,
     depth: usize,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    /// `data.items[2].name`; empty for the body itself.
+    fn path(&self) -> String {
+        let mut steps = Vec::new();
+        let mut at = Some(self);
+        while let Some(r) = at {
+            steps.push(r.step);
+            at = r.parent;
+        }
+        let mut path = String::new();
+        for step in steps.into_iter().rev() {
+            match step {
+                Step::Body => {}
+                Step::Key(key) if path.is_empty() => path.push_str(key),
+                Step::Key(key) => {
+                    path.push('.');
+                    path.push_str(key);
+                }
+                Step::Index(i) => path.push_str(&format!("[{i}]")),
+            }
+        }
+        path
+    }
+
     fn refuse<E: de::Error>(&self, message: String) -> E {
-        let field = if self.path.is_empty() {
-            "(body)".to_string()
-        } else {
-            self.path.clone()
-        };
+        let path = self.path();
+        let field = if path.is_empty() { "(body)".to_string() } else { path };
         let mut state = self.state.borrow_mut();
         let text = format!("field '{field}': {message}");
         state.refused.get_or_insert((field, message));
@@ -120,10 +151,11 @@ impl Reader<'_> {
         Ok(())
     }
 
-    fn child(&self, path: String) -> Reader<'_> {
+    fn child<'b>(&'b self, step: Step<'b>) -> Reader<'b> {
         Reader {
             state: self.state,
-            path,
+            parent: Some(self),
+            step,
             depth: self.depth + 1,
         }
     }
@@ -190,7 +222,7 @@ impl<'de> Visitor<'de> for Reader<'_> {
         self.count()?;
         self.nest()?;
         let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(self.child(format!("{}[{}]", self.path, items.len())))? {
+        while let Some(item) = seq.next_element_seed(self.child(Step::Index(items.len())))? {
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -202,19 +234,14 @@ impl<'de> Visitor<'de> for Reader<'_> {
         let max_key = self.state.borrow().limits.key;
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            let path = if self.path.is_empty() {
-                key.clone()
-            } else {
-                format!("{}.{key}", self.path)
-            };
             if key.len() > max_key {
                 let short: String = key.chars().take(32).collect();
                 return Err(self.refuse(format!("key '{short}…' is {} bytes long; at most {max_key}", key.len())));
             }
             if out.contains_key(&key) {
-                return Err(self.child(path).refuse("is given twice".into()));
+                return Err(self.child(Step::Key(&key)).refuse("is given twice".into()));
             }
-            let value = map.next_value_seed(self.child(path))?;
+            let value = map.next_value_seed(self.child(Step::Key(&key)))?;
             out.insert(key, value);
         }
         Ok(Value::Object(out))

@@ -181,19 +181,35 @@ pub async fn first_admission(c: &impl ConnectionTrait, flow: i64, version: i64) 
 
 /// Remembers an entry's signature (its hex HMAC) as used; `false` when it was used before. Runs
 /// in the entry's transaction, so a refused or failed entry does not use its signature up, and
-/// prunes signatures signed more than `forget_before` (they are refused as stale anyway).
+/// (at most once a minute) prunes signatures signed before `forget_before`, Unix seconds (they
+/// are refused as stale anyway).
 pub async fn use_signature(
     c: &impl ConnectionTrait,
     flow: i64,
     (signature, signed_at): (&str, i64),
     forget_before: i64,
 ) -> Result<bool, DbErr> {
-    exec(
-        c,
-        "DELETE FROM used_signatures WHERE signed_at < $1",
-        vec![forget_before.into()],
-    )
-    .await?;
+    // At most once a minute per process: concurrent entries pruning the same rows would queue
+    // for each other's row locks on PostgreSQL.
+    static PRUNED_BEFORE: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(i64::MIN);
+    let last = PRUNED_BEFORE.load(std::sync::atomic::Ordering::Relaxed);
+    if forget_before.saturating_sub(last) >= 60
+        && PRUNED_BEFORE
+            .compare_exchange(
+                last,
+                forget_before,
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+            )
+            .is_ok()
+    {
+        exec(
+            c,
+            "DELETE FROM used_signatures WHERE signed_at < $1",
+            vec![forget_before.into()],
+        )
+        .await?;
+    }
     let n = exec(
         c,
         "INSERT INTO used_signatures (signature, flow_id, signed_at) VALUES ($1, $2, $3) ON CONFLICT (signature) DO NOTHING",

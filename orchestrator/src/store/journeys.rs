@@ -387,18 +387,26 @@ pub async fn due_after(
         .collect())
 }
 
-/// The running journeys of a contact in active flows (locked on PostgreSQL).
-pub async fn running_for_contact(c: &impl ConnectionTrait, contact_id: i64) -> Result<Vec<StoredToken>, DbErr> {
+/// The running journeys of a contact in active flows (locked on PostgreSQL), and apart the ids
+/// of those whose state does not decode, with the reason (for [`crate::store::set_aside`]).
+pub async fn running_for_contact(
+    c: &impl ConnectionTrait,
+    contact_id: i64,
+) -> Result<(Vec<StoredToken>, Vec<(i64, String)>), DbErr> {
     let lock = if is_postgres(c) { " FOR UPDATE OF t" } else { "" };
     let sql = format!(
         "SELECT {TOKEN_COLUMNS} FROM tokens t JOIN flows f ON f.id = t.flow_id \
          WHERE t.contact_id = $1 AND t.finished = 0 AND f.status = 'active' ORDER BY t.id{lock}"
     );
-    all(c, &sql, vec![contact_id.into()])
-        .await?
-        .iter()
-        .map(token_row)
-        .collect()
+    let mut running = Vec::new();
+    let mut unreadable = Vec::new();
+    for row in all(c, &sql, vec![contact_id.into()]).await? {
+        match token_row(&row) {
+            Ok(token) => running.push(token),
+            Err(e) => unreadable.push((col(&row, 0)?, e.to_string())),
+        }
+    }
+    Ok((running, unreadable))
 }
 
 /// The instant a `SELECT MIN(<millis>) …` query returns, if any.
@@ -1340,16 +1348,17 @@ pub async fn oldest_event_ids(c: &impl ConnectionTrait, limit: u64) -> Result<Ve
     rows.iter().map(|r| col(r, 0)).collect()
 }
 
-/// The ids of the journeys of active flows due at `now`, in due order, reading nothing else.
-pub async fn due_ids(c: &impl ConnectionTrait, now: DateTime<Utc>, limit: u64) -> Result<Vec<i64>, DbErr> {
+/// The ids of the journeys of active flows due at `now`, in due order, each with the instant
+/// (Unix ms) it is due at, reading nothing else.
+pub async fn due_ids(c: &impl ConnectionTrait, now: DateTime<Utc>, limit: u64) -> Result<Vec<(i64, i64)>, DbErr> {
     let rows = all(
         c,
-        "SELECT t.id FROM tokens t JOIN flows f ON f.id = t.flow_id \
+        "SELECT t.id, t.wake_at FROM tokens t JOIN flows f ON f.id = t.flow_id \
          WHERE t.finished = 0 AND f.status = 'active' AND t.wake_at <= $1 ORDER BY t.wake_at, t.id LIMIT $2",
         vec![ms(now).into(), (limit as i64).into()],
     )
     .await?;
-    rows.iter().map(|r| col(r, 0)).collect()
+    rows.iter().map(|r| Ok((col(r, 0)?, col(r, 1)?))).collect()
 }
 
 /// One journey by its token id, if it is running in an active flow and due at `now` (locked on

@@ -79,12 +79,19 @@ fn clip(reason: &str) -> String {
 
 /// Sets a running journey aside: its token stops being due, and its journal says `failed` with
 /// the reason. Reads only the token's plain columns, never its state, which may be what is
-/// unreadable. `false` when the token is not running (already finished or set aside).
-pub async fn journey(c: &impl ConnectionTrait, token: i64, reason: &str, now: DateTime<Utc>) -> Result<bool, DbErr> {
+/// unreadable. With `due_at` (Unix ms), only while the token is still due at that instant: a
+/// journey another engine stepped meanwhile is left alone. `false` when nothing was set aside.
+pub async fn journey(
+    c: &impl ConnectionTrait,
+    token: i64,
+    reason: &str,
+    now: DateTime<Utc>,
+    due_at: Option<i64>,
+) -> Result<bool, DbErr> {
     let reason = clip(reason);
     let Some(row) = one(
         c,
-        "SELECT t.contact_id, t.flow_id, t.node, c.external_id FROM tokens t \
+        "SELECT t.contact_id, t.flow_id, t.node, c.external_id, t.wake_at FROM tokens t \
          LEFT JOIN contacts c ON c.id = t.contact_id WHERE t.id = $1 AND t.finished = 0",
         vec![token.into()],
     )
@@ -94,12 +101,19 @@ pub async fn journey(c: &impl ConnectionTrait, token: i64, reason: &str, now: Da
     };
     let (contact_id, flow_id, node): (i64, i64, String) = (col(&row, 0)?, col(&row, 1)?, col(&row, 2)?);
     let external: Option<String> = col(&row, 3)?;
-    exec(
+    let wake: Option<i64> = col(&row, 4)?;
+    if due_at.is_some_and(|due| wake != Some(due)) {
+        return Ok(false);
+    }
+    let changed = exec(
         c,
         "UPDATE tokens SET finished = 2, updated_at = $2 WHERE id = $1 AND finished = 0",
         vec![token.into(), ms(now).into()],
     )
     .await?;
+    if changed != 1 {
+        return Ok(false);
+    }
     record(
         c,
         Item {
@@ -162,7 +176,10 @@ pub async fn event(c: &impl ConnectionTrait, inbox_id: i64, reason: &str, now: D
         created_at: col(&row, 2)?,
         token_id: col(&row, 3)?,
     };
-    exec(c, "DELETE FROM inbox WHERE id = $1", vec![inbox_id.into()]).await?;
+    // Applied by another engine meanwhile: nothing to set aside.
+    if exec(c, "DELETE FROM inbox WHERE id = $1", vec![inbox_id.into()]).await? != 1 {
+        return Ok(false);
+    }
     let payload = serde_json::to_string(&kept).map_err(|e| DbErr::Custom(e.to_string()))?;
     record(
         c,
@@ -215,7 +232,9 @@ pub async fn message(
     let Some((table, kept)) = found else {
         return Ok(false);
     };
-    exec(c, &format!("DELETE FROM {table} WHERE id = $1"), vec![outbox_id.into()]).await?;
+    if exec(c, &format!("DELETE FROM {table} WHERE id = $1"), vec![outbox_id.into()]).await? != 1 {
+        return Ok(false);
+    }
     let message = one(
         c,
         "SELECT m.token_id, m.contact_id, m.flow_id, m.node, c.external_id FROM messages m \
@@ -340,9 +359,11 @@ pub async fn list(c: &impl ConnectionTrait, limit: u64) -> Result<Vec<SetAside>,
 
 /// A set-aside row: kind, ref id, payload.
 async fn take(c: &impl ConnectionTrait, id: i64) -> Result<Option<(Kind, i64, Option<String>)>, DbErr> {
+    // Taken and deleted in one statement: of two concurrent retries (or a retry and a cancel),
+    // one gets the item and the other finds nothing.
     let Some(r) = one(
         c,
-        "SELECT kind, ref_id, payload FROM set_aside WHERE id = $1",
+        "DELETE FROM set_aside WHERE id = $1 RETURNING kind, ref_id, payload",
         vec![id.into()],
     )
     .await?
@@ -351,7 +372,6 @@ async fn take(c: &impl ConnectionTrait, id: i64) -> Result<Option<(Kind, i64, Op
     };
     let kind: String = col(&r, 0)?;
     let kind = Kind::parse(&kind).ok_or_else(|| DbErr::Custom(format!("unknown set-aside kind '{kind}'")))?;
-    exec(c, "DELETE FROM set_aside WHERE id = $1", vec![id.into()]).await?;
     Ok(Some((kind, col(&r, 1)?, col(&r, 2)?)))
 }
 

@@ -98,6 +98,10 @@ pub struct ServeArgs {
     /// How long a kept-alive connection may wait for its next request.
     #[arg(long, env = "CAIRN_IDLE_TIMEOUT", default_value = "60s")]
     pub idle_timeout: Duration,
+    /// How long a response being written may make no progress because the client reads
+    /// nothing; then the connection is closed.
+    #[arg(long, env = "CAIRN_WRITE_TIMEOUT", default_value = "30s")]
+    pub write_timeout: Duration,
     /// Open connections at most; at the limit a new one replaces the connection that has
     /// waited longest without a request in flight.
     #[arg(long, env = "CAIRN_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
@@ -602,6 +606,7 @@ fn serve(args: ServeArgs) -> Result<(), CliError> {
                 header_timeout: args.header_timeout.to_chrono().to_std().unwrap_or_default(),
                 request_timeout: args.request_timeout.to_chrono().to_std().unwrap_or_default(),
                 idle_timeout: args.idle_timeout.to_chrono().to_std().unwrap_or_default(),
+                write_timeout: args.write_timeout.to_chrono().to_std().unwrap_or_default(),
                 max_connections: args.max_connections as usize,
             },
         };

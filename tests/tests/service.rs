@@ -1502,6 +1502,54 @@ async fn three_hundred_slow_clients_neither_keep_healthz_out_nor_stay_connected(
     t.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_never_read_their_responses_neither_keep_healthz_out_nor_stay_connected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let backend = &backends().await[0];
+    let limits = tests::service::HttpLimits {
+        header_timeout: std::time::Duration::from_secs(1),
+        request_timeout: std::time::Duration::from_secs(1),
+        write_timeout: std::time::Duration::from_secs(1),
+        max_connections: 4,
+        ..Default::default()
+    };
+    let t = TestApp::spawn_http(backend, limits).await;
+    // Each asks for the OpenAPI document 300 times in one write, with a tiny receive window,
+    // and reads nothing: far more than the socket buffers hold.
+    let pipelined = "GET /api/openapi.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".repeat(300);
+    let mut stuck = Vec::new();
+    for _ in 0..limits.max_connections {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut stream = socket.connect(t.app.addr).await.unwrap();
+        stream.write_all(pipelined.as_bytes()).await.unwrap();
+        stuck.push(stream);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let answer = t
+        .tcp(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    for (i, stream) in stuck.iter_mut().enumerate() {
+        let mut received = Vec::new();
+        let read = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_to_end(&mut received)).await;
+        assert!(read.is_ok(), "client {i} that read nothing is still connected");
+        let answers = String::from_utf8_lossy(&received).matches("HTTP/1.1 200").count();
+        assert!(
+            answers < 300,
+            "client {i} got all its {answers} answers: it was not cut off"
+        );
+    }
+    t.stop().await;
+}
+
 /// A flow that emails and ends.
 const PLAIN: &str = r#"{"format": "cairn.flow/v1", "name": "Plain", "nodes": [
   {"id": "start", "type": "webhook_entry"},

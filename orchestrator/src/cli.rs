@@ -74,6 +74,10 @@ pub struct ServeArgs {
     /// Public base URL of this service, used in tracking links (default: http://<listen>).
     #[arg(long, env = "CAIRN_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Host names the HTTP API answers to besides IP literals, localhost and the public URL's
+    /// host: comma-separated (cairn.internal,cairn). Requests naming any other host get 421.
+    #[arg(long, env = "CAIRN_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
     /// Key that signs tracking links (default: generated once, kept in the database).
     #[arg(long, env = "CAIRN_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
@@ -594,6 +598,7 @@ fn serve(args: ServeArgs) -> Result<(), CliError> {
             background: true,
             providers: args.providers.providers(),
             public_url: args.public_url.clone(),
+            allowed_hosts: args.allowed_hosts.clone(),
             secret: args.secret.clone(),
             delivery_lease: args.delivery_lease.to_chrono(),
             queues: match (&args.redis_url, args.direct_delivery) {

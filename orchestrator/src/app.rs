@@ -43,6 +43,9 @@ pub struct ServeConfig {
     pub providers: workers::providers::ProviderConfig,
     /// Base URL of tracking links in emails (default: `http://<listen address>`).
     pub public_url: Option<String>,
+    /// Host names the API answers to besides IP literals, `localhost` and the public URL's
+    /// (see [`crate::api::guard`]).
+    pub allowed_hosts: Vec<String>,
     /// Key of tracking tokens (default: generated once and kept in the database).
     pub secret: Option<String>,
     /// See [`Delivery::lease`].
@@ -157,6 +160,7 @@ impl App {
             tracker,
             api_token: config.api_token.as_deref().map(Arc::from),
             policy: engine.policy.clone(),
+            hosts: Arc::new(crate::api::guard::Hosts::new(&public_url, &config.allowed_hosts)),
         };
         let (stop, stopped) = watch::channel(false);
         let until_stopped = |mut rx: watch::Receiver<bool>| async move {

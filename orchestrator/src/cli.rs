@@ -74,6 +74,10 @@ pub struct ServeArgs {
     /// Public base URL of this service, used in tracking links (default: http://<listen>).
     #[arg(long, env = "CAIRN_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Host names the HTTP API answers to besides IP literals, localhost and the public URL's
+    /// host: comma-separated (cairn.internal,cairn). Requests naming any other host get 421.
+    #[arg(long, env = "CAIRN_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
     /// Key that signs tracking links (default: generated once, kept in the database).
     #[arg(long, env = "CAIRN_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
@@ -98,6 +102,10 @@ pub struct ServeArgs {
     /// How long a kept-alive connection may wait for its next request.
     #[arg(long, env = "CAIRN_IDLE_TIMEOUT", default_value = "60s")]
     pub idle_timeout: Duration,
+    /// How long a response being written may make no progress because the client reads
+    /// nothing; then the connection is closed.
+    #[arg(long, env = "CAIRN_WRITE_TIMEOUT", default_value = "30s")]
+    pub write_timeout: Duration,
     /// Open connections at most; at the limit a new one replaces the connection that has
     /// waited longest without a request in flight.
     #[arg(long, env = "CAIRN_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
@@ -590,6 +598,7 @@ fn serve(args: ServeArgs) -> Result<(), CliError> {
             background: true,
             providers: args.providers.providers(),
             public_url: args.public_url.clone(),
+            allowed_hosts: args.allowed_hosts.clone(),
             secret: args.secret.clone(),
             delivery_lease: args.delivery_lease.to_chrono(),
             queues: match (&args.redis_url, args.direct_delivery) {
@@ -602,6 +611,7 @@ fn serve(args: ServeArgs) -> Result<(), CliError> {
                 header_timeout: args.header_timeout.to_chrono().to_std().unwrap_or_default(),
                 request_timeout: args.request_timeout.to_chrono().to_std().unwrap_or_default(),
                 idle_timeout: args.idle_timeout.to_chrono().to_std().unwrap_or_default(),
+                write_timeout: args.write_timeout.to_chrono().to_std().unwrap_or_default(),
                 max_connections: args.max_connections as usize,
             },
         };

@@ -6,10 +6,15 @@
 //!   reading the body included; past it the client gets 408.
 //! - **Idle timeout** (`--idle-timeout`, 60 s): how long a kept-alive connection may wait for the
 //!   first byte of its next request.
+//! - **Write timeout** (`--write-timeout`, 30 s): how long a response being written may make no
+//!   progress (the client reads nothing); then the connection is closed. So a client that
+//!   pipelines requests, or asks for a large document, and never reads holds its connection
+//!   for this long at most.
 //! - **Connection limit** (`--max-connections`, 1024): at the limit, a new connection takes the
-//!   place of the open connection that has waited longest without a request in flight (one
-//!   still sending its headers, or idle); only when every connection is serving a request does
-//!   it wait for one to finish. So clients that open connections and never finish a request
+//!   place of a connection past one of its deadlines, else of the open connection that has
+//!   waited longest without a request in flight (one still sending its headers, or idle); only
+//!   when every connection is serving a request does it wait for one to finish (or to pass its
+//!   write timeout). So clients that open connections and never finish a request
 //!   cannot keep `/healthz` or anyone else out, and the process stays within its file
 //!   descriptors (when `accept` fails for lack of them, the same eviction makes room).
 //!
@@ -40,6 +45,7 @@ pub struct HttpLimits {
     pub header_timeout: Duration,
     pub request_timeout: Duration,
     pub idle_timeout: Duration,
+    pub write_timeout: Duration,
     pub max_connections: usize,
 }
 
@@ -49,6 +55,7 @@ impl Default for HttpLimits {
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(30),
             max_connections: 1024,
         }
     }
@@ -68,6 +75,9 @@ struct Activity {
     /// When the first byte of the request being read arrived (0: none yet). The opening
     /// counts as the first byte of the first request, so the header timeout runs from it.
     first_byte: AtomicU64,
+    /// Since when a write has been waiting for the client to read (0: no write waiting): the
+    /// last time a write made progress, if one has been pending since.
+    write_stalled: AtomicU64,
 }
 
 impl Activity {
@@ -78,19 +88,39 @@ impl Activity {
             in_flight: AtomicUsize::new(0),
             waiting_since: AtomicU64::new(now),
             first_byte: AtomicU64::new(now),
+            write_stalled: AtomicU64::new(0),
         }
     }
 
-    /// When the connection, without a request in flight, is to be closed; `None` while a
-    /// request is in flight.
+    /// When the connection is to be closed: past the write timeout of a write that makes no
+    /// progress, and, without a request in flight, past the header or idle timeout; `None`
+    /// while a request is in flight and its response (if any yet) is being read.
     fn deadline(&self, limits: &HttpLimits) -> Option<u64> {
-        if self.in_flight.load(Ordering::Acquire) > 0 {
-            return None;
+        let write = match self.write_stalled.load(Ordering::Acquire) {
+            0 => None,
+            since => Some(since + as_millis(limits.write_timeout)),
+        };
+        let wait =
+            (self.in_flight.load(Ordering::Acquire) == 0).then(|| match self.first_byte.load(Ordering::Acquire) {
+                0 => self.waiting_since.load(Ordering::Acquire) + as_millis(limits.idle_timeout),
+                first => first + as_millis(limits.header_timeout),
+            });
+        match (write, wait) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        Some(match self.first_byte.load(Ordering::Acquire) {
-            0 => self.waiting_since.load(Ordering::Acquire) + as_millis(limits.idle_timeout),
-            first => first + as_millis(limits.header_timeout),
-        })
+    }
+
+    /// Notes the outcome of a write to the socket: progress, or a wait for the client to read.
+    fn wrote(&self, pending: bool) {
+        if pending {
+            let now = millis(self.epoch);
+            let _ = self
+                .write_stalled
+                .compare_exchange(0, now, Ordering::AcqRel, Ordering::Acquire);
+        } else {
+            self.write_stalled.store(0, Ordering::Release);
+        }
     }
 
     /// Since when it has waited without a request in flight (the eviction order).
@@ -138,7 +168,7 @@ impl Registry {
         self.open.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
     }
 
-    /// Closes connections without a request in flight whose deadline has passed.
+    /// Closes connections whose deadline has passed.
     fn close_expired(&self, limits: &HttpLimits, now: u64) {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         open.retain(|_, (activity, abort)| {
@@ -150,15 +180,21 @@ impl Registry {
         });
     }
 
-    /// Closes the connection that has waited longest without a request in flight; whether
-    /// there was one.
-    fn evict_one(&self) -> bool {
+    /// Closes a connection past its deadline, else the one that has waited longest without a
+    /// request in flight; whether there was one.
+    fn evict_one(&self, limits: &HttpLimits, now: u64) -> bool {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let oldest = open
+        let expired = open
             .iter()
-            .filter_map(|(id, (activity, _))| activity.waiting().map(|since| (since, *id)))
+            .filter_map(|(id, (activity, _))| activity.deadline(limits).filter(|d| *d <= now).map(|d| (d, *id)))
             .min();
-        match oldest.and_then(|(_, id)| open.remove(&id)) {
+        let oldest = || {
+            open.iter()
+                .filter_map(|(id, (activity, _))| activity.waiting().map(|since| (since, *id)))
+                .min()
+        };
+        let chosen = expired.or_else(oldest);
+        match chosen.and_then(|(_, id)| open.remove(&id)) {
             Some((_, abort)) => {
                 abort.abort();
                 true
@@ -189,14 +225,14 @@ pub async fn serve(listener: TcpListener, router: Router, limits: HttpLimits, mu
             Err(e) => {
                 // Out of file descriptors, most likely: make room and try again.
                 tracing::warn!(error = %e, "cannot accept a connection");
-                registry.evict_one();
+                registry.evict_one(&limits, millis(epoch));
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             }
         };
         let permit = tokio::select! {
             _ = stopped(&mut stop) => break,
-            permit = slot(&slots, &registry) => permit,
+            permit = slot(&slots, &registry, &limits, epoch) => permit,
         };
         next_id += 1;
         let connection = Connection {
@@ -224,14 +260,19 @@ pub async fn serve(listener: TcpListener, router: Router, limits: HttpLimits, mu
     }
 }
 
-/// A connection slot: at once if one is free, else by evicting the connection that has waited
-/// longest without a request, else when a connection ends.
-async fn slot(slots: &Arc<Semaphore>, registry: &Registry) -> OwnedSemaphorePermit {
+/// A connection slot: at once if one is free, else by evicting a connection past its deadline
+/// or the one that has waited longest without a request, else when a connection ends.
+async fn slot(
+    slots: &Arc<Semaphore>,
+    registry: &Registry,
+    limits: &HttpLimits,
+    epoch: Instant,
+) -> OwnedSemaphorePermit {
     loop {
         if let Ok(permit) = slots.clone().try_acquire_owned() {
             return permit;
         }
-        registry.evict_one();
+        registry.evict_one(limits, millis(epoch));
         // An evicted connection gives its slot back when its task is dropped, within a moment.
         if let Ok(Ok(permit)) = tokio::time::timeout(Duration::from_millis(50), slots.clone().acquire_owned()).await {
             return permit;
@@ -241,7 +282,7 @@ async fn slot(slots: &Arc<Semaphore>, registry: &Registry) -> OwnedSemaphorePerm
 
 /// Closes expired connections, several times per shortest timeout.
 async fn reap(registry: Arc<Registry>, limits: HttpLimits, epoch: Instant) {
-    let shortest = limits.header_timeout.min(limits.idle_timeout);
+    let shortest = limits.header_timeout.min(limits.idle_timeout).min(limits.write_timeout);
     let tick = (shortest / 10).clamp(Duration::from_millis(10), Duration::from_secs(1));
     let mut interval = tokio::time::interval(tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -369,8 +410,9 @@ impl hyper::body::Body for BusyBody {
     }
 }
 
-/// The socket, watched: the first byte of a request starts its header timeout, and the bodiless
-/// error responses hyper writes on its own get the API's JSON error body.
+/// The socket, watched: the first byte of a request starts its header timeout, a write that
+/// waits for the client to read starts the write timeout, and the bodiless error responses
+/// hyper writes on its own get the API's JSON error body.
 struct Watched {
     io: TcpStream,
     activity: Arc<Activity>,
@@ -406,7 +448,7 @@ impl AsyncWrite for Watched {
         }
         if let Some((bytes, written, stands_for)) = &mut this.rewrite {
             while *written < bytes.len() {
-                let n = ready!(Pin::new(&mut this.io).poll_write(cx, &bytes[*written..]))?;
+                let n = ready!(write_watched(&mut this.io, &this.activity, cx, &bytes[*written..]))?;
                 if n == 0 {
                     return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
                 }
@@ -416,7 +458,7 @@ impl AsyncWrite for Watched {
             this.rewrite = None;
             return Poll::Ready(Ok(n));
         }
-        Pin::new(&mut this.io).poll_write(cx, buf)
+        write_watched(&mut this.io, &this.activity, cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -426,6 +468,13 @@ impl AsyncWrite for Watched {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
     }
+}
+
+/// Writes to the socket, noting on `activity` whether the write had to wait for the client.
+fn write_watched(io: &mut TcpStream, activity: &Activity, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    let result = Pin::new(io).poll_write(cx, buf);
+    activity.wrote(result.is_pending());
+    result
 }
 
 /// hyper's own answer to a request it could not parse (`HTTP/1.1 400`, `414` or `431` with

@@ -168,6 +168,7 @@ impl TestApp {
             background: false,
             providers,
             public_url: Some("https://cairn.example".into()),
+            allowed_hosts: Vec::new(),
             secret: Some("test tracking secret".into()),
             delivery_lease: orchestrator::delivery::LEASE,
             queues: orchestrator::app::QueueMode::Inline,
@@ -178,8 +179,13 @@ impl TestApp {
 
     /// The service with the given HTTP server limits (engine and delivery left to the test).
     pub async fn spawn_http(backend: &Backend, http: HttpLimits) -> TestApp {
+        Self::spawn_configured(backend, |config| config.http = http).await
+    }
+
+    /// The tests' configuration changed by `configure` (engine and delivery left to the test).
+    pub async fn spawn_configured(backend: &Backend, configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
         let mut config = Self::config(backend, ProviderConfig::default(), flows::Policy::default());
-        config.http = http;
+        configure(&mut config);
         Self::launch(backend, config).await
     }
 

@@ -272,6 +272,7 @@ async fn the_service_refuses_to_start_with_a_policy_missing_a_calendar_an_active
         background: false,
         providers: ProviderConfig::default(),
         public_url: None,
+        allowed_hosts: Vec::new(),
         secret: Some("s".into()),
         delivery_lease: orchestrator::delivery::LEASE,
         queues: orchestrator::app::QueueMode::Inline,

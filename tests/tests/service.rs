@@ -1399,6 +1399,70 @@ async fn json_endpoints_refuse_other_content_types_and_nothing_is_changed_from_a
 }
 
 #[tokio::test]
+async fn a_page_on_a_rebound_name_is_misdirected_and_changes_nothing_while_the_services_own_names_work() {
+    let backend = &backends().await[0];
+    let t = TestApp::spawn_configured(backend, |config| {
+        config.allowed_hosts = vec!["cairn.internal".into()];
+    })
+    .await;
+    let port = t.app.addr.port();
+    let text = std::fs::read_to_string(tests::repo_root().join("flows/templates/welcome.json")).unwrap();
+    let (status, created) = t.post("/api/flows", &text).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (activate, pause) = (
+        format!("/api/flows/{}/activate", created["id"]),
+        format!("/api/flows/{}/pause", created["id"]),
+    );
+    // evil.example now resolves to 127.0.0.1: its page calls Cairn as its own origin.
+    let rebound = [
+        ("content-type", ""),
+        ("host", "evil.example:8080"),
+        ("origin", "http://evil.example:8080"),
+    ];
+    let (status, body) = t.call_with("POST", &activate, "", &rebound).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::MISDIRECTED_REQUEST, Some("misdirected_request")),
+        "{body}"
+    );
+    let (status, body) = t.call_with("GET", "/api/flows", "", &rebound[1..]).await;
+    assert_eq!(status, StatusCode::MISDIRECTED_REQUEST, "reads too: {body}");
+    let (_, flows) = t.get("/api/flows").await;
+    assert_eq!(flows[0]["status"], "draft", "the rebound page activated nothing");
+    let own = [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+        "cairn.example".to_string(),
+        "cairn.internal:8080".to_string(),
+    ];
+    for (i, host) in own.iter().enumerate() {
+        let origin = format!("http://{host}");
+        let headers = [
+            ("content-type", ""),
+            ("host", host.as_str()),
+            ("origin", origin.as_str()),
+        ];
+        let path = if i % 2 == 0 { &activate } else { &pause };
+        let (status, body) = t.call_with("POST", path, "", &headers).await;
+        assert_eq!(status, StatusCode::OK, "{host}: {body}");
+        let (status, body) = t.call_with("GET", "/api/flows", "", &headers[1..2]).await;
+        assert_eq!(status, StatusCode::OK, "{host}: {body}");
+    }
+    let (_, flows) = t.get("/api/flows").await;
+    assert_eq!(flows[0]["status"], "active", "the service's own names changed it");
+    let answer = t
+        .tcp(b"GET /healthz HTTP/1.1\r\nHost: evil.example:8080\r\nConnection: close\r\n\r\n")
+        .await;
+    assert!(answer.starts_with("HTTP/1.1 421"), "{answer}");
+    assert!(answer.contains(r#""code":"misdirected_request""#), "{answer}");
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n");
+    let answer = t.tcp(request.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    t.stop().await;
+}
+
+#[tokio::test]
 async fn every_response_carries_security_headers_and_protocol_errors_have_a_json_body() {
     let backend = &backends().await[0];
     let t = TestApp::spawn(backend).await;
@@ -1410,7 +1474,7 @@ async fn every_response_carries_security_headers_and_protocol_errors_have_a_json
         assert_eq!(headers["content-security-policy"], "frame-ancestors 'none'", "{path}");
     }
     let long_uri = format!(
-        "GET /{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "GET /{} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
         "a".repeat(70_000)
     );
     let answer = t.tcp(long_uri.as_bytes()).await;
@@ -1420,7 +1484,7 @@ async fn every_response_carries_security_headers_and_protocol_errors_have_a_json
         "{answer}"
     );
     let many_headers: String = (0..150).map(|i| format!("x-h{i}: v\r\n")).collect();
-    let request = format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many_headers}Connection: close\r\n\r\n");
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n{many_headers}Connection: close\r\n\r\n");
     let answer = t.tcp(request.as_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
     assert!(
@@ -1473,12 +1537,15 @@ async fn three_hundred_slow_clients_neither_keep_healthz_out_nor_stay_connected(
     let mut slow = Vec::new();
     for _ in 0..300 {
         let mut stream = tokio::net::TcpStream::connect(t.app.addr).await.unwrap();
-        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x").await.unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1")
+            .await
+            .unwrap();
         slow.push(stream);
     }
     let started = std::time::Instant::now();
     let answer = t
-        .tcp(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .tcp(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         .await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(
@@ -1486,7 +1553,7 @@ async fn three_hundred_slow_clients_neither_keep_healthz_out_nor_stay_connected(
         "{:?}",
         started.elapsed()
     );
-    let slow_body = b"POST /api/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{";
+    let slow_body = b"POST /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{";
     let answer = t.tcp(slow_body).await;
     assert!(answer.starts_with("HTTP/1.1 408"), "a body too slow: {answer}");
     assert!(answer.contains(r#""code":"request_timeout""#), "{answer}");
@@ -1497,6 +1564,54 @@ async fn three_hundred_slow_clients_neither_keep_healthz_out_nor_stay_connected(
         assert!(
             matches!(read, Ok(Ok(0)) | Ok(Err(_))),
             "slow client {i} is still connected after the header timeout: {read:?}"
+        );
+    }
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_never_read_their_responses_neither_keep_healthz_out_nor_stay_connected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let backend = &backends().await[0];
+    let limits = tests::service::HttpLimits {
+        header_timeout: std::time::Duration::from_secs(1),
+        request_timeout: std::time::Duration::from_secs(1),
+        write_timeout: std::time::Duration::from_secs(1),
+        max_connections: 4,
+        ..Default::default()
+    };
+    let t = TestApp::spawn_http(backend, limits).await;
+    // Each asks for the OpenAPI document 300 times in one write, with a tiny receive window,
+    // and reads nothing: far more than the socket buffers hold.
+    let pipelined = "GET /api/openapi.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".repeat(300);
+    let mut stuck = Vec::new();
+    for _ in 0..limits.max_connections {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut stream = socket.connect(t.app.addr).await.unwrap();
+        stream.write_all(pipelined.as_bytes()).await.unwrap();
+        stuck.push(stream);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let answer = t
+        .tcp(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    for (i, stream) in stuck.iter_mut().enumerate() {
+        let mut received = Vec::new();
+        let read = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_to_end(&mut received)).await;
+        assert!(read.is_ok(), "client {i} that read nothing is still connected");
+        let answers = String::from_utf8_lossy(&received).matches("HTTP/1.1 200").count();
+        assert!(
+            answers < 300,
+            "client {i} got all its {answers} answers: it was not cut off"
         );
     }
     t.stop().await;

@@ -39,6 +39,8 @@ pub struct AppState {
     pub api_token: Option<Arc<str>>,
     /// The workspace send policy (contacts' default zone).
     pub policy: Arc<flows::Policy>,
+    /// The names this service answers to (see [`guard`]).
+    pub hosts: Arc<guard::Hosts>,
 }
 
 /// A path segment: an id, a contact's external id or a tracking token. A segment that is not

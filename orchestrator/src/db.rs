@@ -303,11 +303,13 @@ fn sqlx_transient(e: &sea_orm::sqlx::Error) -> bool {
     match e {
         Error::Database(d) => {
             let code = d.code().unwrap_or_default();
-            match code.parse::<i64>() {
-                // SQLite's extended result code: TOOBIG, CONSTRAINT, MISMATCH, RANGE are the row's.
-                Ok(n) => !matches!(n & 0xff, 18 | 19 | 20 | 25),
-                // PostgreSQL's SQLSTATE.
-                Err(_) => !(code.starts_with("22") || code.starts_with("23")),
+            // PostgreSQL's SQLSTATE has five characters (often all digits, as 23514); SQLite's
+            // extended result codes have at most four digits.
+            if code.len() == 5 {
+                !(code.starts_with("22") || code.starts_with("23"))
+            } else {
+                // TOOBIG, CONSTRAINT, MISMATCH, RANGE are the row's.
+                !code.parse::<i64>().is_ok_and(|n| matches!(n & 0xff, 18 | 19 | 20 | 25))
             }
         }
         Error::ColumnDecode { .. } | Error::Decode(_) | Error::Encode(_) => false,

@@ -322,13 +322,16 @@ impl Delivery {
         };
         let next = match self.record_and_lease(&outcomes, lease_next).await {
             Ok(next) => next,
-            // Leasing the next batch failed, perhaps on a row that cannot be read: the outcomes
-            // are recorded without it, and the next pass's own lease finds that row.
-            Err(e) if lease_next > 0 && !crate::db::is_transient(&e) => {
-                tracing::warn!(error = %e, "leasing the next batch failed; recording the outcomes alone");
-                self.record_and_lease(&outcomes, 0).await?
+            Err(e) if crate::db::is_transient(&e) => return Err(e),
+            // One outcome that cannot be recorded, or a next batch that cannot be leased (the
+            // next pass's own lease finds that row): each outcome is recorded on its own.
+            Err(e) => {
+                tracing::warn!(error = %e, "recording a batch of outcomes failed; recording them one by one");
+                if let Some(Err(e)) = self.record_each(&outcomes).await.into_iter().find(Result::is_err) {
+                    return Err(DbErr::Custom(e));
+                }
+                Vec::new()
             }
-            Err(e) => return Err(e),
         };
         Ok((attempted, next))
     }
@@ -543,16 +546,54 @@ impl Delivery {
         let batch: Arc<[(Pending, Outcome)]> = outcomes.into();
         match attempt(batch.clone()).await {
             Ok(()) => vec![Ok(()); n],
-            Err(e) if n == 1 => vec![Err(e)],
             Err(e) => {
                 tracing::warn!(error = %e, n, "a batch of outcomes failed; recording them one by one");
-                let mut results = Vec::with_capacity(n);
-                for outcome in batch.iter() {
-                    results.push(attempt(Arc::from([outcome.clone()])).await);
-                }
-                results
+                self.record_each(&batch).await
             }
         }
+    }
+
+    /// Records each outcome on its own (a panic while recording is an error, not the end of
+    /// the caller). One that cannot be recorded, for a reason that is not transient, sets its
+    /// message aside: the others' records stand, and it is not sent again when its lease runs
+    /// out. One result per outcome, in order.
+    async fn record_each(&self, outcomes: &[(Pending, Outcome)]) -> Vec<Result<(), String>> {
+        let mut results = Vec::with_capacity(outcomes.len());
+        for outcome in outcomes {
+            let one: Arc<[(Pending, Outcome)]> = Arc::from([outcome.clone()]);
+            let delivery = self.clone();
+            let recorded = match tokio::spawn(async move { delivery.record(&one).await }).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) if crate::db::is_transient(&e) => Err(e.to_string()),
+                Ok(Err(e)) => self.set_aside_unrecorded(outcome, &e.to_string()).await,
+                Err(panic) => {
+                    self.set_aside_unrecorded(outcome, &format!("recording it panicked: {panic}"))
+                        .await
+                }
+            };
+            results.push(recorded);
+        }
+        results
+    }
+
+    /// Sets aside the message of an outcome that cannot be recorded, saying what the outcome was.
+    async fn set_aside_unrecorded(&self, (p, outcome): &(Pending, Outcome), why: &str) -> Result<(), String> {
+        let what = match outcome {
+            Outcome::Accepted { provider, .. } => format!("{provider} accepted it"),
+            Outcome::Retry { reason, .. } => format!("to be retried: {reason}"),
+            Outcome::Failed { reason, .. } | Outcome::Undeliverable { reason, .. } => format!("it failed: {reason}"),
+            Outcome::Deferred { reason, .. } => format!("deferred: {reason}"),
+            Outcome::Throttled { .. } => "throttled".to_string(),
+            Outcome::LeaseLost => "its lease was lost".to_string(),
+        };
+        let reason = format!("{what}, but that could not be recorded: {why}");
+        let now = self.clock.now();
+        crate::db::in_write(&self.db, async |tx| {
+            set_aside::message(tx, p.outbox_id, &reason, now).await
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
     }
 }
 

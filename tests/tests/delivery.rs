@@ -714,3 +714,61 @@ async fn a_provider_answer_holding_a_nul_byte_fails_the_message_with_its_reason_
         t.stop().await;
     }
 }
+
+#[tokio::test]
+async fn an_outcome_that_cannot_be_recorded_sets_its_message_aside_and_the_others_are_recorded_and_sent_once() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let flow = t
+            .activate(
+                r#"{"format": "cairn.flow/v1", "name": "Mail", "nodes": [
+                  {"id": "start", "type": "webhook_entry"},
+                  {"id": "hello", "type": "send_email", "subject": "Hi", "html": "<p>Hi</p>"},
+                  {"id": "done", "type": "exit"}],
+                 "edges": [{"from": "start", "to": "hello"}, {"from": "hello", "to": "done"}]}"#,
+            )
+            .await;
+        // The database refuses to record that c2's email was sent (as it would a value it
+        // cannot store): a trigger, so the refusal comes from the database itself.
+        let poison: &[&str] = if backend.name == "postgres" {
+            &[
+                "CREATE FUNCTION refuse_sent() RETURNS trigger AS $$ BEGIN \
+                 RAISE EXCEPTION 'refused by the database' USING ERRCODE = '23514'; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER refuse_c2 BEFORE UPDATE ON messages FOR EACH ROW \
+                 WHEN (NEW.recipient = 'c2@example.com' AND NEW.status = 'sent') EXECUTE FUNCTION refuse_sent()",
+            ]
+        } else {
+            &["CREATE TRIGGER refuse_c2 BEFORE UPDATE ON messages \
+               WHEN NEW.recipient = 'c2@example.com' AND NEW.status = 'sent' \
+               BEGIN SELECT RAISE(ABORT, 'refused by the database'); END"]
+        };
+        for statement in poison {
+            sea_orm::ConnectionTrait::execute_unprepared(&t.app.state.db, statement)
+                .await
+                .expect(statement);
+        }
+        for c in ["c1", "c2", "c3"] {
+            let body = json!({"contact": {"id": c, "email": format!("{c}@example.com")}}).to_string();
+            t.post(&format!("/api/flows/{flow}/entries"), &body).await;
+        }
+        t.settle().await;
+        // Past every lease: nothing recorded is sent again.
+        t.advance(TimeDelta::minutes(10)).await;
+        for c in ["c1", "c3"] {
+            let sent = t.journal(c).await.iter().filter(|l| *l == "hello sent").count();
+            assert_eq!(sent, 1, "{}: {c} is sent once", backend.name);
+        }
+        let (_, aside) = t.get("/api/set-aside").await;
+        assert_eq!(aside.as_array().unwrap().len(), 1, "{}: {aside}", backend.name);
+        assert_eq!(aside[0]["kind"], "message", "{}", backend.name);
+        assert_eq!(aside[0]["contact"], "c2", "{}", backend.name);
+        let reason = aside[0]["reason"].as_str().unwrap();
+        assert!(
+            reason.starts_with("outbox accepted it, but that could not be recorded")
+                && reason.contains("refused by the database"),
+            "{}: {reason}",
+            backend.name
+        );
+        t.stop().await;
+    }
+}

@@ -235,14 +235,14 @@ impl Delivery {
         let mut set = 0;
         for id in journeys::due_outbox_ids(&self.db, now, self.batch).await? {
             let tx = crate::db::begin_write(&self.db).await?;
-            match journeys::probe_outbox(&tx, id, now).await {
-                Ok(()) => tx.rollback().await?,
+            let probe = journeys::probe_outbox(&tx, id, now).await;
+            tx.rollback().await?;
+            match probe {
+                Ok(()) => {}
                 Err(e) if crate::db::is_transient(&e) => return Err(e),
                 Err(e) => {
-                    tx.rollback().await?;
-                    let tx = crate::db::begin_write(&self.db).await?;
-                    set_aside::message(&tx, id, &format!("cannot be read for sending: {e}"), now).await?;
-                    tx.commit().await?;
+                    let reason = format!("cannot be read for sending: {e}");
+                    crate::db::in_write(&self.db, async |tx| set_aside::message(tx, id, &reason, now).await).await?;
                     set += 1;
                 }
             }

@@ -102,6 +102,19 @@ pub struct Engine {
     pub handoff: Option<Arc<Handoff>>,
 }
 
+/// Which due journeys a one-transaction pass claims ([`Engine::step_claimed`]).
+#[derive(Debug, Clone, Copy)]
+enum Claim {
+    /// The oldest due, up to a batch (skipping those another engine holds on PostgreSQL).
+    Batch,
+    /// This one, if it is still due.
+    One(i64),
+}
+
+/// Another process runs the engine on this SQLite file.
+#[derive(Debug)]
+struct NotOurTurn;
+
 /// Work done in one pass.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
@@ -212,38 +225,31 @@ impl Engine {
     /// and steps the next due journeys one per transaction (up to a batch of each), and sets
     /// aside the one that cannot be loaded, stepped or recorded ([`set_aside`]), so that the
     /// next pass goes on with every other. An error that is not the row's (the database is
-    /// busy or gone) sets nothing aside and is returned.
-    pub async fn isolate(&self) -> Result<Progress, Error> {
-        let _turn = match EngineTurn::of(&self.db) {
-            Some(turn) => match turn.take().await {
-                Some(held) => Some(held),
-                None => return Ok(Progress::default()),
-            },
-            None => None,
-        };
+    /// busy or gone) sets nothing aside and is returned. Runs in the caller's engine turn.
+    async fn isolate(&self) -> Result<Progress, Error> {
         let mut progress = Progress::default();
         for id in journeys::oldest_event_ids(&self.db, self.batch).await? {
             match self.apply_events_where(Some(id)).await {
                 Ok(p) => progress.add(p),
                 Err(e) if e.is_transient() => return Err(e),
                 Err(e) => {
-                    let tx = crate::db::begin_write(&self.db).await?;
-                    set_aside::event(&tx, id, &format!("could not be applied: {e}"), self.clock.now()).await?;
-                    tx.commit().await?;
+                    let (reason, now) = (format!("could not be applied: {e}"), self.clock.now());
+                    crate::db::in_write(&self.db, async |tx| set_aside::event(tx, id, &reason, now).await).await?;
                     progress.events += 1;
                 }
             }
         }
         let now = self.clock.now();
         for (id, due_at) in journeys::due_ids(&self.db, now, self.batch).await? {
-            match self.step_one(id, now).await {
+            match self.step_claimed(Claim::One(id), now).await {
                 Ok(p) => progress.add(p),
                 Err(e) if e.is_transient() => return Err(e),
                 Err(e) => {
-                    let tx = crate::db::begin_write(&self.db).await?;
                     let reason = format!("could not be loaded, stepped or recorded: {e}");
-                    set_aside::journey(&tx, id, &reason, now, Some(due_at)).await?;
-                    tx.commit().await?;
+                    crate::db::in_write(&self.db, async |tx| {
+                        set_aside::journey(tx, id, &reason, now, Some(due_at)).await
+                    })
+                    .await?;
                     progress.steps += 1;
                 }
             }
@@ -254,13 +260,17 @@ impl Engine {
         Ok(progress)
     }
 
-    /// Steps one due journey in its own transaction.
-    async fn step_one(&self, id: i64, now: DateTime<Utc>) -> Result<Progress, Error> {
+    /// Steps the journeys `claim` names that are due at `now`, in one transaction.
+    async fn step_claimed(&self, claim: Claim, now: DateTime<Utc>) -> Result<Progress, Error> {
         let stepped = crate::db::in_write(&self.db, async |tx| {
-            let Some(token) = journeys::claim_one(tx, id, now).await? else {
-                return Ok(None);
+            let tokens = match claim {
+                Claim::Batch => journeys::claim_due(tx, now, self.batch).await?,
+                Claim::One(id) => journeys::claim_one(tx, id, now).await?.into_iter().collect(),
             };
-            let writes = self.prepare(tx, now, vec![token]).await?.into_writes()?;
+            if tokens.is_empty() {
+                return Ok(None);
+            }
+            let writes = self.prepare(tx, now, tokens).await?.into_writes()?;
             let progress = writes.progress();
             let written = writes.write(tx, None, self.handoff.as_deref()).await?;
             Ok::<_, Error>(Some((progress, written)))
@@ -273,17 +283,26 @@ impl Engine {
         Ok(progress)
     }
 
+    /// This process's turn to run the engine on its SQLite file (none is needed on
+    /// PostgreSQL); `Err` when another process runs it.
+    async fn take_turn(&self) -> Result<Option<tokio::sync::OwnedMutexGuard<()>>, NotOurTurn> {
+        match EngineTurn::of(&self.db) {
+            Some(turn) => turn.take().await.map(Some).ok_or(NotOurTurn),
+            None => Ok(None),
+        }
+    }
+
     /// Applies the queued events, then steps due tokens: one batch on PostgreSQL, a pipeline of
     /// batches on SQLite, and there only while this process holds the file's [`EngineTurn`].
     pub async fn run_once(&self) -> Result<Progress, Error> {
-        let _turn = match EngineTurn::of(&self.db) {
-            Some(turn) => match turn.take().await {
-                Some(held) => Some(held),
-                // Another process runs the engine on this file.
-                None => return Ok(Progress::default()),
-            },
-            None => None,
+        let Ok(_turn) = self.take_turn().await else {
+            return Ok(Progress::default());
         };
+        self.run_in_turn().await
+    }
+
+    /// [`Engine::run_once`] within the engine turn.
+    async fn run_in_turn(&self) -> Result<Progress, Error> {
         // Every queued event first: a timeout must not fire while an earlier event waits.
         let mut progress = Progress::default();
         loop {
@@ -307,7 +326,10 @@ impl Engine {
     /// One pass ([`Engine::run_once`]); when it fails for a reason that may be one row's,
     /// [`Engine::isolate`] sets that row aside instead, so the next pass goes on.
     pub async fn run_isolating(&self) -> Result<Progress, Error> {
-        match self.run_once().await {
+        let Ok(_turn) = self.take_turn().await else {
+            return Ok(Progress::default());
+        };
+        match self.run_in_turn().await {
             Err(e) if !e.is_transient() => {
                 tracing::error!(error = %e, "engine pass failed; looking for the row that fails it");
                 self.isolate().await
@@ -376,23 +398,7 @@ impl Engine {
     /// PostgreSQL: one batch, claimed with `FOR UPDATE SKIP LOCKED` in the transaction that
     /// writes it, so engines sharing the database skip each other's tokens.
     async fn step_due_locked(&self) -> Result<Progress, Error> {
-        let now = self.clock.now();
-        let stepped = crate::db::in_write(&self.db, async |tx| {
-            let tokens = journeys::claim_due(tx, now, self.batch).await?;
-            if tokens.is_empty() {
-                return Ok(None);
-            }
-            let writes = self.prepare(tx, now, tokens).await?.into_writes()?;
-            let progress = writes.progress();
-            let written = writes.write(tx, None, self.handoff.as_deref()).await?;
-            Ok::<_, Error>(Some((progress, written)))
-        })
-        .await?;
-        let Some((progress, written)) = stepped else {
-            return Ok(Progress::default());
-        };
-        written.hand_over(self.handoff.as_deref());
-        Ok(progress)
+        self.step_claimed(Claim::Batch, self.clock.now()).await
     }
 
     /// SQLite: batches in a pipeline of three stages: batch N is written in its transaction

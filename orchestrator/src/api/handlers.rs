@@ -583,11 +583,10 @@ fn set_aside_id(raw: &str) -> ApiResult<i64> {
 #[utoipa::path(post, path = "/api/set-aside/{id}/retry", tag = "journeys", params(("id" = i64, Path)), responses((status = 200, description = "Queued again", body = serde_json::Value), (status = 404, body = ErrorBody)))]
 pub async fn retry_set_aside(State(state): State<AppState>, Segment(id): Segment) -> ApiResult<Json<Value>> {
     let id = set_aside_id(&id)?;
-    let tx = crate::db::begin_write(&state.db).await?;
-    if !crate::store::set_aside::retry(&tx, id, state.clock.now()).await? {
+    let now = state.clock.now();
+    if !crate::db::in_write(&state.db, async |tx| crate::store::set_aside::retry(tx, id, now).await).await? {
         return Err(ApiError::NotFound(format!("nothing set aside with id {id}")));
     }
-    tx.commit().await?;
     state.engine.notify_one();
     Ok(Json(json!({"id": id, "retried": true})))
 }
@@ -596,11 +595,10 @@ pub async fn retry_set_aside(State(state): State<AppState>, Segment(id): Segment
 #[utoipa::path(post, path = "/api/set-aside/{id}/cancel", tag = "journeys", params(("id" = i64, Path)), responses((status = 200, description = "Cancelled", body = serde_json::Value), (status = 404, body = ErrorBody)))]
 pub async fn cancel_set_aside(State(state): State<AppState>, Segment(id): Segment) -> ApiResult<Json<Value>> {
     let id = set_aside_id(&id)?;
-    let tx = crate::db::begin_write(&state.db).await?;
-    if !crate::store::set_aside::cancel(&tx, id, state.clock.now()).await? {
+    let now = state.clock.now();
+    if !crate::db::in_write(&state.db, async |tx| crate::store::set_aside::cancel(tx, id, now).await).await? {
         return Err(ApiError::NotFound(format!("nothing set aside with id {id}")));
     }
-    tx.commit().await?;
     Ok(Json(json!({"id": id, "cancelled": true})))
 }
 

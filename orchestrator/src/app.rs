@@ -12,10 +12,12 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
-use crate::api::{AppState, app};
 use crate::clock::Clock;
-use crate::delivery::{Delivery, Handoff};
-use crate::engine::{Engine, FlowCache};
+use crate::http::{AppState, app};
+use crate::runtime::delivery::Delivery;
+use crate::runtime::engine::Engine;
+use crate::runtime::flow_cache::FlowCache;
+use crate::runtime::handoff::{self, Handoff};
 
 /// How messages reach the providers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +46,7 @@ pub struct ServeConfig {
     /// Base URL of tracking links in emails (default: `http://<listen address>`).
     pub public_url: Option<String>,
     /// Host names the API answers to besides IP literals, `localhost` and the public URL's
-    /// (see [`crate::api::guard`]).
+    /// (see [`crate::http::guard`]).
     pub allowed_hosts: Vec<String>,
     /// Key of tracking tokens (default: generated once and kept in the database).
     pub secret: Option<String>,
@@ -54,7 +56,7 @@ pub struct ServeConfig {
     /// See [`AppState::api_token`].
     pub api_token: Option<String>,
     /// Timeouts and the connection limit of the HTTP server.
-    pub http: crate::server::HttpLimits,
+    pub http: crate::http::server::HttpLimits,
 }
 
 /// How long `cairn serve` waits for running work once asked to stop (`--shutdown-timeout`).
@@ -78,17 +80,17 @@ impl App {
     pub async fn start_with(config: ServeConfig, clock: Arc<dyn Clock>, db: DatabaseConnection) -> anyhow::Result<App> {
         let secret = match &config.secret {
             Some(s) => s.clone(),
-            None => crate::store::flows::setting(&db, "tracking_secret", crate::tracking::new_secret).await?,
+            None => crate::store::flows::setting(&db, "tracking_secret", crate::service::tracking::new_secret).await?,
         };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
         let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
-        let tracker = Arc::new(crate::tracking::Tracker::new(secret.as_bytes(), &public_url));
+        let tracker = Arc::new(crate::service::tracking::Tracker::new(secret.as_bytes(), &public_url));
         let flows = Arc::new(FlowCache::default());
         // A policy that lost a calendar an active flow uses would quietly open its closed days.
-        for (flow, version) in crate::engine::active_flows(&db).await? {
+        for (flow, version) in crate::store::flows::active(&db).await? {
             if let Ok(compiled) = flows.get(&db, flow, version).await
                 && let Err(problems) = config.policy.check_flow(&compiled)
             {
@@ -116,10 +118,10 @@ impl App {
             QueueMode::Redis(url) => Some(workers::queues::Queues::redis(url).await?),
         };
         // Sending itself, this process's delivery takes the messages its engine queues from
-        // memory (see `delivery::Handoff`).
+        // memory (see `handoff::Handoff`).
         let handoff = queues
             .is_none()
-            .then(|| Arc::new(Handoff::new(crate::delivery::HANDOFF_CAPACITY, config.delivery_lease)));
+            .then(|| Arc::new(Handoff::new(handoff::HANDOFF_CAPACITY, config.delivery_lease)));
         let engine = Engine {
             db: db.clone(),
             clock: clock.clone(),
@@ -143,7 +145,7 @@ impl App {
             providers: providers.clone(),
             tracker: Some(tracker.clone()),
             wake: delivery_wake,
-            batch: crate::delivery::LEASE_BATCH,
+            batch: crate::runtime::delivery::LEASE_BATCH,
             lease: config.delivery_lease,
             queues: queues.clone(),
             throttle: queues
@@ -153,14 +155,16 @@ impl App {
             handoff,
         };
         let state = AppState {
-            db,
-            clock,
-            flows,
-            engine: wake,
+            services: crate::service::Services {
+                db,
+                clock,
+                flows,
+                policy: engine.policy.clone(),
+                engine: wake,
+            },
             tracker,
             api_token: config.api_token.as_deref().map(Arc::from),
-            policy: engine.policy.clone(),
-            hosts: Arc::new(crate::api::guard::Hosts::new(&public_url, &config.allowed_hosts)),
+            hosts: Arc::new(crate::http::guard::Hosts::new(&public_url, &config.allowed_hosts)),
         };
         let (stop, stopped) = watch::channel(false);
         let until_stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -168,7 +172,12 @@ impl App {
         };
         let mut tasks = JoinSet::new();
         let router = app(state.clone());
-        tasks.spawn(crate::server::serve(listener, router, config.http, stopped.clone()));
+        tasks.spawn(crate::http::server::serve(
+            listener,
+            router,
+            config.http,
+            stopped.clone(),
+        ));
         if config.background {
             tasks.spawn(engine.clone().run(until_stopped(stopped.clone())));
             tasks.spawn(delivery.clone().run(until_stopped(stopped.clone())));

@@ -422,6 +422,19 @@ pub fn placeholders(first: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// SQLite's `PRAGMA data_version` on `conn`: it changes whenever another connection commits to
+/// the file.
+pub async fn data_version(conn: &mut sea_orm::sqlx::SqliteConnection) -> Result<i64, sea_orm::sqlx::Error> {
+    sea_orm::sqlx::query_scalar::<_, i64>("PRAGMA data_version")
+        .fetch_one(conn)
+        .await
+}
+
+/// Whether the database answers (`/healthz`).
+pub async fn ping(c: &impl ConnectionTrait) -> Result<(), DbErr> {
+    one(c, "SELECT 1", vec![]).await.map(|_| ())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

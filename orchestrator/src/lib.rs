@@ -1,24 +1,22 @@
 //! # orchestrator — the Cairn service and its command line (`cairn`)
 //!
-//! - [`cli`]: the commands (`serve`, `flows validate`, `flows schema`, `simulate`).
-//! - [`app`]: the running service; [`api`]: the HTTP API; [`engine`]: advances journeys
-//!   durably; [`delivery`]: outbox → provider → journaled outcome.
-//! - [`store`]: SQL by area; [`db`]: connection and SQL helpers; [`clock`]: injected time.
-//! - [`import`]: contacts and events from files, with line-numbered errors.
+//! The journey logic lives in the pure `flows` crate; this crate is the shell around it, in
+//! layers that depend downwards only:
 //!
-//! The journey logic lives in the pure `flows` crate; this crate is the shell around it.
+//! - [`cli`]: the commands (`serve`, `worker`, `flows validate`, `flows schema`, `simulate`,
+//!   `bench`) and the demo data; an edge, like `http`.
+//! - [`http`]: the HTTP API and the server it runs on; thin handlers over `service`.
+//! - [`app`]: wiring: starts the server and the background loops, and stops them.
+//! - [`service`]: use cases, each owning its transaction.
+//! - [`runtime`]: the background loops (engine, delivery).
+//! - [`store`]: all SQL, by table family; [`db`]: connections and SQL helpers.
+//! - [`clock`]: injected time.
 
-pub mod api;
 pub mod app;
-pub mod bench;
-pub mod bench_throttle;
 pub mod cli;
 pub mod clock;
 pub mod db;
-pub mod delivery;
-pub mod demo;
-pub mod engine;
-pub mod import;
-pub mod server;
+pub mod http;
+pub mod runtime;
+pub mod service;
 pub mod store;
-pub mod tracking;

@@ -13,7 +13,7 @@ use axum::http::{Request, StatusCode};
 use chrono::{DateTime, TimeDelta, Utc};
 use orchestrator::app::{App, ServeConfig};
 use orchestrator::clock::ManualClock;
-pub use orchestrator::server::HttpLimits;
+pub use orchestrator::http::server::HttpLimits;
 use sea_orm::ConnectionTrait;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -170,7 +170,7 @@ impl TestApp {
             public_url: Some("https://cairn.example".into()),
             allowed_hosts: Vec::new(),
             secret: Some("test tracking secret".into()),
-            delivery_lease: orchestrator::delivery::LEASE,
+            delivery_lease: orchestrator::runtime::delivery::LEASE,
             queues: orchestrator::app::QueueMode::Inline,
             api_token: None,
             http: HttpLimits::default(),
@@ -209,7 +209,7 @@ impl TestApp {
             .header("content-type", "application/json")
             .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
             .unwrap();
-        let response = orchestrator::api::app(self.app.state.clone())
+        let response = orchestrator::http::app(self.app.state.clone())
             .oneshot(request)
             .await
             .unwrap();
@@ -239,7 +239,7 @@ impl TestApp {
         for (k, v) in headers.iter().filter(|(_, v)| !v.is_empty()) {
             request = request.header(*k, *v);
         }
-        let response = orchestrator::api::app(self.app.state.clone())
+        let response = orchestrator::http::app(self.app.state.clone())
             .oneshot(request.body(Body::from(body.to_string())).unwrap())
             .await
             .unwrap();
@@ -251,7 +251,7 @@ impl TestApp {
     /// A GET returning the status and the raw response.
     pub async fn get_raw(&self, path: &str) -> axum::response::Response {
         let request = Request::builder().method("GET").uri(path).body(Body::empty()).unwrap();
-        orchestrator::api::app(self.app.state.clone())
+        orchestrator::http::app(self.app.state.clone())
             .oneshot(request)
             .await
             .unwrap()

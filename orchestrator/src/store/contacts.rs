@@ -89,6 +89,17 @@ pub async fn find(c: &impl ConnectionTrait, external_id: &str) -> Result<Option<
     r.as_ref().map(|r| col(r, 0)).transpose()
 }
 
+/// The contact a message was sent to: `(internal id, external id)`.
+pub async fn of_message(c: &impl ConnectionTrait, message: &str) -> Result<Option<(i64, String)>, DbErr> {
+    let row = one(
+        c,
+        "SELECT m.contact_id, c.external_id FROM messages m JOIN contacts c ON c.id = m.contact_id WHERE m.id = $1",
+        vec![message.into()],
+    )
+    .await?;
+    row.map(|r| Ok((col(&r, 0)?, col(&r, 1)?))).transpose()
+}
+
 /// Contacts by internal id, with their present tags and their lists.
 pub async fn load(c: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, Contact>, DbErr> {
     let mut out = HashMap::with_capacity(ids.len());

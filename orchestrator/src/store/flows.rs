@@ -218,3 +218,14 @@ pub async fn use_signature(
     .await?;
     Ok(n == 1)
 }
+
+/// `(flow id, active version)` of every active flow.
+pub async fn active(c: &impl ConnectionTrait) -> Result<Vec<(i64, i64)>, DbErr> {
+    let rows = all(
+        c,
+        "SELECT id, active_version FROM flows WHERE status = 'active' AND active_version IS NOT NULL",
+        vec![],
+    )
+    .await?;
+    rows.iter().map(|r| Ok((col(r, 0)?, col(r, 1)?))).collect()
+}

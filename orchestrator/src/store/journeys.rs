@@ -804,7 +804,7 @@ impl QueuedMessages {
 
 /// Stores messages as `queued` and puts them in the outbox for delivery. With `leased_until`,
 /// their outbox rows are leased until then, and the messages come back ready to send (for
-/// [`crate::delivery::Handoff`]); without it, delivery leases them when it finds them.
+/// [`crate::runtime::handoff::Handoff`]); without it, delivery leases them when it finds them.
 pub async fn queue_messages(
     c: &impl ConnectionTrait,
     queued: QueuedMessages,

@@ -1,0 +1,100 @@
+//! `cairn bench …`: benchmarks anyone can run; each prints its figures.
+//!
+//! - [`engine`]: journeys through the engine and delivery on the embedded default.
+//! - [`throttle`]: the Redis throttle shared by several workers.
+
+pub mod engine;
+pub mod throttle;
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+
+use super::CliError;
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// N contacts through entry → add_tag → wait 1h → send_email → exit on a fresh SQLite file.
+    Engine {
+        #[arg(long, default_value_t = 100_000)]
+        contacts: u64,
+        /// Tokens per engine transaction.
+        #[arg(long, default_value_t = 1000)]
+        batch: u64,
+        /// Where the temporary database goes.
+        #[arg(long, default_value_os_t = std::env::temp_dir())]
+        dir: PathBuf,
+    },
+    /// M SMS through a throttle of R per second from K senders (K processes sharing Redis when
+    /// REDIS_URL is set, else K tasks in this process), to the outbox provider.
+    Throttle {
+        #[arg(long, default_value_t = 1000)]
+        rate: u32,
+        #[arg(long, default_value_t = 60_000)]
+        messages: u64,
+        #[arg(long, default_value_t = 4)]
+        workers: u32,
+        #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+        redis_url: Option<String>,
+    },
+    /// One sender process of `bench throttle` on Redis; prints acceptance times (Unix ns).
+    #[command(hide = true)]
+    ThrottleWorker {
+        #[arg(long)]
+        key: String,
+        #[arg(long)]
+        rate: u32,
+        #[arg(long)]
+        messages: u64,
+        #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+        redis_url: String,
+    },
+}
+
+pub fn engine_command(contacts: u64, batch: u64, dir: &Path) -> Result<(), CliError> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let figures = runtime
+        .block_on(crate::cli::bench::engine::engine(contacts, batch.max(1), dir))
+        .map_err(|e| CliError::Argument {
+            message: format!("benchmark failed: {e:#}"),
+        })?;
+    println!("{}", serde_json::to_string(&figures).map_err(io::Error::other)?);
+    Ok(())
+}
+
+pub fn throttle_command(b: throttle::ThrottleBench) -> Result<(), CliError> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let figures = runtime
+        .block_on(crate::cli::bench::throttle::run(b))
+        .map_err(|e| CliError::Argument {
+            message: format!("benchmark failed: {e:#}"),
+        })?;
+    eprintln!(
+        "baseline without a throttle: {:.0} messages/s; throttled: {} messages in {:.2} s",
+        figures.unthrottled_per_s, figures.messages, figures.seconds
+    );
+    println!("{}", serde_json::to_string(&figures).map_err(io::Error::other)?);
+    Ok(())
+}
+
+pub fn throttle_worker(
+    redis_url: &str,
+    key: &str,
+    rate: u32,
+    messages: u64,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let stamps = runtime
+        .block_on(crate::cli::bench::throttle::worker(redis_url, key, rate, messages))
+        .map_err(|e| CliError::Argument {
+            message: format!("throttle worker failed: {e:#}"),
+        })?;
+    let mut w = io::BufWriter::new(out);
+    for s in stamps {
+        writeln!(w, "{s}")?;
+    }
+    w.flush()?;
+    Ok(())
+}

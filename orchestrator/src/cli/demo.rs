@@ -1,0 +1,146 @@
+//! `cairn serve --demo`: loads the template journeys and a few hundred sample contacts into an
+//! empty database, so a newcomer sees journeys moving at once. Does nothing if flows exist.
+
+use chrono::{DateTime, Datelike, TimeDelta, Utc};
+use flows::Event;
+use sea_orm::DatabaseConnection;
+use serde_json::{Map, json};
+
+use crate::store::contacts::{self, ContactInput};
+use crate::store::flows as flow_store;
+use crate::store::journeys::{self, NewEntry};
+
+/// The example journeys, as shipped in `flows/templates`.
+pub const TEMPLATES: [(&str, &str); 4] = [
+    ("welcome", include_str!("../../../flows/templates/welcome.json")),
+    (
+        "abandoned-cart",
+        include_str!("../../../flows/templates/abandoned-cart.json"),
+    ),
+    (
+        "re-engagement",
+        include_str!("../../../flows/templates/re-engagement.json"),
+    ),
+    ("birthday", include_str!("../../../flows/templates/birthday.json")),
+];
+
+const SAMPLE_CONTACTS: usize = 300;
+const FIRST_NAMES: [&str; 12] = [
+    "Ann", "Bruno", "Chen", "Dana", "Eero", "Fatima", "Gus", "Hanna", "Ivo", "Jaan", "Kirsi", "Lauri",
+];
+const ZONES: [(&str, &str, &str); 6] = [
+    ("Europe/Tallinn", "EE", "+3725"),
+    ("Europe/Berlin", "DE", "+49151"),
+    ("America/New_York", "US", "+1212555"),
+    ("Asia/Kolkata", "IN", "+9198"),
+    ("Australia/Sydney", "AU", "+614"),
+    ("Asia/Tokyo", "JP", "+8190"),
+];
+
+/// What the demo loaded.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub contacts: usize,
+    pub flows: Vec<(String, i64)>,
+    pub entries: usize,
+    pub events: usize,
+}
+
+pub async fn load(db: &DatabaseConnection, now: DateTime<Utc>) -> anyhow::Result<Option<Loaded>> {
+    if !flow_store::list(db).await?.is_empty() {
+        return Ok(None);
+    }
+    let mut loaded = Loaded::default();
+    let tx = crate::db::begin_write(db).await?;
+    let mut ids = Vec::with_capacity(SAMPLE_CONTACTS);
+    for i in 0..SAMPLE_CONTACTS {
+        let (zone, country, prefix) = ZONES[i % ZONES.len()];
+        let name = FIRST_NAMES[i % FIRST_NAMES.len()];
+        let birthday = (now + TimeDelta::days((i % 90) as i64)).date_naive();
+        let mut fields = Map::new();
+        fields.insert("first_name".into(), json!(name));
+        fields.insert(
+            "birthday".into(),
+            json!(format!(
+                "{}-{:02}-{:02}",
+                1970 + i % 35,
+                birthday.month(),
+                birthday.day()
+            )),
+        );
+        fields.insert(
+            "last_order_at".into(),
+            json!(
+                (now - TimeDelta::days(((i * 7) % 500) as i64))
+                    .format("%Y-%m-%d")
+                    .to_string()
+            ),
+        );
+        let input = ContactInput {
+            id: format!("demo-{i:03}"),
+            email: (i % 10 != 9).then(|| format!("{}.{i}@example.com", name.to_lowercase())),
+            phone: (i % 4 != 3).then(|| format!("{prefix}{:06}", 100_000 + i)),
+            timezone: zone.parse().ok(),
+            country: Some(country.into()),
+            fields,
+            ..ContactInput::default()
+        };
+        let id = contacts::upsert(&tx, &input, now).await?;
+        for (list, every) in [("customers", 3), ("newsletter", 2), ("sms_optin", 3)] {
+            if i % every != 1 {
+                contacts::add_to_list(&tx, id, list, now).await?;
+            }
+        }
+        ids.push((id, input.id));
+    }
+    loaded.contacts = ids.len();
+    for (name, text) in TEMPLATES {
+        let flow = flows::CompiledFlow::from_json(text).map_err(|p| anyhow::anyhow!("template {name}: {p}"))?;
+        let id = flow_store::create(&tx, flow.name(), &serde_json::to_string(flow.definition())?, now).await?;
+        flow_store::set_status(&tx, id, true, now).await?;
+        flow_store::first_admission(&tx, id, 1).await?;
+        // A flow created in this transaction: nobody else can hold its counter rows.
+        loaded.entries += crate::service::flows::admit_audiences(&tx, (id, 1), &flow, now).await? as usize;
+        if name == "welcome" {
+            for (contact_id, external) in ids.iter().take(40) {
+                let entry = NewEntry {
+                    flow_id: id,
+                    version: 1,
+                    contact_id: *contact_id,
+                    contact: external,
+                    entry_node: "start",
+                    data: Map::new(),
+                    key: Some(&format!("demo-signup-{external}")),
+                    reentry: flow.definition().reentry,
+                    now,
+                };
+                journeys::enter(&tx, entry).await?;
+                loaded.entries += 1;
+            }
+        }
+        loaded.flows.push((flow.name().to_string(), id));
+    }
+    for (k, (contact_id, external)) in ids.iter().skip(40).step_by(7).take(15).enumerate() {
+        let total = 20 + (k * 37) % 400;
+        let mut data = Map::new();
+        data.insert("items".into(), json!(format!("{} items", 1 + k % 4)));
+        data.insert("total".into(), json!(total));
+        data.insert(
+            "cart_url".into(),
+            json!(format!("https://shop.example/cart/{external}")),
+        );
+        let event = Event {
+            at: now,
+            contact: external.clone(),
+            kind: "cart_abandoned".into(),
+            message: None,
+            tag: None,
+            list: None,
+            data,
+        };
+        journeys::push_event(&tx, *contact_id, &event, now).await?;
+        loaded.events += 1;
+    }
+    tx.commit().await?;
+    Ok(Some(loaded))
+}

@@ -1,0 +1,186 @@
+//! `cairn simulate`: what Cairn would do with a flow for a list of contacts (and events), on a
+//! virtual clock; the journal as NDJSON, and a summary.
+
+use std::collections::HashSet;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use clap::Args;
+use flows::Duration;
+use flows::simulate::{Scenario, Summary, simulate};
+
+use super::{CliError, load_flow, load_policy};
+use crate::service::import::{ImportError, read_contacts, read_events};
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// The flow file.
+    #[arg(value_name = "FLOW")]
+    pub flow: PathBuf,
+    /// Contacts: CSV with a header, or NDJSON. Keys id, email, phone, timezone, country,
+    /// tags, lists ("a;b" in CSV); any other becomes a contact field.
+    #[arg(long, value_name = "FILE")]
+    pub contacts: PathBuf,
+    /// Events, NDJSON: {"at", "contact", "type", "message"?, "tag"?, "list"?, "data"?}.
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
+    /// Simulated start time, RFC 3339 (default: now).
+    #[arg(long, value_name = "RFC3339")]
+    pub start: Option<DateTime<Utc>>,
+    /// How long to simulate, e.g. 14d (default: until every journey ends, at most 90d).
+    #[arg(long = "for", value_name = "DURATION")]
+    pub span: Option<Duration>,
+    /// Zone for contacts whose zone comes from nowhere else (overrides the policy file's).
+    #[arg(long, value_name = "ZONE")]
+    pub default_timezone: Option<chrono_tz::Tz>,
+    /// Send policy file (JSON), as for `cairn serve --policy`.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+}
+
+/// The longest a simulation runs without `--for`.
+pub const DEFAULT_HORIZON_DAYS: i64 = 90;
+
+/// `cairn simulate`: writes the journal as NDJSON to `out`, returns the summary.
+pub fn simulate_files(args: &SimulateArgs, out: &mut dyn Write) -> Result<Summary, CliError> {
+    let flow = load_flow(&args.flow)?;
+    let contacts = read_contacts(&args.contacts)?;
+    let start = args.start.unwrap_or_else(Utc::now);
+    let span = args
+        .span
+        .map(Duration::to_chrono)
+        .unwrap_or_else(|| chrono::TimeDelta::days(DEFAULT_HORIZON_DAYS));
+    let end = start.checked_add_signed(span).ok_or_else(|| CliError::Argument {
+        message: format!(
+            "--start {} plus the simulated span is beyond the calendar chrono supports",
+            start.to_rfc3339()
+        ),
+    })?;
+    let events = match &args.events {
+        Some(path) => {
+            let events = read_events(path)?;
+            check_events(path, &events, &contacts, start)?;
+            events
+        }
+        None => Vec::new(),
+    };
+    let policy = load_policy(args.policy.as_deref(), args.default_timezone)?;
+    policy.check_flow(&flow).map_err(|problems| CliError::Flow {
+        file: args.flow.display().to_string(),
+        problems,
+    })?;
+    let scenario = Scenario {
+        contacts,
+        events,
+        start,
+        end,
+    };
+    let mut writer = io::BufWriter::with_capacity(1 << 16, out);
+    let mut failure: Option<io::Error> = None;
+    let summary = simulate(&flow, &policy, scenario, &mut |entry| {
+        if failure.is_none() {
+            let result = serde_json::to_writer(&mut writer, entry)
+                .map_err(io::Error::from)
+                .and_then(|()| writer.write_all(b"\n"));
+            if let Err(e) = result {
+                failure = Some(e);
+            }
+        }
+    });
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    writer.flush()?;
+    Ok(summary)
+}
+
+/// Events must name known contacts and happen no earlier than `start`.
+fn check_events(
+    path: &Path,
+    events: &[flows::Event],
+    contacts: &[flows::Contact],
+    start: DateTime<Utc>,
+) -> Result<(), CliError> {
+    let known: HashSet<&str> = contacts.iter().map(|c| c.id.as_str()).collect();
+    // Lines of non-blank events, to name them in errors.
+    let text = std::fs::read_to_string(path)?;
+    let lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, _)| i as u64 + 1);
+    let mut problems = Vec::new();
+    let mut more = 0;
+    for (event, line) in events.iter().zip(lines) {
+        let mut found = Vec::new();
+        if !known.contains(event.contact.as_str()) {
+            found.push(format!("contact '{}' is not in the contacts file", event.contact));
+        }
+        if event.at < start {
+            found.push(format!(
+                "event at {} is before the simulation starts ({start})",
+                event.at.to_rfc3339()
+            ));
+        }
+        for message in found {
+            if problems.len() < crate::service::import::MAX_REPORTED {
+                problems.push((line, message));
+            } else {
+                more += 1;
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ImportError {
+            file: path.display().to_string(),
+            problems,
+            more,
+        }
+        .into())
+    }
+}
+
+/// The human summary `cairn simulate` prints to stderr.
+pub fn render_summary(summary: &Summary, elapsed: std::time::Duration) -> String {
+    let mut out = String::new();
+    let id_width = summary.nodes.iter().map(|n| n.id.len()).max().unwrap_or(4).max(4);
+    let type_width = summary
+        .nodes
+        .iter()
+        .map(|n| n.type_name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    out.push_str(&format!("{:id_width$}  {:type_width$}  counts\n", "node", "type"));
+    for n in &summary.nodes {
+        let mut parts: Vec<String> = n.actions.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if n.waiting_at_end > 0 {
+            parts.push(format!("still_here={}", n.waiting_at_end));
+        }
+        if parts.is_empty() {
+            parts.push("-".into());
+        }
+        out.push_str(&format!(
+            "{:id_width$}  {:type_width$}  {}\n",
+            n.id,
+            n.type_name,
+            parts.join(" ")
+        ));
+    }
+    out.push_str(&format!(
+        "{} contacts, {} journeys ({} still running), {} journal lines, {:.3} s",
+        summary.contacts,
+        summary.tokens,
+        summary.active,
+        summary.journal_lines,
+        elapsed.as_secs_f64()
+    ));
+    if let Some(last) = summary.last_activity {
+        out.push_str(&format!(", last activity {}", last.to_rfc3339()));
+    }
+    out.push('\n');
+    out
+}

@@ -1,0 +1,100 @@
+//! What operators look at and act on: the outbox, what the engine and delivery set aside
+//! (with retry and cancel), health, the home page, and the API's own 404 and 405.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::response::Html;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use super::body::{self, ApiResult, Limit};
+use super::docs::ErrorBody;
+use super::error::ApiError;
+use super::{AppState, Segment};
+use crate::store::set_aside;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/outbox", get(outbox))
+        .route("/api/set-aside", get(list_set_aside))
+        .route("/api/set-aside/{id}/retry", post(retry_set_aside))
+        .route("/api/set-aside/{id}/cancel", post(cancel_set_aside))
+        .route("/healthz", get(healthz))
+        .route("/", get(home))
+}
+
+#[utoipa::path(get, path = "/api/outbox", tag = "messages", params(("limit" = Option<u64>, Query, minimum = 1, maximum = 100000, description = "1 to 100000; 100 when absent")), responses((status = 200, description = "Messages, newest first; emails not failed show their tracking pixel and links", body = Vec<serde_json::Value>), (status = 422, description = "limit out of range", body = ErrorBody)))]
+pub async fn outbox(
+    State(state): State<AppState>,
+    query: Result<Query<Limit>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let limit = body::limit(query)?;
+    let mut messages = crate::store::journeys::messages(&state.services.db, limit).await?;
+    state.tracker.instrument_listed(&mut messages);
+    Ok(Json(Value::Array(messages)))
+}
+
+/// What the engine and delivery set aside: journeys, events and messages they could not load,
+/// step or record, oldest first.
+#[utoipa::path(get, path = "/api/set-aside", tag = "journeys", params(("limit" = Option<u64>, Query, minimum = 1, maximum = 100000, description = "1 to 100000; 100 when absent")), responses((status = 200, description = "Set-aside items, oldest first", body = Vec<crate::store::set_aside::SetAside>), (status = 422, description = "limit out of range", body = ErrorBody)))]
+pub async fn list_set_aside(
+    State(state): State<AppState>,
+    query: Result<Query<Limit>, QueryRejection>,
+) -> ApiResult<Json<Vec<set_aside::SetAside>>> {
+    let limit = body::limit(query)?;
+    Ok(Json(set_aside::list(&state.services.db, limit).await?))
+}
+
+fn set_aside_id(raw: &str) -> ApiResult<i64> {
+    raw.parse()
+        .map_err(|_| ApiError::NotFound(format!("nothing set aside with id '{raw}'")))
+}
+
+/// Puts a set-aside item back: the journey is due at once, the event or message queued again.
+#[utoipa::path(post, path = "/api/set-aside/{id}/retry", tag = "journeys", params(("id" = i64, Path)), responses((status = 200, description = "Queued again", body = serde_json::Value), (status = 404, body = ErrorBody)))]
+pub async fn retry_set_aside(State(state): State<AppState>, Segment(id): Segment) -> ApiResult<Json<Value>> {
+    let id = set_aside_id(&id)?;
+    let s = &state.services;
+    let now = s.clock.now();
+    if !crate::db::in_write(&s.db, async |tx| set_aside::retry(tx, id, now).await).await? {
+        return Err(ApiError::NotFound(format!("nothing set aside with id {id}")));
+    }
+    s.engine.notify_one();
+    Ok(Json(json!({"id": id, "retried": true})))
+}
+
+/// Gives a set-aside item up: a journey ends, an event or a message is dropped.
+#[utoipa::path(post, path = "/api/set-aside/{id}/cancel", tag = "journeys", params(("id" = i64, Path)), responses((status = 200, description = "Cancelled", body = serde_json::Value), (status = 404, body = ErrorBody)))]
+pub async fn cancel_set_aside(State(state): State<AppState>, Segment(id): Segment) -> ApiResult<Json<Value>> {
+    let id = set_aside_id(&id)?;
+    let s = &state.services;
+    let now = s.clock.now();
+    if !crate::db::in_write(&s.db, async |tx| set_aside::cancel(tx, id, now).await).await? {
+        return Err(ApiError::NotFound(format!("nothing set aside with id {id}")));
+    }
+    Ok(Json(json!({"id": id, "cancelled": true})))
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, body = serde_json::Value)))]
+pub async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    crate::db::ping(&state.services.db).await?;
+    Ok(Json(json!({"status": "ok"})))
+}
+
+pub async fn home() -> Html<&'static str> {
+    Html(concat!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Cairn</title></head><body>",
+        "<h1>Cairn</h1><p>The journey editor is coming. Meanwhile: <code>POST /api/flows</code>, ",
+        "<a href=\"/api/flows\">/api/flows</a>, <a href=\"/api/outbox\">/api/outbox</a>, <a href=\"/healthz\">/healthz</a>.</p>",
+        "</body></html>"
+    ))
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}

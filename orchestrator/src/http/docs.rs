@@ -1,0 +1,80 @@
+//! The OpenAPI document (`/api/openapi.json`, Swagger UI at `/docs`). Paths come from the
+//! `#[utoipa::path]` attributes on the handlers, and each body type is declared once, beside its
+//! handler (`Deserialize` for reading it, `ToSchema` for this document); the error body lives
+//! here. Bodies are read as raw JSON first, so mistakes are reported with line and column.
+
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+
+use super::flows::{FlowVersion, SecretBody};
+use super::journeys::{ContactBody, EntryAccepted, EntryBody, EventBody};
+use super::{admin, contacts, flows, journeys, tracking};
+
+/// Every error: a stable code, a message, and located details.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorInner,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorInner {
+    /// `invalid_flow`, `invalid_request`, `malformed_json`, `not_found`, `conflict`,
+    /// `unauthorized`, `payload_too_large`, `method_not_allowed`, `internal`, …
+    pub code: String,
+    pub message: String,
+    pub details: Vec<DetailBody>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DetailBody {
+    pub node: Option<String>,
+    pub field: Option<String>,
+    pub message: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Cairn",
+        description = "Journey orchestration: flows, entries, events, journals, messages."
+    ),
+    paths(
+        flows::create_flow,
+        flows::list_flows,
+        flows::get_flow,
+        flows::update_flow,
+        flows::activate_flow,
+        flows::pause_flow,
+        journeys::enter,
+        flows::set_flow_secret,
+        flows::flow_stats,
+        journeys::post_event,
+        contacts::get_contact,
+        contacts::journal,
+        admin::outbox,
+        admin::list_set_aside,
+        admin::retry_set_aside,
+        admin::cancel_set_aside,
+        flows::flow_schema,
+        admin::healthz,
+        tracking::track_open,
+        tracking::track_click,
+    ),
+    components(schemas(
+        FlowVersion,
+        ContactBody,
+        EntryBody,
+        EntryAccepted,
+        EventBody,
+        SecretBody,
+        ErrorBody,
+        ErrorInner,
+        DetailBody,
+        crate::store::flows::FlowRow,
+        crate::store::set_aside::SetAside,
+        crate::store::set_aside::Kind
+    ))
+)]
+pub struct ApiDoc;

@@ -1,0 +1,121 @@
+//! `/api/flows…`: storing flow versions, activating and pausing, entry secrets, node counts,
+//! and the flow format's JSON Schema.
+
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router, body::Bytes};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use super::body::{self, ApiResult};
+use super::docs::ErrorBody;
+use super::{AppState, Segment, strict};
+use crate::service::flows as flow_service;
+use crate::store::flows::FlowRow;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/flows", post(create_flow).get(list_flows))
+        .route("/api/flows/{id}", get(get_flow).put(update_flow))
+        .route("/api/flows/{id}/activate", post(activate_flow))
+        .route("/api/flows/{id}/pause", post(pause_flow))
+        .route("/api/flows/{id}/secret", put(set_flow_secret))
+        .route("/api/flows/{id}/stats", get(flow_stats))
+        .route("/api/schema/flow.json", get(flow_schema))
+}
+
+/// `{"id", "version"}` of a stored flow version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FlowVersion {
+    pub id: i64,
+    pub version: i64,
+}
+
+#[utoipa::path(post, path = "/api/flows", tag = "flows", request_body(content = serde_json::Value, description = "A cairn.flow/v1 document (JSON Schema: /api/schema/flow.json)"), responses((status = 201, description = "Stored as version 1, a draft", body = FlowVersion), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody), (status = 422, description = "Every problem, located", body = ErrorBody)))]
+pub async fn create_flow(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult<Response> {
+    let id = flow_service::create(&state.services, body::json(body, strict::DOCUMENTS)?).await?;
+    Ok((StatusCode::CREATED, Json(FlowVersion { id, version: 1 })).into_response())
+}
+
+#[utoipa::path(get, path = "/api/flows", tag = "flows", responses((status = 200, body = Vec<FlowRow>)))]
+pub async fn list_flows(State(state): State<AppState>) -> ApiResult<Json<Vec<FlowRow>>> {
+    Ok(Json(crate::store::flows::list(&state.services.db).await?))
+}
+
+/// The newest version's definition, as re-importable JSON.
+#[utoipa::path(get, path = "/api/flows/{id}", tag = "flows", params(("id" = i64, Path)), responses((status = 200, description = "The newest version, re-importable", body = serde_json::Value), (status = 404, body = ErrorBody)))]
+pub async fn get_flow(State(state): State<AppState>, Segment(id): Segment) -> ApiResult<Json<Value>> {
+    Ok(Json(flow_service::newest_definition(&state.services, &id).await?))
+}
+
+#[utoipa::path(put, path = "/api/flows/{id}", tag = "flows", params(("id" = i64, Path)), request_body(content = serde_json::Value, description = "A cairn.flow/v1 document"), responses((status = 200, description = "A new version", body = FlowVersion), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update_flow(
+    State(state): State<AppState>,
+    Segment(id): Segment,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<FlowVersion>> {
+    let flow = flow_service::existing(&state.services, &id).await?;
+    let document = body::json(body, strict::DOCUMENTS)?;
+    let version = flow_service::update(&state.services, &flow, document).await?;
+    Ok(Json(FlowVersion { id: flow.id, version }))
+}
+
+/// Activates the newest version; the first activation of a version admits the audience of its
+/// segment entries (resuming a paused flow does not admit it again).
+#[utoipa::path(post, path = "/api/flows/{id}/activate", tag = "flows", params(("id" = i64, Path)), responses((status = 200, description = "Active; `entered` counts the segment audience admitted", body = FlowRow), (status = 404, body = ErrorBody)))]
+pub async fn activate_flow(State(state): State<AppState>, Segment(id): Segment) -> ApiResult<Json<Value>> {
+    let (row, entered) = flow_service::activate(&state.services, &id).await?;
+    let mut body = json!(row);
+    body["entered"] = json!(entered);
+    Ok(Json(body))
+}
+
+#[utoipa::path(post, path = "/api/flows/{id}/pause", tag = "flows", params(("id" = i64, Path)), responses((status = 200, body = FlowRow), (status = 404, body = ErrorBody)))]
+pub async fn pause_flow(State(state): State<AppState>, Segment(id): Segment) -> ApiResult<Json<FlowRow>> {
+    Ok(Json(flow_service::pause(&state.services, &id).await?))
+}
+
+/// `PUT /api/flows/{id}/secret`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretBody {
+    /// At least 16 characters, or null to stop requiring signatures. Required: an empty body
+    /// must not quietly turn signing off.
+    #[serde(deserialize_with = "present")]
+    #[schema(required = true, nullable)]
+    pub secret: Option<String>,
+}
+
+/// A field that must be given, though it may be `null` (serde treats a missing `Option` field as
+/// `None` unless its deserializer is named).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<String>::deserialize(d)
+}
+
+#[utoipa::path(put, path = "/api/flows/{id}/secret", tag = "flows", params(("id" = i64, Path)), request_body = SecretBody, responses((status = 200, body = serde_json::Value), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn set_flow_secret(
+    State(state): State<AppState>,
+    Segment(id): Segment,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    flow_service::flow_id(&id)?;
+    let request: SecretBody = body::typed(body::json(body, strict::RECORDS)?)?;
+    let id = flow_service::set_secret(&state.services, &id, request.secret.as_deref()).await?;
+    Ok(Json(json!({"id": id, "signed_entries": request.secret.is_some()})))
+}
+
+#[utoipa::path(get, path = "/api/flows/{id}/stats", tag = "flows", params(("id" = i64, Path)), responses((status = 200, description = "Per node: journal actions and journeys here now", body = serde_json::Value), (status = 404, body = ErrorBody)))]
+pub async fn flow_stats(State(state): State<AppState>, Segment(id): Segment) -> ApiResult<Json<Value>> {
+    let flow = flow_service::existing(&state.services, &id).await?;
+    let stats = crate::store::journeys::stats(&state.services.db, flow.id).await?;
+    Ok(Json(json!({"flow": flow.id, "nodes": stats})))
+}
+
+#[utoipa::path(get, path = "/api/schema/flow.json", tag = "flows", responses((status = 200, description = "The JSON Schema of cairn.flow/v1", body = serde_json::Value)))]
+pub async fn flow_schema() -> Json<Value> {
+    Json(flows::definition::json_schema())
+}

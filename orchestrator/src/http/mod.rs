@@ -1,0 +1,97 @@
+//! The HTTP edge (axum): one router per area, authentication and request guards as layers,
+//! one error type ([`error::ApiError`]). Handlers are thin: read the request ([`body`]), call a
+//! use case in `service` (or a store read), map the answer. [`app`] builds the router, so tests
+//! can serve it on port 0; [`server`] runs it under connection limits and timeouts.
+//!
+//! Areas: [`flows`], [`journeys`] (entries and events), [`contacts`], [`tracking`], [`admin`]
+//! (outbox, set-aside, health); [`docs`] is the OpenAPI document.
+
+pub mod admin;
+pub mod auth;
+pub mod body;
+pub mod contacts;
+pub mod docs;
+pub mod error;
+pub mod flows;
+pub mod guard;
+pub mod journeys;
+pub mod server;
+mod signed;
+pub mod strict;
+pub mod tracking;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+
+pub use self::auth::Authenticated;
+use crate::service::Services;
+
+/// Largest request body accepted, in bytes.
+pub const BODY_LIMIT: usize = 1 << 20;
+
+/// Shared by every handler; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// What the use cases work with: the database, the clock, the flow cache, the policy.
+    pub services: Services,
+    /// Verifies open and click tokens.
+    pub tracker: Arc<crate::service::tracking::Tracker>,
+    /// When set, `/api/*` requires `Authorization: Bearer <token>` (entries may instead be
+    /// signed with their flow's secret).
+    pub api_token: Option<Arc<str>>,
+    /// The names this service answers to (see [`guard`]).
+    pub hosts: Arc<guard::Hosts>,
+}
+
+/// A path segment: an id, a contact's external id or a tracking token. A segment that is not
+/// UTF-8 (`%FF`) names nothing that can exist, so it is a 404 in the API's error shape, like any
+/// other unknown id, rather than axum's plain-text 400. Any other rejection is a route that
+/// does not match its handler: our mistake, a 500.
+#[derive(Debug, Clone)]
+pub struct Segment(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Segment {
+    type Rejection = error::ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::extract::rejection::PathRejection;
+        match axum::extract::Path::<String>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(segment)) => Ok(Segment(segment)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => Err(error::ApiError::NotFound(format!(
+                "nothing at {}: {}",
+                parts.uri.path(),
+                e.body_text()
+            ))),
+            Err(e) => Err(error::ApiError::internal(format!(
+                "path of {}: {}",
+                parts.uri.path(),
+                e.body_text()
+            ))),
+        }
+    }
+}
+
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(flows::routes())
+        .merge(journeys::routes())
+        .merge(contacts::routes())
+        .merge(admin::routes())
+        .merge(tracking::routes())
+        .merge(
+            utoipa_swagger_ui::SwaggerUi::new("/docs")
+                .url("/api/openapi.json", <docs::ApiDoc as utoipa::OpenApi>::openapi()),
+        )
+        .fallback(admin::not_found)
+        .method_not_allowed_fallback(admin::method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::same_site_json,
+        ))
+        .layer(axum::middleware::map_response(guard::harden))
+        .with_state(state)
+}

@@ -1,0 +1,148 @@
+//! Journeys: starting one at a webhook entry, and recording an event for a contact (which the
+//! engine applies: running journeys hear it, `event_entry` nodes may start new ones).
+//!
+//! An entry is written in one transaction: the signature's use, the contact, its tags and lists,
+//! and the journey. A refused entry writes nothing, and does not use its signature up.
+
+use flows::definition::NodeKind;
+use flows::{CompiledFlow, Event};
+use serde_json::{Map, Value};
+
+use super::tracking::EntrySignature;
+use super::{Error, Result, Services};
+use crate::store::contacts;
+use crate::store::flows::FlowRow;
+use crate::store::journeys::{self, Entered, NewEntry};
+
+/// An entry into a flow, as the caller gave it (checked for names, not yet for its contact).
+#[derive(Debug, Default)]
+pub struct Entry {
+    /// The `contact` object, parsed by [`super::contact::contact_input`] once the flow is known
+    /// to take entries.
+    pub contact: Option<Value>,
+    pub data: Map<String, Value>,
+    /// Idempotency key: the same key twice starts one journey.
+    pub key: Option<String>,
+    /// Which webhook entry node, when the flow has several.
+    pub entry: Option<String>,
+    /// The entry's verified signature, used up in the entry's transaction.
+    pub signature: Option<EntrySignature>,
+}
+
+/// A journey an entry started, or the one its key started before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Started {
+    pub token: i64,
+    pub duplicate: bool,
+}
+
+/// Starts a journey of the entry's contact at a webhook entry of `flow`'s active version.
+pub async fn enter(s: &Services, flow: &FlowRow, entry: Entry) -> Result<Started> {
+    let (true, Some(version)) = (flow.status == "active", flow.active_version) else {
+        return Err(Error::Conflict(format!(
+            "flow {} is {}; activate it to accept entries",
+            flow.id, flow.status
+        )));
+    };
+    let compiled = s.flows.get(&s.db, flow.id, version).await?;
+    let entry_node = webhook_entry(flow.id, &compiled, entry.entry.as_deref())?;
+    let contact = super::contact::contact_input(entry.contact)?;
+    let now = s.clock.now();
+    let (flow_id, key) = (flow.id, entry.key.as_deref());
+    let entered = crate::db::in_write(&s.db, async |tx| {
+        if let Some(signature) = &entry.signature {
+            super::tracking::use_signature_once(tx, flow_id, signature, now).await?;
+        }
+        let contact_id = contacts::upsert(tx, &contact, now).await?;
+        let new = NewEntry {
+            flow_id,
+            version,
+            contact_id,
+            contact: &contact.id,
+            entry_node: &entry_node,
+            data: entry.data,
+            key,
+            reentry: compiled.definition().reentry,
+            now,
+        };
+        match journeys::enter_with_memberships(tx, new, (&contact.tags, &contact.lists)).await? {
+            Entered::Refused { reason } => Err(Error::Conflict(reason)),
+            entered => Ok(entered),
+        }
+    })
+    .await?;
+    match entered {
+        Entered::Started { token } => {
+            s.engine.notify_one();
+            Ok(Started {
+                token,
+                duplicate: false,
+            })
+        }
+        Entered::Duplicate { token } => Ok(Started { token, duplicate: true }),
+        Entered::Refused { reason } => Err(Error::Conflict(reason)),
+    }
+}
+
+/// The webhook entry node an entry starts at: the one it names, or the flow's only one.
+fn webhook_entry(flow_id: i64, compiled: &CompiledFlow, named: Option<&str>) -> Result<String> {
+    let webhooks: Vec<&str> = compiled
+        .entries()
+        .filter(|(_, n)| matches!(n.kind, NodeKind::WebhookEntry(_)))
+        .map(|(_, n)| n.id.as_str())
+        .collect();
+    match (named, webhooks.as_slice()) {
+        (Some(e), nodes) if nodes.contains(&e) => Ok(e.to_string()),
+        (Some(e), _) => Err(Error::field(
+            "entry",
+            format!("flow {flow_id} has no webhook_entry node '{e}'"),
+        )),
+        (None, [only]) => Ok((*only).to_string()),
+        (None, []) => Err(Error::Conflict(format!("flow {flow_id} has no webhook_entry node"))),
+        (None, _) => Err(Error::field(
+            "entry",
+            format!(
+                "flow {flow_id} has several webhook entries; name one: {}",
+                webhooks.join(", ")
+            ),
+        )),
+    }
+}
+
+/// An event for a contact, as the caller gave it; the service stamps its time.
+#[derive(Debug)]
+pub struct NewEvent {
+    pub contact: String,
+    pub kind: String,
+    pub message: Option<String>,
+    pub tag: Option<String>,
+    pub list: Option<String>,
+    pub data: Map<String, Value>,
+}
+
+/// Queues an event of a known contact for the engine; tag and list events name their tag or
+/// list.
+pub async fn record_event(s: &Services, e: NewEvent) -> Result<()> {
+    if matches!(e.kind.as_str(), "tag_added" | "tag_removed") && e.tag.is_none() {
+        return Err(Error::field("tag", format!("a {} event names its tag", e.kind)));
+    }
+    if matches!(e.kind.as_str(), "list_added" | "list_removed") && e.list.is_none() {
+        return Err(Error::field("list", format!("a {} event names its list", e.kind)));
+    }
+    let contact_id = contacts::find(&s.db, &e.contact)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no contact with id '{}'", e.contact)))?;
+    let now = s.clock.now();
+    let event = Event {
+        at: now,
+        contact: e.contact,
+        kind: e.kind,
+        message: e.message,
+        tag: e.tag,
+        list: e.list,
+        data: e.data,
+    };
+    journeys::push_event(&s.db, contact_id, &event, now).await?;
+    s.engine.notify_one();
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! Use cases: what the service does on behalf of a caller, each owning its transaction.
+//! Handlers (`http`), the command line (`cli`) and the demo call these; they call the store
+//! for every read and write and the pure `flows` core for every decision.
+//!
+//! - [`flows`]: storing flow versions, activating (which admits segment audiences), pausing,
+//!   and entry secrets.
+//! - [`journeys`]: starting a journey at a webhook entry, and recording an event.
+//! - [`tracking`]: signed open/click tokens and entry signatures, and recording a hit.
+//! - [`contact`]: the `contact` object of an entry, and what makes a name a name.
+//! - [`import`]: contacts and events read from files, with line-numbered errors.
+//!
+//! Errors are [`Error`]: what the caller got wrong (not found, conflict, a field), or what
+//! failed underneath, with its cause. `http::error` is the one place they become responses.
+
+pub mod contact;
+pub mod flows;
+pub mod import;
+pub mod journeys;
+pub mod tracking;
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+use tokio::sync::Notify;
+
+use crate::clock::Clock;
+use crate::runtime::flow_cache::{self, FlowCache};
+
+/// What the use cases work with; cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    pub db: DatabaseConnection,
+    pub clock: Arc<dyn Clock>,
+    /// Compiled flow versions, shared with the engine.
+    pub flows: Arc<FlowCache>,
+    /// The workspace send policy (its calendars, contacts' default zone).
+    pub policy: Arc<::flows::Policy>,
+    /// Poked when an entry or an event is accepted: the engine takes it at once.
+    pub engine: Arc<Notify>,
+}
+
+/// Why a use case did not do what it was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// What it was asked about does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// It exists, but its state does not allow this.
+    #[error("{0}")]
+    Conflict(String),
+    /// Fields of the request are wrong: every problem at once, as (field, message).
+    #[error("{}", fields_message(.0))]
+    Fields(Vec<(String, String)>),
+    /// The caller may not do this.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A flow document has problems, each located.
+    #[error(transparent)]
+    Flow(#[from] ::flows::Problems),
+    /// The database failed.
+    #[error("database: {0}")]
+    Db(#[from] sea_orm::DbErr),
+    /// A stored flow version cannot be loaded.
+    #[error(transparent)]
+    FlowVersion(#[from] flow_cache::Error),
+    /// Something that cannot happen with consistent data did.
+    #[error("{what}")]
+    Inconsistent {
+        what: String,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+}
+
+impl Error {
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        Error::Fields(vec![(field.to_string(), message.into())])
+    }
+}
+
+/// `field 'a': …; field 'b': …`.
+pub fn fields_message(problems: &[(String, String)]) -> String {
+    problems
+        .iter()
+        .map(|(field, message)| format!("field '{field}': {message}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,75 @@
+//! Bulk writes for `cairn bench engine`: contacts entered straight at a node (as a segment
+//! entry admits an audience), and the plain-rows table the benchmark's ceiling is measured on.
+
+use std::ops::Range;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
+
+use crate::db::{col, insert_rows, ms};
+use crate::store::journeys;
+
+/// Contacts `c{i}` for `i` in `range`, each with a token at the flow's `start` node, due at
+/// `now`, counted as arrivals there.
+pub async fn enter_contacts(
+    c: &impl ConnectionTrait,
+    flow_id: i64,
+    range: Range<u64>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let rows = range
+        .map(|i| {
+            vec![
+                format!("c{i}").into(),
+                format!("c{i}@example.com").into(),
+                format!("{{\"first_name\": \"Name{i}\"}}").into(),
+                ms(now).into(),
+                ms(now).into(),
+            ]
+        })
+        .collect();
+    insert_rows(
+        c,
+        "contacts",
+        &["external_id", "email", "fields", "created_at", "updated_at"],
+        rows,
+    )
+    .await?;
+    let ids = crate::db::all(
+        c,
+        "SELECT id, external_id FROM contacts WHERE id > (SELECT COALESCE(MAX(contact_id), 0) FROM tokens) ORDER BY id",
+        vec![],
+    )
+    .await?;
+    let mut tokens = Vec::with_capacity(ids.len());
+    for r in ids {
+        let contact: (i64, String) = (col(&r, 0)?, col(&r, 1)?);
+        tokens.push(journeys::new_token_row(
+            (flow_id, 1),
+            (contact.0, &contact.1),
+            "start",
+            now,
+        )?);
+    }
+    let n = tokens.len() as i64;
+    insert_rows(c, "tokens", &journeys::NEW_TOKEN_COLUMNS, tokens).await?;
+    journeys::count_arrivals(c, flow_id, "start", n).await
+}
+
+/// The table the ceiling is measured on.
+pub async fn create_ceiling(db: &DatabaseConnection) -> Result<(), DbErr> {
+    db.execute_unprepared(
+        "CREATE TABLE bench_ceiling (id INTEGER PRIMARY KEY, a BIGINT NOT NULL, b TEXT NOT NULL, c TEXT NOT NULL)",
+    )
+    .await?;
+    Ok(())
+}
+
+/// Journal-sized rows numbered `range` into the ceiling's table.
+pub async fn insert_ceiling(c: &impl ConnectionTrait, range: Range<u64>) -> Result<(), DbErr> {
+    let payload = r#"{"at":"2026-12-30T08:00:00Z","contact":"c123456","node":"wait","action":"waiting","until":"2026-12-30T09:00:00Z"}"#;
+    let chunk = range
+        .map(|i| vec![(i as i64).into(), "wait".into(), payload.into()])
+        .collect();
+    insert_rows(c, "bench_ceiling", &["a", "b", "c"], chunk).await
+}

@@ -1,0 +1,11 @@
+//! The end-to-end tests, in one binary (each test binary links the whole stack): the service
+//! on SQLite and PostgreSQL, delivery through real providers, the send policy, the limits at
+//! the door, the template journeys, provider timeouts and the Redis queues.
+
+mod delivery;
+mod limits;
+mod policy;
+mod queues;
+mod service;
+mod templates;
+mod timeouts;

@@ -1,38 +1,14 @@
 //! The OpenAPI document (`/api/openapi.json`, Swagger UI at `/docs`). Paths come from the
 //! `#[utoipa::path]` attributes on the handlers, and each body type is declared once, beside its
-//! handler (`Deserialize` for reading it, `ToSchema` for this document); the error body lives
-//! here. Bodies are read as raw JSON first, so mistakes are reported with line and column.
+//! handler (`Deserialize` for reading it, `ToSchema` for this document); the error body is
+//! `error`'s own. Bodies are read as raw JSON first, so mistakes are reported with line and column.
 
-use serde::Serialize;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::OpenApi;
 
+pub use super::error::{Detail, ErrorBody, ErrorInner};
 use super::flows::{FlowVersion, SecretBody};
 use super::journeys::{ContactBody, EntryAccepted, EntryBody, EventBody};
 use super::{admin, contacts, flows, journeys, tracking};
-
-/// Every error: a stable code, a message, and located details.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorInner,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorInner {
-    /// `invalid_flow`, `invalid_request`, `malformed_json`, `not_found`, `conflict`,
-    /// `unauthorized`, `payload_too_large`, `method_not_allowed`, `internal`, …
-    pub code: String,
-    pub message: String,
-    pub details: Vec<DetailBody>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DetailBody {
-    pub node: Option<String>,
-    pub field: Option<String>,
-    pub message: String,
-    pub line: Option<usize>,
-    pub column: Option<usize>,
-}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -71,7 +47,7 @@ pub struct DetailBody {
         SecretBody,
         ErrorBody,
         ErrorInner,
-        DetailBody,
+        Detail,
         crate::store::flows::FlowRow,
         crate::store::set_aside::SetAside,
         crate::store::set_aside::Kind

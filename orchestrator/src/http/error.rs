@@ -6,9 +6,12 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
+// The wire form of a `flows::Problem`, and of a request field's problem.
 /// One located problem: the node and field of a flow, or the field of a request body.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = DetailBody)]
 pub struct Detail {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
@@ -65,12 +68,33 @@ pub enum ApiError {
 /// The most problems an error lists in `details`; the message gives the total.
 pub const MAX_DETAILS: usize = 100;
 
+/// Every error's body: a stable code, a message, and located details.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorInner,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorInner {
+    /// `invalid_flow`, `invalid_request`, `malformed_json`, `not_found`, `conflict`,
+    /// `unauthorized`, `payload_too_large`, `method_not_allowed`, `internal`, …
+    pub code: String,
+    pub message: String,
+    pub details: Vec<Detail>,
+}
+
 /// The JSON error body of a status whose response has no body of its own (hyper's 414 and
 /// 431, an extractor's bare rejection): the code is the status's reason in snake case.
-pub fn status_body(status: StatusCode) -> serde_json::Value {
+pub fn status_body(status: StatusCode) -> ErrorBody {
     let reason = status.canonical_reason().unwrap_or("error");
     let code = reason.to_ascii_lowercase().replace(['-', ' '], "_").replace('\'', "");
-    serde_json::json!({"error": {"code": code, "message": reason, "details": []}})
+    ErrorBody {
+        error: ErrorInner {
+            code,
+            message: reason.to_string(),
+            details: Vec::new(),
+        },
+    }
 }
 
 impl ApiError {
@@ -201,7 +225,13 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(cause) = &self {
             tracing::error!(cause = %Chain(cause.as_ref()), "request failed");
         }
-        let body = serde_json::json!({"error": {"code": code, "message": self.to_string(), "details": details}});
+        let body = ErrorBody {
+            error: ErrorInner {
+                code: code.to_string(),
+                message: self.to_string(),
+                details,
+            },
+        };
         (status, Json(body)).into_response()
     }
 }

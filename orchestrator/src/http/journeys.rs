@@ -46,8 +46,8 @@ pub struct ContactBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EntryBody {
-    /// The contact: `id` plus what is known; any other key becomes a contact field. Read by
-    // `service::contact::contact_input`, which names every mistake in it.
+    // Read by `service::contact::contact_input`, which names every mistake in it.
+    /// The contact: `id` plus what is known; any other key becomes a contact field.
     #[schema(value_type = ContactBody, required = true)]
     pub contact: Option<Value>,
     /// Entry data, `{{data.…}}` in templates.

@@ -499,7 +499,7 @@ fn with_json_body(written: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     let status = axum::http::StatusCode::from_u16(status).ok()?;
-    let body = crate::http::error::status_body(status).to_string();
+    let body = serde_json::to_string(&crate::http::error::status_body(status)).ok()?;
     let mut out = format!(
         "HTTP/1.1 {} {}\r\n",
         status.as_u16(),

@@ -2,9 +2,9 @@
 //!
 //! These types are the contract of the format. They serialize back to importable JSON and the
 //! published JSON Schema ([`json_schema`]) is generated from them. They are *not* runnable: a
-//! [`Definition`] becomes a [`crate::CompiledFlow`] only through [`crate::compile`], which checks
-//! the graph, the edge labels and the templates. Reading text into a `Definition` goes through
-//! [`crate::compile::parse_definition`], which reports every problem at once.
+//! [`Definition`] becomes a runnable, compiled flow only through the compiler (`compile`), which
+//! checks the graph, the edge labels and the templates; reading text into a `Definition` goes
+//! through its lenient reader (`compile::parse_definition`), which reports every problem at once.
 
 use std::collections::BTreeMap;
 
@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::channel::Channel;
 use crate::condition::Condition;
-use crate::effect::Channel;
 use crate::policy::{Pace, SendRules, SendWindow};
 use crate::values::{Duration, LocalTime, Weekday, Zone};
 

@@ -16,10 +16,11 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 use chrono::{DateTime, Utc};
 
-use crate::compile::{CompiledFlow, Ix};
-use crate::contact::{Contact, Event};
+use crate::compiled::{CompiledFlow, Ix};
+use crate::contact::Contact;
 use crate::definition::{NodeKind, Reentry};
 use crate::effect::Effect;
+use crate::event::Event;
 use crate::journal::{Action, JournalEntry};
 use crate::policy::Policy;
 use crate::step::{Context, History, Input, step};

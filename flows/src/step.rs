@@ -11,9 +11,11 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use chrono_tz::Tz;
 use serde_json::Value;
 
-use crate::compile::{CompiledFlow, ContentTemplates, Ix, Op, Until};
-use crate::contact::{Changes, Contact, Event, Facts};
-use crate::effect::{Channel, Content, Effect, Outbound};
+use crate::channel::Channel;
+use crate::compiled::{CompiledFlow, ContentTemplates, Ix, Op, Until};
+use crate::contact::{Changes, Contact, Facts};
+use crate::effect::{Content, Effect, Outbound};
+use crate::event::Event;
 use crate::geo::{self, ZoneSource};
 use crate::journal::Action;
 use crate::policy::{CapAction, Guard, OpenTime, Openness, PUBLIC, Policy, SendRules};
@@ -660,7 +662,7 @@ impl Run<'_> {
                 body,
             } => {
                 let url = r(url)?;
-                if !crate::compile::is_http_url(&url) {
+                if !crate::values::is_http_url(&url) {
                     return Err(format!("webhook URL '{url}' is not an http:// or https:// URL"));
                 }
                 let headers = headers

@@ -315,7 +315,7 @@ fn json_object_line(raw: &str, line: u64, out: &mut Collector) -> Option<Map<Str
                 format!(
                     "invalid JSON at column {}: {}",
                     e.column(),
-                    flows::compile::json_error_message(&e)
+                    flows::json::json_error_message(&e)
                 ),
             );
             None

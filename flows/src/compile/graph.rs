@@ -9,7 +9,7 @@ use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use petgraph::visit::Dfs;
 
 use crate::compiled::Ix;
-use crate::definition::{Edge, Node, NodeKind};
+use crate::definition::{Edge, Node, NodeKind, NodeType};
 use crate::problem::Problem;
 
 /// What the graph checks know of a node: its id, and its kind when it parsed. Slots are the
@@ -22,8 +22,6 @@ pub(super) struct Slot<'a> {
     /// For nodes that did not parse: whether their `type` names an entry.
     pub entry: bool,
 }
-
-const ENTRY_TYPES: [&str; 3] = ["webhook_entry", "event_entry", "segment_entry"];
 
 /// What reading the document learnt about its nodes beyond the definition.
 pub(super) struct NodesRead<'a> {
@@ -62,7 +60,7 @@ pub(super) fn slots<'a>(nodes: &'a [Node], read: &NodesRead<'a>) -> Vec<Slot<'a>
             id,
             position: *position,
             kind: None,
-            entry: ENTRY_TYPES.contains(&t.as_str()),
+            entry: t.parse::<NodeType>().is_ok_and(NodeType::is_entry),
         }))
         .collect()
 }
@@ -135,7 +133,10 @@ pub(super) fn check_shape(slots: &[Slot<'_>], g: &Graph<'_>, problems: &mut Vec<
         problems.push(Problem::at(
             None,
             Some("nodes"),
-            "the flow has no entry node (webhook_entry, event_entry or segment_entry)",
+            format!(
+                "the flow has no entry node ({})",
+                NodeType::names_where(NodeType::is_entry)
+            ),
         ));
     }
     check_cycles(slots, &g.graph, problems);

@@ -476,7 +476,8 @@ impl NodeCheck<'_> {
             self.problem(
                 Some("message"),
                 format!(
-                    "'{message}' is a {type_name} node; 'message' must name a send_email, send_sms or send_push node"
+                    "'{message}' is a {type_name} node; 'message' must name a {} node",
+                    NodeType::names_where(NodeType::is_message)
                 ),
             );
             return false;

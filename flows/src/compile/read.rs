@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::channel::Channel;
 use crate::definition::*;
-use crate::json::{TypeError, json_error_message, typed_at};
+use crate::json::{json_error_message, typed_at};
 use crate::policy::SendRules;
 use crate::problem::{Problem, Problems};
 use crate::values::Zone;
@@ -286,23 +286,22 @@ fn parse_fields(id: &str, type_name: &str, mut body: Map<String, Value>, problem
         kind: None,
         taken_out: Vec::new(),
     };
+    let node_type = match type_name.parse::<NodeType>() {
+        Ok(t) => t,
+        Err(unknown) => {
+            problems.push(Problem::field(id, "type", unknown.to_string()));
+            return failed();
+        }
+    };
     loop {
-        match parse_kind(type_name, Value::Object(body.clone())) {
-            None => {
-                problems.push(Problem::field(
-                    id,
-                    "type",
-                    format!("unknown node type '{type_name}' (known: {})", NODE_TYPES.join(", ")),
-                ));
-                return failed();
-            }
-            Some(Ok(kind)) => {
+        match NodeKind::read(node_type, Value::Object(body.clone())) {
+            Ok(kind) => {
                 return Fields {
                     kind: Some(kind),
                     taken_out,
                 };
             }
-            Some(Err(e)) => {
+            Err(e) => {
                 // "missing field" for a field taken out above: every field present parsed.
                 if e.top.as_ref().is_some_and(|top| taken_out.contains(top)) {
                     return failed();
@@ -327,35 +326,4 @@ fn parse_fields(id: &str, type_name: &str, mut body: Map<String, Value>, problem
             }
         }
     }
-}
-
-/// The node body for `type_name`, or `None` for an unknown type.
-fn parse_kind(type_name: &str, body: Value) -> Option<Result<NodeKind, TypeError>> {
-    macro_rules! kind {
-        ($variant:ident) => {
-            typed_at(body).map(NodeKind::$variant)
-        };
-    }
-    Some(match type_name {
-        "webhook_entry" => kind!(WebhookEntry),
-        "event_entry" => kind!(EventEntry),
-        "segment_entry" => kind!(SegmentEntry),
-        "send_email" => kind!(SendEmail),
-        "send_sms" => kind!(SendSms),
-        "send_push" => kind!(SendPush),
-        "webhook" => kind!(Webhook),
-        "wait" => kind!(Wait),
-        "wait_until" => kind!(WaitUntil),
-        "wait_for_event" => kind!(WaitForEvent),
-        "branch" => kind!(Branch),
-        "split" => kind!(Split),
-        "control_group" => kind!(ControlGroup),
-        "holiday_pause" => kind!(HolidayPause),
-        "add_tag" => kind!(AddTag),
-        "remove_tag" => kind!(RemoveTag),
-        "add_to_list" => kind!(AddToList),
-        "remove_from_list" => kind!(RemoveFromList),
-        "exit" => kind!(Exit),
-        _ => return None,
-    })
 }

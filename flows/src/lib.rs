@@ -17,6 +17,7 @@
 //! - [`journal`], [`effect`]: what a step records and what it asks the world to do;
 //! - [`compiled`]: the compiled flow a step runs; [`compile`]: text → [`Definition`] →
 //!   [`CompiledFlow`], reporting every problem at once;
+//! - [`entry`]: which entry nodes an event, an audience or an HTTP entry starts journeys at;
 //! - [`step`]: the token state machine, `step(flow, token, input, context) -> Transition`;
 //! - [`simulate`]: the virtual-clock simulator behind `cairn simulate`.
 
@@ -28,6 +29,7 @@ pub mod contact;
 pub mod countries;
 pub mod definition;
 pub mod effect;
+pub mod entry;
 pub mod event;
 pub mod geo;
 pub mod journal;

@@ -7,6 +7,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use flows::definition::NodeKind;
+use flows::entry::WebhookEntryError;
 use flows::{CompiledFlow, Event};
 
 use serde::Deserialize;
@@ -246,27 +247,21 @@ pub async fn enter(
         )));
     };
     let compiled = state.flows.get(&state.db, flow.id, version).await?;
-    let webhooks: Vec<&str> = compiled
-        .entries()
-        .filter(|(_, n)| matches!(n.kind, NodeKind::WebhookEntry(_)))
-        .map(|(_, n)| n.id.as_str())
-        .collect();
-    let entry_node = match (&request.entry, webhooks.as_slice()) {
-        (Some(e), nodes) if nodes.contains(&e.as_str()) => e.clone(),
-        (Some(e), _) => {
+    let entry_node = match flows::entry::webhook_entry(&compiled, request.entry.as_deref()) {
+        Ok(node) => node.id.clone(),
+        Err(WebhookEntryError::Unknown(e)) => {
             return Err(ApiError::field(
                 "entry",
                 format!("flow {} has no webhook_entry node '{e}'", flow.id),
             ));
         }
-        (None, [only]) => (*only).to_string(),
-        (None, []) => {
+        Err(WebhookEntryError::Missing) => {
             return Err(ApiError::Conflict(format!(
                 "flow {} has no webhook_entry node",
                 flow.id
             )));
         }
-        (None, _) => {
+        Err(WebhookEntryError::Several(webhooks)) => {
             return Err(ApiError::field(
                 "entry",
                 format!(

@@ -8,8 +8,10 @@
 //!
 //! - leaves: [`values`] (durations, local times, zones, weekdays), [`time`] (local-time
 //!   arithmetic), [`template`] (message templates), [`countries`], [`channel`] (the delivery
-//!   channels), [`problem`] (located problems with a flow), [`json`] (lenient JSON reading);
-//! - [`contact`] (contacts and the [`contact::Facts`] a step reads), [`event`], [`token`];
+//!   channels), [`problem`] (located problems with a flow or a record), [`json`] (lenient JSON
+//!   reading), [`names`] (what an id, a tag or a list name may be);
+//! - [`contact`] (contacts, the [`contact::Facts`] a step reads, and reading a contact object),
+//!   [`event`] (and the rules an event follows), [`token`];
 //!   [`geo`] (contacts' zones, countries, public holidays and address checks from generated
 //!   tables) and [`condition`] (branch conditions) on them;
 //! - [`policy`]: send windows, holidays, caps, throttles and pacing;
@@ -34,6 +36,7 @@ pub mod event;
 pub mod geo;
 pub mod journal;
 pub mod json;
+pub mod names;
 pub mod policy;
 pub mod problem;
 pub mod simulate;
@@ -46,13 +49,13 @@ pub mod values;
 pub use channel::Channel;
 pub use compile::{compile, parse_definition};
 pub use compiled::CompiledFlow;
-pub use contact::Contact;
+pub use contact::{Contact, ContactPatch};
 pub use definition::{Definition, FORMAT_V1, NodeKind};
 pub use effect::{Content, Effect, Outbound};
 pub use event::Event;
 pub use journal::{Action, JournalEntry};
 pub use policy::Policy;
-pub use problem::{Problem, Problems};
+pub use problem::{FieldProblem, Problem, Problems};
 pub use step::{Context, History, Input, Transition, step};
 pub use token::{Token, TokenState};
 pub use values::Duration;

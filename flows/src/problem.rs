@@ -1,5 +1,6 @@
-//! Problems with a flow, each located as precisely as the input allows (node, field, line and
-//! column): what reading, compiling and checking a flow against a policy report, all at once.
+//! Problems, located: [`Problem`] with a flow (node, field, line and column), what reading,
+//! compiling and checking a flow against a policy report, all at once; and [`FieldProblem`] with
+//! a record such as a contact or an event, named by its field.
 
 use std::fmt;
 
@@ -77,5 +78,44 @@ impl std::error::Error for Problems {}
 impl From<Problem> for Problems {
     fn from(p: Problem) -> Self {
         Problems(vec![p])
+    }
+}
+
+/// One thing wrong with a record (a contact, an event), named by its field. It reads two ways:
+/// `message` is said of the field, for reports that name the field beside it (the API's
+/// `{"field": "contact.country", "message": …}`); [`fmt::Display`] says it on its own, for
+/// reports that give only a sentence (an import's `contacts.csv:3: …`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldProblem {
+    /// The field, relative to the record (`country`, `tags[2]`); empty for the whole record.
+    pub field: String,
+    /// What is wrong, said of the field: `is empty`, `must be a string`.
+    pub message: String,
+    /// The problem said on its own, when `'field' message` would not read well.
+    sentence: Option<String>,
+}
+
+impl FieldProblem {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldProblem {
+            field: field.into(),
+            message: message.into(),
+            sentence: None,
+        }
+    }
+
+    /// The same problem, said on its own as `sentence`.
+    pub fn saying(mut self, sentence: impl Into<String>) -> Self {
+        self.sentence = Some(sentence.into());
+        self
+    }
+}
+
+impl fmt::Display for FieldProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.sentence {
+            Some(sentence) => f.write_str(sentence),
+            None => write!(f, "'{}' {}", self.field, self.message),
+        }
     }
 }

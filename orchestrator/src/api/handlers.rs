@@ -436,47 +436,9 @@ struct EventRequest {
     data: Option<Map<String, Value>>,
 }
 
-impl EventRequest {
-    /// Its contact, type and names are names: not blank, no control characters, not too long.
-    fn check(&self) -> ApiResult<()> {
-        let named = [
-            ("contact", Some(&self.contact)),
-            ("type", Some(&self.kind)),
-            ("message", self.message.as_ref()),
-            ("tag", self.tag.as_ref()),
-            ("list", self.list.as_ref()),
-        ];
-        let problems: Vec<(String, String)> = named
-            .into_iter()
-            .filter_map(|(field, value)| super::contact::name_problem(field, value?))
-            .collect();
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::fields(problems))
-        }
-    }
-}
-
 #[utoipa::path(post, path = "/api/events", tag = "journeys", request_body = EventBody, responses((status = 202, body = serde_json::Value), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody), (status = 404, description = "Unknown contact", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn post_event(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult<Response> {
     let request: EventRequest = typed(json_body(body, strict::RECORDS)?)?;
-    request.check()?;
-    if matches!(request.kind.as_str(), "tag_added" | "tag_removed") && request.tag.is_none() {
-        return Err(ApiError::field(
-            "tag",
-            format!("a {} event names its tag", request.kind),
-        ));
-    }
-    if matches!(request.kind.as_str(), "list_added" | "list_removed") && request.list.is_none() {
-        return Err(ApiError::field(
-            "list",
-            format!("a {} event names its list", request.kind),
-        ));
-    }
-    let contact_id = contacts::find(&state.db, &request.contact)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no contact with id '{}'", request.contact)))?;
     let now = state.clock.now();
     let event = Event {
         at: now,
@@ -487,6 +449,12 @@ pub async fn post_event(State(state): State<AppState>, body: Result<Bytes, Bytes
         list: request.list,
         data: request.data.unwrap_or_default(),
     };
+    event
+        .check()
+        .map_err(|found| ApiError::fields(found.into_iter().map(|p| (p.field, p.message)).collect()))?;
+    let contact_id = contacts::find(&state.db, &event.contact)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no contact with id '{}'", event.contact)))?;
     journeys::push_event(&state.db, contact_id, &event, now).await?;
     state.engine.notify_one();
     Ok((StatusCode::ACCEPTED, Json(json!({"accepted": true}))).into_response())

@@ -1,5 +1,6 @@
 //! Contacts as the core sees them, and [`Facts`]: the read-only view a step evaluates
-//! conditions and templates against.
+//! conditions and templates against. [`ContactPatch`] reads a contact object as an entry or an
+//! import gives it.
 //!
 //! A step may add a tag and branch on it in the same call, so `Facts` overlays the step's own
 //! pending [`Changes`] on the stored contact; the shell applies the changes afterwards.
@@ -9,6 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+pub use patch::{ContactPatch, MAX_FIELDS, MAX_NAMES};
+
+mod patch;
 
 /// A person a journey can reach.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,5 +1,5 @@
 //! The compiled flow: what the compiler makes of a sound [`Definition`] and the only thing a
-//! step runs. Each node is lowered to an [`Op`] with its parameters parsed, its templates
+//! step runs. Each node is lowered to an `Op` with its parameters parsed, its templates
 //! compiled and its successors resolved to node indices, so a step never searches edges or
 //! reads text.
 

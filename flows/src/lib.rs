@@ -17,10 +17,10 @@
 //! - [`policy`]: send windows, holidays, caps, throttles and pacing;
 //! - [`definition`]: the `cairn.flow/v1` format as types, and its JSON Schema;
 //! - [`journal`], [`effect`]: what a step records and what it asks the world to do;
-//! - [`compiled`]: the compiled flow a step runs; [`compile`]: text → [`Definition`] →
+//! - [`compiled`]: the compiled flow a step runs; [`compile`](mod@compile): text → [`Definition`] →
 //!   [`CompiledFlow`], reporting every problem at once;
 //! - [`entry`]: which entry nodes an event, an audience or an HTTP entry starts journeys at;
-//! - [`step`]: the token state machine, `step(flow, token, input, context) -> Transition`;
+//! - [`step`](mod@step): the token state machine, `step(flow, token, input, context) -> Transition`;
 //! - [`simulate`]: the virtual-clock simulator behind `cairn simulate`.
 
 pub mod channel;

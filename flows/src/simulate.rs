@@ -2,7 +2,7 @@
 //!
 //! Time jumps from one due instant to the next (a timer or an event), so weeks of journey take
 //! milliseconds. Providers are captured: a send is accepted at once and journaled `sent`. The
-//! same [`crate::step`] the service uses decides everything, so the journal is what the
+//! same [`crate::step()`] the service uses decides everything, so the journal is what the
 //! service would write.
 //!
 //! Ordering is total and deterministic: by time; at one instant, contacts entering at `start`

@@ -1,7 +1,7 @@
 //! Small value types of the flow format that are parsed, never validated later:
 //! [`Duration`] (`90s`, `2h`, `1h 30m`), [`LocalTime`] (`09:30`), [`Zone`] (an IANA zone name)
 //! and [`Weekday`] (`mon`). Each one is built only from text that is correct, so a compiled
-//! flow never carries an unparsed duration, time or zone. Also [`is_http_url`], the one check of
+//! flow never carries an unparsed duration, time or zone. Also `is_http_url`, the one check of
 //! an http(s) URL that compiling a webhook node and rendering its URL share.
 
 use std::borrow::Cow;

@@ -5,6 +5,10 @@
 //! labels its source expects, the graph is acyclic, every node is reachable from an entry and
 //! every template parses. On failure it returns *all* [`Problems`] at once, each naming the node
 //! and field it is about, so an editor can mark them all.
+//!
+//! `read` is the lenient reader (text → [`Definition`] as far as it goes), `graph` the graph
+//! checks, `node` the per-node checks and lowering to the compiled flow's ops. Checking a flow
+//! against a workspace policy (the calendars it names) is [`Policy::check_flow`].
 
 use std::collections::BTreeMap;
 

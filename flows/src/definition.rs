@@ -2,18 +2,22 @@
 //!
 //! These types are the contract of the format. They serialize back to importable JSON and the
 //! published JSON Schema ([`json_schema`]) is generated from them. They are *not* runnable: a
-//! [`Definition`] becomes a [`crate::CompiledFlow`] only through [`crate::compile`], which checks
-//! the graph, the edge labels and the templates. Reading text into a `Definition` goes through
-//! [`crate::compile::parse_definition`], which reports every problem at once.
+//! [`Definition`] becomes a runnable, compiled flow only through the compiler (`compile`), which
+//! checks the graph, the edge labels and the templates; reading text into a `Definition` goes
+//! through its lenient reader (`compile::parse_definition`), which reports every problem at once.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
+use crate::channel::Channel;
 use crate::condition::Condition;
-use crate::effect::Channel;
+use crate::json::{TypeError, typed_at};
 use crate::policy::{Pace, SendRules, SendWindow};
 use crate::values::{Duration, LocalTime, Weekday, Zone};
 
@@ -85,97 +89,155 @@ pub struct Position {
     pub y: f64,
 }
 
-/// What a node does, tagged by `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum NodeKind {
-    /// Contacts enter through `POST /api/flows/{id}/entries` (in `cairn simulate`: every contact at `--start`).
-    WebhookEntry(WebhookEntry),
-    /// Contacts enter when an event happens to them (`tag_added` with a tag, or a custom event).
-    EventEntry(EventEntry),
-    /// Contacts enter as an audience: all contacts, or the members of a list.
-    SegmentEntry(SegmentEntry),
-    SendEmail(SendEmail),
-    SendSms(SendSms),
-    SendPush(SendPush),
-    /// An HTTP call to another system.
-    Webhook(Webhook),
-    /// Wait a fixed duration.
-    Wait(Wait),
-    /// Wait until an instant, a local time of day, or a date held in a contact field.
-    WaitUntil(WaitUntil),
-    /// Wait for an event, at most `timeout`; edges `event` and `timeout`.
-    WaitForEvent(WaitForEvent),
-    /// Edges `yes` and `no`, by a condition on contact fields, entry data, tags and lists.
-    Branch(Branch),
-    /// Weighted random arms, the same arm for a contact every time; one edge per arm name.
-    Split(Split),
-    /// Hold out a percentage of contacts: they are journaled and leave.
-    ControlGroup(ControlGroup),
-    /// Hold the contact while it is a holiday in their zone: by default the public holidays of
-    /// their country, or the days of `calendar`.
-    HolidayPause(HolidayPause),
-    AddTag(TagStep),
-    RemoveTag(TagStep),
-    AddToList(ListStep),
-    RemoveFromList(ListStep),
-    Exit(Exit),
+/// Declares the node types once: [`NodeKind`] (a node's settings, tagged by `type`), [`NodeType`]
+/// (the type alone) and everything derived from the list — the `type` names, which types are
+/// entries, and reading a node's body by its type.
+macro_rules! node_types {
+    ($( $(#[$meta:meta])* $variant:ident($body:ident) = $name:literal, entry: $entry:literal; )*) => {
+        /// What a node does, tagged by `type`.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+        #[serde(tag = "type")]
+        pub enum NodeKind {
+            $( $(#[$meta])* #[serde(rename = $name)] $variant($body), )*
+        }
+
+        /// A node's type, without its settings.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum NodeType {
+            $( $variant, )*
+        }
+
+        impl NodeType {
+            /// Every node type, in the order of [`NodeKind`].
+            pub const ALL: [NodeType; NODE_TYPES.len()] = [$( NodeType::$variant ),*];
+
+            /// The `type` name, e.g. `send_email`.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $( NodeType::$variant => $name, )*
+                }
+            }
+
+            /// Whether contacts enter a flow through nodes of this type.
+            pub fn is_entry(self) -> bool {
+                match self {
+                    $( NodeType::$variant => $entry, )*
+                }
+            }
+        }
+
+        /// Every node type name, in the order of [`NodeKind`].
+        pub const NODE_TYPES: [&str; [$( $name ),*].len()] = [$( $name ),*];
+
+        impl NodeKind {
+            /// This node's type.
+            pub fn node_type(&self) -> NodeType {
+                match self {
+                    $( NodeKind::$variant(_) => NodeType::$variant, )*
+                }
+            }
+
+            /// A node's body (its fields besides `id`, `type` and `position`) read as `node_type`.
+            pub fn read(node_type: NodeType, body: Value) -> Result<NodeKind, TypeError> {
+                match node_type {
+                    $( NodeType::$variant => typed_at(body).map(NodeKind::$variant), )*
+                }
+            }
+        }
+    };
 }
 
-/// Every node type name, in the order of [`NodeKind`].
-pub const NODE_TYPES: [&str; 19] = [
-    "webhook_entry",
-    "event_entry",
-    "segment_entry",
-    "send_email",
-    "send_sms",
-    "send_push",
-    "webhook",
-    "wait",
-    "wait_until",
-    "wait_for_event",
-    "branch",
-    "split",
-    "control_group",
-    "holiday_pause",
-    "add_tag",
-    "remove_tag",
-    "add_to_list",
-    "remove_from_list",
-    "exit",
-];
+node_types! {
+    /// Contacts enter through `POST /api/flows/{id}/entries` (in `cairn simulate`: every contact at `--start`).
+    WebhookEntry(WebhookEntry) = "webhook_entry", entry: true;
+    /// Contacts enter when an event happens to them (`tag_added` with a tag, or a custom event).
+    EventEntry(EventEntry) = "event_entry", entry: true;
+    /// Contacts enter as an audience: all contacts, or the members of a list.
+    SegmentEntry(SegmentEntry) = "segment_entry", entry: true;
+    SendEmail(SendEmail) = "send_email", entry: false;
+    SendSms(SendSms) = "send_sms", entry: false;
+    SendPush(SendPush) = "send_push", entry: false;
+    /// An HTTP call to another system.
+    Webhook(Webhook) = "webhook", entry: false;
+    /// Wait a fixed duration.
+    Wait(Wait) = "wait", entry: false;
+    /// Wait until an instant, a local time of day, or a date held in a contact field.
+    WaitUntil(WaitUntil) = "wait_until", entry: false;
+    /// Wait for an event, at most `timeout`; edges `event` and `timeout`.
+    WaitForEvent(WaitForEvent) = "wait_for_event", entry: false;
+    /// Edges `yes` and `no`, by a condition on contact fields, entry data, tags and lists.
+    Branch(Branch) = "branch", entry: false;
+    /// Weighted random arms, the same arm for a contact every time; one edge per arm name.
+    Split(Split) = "split", entry: false;
+    /// Hold out a percentage of contacts: they are journaled and leave.
+    ControlGroup(ControlGroup) = "control_group", entry: false;
+    /// Hold the contact while it is a holiday in their zone: by default the public holidays of
+    /// their country, or the days of `calendar`.
+    HolidayPause(HolidayPause) = "holiday_pause", entry: false;
+    AddTag(TagStep) = "add_tag", entry: false;
+    RemoveTag(TagStep) = "remove_tag", entry: false;
+    AddToList(ListStep) = "add_to_list", entry: false;
+    RemoveFromList(ListStep) = "remove_from_list", entry: false;
+    Exit(Exit) = "exit", entry: false;
+}
+
+impl NodeType {
+    /// Whether nodes of this type send a message a `wait_for_event` can refer to.
+    pub fn is_message(self) -> bool {
+        matches!(self, NodeType::SendEmail | NodeType::SendSms | NodeType::SendPush)
+    }
+
+    /// The names of the types `keep` selects, as a list in words: `a, b or c`.
+    pub fn names_where(keep: impl Fn(NodeType) -> bool) -> String {
+        let names: Vec<&str> = NodeType::ALL
+            .into_iter()
+            .filter(|t| keep(*t))
+            .map(NodeType::name)
+            .collect();
+        match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => names.join(""),
+        }
+    }
+}
+
+impl fmt::Display for NodeType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A `type` that names no node type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownNodeType(pub String);
+
+impl fmt::Display for UnknownNodeType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown node type '{}' (known: {})", self.0, NODE_TYPES.join(", "))
+    }
+}
+
+impl std::error::Error for UnknownNodeType {}
+
+impl FromStr for NodeType {
+    type Err = UnknownNodeType;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        NodeType::ALL
+            .into_iter()
+            .find(|t| t.name() == name)
+            .ok_or_else(|| UnknownNodeType(name.to_string()))
+    }
+}
 
 impl NodeKind {
     /// The `type` string of this node.
     pub fn type_name(&self) -> &'static str {
-        match self {
-            NodeKind::WebhookEntry(_) => "webhook_entry",
-            NodeKind::EventEntry(_) => "event_entry",
-            NodeKind::SegmentEntry(_) => "segment_entry",
-            NodeKind::SendEmail(_) => "send_email",
-            NodeKind::SendSms(_) => "send_sms",
-            NodeKind::SendPush(_) => "send_push",
-            NodeKind::Webhook(_) => "webhook",
-            NodeKind::Wait(_) => "wait",
-            NodeKind::WaitUntil(_) => "wait_until",
-            NodeKind::WaitForEvent(_) => "wait_for_event",
-            NodeKind::Branch(_) => "branch",
-            NodeKind::Split(_) => "split",
-            NodeKind::ControlGroup(_) => "control_group",
-            NodeKind::HolidayPause(_) => "holiday_pause",
-            NodeKind::AddTag(_) => "add_tag",
-            NodeKind::RemoveTag(_) => "remove_tag",
-            NodeKind::AddToList(_) => "add_to_list",
-            NodeKind::RemoveFromList(_) => "remove_from_list",
-            NodeKind::Exit(_) => "exit",
-        }
+        self.node_type().name()
     }
 
     pub fn is_entry(&self) -> bool {
-        matches!(
-            self,
-            NodeKind::WebhookEntry(_) | NodeKind::EventEntry(_) | NodeKind::SegmentEntry(_)
-        )
+        self.node_type().is_entry()
     }
 
     /// The send rules written on a send node (empty for other nodes).
@@ -197,10 +259,7 @@ impl NodeKind {
 
     /// Nodes that send a message a `wait_for_event` can refer to.
     pub fn is_message(&self) -> bool {
-        matches!(
-            self,
-            NodeKind::SendEmail(_) | NodeKind::SendSms(_) | NodeKind::SendPush(_)
-        )
+        self.node_type().is_message()
     }
 }
 
@@ -451,4 +510,28 @@ pub struct Edge {
 pub fn json_schema() -> serde_json::Value {
     let schema = schemars::schema_for!(Definition);
     serde_json::to_value(schema).expect("a JSON Schema is JSON")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_node_type_is_read_back_from_its_name() {
+        for t in NodeType::ALL {
+            assert_eq!(t.name().parse::<NodeType>(), Ok(t));
+        }
+        assert_eq!(NodeType::ALL.map(NodeType::name), NODE_TYPES);
+        assert_eq!(
+            NodeType::names_where(NodeType::is_entry),
+            "webhook_entry, event_entry or segment_entry"
+        );
+        let unknown = "send_fax".parse::<NodeType>().unwrap_err().to_string();
+        assert!(
+            unknown.starts_with("unknown node type 'send_fax' (known: webhook_entry, event_entry, "),
+            "{unknown}"
+        );
+        let exit = serde_json::to_value(NodeKind::Exit(Exit {})).unwrap();
+        assert_eq!(exit["type"], NodeType::Exit.name());
+    }
 }

@@ -1,46 +1,16 @@
 //! Effects: what a step asks the world to do. `flows` never performs them; the shell does
 //! (the simulator with capture providers, the service through its outbox and workers).
-
-use std::fmt;
+//!
+//! Tag and list effects are also how a contact changes: [`Contact::apply`] takes them, and
+//! [`Event::contact_change`] reads one from an event that reports it.
 
 use serde::{Deserialize, Serialize};
 
+use crate::channel::Channel;
+use crate::contact::Contact;
 use crate::definition::HttpMethod;
+use crate::event::Event;
 use crate::journal::Action;
-
-/// A delivery channel. Each has its own queue, throttle and provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    Email,
-    Sms,
-    Push,
-    Webhook,
-}
-
-impl Channel {
-    pub const ALL: [Channel; 4] = [Channel::Email, Channel::Sms, Channel::Push, Channel::Webhook];
-
-    /// The channel named `name` (`email`, `sms`, `push`, `webhook`).
-    pub fn parse(name: &str) -> Option<Channel> {
-        Channel::ALL.into_iter().find(|c| c.as_str() == name)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Email => "email",
-            Channel::Sms => "sms",
-            Channel::Push => "push",
-            Channel::Webhook => "webhook",
-        }
-    }
-}
-
-impl fmt::Display for Channel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// One thing a step asks for, in the order it must happen.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,4 +76,39 @@ pub enum Content {
         headers: Vec<(String, String)>,
         body: String,
     },
+}
+
+impl Contact {
+    /// Applies tag and list changes made by a step.
+    pub fn apply(&mut self, change: &Effect) {
+        match change {
+            Effect::AddTag { tag } => {
+                self.tags.insert(tag.clone());
+            }
+            Effect::RemoveTag { tag } => {
+                self.tags.remove(tag);
+            }
+            Effect::AddToList { list } => {
+                self.lists.insert(list.clone());
+            }
+            Effect::RemoveFromList { list } => {
+                self.lists.remove(list);
+            }
+            Effect::Journal { .. } | Effect::Send(_) => {}
+        }
+    }
+}
+
+impl Event {
+    /// The tag or list change this event reports about its contact (`tag_added` with a `tag`,
+    /// `list_removed` with a `list`, …), if it reports one.
+    pub fn contact_change(&self) -> Option<Effect> {
+        match (self.kind.as_str(), &self.tag, &self.list) {
+            ("tag_added", Some(tag), _) => Some(Effect::AddTag { tag: tag.clone() }),
+            ("tag_removed", Some(tag), _) => Some(Effect::RemoveTag { tag: tag.clone() }),
+            ("list_added", _, Some(list)) => Some(Effect::AddToList { list: list.clone() }),
+            ("list_removed", _, Some(list)) => Some(Effect::RemoveFromList { list: list.clone() }),
+            _ => None,
+        }
+    }
 }

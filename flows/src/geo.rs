@@ -18,6 +18,7 @@ use chrono::NaiveDate;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
+use crate::channel::Channel;
 use crate::contact::Contact;
 
 static PHONE_ZONES: &str = include_str!("../data/phone_zones.tsv");
@@ -220,11 +221,11 @@ pub fn contact_country(contact: &Contact) -> Option<String> {
 
 /// The form an address is suppressed under: a lower-case e-mail address, or `+` and the digits
 /// of a phone number; `None` for channels whose address is not a person's (push, webhook).
-pub fn suppression_key(channel: crate::Channel, address: &str) -> Option<String> {
+pub fn suppression_key(channel: Channel, address: &str) -> Option<String> {
     match channel {
-        crate::Channel::Email => Some(address.trim().to_lowercase()),
-        crate::Channel::Sms => phone_digits(address).ok().map(|d| format!("+{d}")),
-        crate::Channel::Push | crate::Channel::Webhook => None,
+        Channel::Email => Some(address.trim().to_lowercase()),
+        Channel::Sms => phone_digits(address).ok().map(|d| format!("+{d}")),
+        Channel::Push | Channel::Webhook => None,
     }
 }
 
@@ -233,11 +234,8 @@ pub fn suppression_keys(contact: &Contact) -> impl Iterator<Item = String> + '_ 
     let email = contact
         .email
         .as_deref()
-        .and_then(|a| suppression_key(crate::Channel::Email, a));
-    let phone = contact
-        .phone
-        .as_deref()
-        .and_then(|a| suppression_key(crate::Channel::Sms, a));
+        .and_then(|a| suppression_key(Channel::Email, a));
+    let phone = contact.phone.as_deref().and_then(|a| suppression_key(Channel::Sms, a));
     email.into_iter().chain(phone)
 }
 

@@ -6,7 +6,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::effect::Channel;
+use crate::channel::Channel;
 
 /// One line: at `at`, for `contact`, at `node`, this `action` happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

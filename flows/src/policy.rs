@@ -25,7 +25,7 @@ use chrono_tz::Tz;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::effect::Channel;
+use crate::channel::Channel;
 use crate::time::resolve_local;
 use crate::values::{Duration, LocalTime, Weekday};
 
@@ -305,39 +305,6 @@ impl Policy {
             Ok(policy)
         } else {
             Err(problems.join("\n"))
-        }
-    }
-
-    /// Calendars a flow names that this policy does not have, each located (node and field).
-    pub fn check_flow(&self, flow: &crate::CompiledFlow) -> Result<(), crate::Problems> {
-        use crate::compile::Problem;
-        use crate::definition::NodeKind;
-        let known = |name: &String| name == PUBLIC || self.calendars.contains_key(name);
-        let unknown = |name: &str| format!("unknown calendar '{name}' (use 'public' or a calendar of the policy)");
-        let mut problems = Vec::new();
-        for (channel, rules) in &flow.definition().policy {
-            for name in rules.holidays.iter().flatten().filter(|n| !known(n)) {
-                problems.push(Problem::at(
-                    None,
-                    Some(&format!("policy.{channel}.holidays")),
-                    unknown(name),
-                ));
-            }
-        }
-        for node in &flow.definition().nodes {
-            for name in node.kind.send_rules().holidays.iter().flatten().filter(|n| !known(n)) {
-                problems.push(Problem::at(Some(&node.id), Some("holidays"), unknown(name)));
-            }
-            if let NodeKind::HolidayPause(h) = &node.kind
-                && let Some(name) = h.calendar.as_ref().filter(|n| !known(n))
-            {
-                problems.push(Problem::at(Some(&node.id), Some("calendar"), unknown(name)));
-            }
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(crate::Problems(problems))
         }
     }
 

@@ -2,7 +2,7 @@
 //!
 //! Time jumps from one due instant to the next (a timer or an event), so weeks of journey take
 //! milliseconds. Providers are captured: a send is accepted at once and journaled `sent`. The
-//! same [`crate::step`] the service uses decides everything, so the journal is what the
+//! same [`crate::step()`] the service uses decides everything, so the journal is what the
 //! service would write.
 //!
 //! Ordering is total and deterministic: by time; at one instant, contacts entering at `start`
@@ -16,10 +16,12 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 use chrono::{DateTime, Utc};
 
-use crate::compile::{CompiledFlow, Ix};
-use crate::contact::{Contact, Event};
-use crate::definition::{NodeKind, Reentry};
+use crate::compiled::{CompiledFlow, Ix};
+use crate::contact::Contact;
+use crate::definition::Reentry;
 use crate::effect::Effect;
+use crate::entry::{self, Audience};
+use crate::event::Event;
 use crate::journal::{Action, JournalEntry};
 use crate::policy::Policy;
 use crate::step::{Context, History, Input, step};
@@ -171,24 +173,15 @@ impl<'a> Sim<'a> {
     /// posted to the flow's webhook).
     fn enter_audience(&mut self, start: DateTime<Utc>) {
         let flow = self.flow;
-        let segments: Vec<(Ix, Option<String>)> = flow
-            .entries()
-            .filter_map(|(ix, n)| match &n.kind {
-                NodeKind::SegmentEntry(s) => Some((ix, s.list.clone())),
-                _ => None,
-            })
-            .collect();
-        let webhook = flow
-            .entries()
-            .find(|(_, n)| matches!(n.kind, NodeKind::WebhookEntry(_)))
-            .map(|(ix, _)| ix);
+        let audiences: Vec<Audience<'_>> = entry::audiences(flow).collect();
+        let webhook = entry::webhook_entries(flow).next().map(|(ix, _)| ix);
         for c in 0..self.contacts.len() {
-            if let (true, Some(ix)) = (segments.is_empty(), webhook) {
+            if let (true, Some(ix)) = (audiences.is_empty(), webhook) {
                 self.enter(c, ix, serde_json::Map::new(), start);
             }
-            for (ix, list) in &segments {
-                if list.as_ref().is_none_or(|l| self.contacts[c].lists.contains(l)) {
-                    self.enter(c, *ix, serde_json::Map::new(), start);
+            for audience in &audiences {
+                if audience.admits(&self.contacts[c]) {
+                    self.enter(c, audience.ix, serde_json::Map::new(), start);
                 }
             }
         }
@@ -237,19 +230,7 @@ impl<'a> Sim<'a> {
         for ix in running {
             self.advance(ix, Input::Event(event), event.at);
         }
-        let flow = self.flow;
-        let entries: Vec<Ix> = flow
-            .entries()
-            .filter(|(_, n)| match &n.kind {
-                NodeKind::EventEntry(e) => {
-                    e.event == event.kind
-                        && e.tag.as_ref().is_none_or(|t| event.tag.as_ref() == Some(t))
-                        && e.list.as_ref().is_none_or(|l| event.list.as_ref() == Some(l))
-                }
-                _ => false,
-            })
-            .map(|(ix, _)| ix)
-            .collect();
+        let entries: Vec<Ix> = entry::entries_for_event(self.flow, event).map(|(ix, _)| ix).collect();
         for ix in entries {
             self.enter(c, ix, event.data.clone(), event.at);
         }

@@ -51,7 +51,7 @@ pub enum TokenState {
 }
 
 impl Token {
-    /// A new token at `entry`, due at once; the first [`crate::step`] journals `entered`.
+    /// A new token at `entry`, due at once; the first step journals `entered`.
     pub fn new(
         id: impl Into<String>,
         contact: impl Into<String>,

@@ -1,7 +1,8 @@
 //! Small value types of the flow format that are parsed, never validated later:
 //! [`Duration`] (`90s`, `2h`, `1h 30m`), [`LocalTime`] (`09:30`), [`Zone`] (an IANA zone name)
-//! and [`Weekday`] (`mon`). Each one is built only from text that is correct, so a
-//! [`crate::CompiledFlow`] never carries an unparsed duration, time or zone.
+//! and [`Weekday`] (`mon`). Each one is built only from text that is correct, so a compiled
+//! flow never carries an unparsed duration, time or zone. Also `is_http_url`, the one check of
+//! an http(s) URL that compiling a webhook node and rendering its URL share.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -212,6 +213,11 @@ string_backed!(
         "description": "An IANA time zone name, e.g. 'Europe/Tallinn'."
     })
 );
+
+/// Whether `url` is an absolute http(s) URL, as written (no surrounding whitespace).
+pub(crate) fn is_http_url(url: &str) -> bool {
+    (url.starts_with("http://") || url.starts_with("https://")) && !url.contains(char::is_whitespace)
+}
 
 #[cfg(test)]
 mod tests {

@@ -30,7 +30,7 @@ pub fn json(body: Result<Bytes, BytesRejection>, limits: strict::Limits) -> ApiR
     let bytes = bytes(body)?;
     strict::parse(&bytes, limits).map_err(|e| match e {
         strict::StrictError::Syntax(e) => ApiError::MalformedJson {
-            message: flows::compile::json_error_message(&e),
+            message: flows::json::json_error_message(&e),
             line: e.line(),
             column: e.column(),
         },
@@ -41,7 +41,7 @@ pub fn json(body: Result<Bytes, BytesRejection>, limits: strict::Limits) -> ApiR
 /// A request body as `T`; a mistake names the field it is in (`data.at`), or for a missing or
 /// unknown field the field serde names.
 pub fn typed<T: serde::de::DeserializeOwned>(value: Value) -> ApiResult<T> {
-    flows::compile::typed_at(value).map_err(|e| {
+    flows::json::typed_at(value).map_err(|e| {
         if e.path.is_empty() {
             ApiError::invalid(
                 "invalid_request",

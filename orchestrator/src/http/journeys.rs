@@ -144,13 +144,6 @@ pub struct EventBody {
 #[utoipa::path(post, path = "/api/events", tag = "journeys", request_body = EventBody, responses((status = 202, body = serde_json::Value), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody), (status = 404, description = "Unknown contact", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn post_event(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult<Response> {
     let request: EventBody = body::typed(body::json(body, strict::RECORDS)?)?;
-    body::check_names([
-        ("contact", Some(request.contact.as_str())),
-        ("type", Some(request.kind.as_str())),
-        ("message", request.message.as_deref()),
-        ("tag", request.tag.as_deref()),
-        ("list", request.list.as_deref()),
-    ])?;
     let event = NewEvent {
         contact: request.contact,
         kind: request.kind,

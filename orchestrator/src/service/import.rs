@@ -3,13 +3,12 @@
 //! Every row is checked; problems name the file and line (`contacts.csv:12: …`). Up to
 //! [`MAX_REPORTED`] problems are reported at once, and nothing is returned unless all rows are good.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
-use flows::{Contact, Event};
+use flows::{Contact, ContactPatch, Event};
 use serde_json::{Map, Value};
 
 /// Problems beyond this many are summarised as a count.
@@ -116,72 +115,63 @@ pub fn read_events(path: &Path) -> Result<Vec<Event>, ImportError> {
     parse_events(&path.display().to_string(), &read(path)?)
 }
 
-/// A contact under construction, shared by the CSV and NDJSON readers.
-struct Draft {
-    contact: Contact,
-}
+/// Keys whose value is text, where a file may give a number (`"id": 7`) for its text.
+const TEXT_KEYS: [&str; 5] = ["id", "email", "phone", "timezone", "country"];
 
-impl Draft {
-    fn set(&mut self, key: &str, value: Value, problems: &mut Vec<String>) {
-        let text = match &value {
-            Value::String(s) => Some(s.trim().to_string()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        };
-        let text = text.filter(|t| !t.is_empty());
-        let c = &mut self.contact;
-        match key {
-            "id" => match text {
-                Some(t) => c.id = t,
-                None => problems.push("'id' must be a non-empty string or number".into()),
-            },
-            "email" => c.email = text,
-            "phone" => c.phone = text,
-            "timezone" => {
-                if let Some(t) = text {
-                    match t.parse::<Tz>() {
-                        Ok(tz) => c.timezone = Some(tz),
-                        Err(_) => problems.push(format!(
-                            "unknown time zone '{t}' (use an IANA name such as 'Europe/Tallinn')"
-                        )),
-                    }
-                }
-            }
-            "country" => {
-                if let Some(t) = text {
-                    if t.len() == 2 && t.chars().all(|ch| ch.is_ascii_alphabetic()) {
-                        c.country = Some(t.to_ascii_uppercase());
-                    } else {
-                        problems.push(format!("country '{t}' is not an ISO 3166 two-letter code such as 'EE'"));
-                    }
-                }
-            }
-            "tags" | "lists" => {
-                let names: BTreeSet<String> = match value {
-                    Value::Array(items) => items
-                        .iter()
-                        .filter_map(|v| v.as_str())
-                        .map(|s| s.trim().to_string())
-                        .collect(),
-                    Value::String(s) => s.split([';', '|']).map(|s| s.trim().to_string()).collect(),
-                    Value::Null => BTreeSet::new(),
-                    _ => {
-                        problems.push(format!(
-                            "'{key}' must be a list of names (\"a;b\" in CSV, an array in NDJSON)"
-                        ));
-                        BTreeSet::new()
-                    }
-                };
-                let names = names.into_iter().filter(|n| !n.is_empty()).collect();
-                if key == "tags" { c.tags = names } else { c.lists = names }
-            }
-            _ => {
-                if !matches!(&value, Value::Null) && value.as_str() != Some("") {
-                    c.fields.insert(key.to_string(), value);
-                }
-            }
+/// Reads one row, given as a contact object, by [`ContactPatch::parse`] (the API's rules), and
+/// checks its id is not taken by an earlier row. Files are read a little more loosely than the
+/// API in what they cannot say otherwise: a number stands for its text where text is expected
+/// (and the CSV reader leaves blank cells out and splits `tags`/`lists` cells into names).
+fn read_contact(
+    mut object: Map<String, Value>,
+    line: u64,
+    ids: &mut HashSet<String>,
+    out: &mut Collector,
+    contacts: &mut Vec<Contact>,
+) {
+    for key in TEXT_KEYS {
+        if let Some(Value::Number(n)) = object.get(key) {
+            let text = n.to_string();
+            object.insert(key.to_string(), Value::String(text));
         }
     }
+    let id = object
+        .get("id")
+        .and_then(Value::as_str)
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
+    let parsed = ContactPatch::parse(object);
+    let mut problems: Vec<String> = match &parsed {
+        Ok(_) => Vec::new(),
+        Err(found) => found.iter().map(ToString::to_string).collect(),
+    };
+    if let Some(id) = id
+        && !ids.insert(id.clone())
+    {
+        problems.push(format!("contact id '{id}' appears twice"));
+    }
+    match parsed {
+        Ok(patch) if problems.is_empty() => contacts.push(patch.into()),
+        _ => problems.into_iter().for_each(|p| out.push(line, p)),
+    }
+}
+
+/// A CSV cell as the value of its column: none when blank; names split at `;` or `|` for
+/// `tags` and `lists`.
+fn cell_value(key: &str, cell: &str) -> Option<Value> {
+    if cell.trim().is_empty() {
+        return None;
+    }
+    Some(match key {
+        "tags" | "lists" => Value::Array(
+            cell.split([';', '|'])
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(|n| Value::String(n.to_string()))
+                .collect(),
+        ),
+        _ => Value::String(cell.to_string()),
+    })
 }
 
 fn parse_contacts_csv(name: &str, text: &str) -> Result<Vec<Contact>, ImportError> {
@@ -229,14 +219,12 @@ fn parse_contacts_csv(name: &str, text: &str) -> Result<Vec<Contact>, ImportErro
             }
         };
         let line = record.position().map(|p| p.line()).unwrap_or(0);
-        let mut draft = Draft {
-            contact: Contact::new(""),
-        };
-        let mut problems = Vec::new();
-        for (key, value) in headers.iter().zip(record.iter()) {
-            draft.set(key, Value::String(value.to_string()), &mut problems);
-        }
-        finish_contact(draft, line, problems, &mut ids, &mut out, &mut contacts);
+        let object: Map<String, Value> = headers
+            .iter()
+            .zip(record.iter())
+            .filter_map(|(key, cell)| Some((key.clone(), cell_value(key, cell)?)))
+            .collect();
+        read_contact(object, line, &mut ids, &mut out, &mut contacts);
     }
     out.finish(contacts)
 }
@@ -259,43 +247,9 @@ fn parse_contacts_ndjson(name: &str, text: &str) -> Result<Vec<Contact>, ImportE
         let Some(object) = json_object_line(raw, line, &mut out) else {
             continue;
         };
-        let mut draft = Draft {
-            contact: Contact::new(""),
-        };
-        let mut problems = Vec::new();
-        if !object.contains_key("id") {
-            problems.push("'id' is missing".to_string());
-        }
-        for (key, value) in object {
-            draft.set(&key, value, &mut problems);
-        }
-        finish_contact(draft, line, problems, &mut ids, &mut out, &mut contacts);
+        read_contact(object, line, &mut ids, &mut out, &mut contacts);
     }
     out.finish(contacts)
-}
-
-fn finish_contact(
-    draft: Draft,
-    line: u64,
-    problems: Vec<String>,
-    ids: &mut HashSet<String>,
-    out: &mut Collector,
-    contacts: &mut Vec<Contact>,
-) {
-    let mut problems = problems;
-    let contact = draft.contact;
-    if contact.id.is_empty() && problems.is_empty() {
-        problems.push("'id' is empty".into());
-    }
-    if !contact.id.is_empty() && !ids.insert(contact.id.clone()) {
-        problems.push(format!("contact id '{}' appears twice", contact.id));
-    }
-    if problems.is_empty() {
-        contacts.push(contact);
-    }
-    for p in problems {
-        out.push(line, p);
-    }
 }
 
 /// A non-blank NDJSON line as an object; blank lines give `None` silently.
@@ -315,7 +269,7 @@ fn json_object_line(raw: &str, line: u64, out: &mut Collector) -> Option<Map<Str
                 format!(
                     "invalid JSON at column {}: {}",
                     e.column(),
-                    flows::compile::json_error_message(&e)
+                    flows::json::json_error_message(&e)
                 ),
             );
             None
@@ -324,7 +278,7 @@ fn json_object_line(raw: &str, line: u64, out: &mut Collector) -> Option<Map<Str
 }
 
 /// Events: `{"at": RFC 3339, "contact": id, "type": name, "message"?, "tag"?, "list"?, "data"?}`;
-/// any other key goes into `data`.
+/// any other key goes into `data`. Each follows [`Event::check`], as the API's events do.
 pub fn parse_events(name: &str, text: &str) -> Result<Vec<Event>, ImportError> {
     let mut out = Collector::new(name);
     let mut events = Vec::new();
@@ -375,7 +329,7 @@ pub fn parse_events(name: &str, text: &str) -> Result<Vec<Event>, ImportError> {
         data.extend(object);
         match (at, contact, kind) {
             (Some(at), Some(contact), Some(kind)) if problems.is_empty() => {
-                events.push(Event {
+                let event = Event {
                     at,
                     contact,
                     kind,
@@ -383,7 +337,11 @@ pub fn parse_events(name: &str, text: &str) -> Result<Vec<Event>, ImportError> {
                     tag,
                     list,
                     data,
-                });
+                };
+                match event.check() {
+                    Ok(()) => events.push(event),
+                    Err(found) => found.iter().for_each(|p| out.push(line, p.to_string())),
+                }
             }
             _ => problems.into_iter().for_each(|p| out.push(line, p)),
         }
@@ -450,5 +408,22 @@ mod tests {
         .unwrap();
         assert_eq!(ok[0].at.to_rfc3339(), "2026-12-30T08:00:00+00:00");
         assert_eq!(ok[0].data["total"], 5);
+    }
+
+    #[test]
+    fn rows_follow_the_rules_of_the_api() {
+        let text = "{\"id\": \"c1\", \"country\": \"ZZ\", \"tags\": \"vip\", \"email\": \"\"}\n";
+        let err = parse_contacts_ndjson("c.ndjson", text).unwrap_err().to_string();
+        assert!(err.contains("c.ndjson:1: country 'ZZ' is not an ISO 3166"), "{err}");
+        assert!(err.contains("c.ndjson:1: 'tags' must be an array of names"), "{err}");
+        assert!(err.contains("c.ndjson:1: 'email' is empty"), "{err}");
+        let long = "x".repeat(300);
+        let err = parse_contacts_csv("c.csv", &format!("id,tags\nc1,vip;{long}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("c.csv:2: 'tags[1]' must be a non-empty name"), "{err}");
+        let text = "{\"at\": \"2026-12-30T10:00:00Z\", \"contact\": \"c1\", \"type\": \"tag_added\"}\n";
+        let err = parse_events("e.ndjson", text).unwrap_err().to_string();
+        assert_eq!(err, "e.ndjson:1: a tag_added event names its tag");
     }
 }

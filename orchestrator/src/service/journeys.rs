@@ -4,7 +4,7 @@
 //! An entry is written in one transaction: the signature's use, the contact, its tags and lists,
 //! and the journey. A refused entry writes nothing, and does not use its signature up.
 
-use flows::definition::NodeKind;
+use flows::entry::WebhookEntryError;
 use flows::{CompiledFlow, Event};
 use serde_json::{Map, Value};
 
@@ -86,20 +86,14 @@ pub async fn enter(s: &Services, flow: &FlowRow, entry: Entry) -> Result<Started
 
 /// The webhook entry node an entry starts at: the one it names, or the flow's only one.
 fn webhook_entry(flow_id: i64, compiled: &CompiledFlow, named: Option<&str>) -> Result<String> {
-    let webhooks: Vec<&str> = compiled
-        .entries()
-        .filter(|(_, n)| matches!(n.kind, NodeKind::WebhookEntry(_)))
-        .map(|(_, n)| n.id.as_str())
-        .collect();
-    match (named, webhooks.as_slice()) {
-        (Some(e), nodes) if nodes.contains(&e) => Ok(e.to_string()),
-        (Some(e), _) => Err(Error::field(
+    match flows::entry::webhook_entry(compiled, named) {
+        Ok(node) => Ok(node.id.clone()),
+        Err(WebhookEntryError::Unknown(e)) => Err(Error::field(
             "entry",
             format!("flow {flow_id} has no webhook_entry node '{e}'"),
         )),
-        (None, [only]) => Ok((*only).to_string()),
-        (None, []) => Err(Error::Conflict(format!("flow {flow_id} has no webhook_entry node"))),
-        (None, _) => Err(Error::field(
+        Err(WebhookEntryError::Missing) => Err(Error::Conflict(format!("flow {flow_id} has no webhook_entry node"))),
+        Err(WebhookEntryError::Several(webhooks)) => Err(Error::field(
             "entry",
             format!(
                 "flow {flow_id} has several webhook entries; name one: {}",
@@ -120,18 +114,9 @@ pub struct NewEvent {
     pub data: Map<String, Value>,
 }
 
-/// Queues an event of a known contact for the engine; tag and list events name their tag or
-/// list.
+/// Queues an event of a known contact for the engine. Its names must be names, and tag and
+/// list events name their tag or list ([`Event::check`]).
 pub async fn record_event(s: &Services, e: NewEvent) -> Result<()> {
-    if matches!(e.kind.as_str(), "tag_added" | "tag_removed") && e.tag.is_none() {
-        return Err(Error::field("tag", format!("a {} event names its tag", e.kind)));
-    }
-    if matches!(e.kind.as_str(), "list_added" | "list_removed") && e.list.is_none() {
-        return Err(Error::field("list", format!("a {} event names its list", e.kind)));
-    }
-    let contact_id = contacts::find(&s.db, &e.contact)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("no contact with id '{}'", e.contact)))?;
     let now = s.clock.now();
     let event = Event {
         at: now,
@@ -142,6 +127,12 @@ pub async fn record_event(s: &Services, e: NewEvent) -> Result<()> {
         list: e.list,
         data: e.data,
     };
+    event
+        .check()
+        .map_err(|found| Error::Fields(found.into_iter().map(|p| (p.field, p.message)).collect()))?;
+    let contact_id = contacts::find(&s.db, &event.contact)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no contact with id '{}'", event.contact)))?;
     journeys::push_event(&s.db, contact_id, &event, now).await?;
     s.engine.notify_one();
     Ok(())

@@ -3,7 +3,6 @@
 //! active flows start new journeys, all in one transaction per batch.
 
 use chrono::{DateTime, Utc};
-use flows::definition::NodeKind;
 use flows::{CompiledFlow, Input};
 use std::sync::Arc;
 
@@ -93,26 +92,20 @@ impl Engine {
             }
             for (flow_id, version, flow) in &active {
                 let (flow_id, version) = (*flow_id, *version);
-                for (_, node) in flow.entries() {
-                    if let NodeKind::EventEntry(e) = &node.kind
-                        && e.event == event.kind
-                        && e.tag.as_ref().is_none_or(|t| event.tag.as_ref() == Some(t))
-                        && e.list.as_ref().is_none_or(|l| event.list.as_ref() == Some(l))
-                    {
-                        let entry = NewEntry {
-                            flow_id,
-                            version,
-                            contact_id: *contact_id,
-                            contact: &event.contact,
-                            entry_node: &node.id,
-                            data: event.data.clone(),
-                            key: None,
-                            reentry: flow.definition().reentry,
-                            now,
-                        };
-                        if let journeys::Entered::Started { .. } = journeys::enter_uncounted(tx, entry).await? {
-                            *pass.arrivals.entry((flow_id, node.id.clone())).or_default() += 1;
-                        }
+                for (_, node) in flows::entry::entries_for_event(flow, event) {
+                    let entry = NewEntry {
+                        flow_id,
+                        version,
+                        contact_id: *contact_id,
+                        contact: &event.contact,
+                        entry_node: &node.id,
+                        data: event.data.clone(),
+                        key: None,
+                        reentry: flow.definition().reentry,
+                        now,
+                    };
+                    if let journeys::Entered::Started { .. } = journeys::enter_uncounted(tx, entry).await? {
+                        *pass.arrivals.entry((flow_id, node.id.clone())).or_default() += 1;
                     }
                 }
             }

@@ -1,15 +1,19 @@
-//! Contacts and events as the core sees them, and [`Facts`]: the read-only view a step
-//! evaluates conditions and templates against.
+//! Contacts as the core sees them, and [`Facts`]: the read-only view a step evaluates
+//! conditions and templates against. [`ContactPatch`] reads a contact object as an entry or an
+//! import gives it.
 //!
 //! A step may add a tag and branch on it in the same call, so `Facts` overlays the step's own
 //! pending [`Changes`] on the stored contact; the shell applies the changes afterwards.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+pub use patch::{ContactPatch, MAX_FIELDS, MAX_NAMES};
+
+mod patch;
 
 /// A person a journey can reach.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,59 +43,6 @@ impl Contact {
             fields: Map::new(),
             tags: BTreeSet::new(),
             lists: BTreeSet::new(),
-        }
-    }
-
-    /// Applies tag and list changes made by a step.
-    pub fn apply(&mut self, change: &crate::Effect) {
-        match change {
-            crate::Effect::AddTag { tag } => {
-                self.tags.insert(tag.clone());
-            }
-            crate::Effect::RemoveTag { tag } => {
-                self.tags.remove(tag);
-            }
-            crate::Effect::AddToList { list } => {
-                self.lists.insert(list.clone());
-            }
-            crate::Effect::RemoveFromList { list } => {
-                self.lists.remove(list);
-            }
-            crate::Effect::Journal { .. } | crate::Effect::Send(_) => {}
-        }
-    }
-}
-
-/// Something that happened to a contact: a message was opened, a tag was added, an order placed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Event {
-    pub at: DateTime<Utc>,
-    pub contact: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// The message the event is about: its message id, or (in simulations) its node id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tag: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub list: Option<String>,
-    /// Carried into a journey the event starts, as its entry data.
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
-    pub data: Map<String, Value>,
-}
-
-impl Event {
-    /// The tag or list change this event reports about its contact (`tag_added` with a `tag`,
-    /// `list_removed` with a `list`, …), if it reports one.
-    pub fn contact_change(&self) -> Option<crate::Effect> {
-        use crate::Effect;
-        match (self.kind.as_str(), &self.tag, &self.list) {
-            ("tag_added", Some(tag), _) => Some(Effect::AddTag { tag: tag.clone() }),
-            ("tag_removed", Some(tag), _) => Some(Effect::RemoveTag { tag: tag.clone() }),
-            ("list_added", _, Some(list)) => Some(Effect::AddToList { list: list.clone() }),
-            ("list_removed", _, Some(list)) => Some(Effect::RemoveFromList { list: list.clone() }),
-            _ => None,
         }
     }
 }

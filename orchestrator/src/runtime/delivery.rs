@@ -81,10 +81,16 @@ impl From<Leased> for SendJob {
     }
 }
 
-/// Leased rows as send jobs (collected in place: the two have the same fields).
+/// Leased rows as send jobs, collected in place: the two have the same fields, so the same
+/// layout, and the vector's buffer is reused (checked below).
 pub fn jobs(leased: Vec<Leased>) -> Vec<SendJob> {
     leased.into_iter().map(SendJob::from).collect()
 }
+
+const _: () = assert!(
+    std::mem::size_of::<Leased>() == std::mem::size_of::<SendJob>()
+        && std::mem::align_of::<Leased>() == std::mem::align_of::<SendJob>()
+);
 
 /// Attempts before a message that keeps being deferred is given up as failed.
 pub const MAX_ATTEMPTS: i64 = 10;

@@ -8,7 +8,8 @@ use serde_json::{Map, json};
 
 use crate::store::contacts::{self, ContactInput};
 use crate::store::flows as flow_store;
-use crate::store::journeys::{self, NewEntry};
+use crate::store::inbox;
+use crate::store::tokens::{self, NewEntry};
 
 /// The example journeys, as shipped in `flows/templates`.
 pub const TEMPLATES: [(&str, &str); 4] = [
@@ -114,7 +115,7 @@ pub async fn load(db: &DatabaseConnection, now: DateTime<Utc>) -> anyhow::Result
                     reentry: flow.definition().reentry,
                     now,
                 };
-                journeys::enter(&tx, entry).await?;
+                tokens::enter(&tx, entry).await?;
                 loaded.entries += 1;
             }
         }
@@ -138,7 +139,7 @@ pub async fn load(db: &DatabaseConnection, now: DateTime<Utc>) -> anyhow::Result
             list: None,
             data,
         };
-        journeys::push_event(&tx, *contact_id, &event, now).await?;
+        inbox::push_event(&tx, *contact_id, &event, now).await?;
         loaded.events += 1;
     }
     tx.commit().await?;

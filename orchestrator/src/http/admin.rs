@@ -30,7 +30,7 @@ pub async fn outbox(
     query: Result<Query<Limit>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let limit = body::limit(query)?;
-    let mut messages = crate::store::journeys::messages(&state.services.db, limit).await?;
+    let mut messages = crate::store::outbox::messages(&state.services.db, limit).await?;
     state.tracker.instrument_listed(&mut messages);
     Ok(Json(Value::Array(messages)))
 }

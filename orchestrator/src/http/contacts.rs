@@ -9,7 +9,7 @@ use super::body::ApiResult;
 use super::docs::ErrorBody;
 use super::error::ApiError;
 use super::{AppState, Segment};
-use crate::store::{contacts, journeys};
+use crate::store::{contacts, history, journal};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -28,7 +28,7 @@ pub async fn get_contact(State(state): State<AppState>, Segment(id): Segment) ->
         .ok_or_else(missing)?;
     let (zone, source) = flows::geo::contact_zone(&contact, None, s.policy.default_timezone);
     let addresses: Vec<String> = flows::geo::suppression_keys(&contact).collect();
-    let suppressed = journeys::suppressed(&s.db, &addresses).await?;
+    let suppressed = history::suppressed(&s.db, &addresses).await?;
     Ok(Json(serde_json::json!({
         "id": contact.id,
         "email": contact.email,
@@ -49,5 +49,5 @@ pub async fn journal(State(state): State<AppState>, Segment(id): Segment) -> Api
     let contact_id = contacts::find(db, &id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no contact with id '{id}'")))?;
-    Ok(Json(Value::Array(journeys::journal_of(db, contact_id).await?)))
+    Ok(Json(Value::Array(journal::journal_of(db, contact_id).await?)))
 }

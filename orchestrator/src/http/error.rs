@@ -162,6 +162,12 @@ impl From<sea_orm::DbErr> for ApiError {
     }
 }
 
+impl From<crate::store::Error> for ApiError {
+    fn from(e: crate::store::Error) -> Self {
+        ApiError::internal(crate::service::Error::Store(e))
+    }
+}
+
 impl From<crate::service::Error> for ApiError {
     fn from(e: crate::service::Error) -> Self {
         use crate::service::Error;
@@ -171,7 +177,9 @@ impl From<crate::service::Error> for ApiError {
             Error::Fields(problems) => ApiError::fields(problems),
             Error::Unauthorized(message) => ApiError::Unauthorized(message),
             Error::Flow(problems) => problems.into(),
-            e @ (Error::Db(_) | Error::FlowVersion(_) | Error::Inconsistent { .. }) => ApiError::internal(e),
+            e @ (Error::Db(_) | Error::Store(_) | Error::FlowVersion(_) | Error::Inconsistent { .. }) => {
+                ApiError::internal(e)
+            }
         }
     }
 }

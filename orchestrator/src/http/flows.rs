@@ -111,7 +111,7 @@ pub async fn set_flow_secret(
 #[utoipa::path(get, path = "/api/flows/{id}/stats", tag = "flows", params(("id" = i64, Path)), responses((status = 200, description = "Per node: journal actions and journeys here now", body = serde_json::Value), (status = 404, body = ErrorBody)))]
 pub async fn flow_stats(State(state): State<AppState>, Segment(id): Segment) -> ApiResult<Json<Value>> {
     let flow = flow_service::existing(&state.services, &id).await?;
-    let stats = crate::store::journeys::stats(&state.services.db, flow.id).await?;
+    let stats = crate::store::counts::stats(&state.services.db, flow.id).await?;
     Ok(Json(json!({"flow": flow.id, "nodes": stats})))
 }
 

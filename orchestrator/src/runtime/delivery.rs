@@ -26,13 +26,71 @@ use flows::{Action, JournalEntry};
 use futures::StreamExt;
 use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::Notify;
+use workers::jobs::SendJob;
 use workers::providers::{Outcome, Providers};
 
 use super::Turn;
 use crate::clock::Clock;
 use crate::runtime::handoff::Handoff;
-use crate::store::journeys::{self, JournalRow, Pending};
-use crate::store::set_aside;
+use crate::store::journal::{self, JournalLines, JournalRow};
+use crate::store::outbox::{self, Leased};
+use crate::store::{self, history, set_aside};
+
+/// Why a delivery pass failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    /// The channel queues did not take the leased messages.
+    #[error("queues: {0}")]
+    Queue(#[source] workers::queues::Error),
+    /// Outcomes that could be recorded neither as a batch nor one by one, nor set aside: what
+    /// went wrong with the first of them.
+    #[error("{0}")]
+    Unrecorded(String),
+}
+
+/// Beginning and committing transactions (`db::in_write`) fail as the store does.
+impl From<DbErr> for Error {
+    fn from(e: DbErr) -> Self {
+        Error::Store(e.into())
+    }
+}
+
+impl Error {
+    /// Whether the database is busy, locked or out of reach: the pass is simply tried again,
+    /// where any other error may be one message's doing ([`Delivery::isolate`]).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Store(e) if e.is_transient())
+    }
+}
+
+/// A leased row as the job that sends it: the same fields, moved.
+impl From<Leased> for SendJob {
+    fn from(l: Leased) -> Self {
+        SendJob {
+            outbox_id: l.outbox_id,
+            attempts: l.attempts,
+            token_id: l.token_id,
+            contact_id: l.contact_id,
+            contact: l.contact,
+            flow_id: l.flow_id,
+            message: l.message,
+            leased_until: l.leased_until,
+        }
+    }
+}
+
+/// Leased rows as send jobs, collected in place: the two have the same fields, so the same
+/// layout, and the vector's buffer is reused (checked below).
+pub fn jobs(leased: Vec<Leased>) -> Vec<SendJob> {
+    leased.into_iter().map(SendJob::from).collect()
+}
+
+const _: () = assert!(
+    std::mem::size_of::<Leased>() == std::mem::size_of::<SendJob>()
+        && std::mem::align_of::<Leased>() == std::mem::align_of::<SendJob>()
+);
 
 /// Attempts before a message that keeps being deferred is given up as failed.
 pub const MAX_ATTEMPTS: i64 = 10;
@@ -145,16 +203,16 @@ impl Delivery {
     /// After a pass failed for a reason that may be one message's: reads each due outbox row
     /// on its own (up to a batch, leasing nothing) and sets aside those that cannot be read as
     /// a message ([`set_aside::message`]), so the next pass sends every other.
-    pub async fn isolate(&self) -> Result<usize, DbErr> {
+    pub async fn isolate(&self) -> Result<usize, Error> {
         let now = self.clock.now();
         let mut set = 0;
-        for id in journeys::due_outbox_ids(&self.db, now, self.batch).await? {
+        for id in outbox::due_outbox_ids(&self.db, now, self.batch).await? {
             let tx = crate::db::begin_write(&self.db).await?;
-            let probe = journeys::probe_outbox(&tx, id, now).await;
+            let probe = outbox::probe_outbox(&tx, id, now).await;
             tx.rollback().await?;
             match probe {
                 Ok(()) => {}
-                Err(e) if crate::db::is_transient(&e) => return Err(e),
+                Err(e) if e.is_transient() => return Err(e.into()),
                 Err(e) => {
                     let reason = format!("cannot be read for sending: {e}");
                     crate::db::in_write(&self.db, async |tx| set_aside::message(tx, id, &reason, now).await).await?;
@@ -169,7 +227,7 @@ impl Delivery {
     /// Returns how many messages were attempted and, when this process sends them itself, the
     /// next batch: leased in the transaction that recorded these outcomes, which spares a
     /// transaction per batch (the caller sends it next; if it does not, its lease runs out).
-    pub async fn run_once(&self, leased: Vec<Pending>) -> Result<(usize, Vec<Pending>), DbErr> {
+    pub async fn run_once(&self, leased: Vec<SendJob>) -> Result<(usize, Vec<SendJob>), Error> {
         let handed = match (&self.handoff, leased.is_empty()) {
             (Some(handoff), true) => handoff.take(self.batch as usize),
             _ => Vec::new(),
@@ -181,10 +239,12 @@ impl Delivery {
                 return Ok((0, Vec::new()));
             }
             let now = self.clock.now();
-            crate::db::in_write(&self.db, async |tx| {
-                journeys::lease_outbox(tx, now, now + self.lease, self.batch).await
-            })
-            .await?
+            jobs(
+                crate::db::in_write(&self.db, async |tx| {
+                    outbox::lease_outbox(tx, now, now + self.lease, self.batch).await
+                })
+                .await?,
+            )
         } else {
             leased
         };
@@ -192,7 +252,7 @@ impl Delivery {
             return Ok((0, Vec::new()));
         }
         // Tracking goes into the HTML once, before the message leaves this process either way.
-        let jobs: Vec<Pending> = pending
+        let jobs: Vec<SendJob> = pending
             .into_iter()
             .map(|mut p| {
                 if let (Some(tracker), flows::Content::Email { html, .. }) = (&self.tracker, &mut p.message.content) {
@@ -205,10 +265,7 @@ impl Delivery {
             let n = jobs.len();
             tracing::debug!(n, "pushing to queues");
             self.in_flight.add(n);
-            queues
-                .push_sends(jobs)
-                .await
-                .map_err(|e| DbErr::Custom(e.to_string()))?;
+            queues.push_sends(jobs).await.map_err(Error::Queue)?;
             return Ok((n, Vec::new()));
         }
         let clock = self.clock.clone();
@@ -218,7 +275,7 @@ impl Delivery {
             throttle: &self.throttle,
             now: &service_now,
         };
-        let outcomes: Vec<(Pending, Outcome)> = futures::stream::iter(jobs)
+        let outcomes: Vec<(SendJob, Outcome)> = futures::stream::iter(jobs)
             .map(|p| {
                 let attempt = &attempt;
                 async move {
@@ -237,13 +294,13 @@ impl Delivery {
         };
         let next = match self.record_and_lease(&outcomes, lease_next).await {
             Ok(next) => next,
-            Err(e) if crate::db::is_transient(&e) => return Err(e),
+            Err(e) if e.is_transient() => return Err(e),
             // One outcome that cannot be recorded, or a next batch that cannot be leased (the
             // next pass's own lease finds that row): each outcome is recorded on its own.
             Err(e) => {
                 tracing::warn!(error = %e, "recording a batch of outcomes failed; recording them one by one");
                 if let Some(Err(e)) = self.record_each(&outcomes).await.into_iter().find(Result::is_err) {
-                    return Err(DbErr::Custom(e));
+                    return Err(Error::Unrecorded(e));
                 }
                 Vec::new()
             }
@@ -252,7 +309,7 @@ impl Delivery {
     }
 
     /// Records outcomes (see [`Delivery::record_and_lease`]).
-    pub async fn record(&self, outcomes: &[(Pending, Outcome)]) -> Result<(), DbErr> {
+    pub async fn record(&self, outcomes: &[(SendJob, Outcome)]) -> Result<(), Error> {
         self.record_and_lease(outcomes, 0).await.map(|_| ())
     }
 
@@ -263,9 +320,9 @@ impl Delivery {
     /// Then, in the same transaction, leases up to `lease_next` due rows and returns them.
     pub async fn record_and_lease(
         &self,
-        outcomes: &[(Pending, Outcome)],
+        outcomes: &[(SendJob, Outcome)],
         lease_next: u64,
-    ) -> Result<Vec<Pending>, DbErr> {
+    ) -> Result<Vec<SendJob>, Error> {
         let now = self.clock.now();
         crate::db::in_write(&self.db, async |tx| {
             self.record_and_lease_in(tx, outcomes, lease_next, now).await
@@ -277,15 +334,15 @@ impl Delivery {
     async fn record_and_lease_in(
         &self,
         tx: &sea_orm::DatabaseTransaction,
-        outcomes: &[(Pending, Outcome)],
+        outcomes: &[(SendJob, Outcome)],
         lease_next: u64,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Vec<Pending>, DbErr> {
+    ) -> Result<Vec<SendJob>, Error> {
         let mut accepted: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
         let mut done = Vec::new();
         let mut journal = Vec::new();
         let ids: Vec<i64> = outcomes.iter().map(|(p, _)| p.outbox_id).collect();
-        let mut current = journeys::outbox_rows(tx, &ids).await?;
+        let mut current = outbox::outbox_rows(tx, &ids).await?;
         for (p, outcome) in outcomes {
             let Some(row) = current.get(&p.outbox_id) else {
                 continue;
@@ -331,13 +388,13 @@ impl Delivery {
                 Outcome::Retry { reason, .. } => {
                     let attempts = p.attempts + 1;
                     tracing::warn!(message = %p.message.id, attempts, %reason, "delivery deferred");
-                    journeys::retry_outbox(tx, p.outbox_id, attempts, now + backoff(attempts)).await?;
+                    outbox::retry_outbox(tx, p.outbox_id, attempts, now + backoff(attempts)).await?;
                     None
                 }
                 Outcome::Failed { provider, reason } => Some((*provider, reason.clone())),
                 Outcome::Undeliverable { provider, reason } => {
                     if let Some(key) = flows::geo::suppression_key(p.message.channel, &p.message.to) {
-                        journeys::suppress(tx, &key, reason, now).await?;
+                        history::suppress(tx, &key, reason, now).await?;
                     }
                     Some((
                         *provider,
@@ -345,7 +402,7 @@ impl Delivery {
                     ))
                 }
                 Outcome::Deferred { until, reason } => {
-                    journeys::defer_outbox(tx, p.outbox_id, *until).await?;
+                    outbox::defer_outbox(tx, p.outbox_id, *until).await?;
                     journal.push(line(Action::Deferred {
                         until: *until,
                         reason: reason.clone(),
@@ -355,29 +412,29 @@ impl Delivery {
                     None
                 }
                 Outcome::Throttled { until } => {
-                    journeys::defer_outbox(tx, p.outbox_id, *until).await?;
+                    outbox::defer_outbox(tx, p.outbox_id, *until).await?;
                     None
                 }
                 Outcome::LeaseLost => {
-                    journeys::release_outbox(tx, p.outbox_id, p.leased_until).await?;
+                    outbox::release_outbox(tx, p.outbox_id, p.leased_until).await?;
                     None
                 }
             };
             if let Some((provider, reason)) = failure {
-                journeys::fail_message(tx, &p.message.id, provider, &reason, now).await?;
+                outbox::fail_message(tx, &p.message.id, provider, &reason, now).await?;
                 journal.push(line(Action::Failed { reason }));
                 done.push(p.outbox_id);
             }
         }
         for (provider, ids) in &accepted {
-            journeys::set_messages_status(tx, ids, "sent", provider, now).await?;
+            outbox::set_messages_status(tx, ids, "sent", provider, now).await?;
         }
-        journeys::delete_outbox(tx, &done).await?;
+        outbox::delete_outbox(tx, &done).await?;
         // After the writes above: it takes the shared counter rows (see
-        // `journeys::COUNT_SHARDS`). The lease below skips locked rows, so it waits on no one.
-        journeys::append_journal(tx, journeys::JournalLines::of(journal)).await?;
+        // `counts::COUNT_SHARDS`). The lease below skips locked rows, so it waits on no one.
+        journal::append_journal(tx, JournalLines::of(journal)).await?;
         let next = if lease_next > 0 {
-            journeys::lease_outbox(tx, now, now + self.lease, lease_next).await?
+            jobs(outbox::lease_outbox(tx, now, now + self.lease, lease_next).await?)
         } else {
             Vec::new()
         };
@@ -385,14 +442,14 @@ impl Delivery {
     }
 
     /// Delivers until nothing in the outbox is due at the clock's current time.
-    pub async fn drain(&self) -> Result<usize, DbErr> {
+    pub async fn drain(&self) -> Result<usize, Error> {
         let mut total = 0;
         let mut leased = Vec::new();
         loop {
             let (n, next) = match self.run_once(leased).await {
                 Ok(done) => done,
                 // A message that cannot be read is set aside, then the rest go on.
-                Err(e) if !crate::db::is_transient(&e) && self.isolate().await? > 0 => (1, Vec::new()),
+                Err(e) if !e.is_transient() && self.isolate().await? > 0 => (1, Vec::new()),
                 Err(e) => return Err(e),
             };
             if n == 0 {
@@ -408,7 +465,7 @@ impl Delivery {
 pub const OUTCOME_BATCH: usize = workers::queues::OUTCOME_CONCURRENCY;
 
 /// An outcome on its way to the recorder, with where to say how recording went.
-type Recorded = (Pending, Outcome, tokio::sync::oneshot::Sender<Result<(), String>>);
+type Recorded = (SendJob, Outcome, tokio::sync::oneshot::Sender<Result<(), String>>);
 
 /// The outcome queue's sink. Outcomes that arrive together are recorded in one transaction
 /// (one per outcome held the queue path to about 270 messages/s on PostgreSQL, a commit each);
@@ -447,9 +504,9 @@ impl Delivery {
     /// Records a batch in one transaction; if that fails, each outcome on its own, so one bad
     /// outcome does not fail the others. A panic while recording is an error, not the end of
     /// the recorder. One result per outcome, in order.
-    async fn record_batch(&self, outcomes: Vec<(Pending, Outcome)>) -> Vec<Result<(), String>> {
+    async fn record_batch(&self, outcomes: Vec<(SendJob, Outcome)>) -> Vec<Result<(), String>> {
         let n = outcomes.len();
-        let attempt = |outcomes: Arc<[(Pending, Outcome)]>| {
+        let attempt = |outcomes: Arc<[(SendJob, Outcome)]>| {
             let delivery = self.clone();
             async move {
                 match tokio::spawn(async move { delivery.record(&outcomes).await }).await {
@@ -458,7 +515,7 @@ impl Delivery {
                 }
             }
         };
-        let batch: Arc<[(Pending, Outcome)]> = outcomes.into();
+        let batch: Arc<[(SendJob, Outcome)]> = outcomes.into();
         match attempt(batch.clone()).await {
             Ok(()) => vec![Ok(()); n],
             Err(e) => {
@@ -472,14 +529,14 @@ impl Delivery {
     /// the caller). One that cannot be recorded, for a reason that is not transient, sets its
     /// message aside: the others' records stand, and it is not sent again when its lease runs
     /// out. One result per outcome, in order.
-    async fn record_each(&self, outcomes: &[(Pending, Outcome)]) -> Vec<Result<(), String>> {
+    async fn record_each(&self, outcomes: &[(SendJob, Outcome)]) -> Vec<Result<(), String>> {
         let mut results = Vec::with_capacity(outcomes.len());
         for outcome in outcomes {
-            let one: Arc<[(Pending, Outcome)]> = Arc::from([outcome.clone()]);
+            let one: Arc<[(SendJob, Outcome)]> = Arc::from([outcome.clone()]);
             let delivery = self.clone();
             let recorded = match tokio::spawn(async move { delivery.record(&one).await }).await {
                 Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) if crate::db::is_transient(&e) => Err(e.to_string()),
+                Ok(Err(e)) if e.is_transient() => Err(e.to_string()),
                 Ok(Err(e)) => self.set_aside_unrecorded(outcome, &e.to_string()).await,
                 Err(panic) => {
                     self.set_aside_unrecorded(outcome, &format!("recording it panicked: {panic}"))
@@ -492,7 +549,7 @@ impl Delivery {
     }
 
     /// Sets aside the message of an outcome that cannot be recorded, saying what the outcome was.
-    async fn set_aside_unrecorded(&self, (p, outcome): &(Pending, Outcome), why: &str) -> Result<(), String> {
+    async fn set_aside_unrecorded(&self, (p, outcome): &(SendJob, Outcome), why: &str) -> Result<(), String> {
         let what = match outcome {
             Outcome::Accepted { provider, .. } => format!("{provider} accepted it"),
             Outcome::Retry { reason, .. } => format!("to be retried: {reason}"),
@@ -535,7 +592,7 @@ impl workers::queues::OutcomeSink for OutcomeSink {
 /// lease has run out).
 struct DeliveryLoop {
     delivery: Delivery,
-    leased: Vec<Pending>,
+    leased: Vec<SendJob>,
 }
 
 impl super::Background for DeliveryLoop {
@@ -546,7 +603,7 @@ impl super::Background for DeliveryLoop {
                 Turn::Busy
             }
             Ok(_) => Turn::Idle,
-            Err(e) if crate::db::is_transient(&e) => {
+            Err(e) if e.is_transient() => {
                 tracing::warn!(error = %e, "delivery pass failed; retrying");
                 Turn::Idle
             }
@@ -561,6 +618,6 @@ impl super::Background for DeliveryLoop {
     }
 
     async fn next_due(&self) -> Option<chrono::DateTime<chrono::Utc>> {
-        journeys::next_outbox_due(&self.delivery.db).await.ok().flatten()
+        outbox::next_outbox_due(&self.delivery.db).await.ok().flatten()
     }
 }

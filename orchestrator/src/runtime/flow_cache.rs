@@ -4,15 +4,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use flows::CompiledFlow;
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::ConnectionTrait;
 
-use crate::store::flows as flow_store;
+use crate::store::{self, flows as flow_store};
 
 /// Why a flow version cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("database: {0}")]
-    Db(#[from] DbErr),
+    #[error(transparent)]
+    Store(#[from] store::Error),
     #[error("flow {flow} version {version} is missing")]
     Missing { flow: i64, version: i64 },
     #[error("flow {flow} version {version} no longer compiles: {problems}")]
@@ -28,7 +28,7 @@ impl Error {
     /// The version itself cannot run (missing or no longer compiling), as opposed to the
     /// database failing to read it: journeys on it fail, and its entries are skipped.
     pub fn is_unusable(&self) -> bool {
-        !matches!(self, Error::Db(_))
+        !matches!(self, Error::Store(_))
     }
 }
 

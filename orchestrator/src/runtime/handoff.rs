@@ -2,7 +2,7 @@
 
 use chrono::TimeDelta;
 
-use crate::store::journeys::Pending;
+use workers::jobs::SendJob;
 
 /// Messages a [`Handoff`] holds at most. Waiting there eats into their lease: at
 /// [`CONCURRENCY`](crate::runtime::delivery::CONCURRENCY) sends in flight, this many take 256 rounds, so with a provider slower than
@@ -17,7 +17,7 @@ pub const HANDOFF_CAPACITY: usize = 4096;
 /// lost with the process, which is what the lease is for.
 #[derive(Debug)]
 pub struct Handoff {
-    queue: std::sync::Mutex<std::collections::VecDeque<Pending>>,
+    queue: std::sync::Mutex<std::collections::VecDeque<SendJob>>,
     capacity: usize,
     /// How long the engine leases the rows it hands over.
     pub lease: TimeDelta,
@@ -41,14 +41,14 @@ impl Handoff {
     }
 
     /// Adds messages whose rows were leased for this process and committed.
-    pub fn push(&self, pending: Vec<Pending>) {
+    pub fn push(&self, pending: Vec<SendJob>) {
         self.handed
             .fetch_add(pending.len() as u64, std::sync::atomic::Ordering::Relaxed);
         self.queue.lock().expect("handoff lock").extend(pending);
     }
 
     /// Takes up to `n` messages, oldest first.
-    pub fn take(&self, n: usize) -> Vec<Pending> {
+    pub fn take(&self, n: usize) -> Vec<SendJob> {
         let mut queue = self.queue.lock().expect("handoff lock");
         let n = n.min(queue.len());
         queue.drain(..n).collect()

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::{Error, Result, Services};
 use crate::store::flows::{self as flow_store, FlowRow};
-use crate::store::journeys;
+use crate::store::{counts, inbox, tokens};
 
 /// Compiles a flow document and checks it against the workspace policy (its calendars);
 /// returns the flow and its canonical text, as stored.
@@ -89,7 +89,7 @@ pub async fn activate(s: &Services, raw: &str) -> Result<(FlowRow, u64)> {
             .ok_or_else(|| Error::NotFound(format!("no flow with id {id}")))?;
         let version = row.active_version.unwrap_or(row.version);
         let compiled = s.flows.get(tx, id, version).await?;
-        journeys::release_held_events(tx, id).await?;
+        inbox::release_held_events(tx, id).await?;
         let entered = if flow_store::first_admission(tx, id, version).await? {
             admit_audiences(tx, (id, version), &compiled, now).await?
         } else {
@@ -104,7 +104,7 @@ pub async fn activate(s: &Services, raw: &str) -> Result<(FlowRow, u64)> {
 
 /// Enters the audience of every segment entry of `flow` (a `(flow id, version)` compiled as
 /// `compiled`) and counts them at their nodes; returns how many entered. Call it last in the
-/// transaction: it takes the shared counter rows (see `journeys::count_here`).
+/// transaction: it takes the shared counter rows (see `counts::count_here`).
 pub async fn admit_audiences(
     c: &impl ConnectionTrait,
     (flow_id, version): (i64, i64),
@@ -115,7 +115,7 @@ pub async fn admit_audiences(
     let mut arrivals = BTreeMap::new();
     for (_, node) in compiled.entries() {
         if let NodeKind::SegmentEntry(segment) = &node.kind {
-            let audience = journeys::AudienceEntry {
+            let audience = tokens::AudienceEntry {
                 flow_id,
                 version,
                 entry_node: &node.id,
@@ -123,12 +123,12 @@ pub async fn admit_audiences(
                 reentry: compiled.definition().reentry,
                 now,
             };
-            let n = journeys::enter_audience(c, audience).await?;
+            let n = tokens::enter_audience(c, audience).await?;
             arrivals.insert((flow_id, node.id.clone()), n as i64);
             entered += n;
         }
     }
-    journeys::count_here(c, arrivals).await?;
+    counts::count_here(c, arrivals).await?;
     Ok(entered)
 }
 

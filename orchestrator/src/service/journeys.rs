@@ -12,7 +12,8 @@ use super::tracking::EntrySignature;
 use super::{Error, Result, Services};
 use crate::store::contacts;
 use crate::store::flows::FlowRow;
-use crate::store::journeys::{self, Entered, NewEntry};
+use crate::store::inbox;
+use crate::store::tokens::{self, Entered, NewEntry};
 
 /// An entry into a flow, as the caller gave it (checked for names, not yet for its contact).
 #[derive(Debug, Default)]
@@ -65,8 +66,8 @@ pub async fn enter(s: &Services, flow: &FlowRow, entry: Entry) -> Result<Started
             reentry: compiled.definition().reentry,
             now,
         };
-        match journeys::enter_with_memberships(tx, new, (&contact.tags, &contact.lists)).await? {
-            Entered::Refused { reason } => Err(Error::Conflict(reason)),
+        match tokens::enter_with_memberships(tx, new, (&contact.tags, &contact.lists)).await? {
+            Entered::Refused(refusal) => Err(Error::Conflict(refusal.to_string())),
             entered => Ok(entered),
         }
     })
@@ -80,7 +81,7 @@ pub async fn enter(s: &Services, flow: &FlowRow, entry: Entry) -> Result<Started
             })
         }
         Entered::Duplicate { token } => Ok(Started { token, duplicate: true }),
-        Entered::Refused { reason } => Err(Error::Conflict(reason)),
+        Entered::Refused(refusal) => Err(Error::Conflict(refusal.to_string())),
     }
 }
 
@@ -133,7 +134,7 @@ pub async fn record_event(s: &Services, e: NewEvent) -> Result<()> {
     let contact_id = contacts::find(&s.db, &event.contact)
         .await?
         .ok_or_else(|| Error::NotFound(format!("no contact with id '{}'", event.contact)))?;
-    journeys::push_event(&s.db, contact_id, &event, now).await?;
+    inbox::push_event(&s.db, contact_id, &event, now).await?;
     s.engine.notify_one();
     Ok(())
 }

@@ -8,6 +8,7 @@
 //! - [`tracking`]: signed open/click tokens and entry signatures, and recording a hit.
 //! - [`contact`]: the `contact` object of an entry, and what makes a name a name.
 //! - [`import`]: contacts and events read from files, with line-numbered errors.
+//! - [`refusal`]: why an entry was refused, in the API's words.
 //!
 //! Errors are [`Error`]: what the caller got wrong (not found, conflict, a field), or what
 //! failed underneath, with its cause. `http::error` is the one place they become responses.
@@ -16,6 +17,7 @@ pub mod contact;
 pub mod flows;
 pub mod import;
 pub mod journeys;
+pub mod refusal;
 pub mod tracking;
 
 use std::sync::Arc;
@@ -60,6 +62,9 @@ pub enum Error {
     /// The database failed.
     #[error("database: {0}")]
     Db(#[from] sea_orm::DbErr),
+    /// A store function failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
     /// A stored flow version cannot be loaded.
     #[error(transparent)]
     FlowVersion(#[from] flow_cache::Error),

@@ -91,7 +91,7 @@ impl Tracker {
         }
     }
 
-    /// Listed messages (`journeys::messages`) as they go out: emails that did not fail get the
+    /// Listed messages (`outbox::messages`) as they go out: emails that did not fail get the
     /// pixel and links delivery adds, which are the same for a message every time.
     pub fn instrument_listed(&self, messages: &mut [serde_json::Value]) {
         for m in messages {
@@ -357,7 +357,7 @@ pub async fn record_hit(s: &super::Services, message: &str, kind: &str) -> Resul
         list: None,
         data: serde_json::Map::new(),
     };
-    crate::store::journeys::push_event(&s.db, contact_id, &event, now).await?;
+    crate::store::inbox::push_event(&s.db, contact_id, &event, now).await?;
     s.engine.notify_one();
     Ok(())
 }

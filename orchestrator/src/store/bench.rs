@@ -4,10 +4,12 @@
 use std::ops::Range;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 
+use super::Result;
+use super::counts::count_arrivals;
+use super::tokens::{NEW_TOKEN_COLUMNS, new_token_row};
 use crate::db::{col, insert_rows, ms};
-use crate::store::journeys;
 
 /// Contacts `c{i}` for `i` in `range`, each with a token at the flow's `start` node, due at
 /// `now`, counted as arrivals there.
@@ -16,7 +18,7 @@ pub async fn enter_contacts(
     flow_id: i64,
     range: Range<u64>,
     now: DateTime<Utc>,
-) -> Result<(), DbErr> {
+) -> Result<()> {
     let rows = range
         .map(|i| {
             vec![
@@ -44,20 +46,15 @@ pub async fn enter_contacts(
     let mut tokens = Vec::with_capacity(ids.len());
     for r in ids {
         let contact: (i64, String) = (col(&r, 0)?, col(&r, 1)?);
-        tokens.push(journeys::new_token_row(
-            (flow_id, 1),
-            (contact.0, &contact.1),
-            "start",
-            now,
-        )?);
+        tokens.push(new_token_row((flow_id, 1), (contact.0, &contact.1), "start", now)?);
     }
     let n = tokens.len() as i64;
-    insert_rows(c, "tokens", &journeys::NEW_TOKEN_COLUMNS, tokens).await?;
-    journeys::count_arrivals(c, flow_id, "start", n).await
+    insert_rows(c, "tokens", &NEW_TOKEN_COLUMNS, tokens).await?;
+    count_arrivals(c, flow_id, "start", n).await
 }
 
 /// The table the ceiling is measured on.
-pub async fn create_ceiling(db: &DatabaseConnection) -> Result<(), DbErr> {
+pub async fn create_ceiling(db: &DatabaseConnection) -> Result<()> {
     db.execute_unprepared(
         "CREATE TABLE bench_ceiling (id INTEGER PRIMARY KEY, a BIGINT NOT NULL, b TEXT NOT NULL, c TEXT NOT NULL)",
     )
@@ -66,10 +63,11 @@ pub async fn create_ceiling(db: &DatabaseConnection) -> Result<(), DbErr> {
 }
 
 /// Journal-sized rows numbered `range` into the ceiling's table.
-pub async fn insert_ceiling(c: &impl ConnectionTrait, range: Range<u64>) -> Result<(), DbErr> {
+pub async fn insert_ceiling(c: &impl ConnectionTrait, range: Range<u64>) -> Result<()> {
     let payload = r#"{"at":"2026-12-30T08:00:00Z","contact":"c123456","node":"wait","action":"waiting","until":"2026-12-30T09:00:00Z"}"#;
     let chunk = range
         .map(|i| vec![(i as i64).into(), "wait".into(), payload.into()])
         .collect();
-    insert_rows(c, "bench_ceiling", &["a", "b", "c"], chunk).await
+    insert_rows(c, "bench_ceiling", &["a", "b", "c"], chunk).await?;
+    Ok(())
 }

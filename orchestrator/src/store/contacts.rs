@@ -2,16 +2,21 @@
 //!
 //! Tags remember: for each contact × tag, how many times it was added, the first and the last
 //! time, and what added it; removing a tag keeps that history (`present = 0`).
+//!
+//! Contact rows are what serialises the work on one contact across engines (PostgreSQL):
+//! entries and passes that read a contact's history lock its row, several in id order
+//! ([`lock_contacts`]), so two transactions never wait for each other's contacts crosswise.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use flows::Contact;
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::ConnectionTrait;
 use serde_json::{Map, Value};
 
+use super::{Error, Result};
 use crate::db::Packed::{Int, Json, Text};
-use crate::db::{all_packed, col, exec, ms, one, placeholders};
+use crate::db::{all, all_packed, col, exec, ms, one, placeholders};
 
 /// A contact as the API receives it: the external id and whatever is known.
 #[derive(Debug, Clone, Default)]
@@ -29,7 +34,7 @@ pub struct ContactInput {
 
 /// Creates the contact or merges what is given into it; returns its internal id. Safe against
 /// a concurrent first insert of the same contact (`ON CONFLICT DO NOTHING`, then merge).
-pub async fn upsert(c: &impl ConnectionTrait, input: &ContactInput, now: DateTime<Utc>) -> Result<i64, DbErr> {
+pub async fn upsert(c: &impl ConnectionTrait, input: &ContactInput, now: DateTime<Utc>) -> Result<i64> {
     let tz = input.timezone.map(|t| t.name().to_string());
     let inserted = one(
         c,
@@ -47,7 +52,7 @@ pub async fn upsert(c: &impl ConnectionTrait, input: &ContactInput, now: DateTim
     )
     .await?;
     if let Some(r) = inserted {
-        return col(&r, 0);
+        return Ok(col(&r, 0)?);
     }
     let lock = if crate::db::is_postgres(c) { " FOR UPDATE" } else { "" };
     let r = one(
@@ -56,7 +61,7 @@ pub async fn upsert(c: &impl ConnectionTrait, input: &ContactInput, now: DateTim
         vec![input.id.clone().into()],
     )
     .await?
-    .ok_or_else(|| DbErr::Custom(format!("contact {} neither inserted nor found", input.id)))?;
+    .ok_or_else(|| Error::custom(format!("contact {} neither inserted nor found", input.id)))?;
     let id: i64 = col(&r, 0)?;
     let mut fields: Map<String, Value> = serde_json::from_str(&col::<String>(&r, 1)?).unwrap_or_default();
     fields.extend(input.fields.clone());
@@ -79,18 +84,18 @@ pub async fn upsert(c: &impl ConnectionTrait, input: &ContactInput, now: DateTim
 }
 
 /// The internal id of a contact by its external id.
-pub async fn find(c: &impl ConnectionTrait, external_id: &str) -> Result<Option<i64>, DbErr> {
+pub async fn find(c: &impl ConnectionTrait, external_id: &str) -> Result<Option<i64>> {
     let r = one(
         c,
         "SELECT id FROM contacts WHERE external_id = $1",
         vec![external_id.into()],
     )
     .await?;
-    r.as_ref().map(|r| col(r, 0)).transpose()
+    Ok(r.as_ref().map(|r| col(r, 0)).transpose()?)
 }
 
 /// The contact a message was sent to: `(internal id, external id)`.
-pub async fn of_message(c: &impl ConnectionTrait, message: &str) -> Result<Option<(i64, String)>, DbErr> {
+pub async fn of_message(c: &impl ConnectionTrait, message: &str) -> Result<Option<(i64, String)>> {
     let row = one(
         c,
         "SELECT m.contact_id, c.external_id FROM messages m JOIN contacts c ON c.id = m.contact_id WHERE m.id = $1",
@@ -100,8 +105,20 @@ pub async fn of_message(c: &impl ConnectionTrait, message: &str) -> Result<Optio
     row.map(|r| Ok((col(&r, 0)?, col(&r, 1)?))).transpose()
 }
 
+/// Locks contact rows (PostgreSQL), in the given order, until the transaction ends.
+pub async fn lock_contacts(c: &impl ConnectionTrait, sorted_ids: &[i64]) -> Result<()> {
+    for chunk in sorted_ids.chunks(1000) {
+        let sql = format!(
+            "SELECT id FROM contacts WHERE id IN ({}) ORDER BY id FOR UPDATE",
+            placeholders(1, chunk.len())
+        );
+        all(c, &sql, chunk.iter().map(|i| (*i).into()).collect()).await?;
+    }
+    Ok(())
+}
+
 /// Contacts by internal id, with their present tags and their lists.
-pub async fn load(c: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, Contact>, DbErr> {
+pub async fn load(c: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, Contact>> {
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(1000) {
         let values: Vec<sea_orm::Value> = chunk.iter().map(|i| (*i).into()).collect();
@@ -170,7 +187,7 @@ pub async fn apply_changes(
     c: &impl ConnectionTrait,
     changes: &[(i64, flows::Effect, &'static str)],
     now: DateTime<Utc>,
-) -> Result<(), DbErr> {
+) -> Result<()> {
     use flows::Effect;
     use std::collections::BTreeMap;
     // (contact, tag) -> (adds, present at the end, source of the last add)
@@ -256,7 +273,7 @@ pub async fn add_tag(
     tag: &str,
     source: &str,
     now: DateTime<Utc>,
-) -> Result<(), DbErr> {
+) -> Result<()> {
     exec(
         c,
         "INSERT INTO contact_tags (contact_id, tag, present, times_added, first_added_at, last_added_at, source) \
@@ -268,7 +285,7 @@ pub async fn add_tag(
     Ok(())
 }
 
-pub async fn remove_tag(c: &impl ConnectionTrait, contact: i64, tag: &str) -> Result<(), DbErr> {
+pub async fn remove_tag(c: &impl ConnectionTrait, contact: i64, tag: &str) -> Result<()> {
     exec(
         c,
         "UPDATE contact_tags SET present = 0 WHERE contact_id = $1 AND tag = $2",
@@ -278,7 +295,7 @@ pub async fn remove_tag(c: &impl ConnectionTrait, contact: i64, tag: &str) -> Re
     Ok(())
 }
 
-pub async fn add_to_list(c: &impl ConnectionTrait, contact: i64, list: &str, now: DateTime<Utc>) -> Result<(), DbErr> {
+pub async fn add_to_list(c: &impl ConnectionTrait, contact: i64, list: &str, now: DateTime<Utc>) -> Result<()> {
     exec(
         c,
         "INSERT INTO contact_lists (contact_id, list, added_at) VALUES ($1, $2, $3) ON CONFLICT (contact_id, list) DO NOTHING",
@@ -288,7 +305,7 @@ pub async fn add_to_list(c: &impl ConnectionTrait, contact: i64, list: &str, now
     Ok(())
 }
 
-pub async fn remove_from_list(c: &impl ConnectionTrait, contact: i64, list: &str) -> Result<(), DbErr> {
+pub async fn remove_from_list(c: &impl ConnectionTrait, contact: i64, list: &str) -> Result<()> {
     exec(
         c,
         "DELETE FROM contact_lists WHERE contact_id = $1 AND list = $2",

@@ -1,9 +1,10 @@
 //! Flows and their versions. Editing a flow adds a version; tokens keep the version they entered.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbErr, QueryResult};
+use sea_orm::{ConnectionTrait, QueryResult};
 use serde::Serialize;
 
+use super::{Error, Result};
 use crate::db::{all, col, exec, from_ms, ms, one};
 
 /// A flow as listed by the API.
@@ -23,7 +24,7 @@ pub struct FlowRow {
 
 const COLUMNS: &str = "id, name, status, version, active_version, created_at, updated_at";
 
-fn row(r: &QueryResult) -> Result<FlowRow, DbErr> {
+fn row(r: &QueryResult) -> Result<FlowRow> {
     Ok(FlowRow {
         id: col(r, 0)?,
         name: col(r, 1)?,
@@ -36,7 +37,7 @@ fn row(r: &QueryResult) -> Result<FlowRow, DbErr> {
 }
 
 /// Stores a new flow as version 1, in draft.
-pub async fn create(c: &impl ConnectionTrait, name: &str, definition: &str, now: DateTime<Utc>) -> Result<i64, DbErr> {
+pub async fn create(c: &impl ConnectionTrait, name: &str, definition: &str, now: DateTime<Utc>) -> Result<i64> {
     let r = one(
         c,
         "INSERT INTO flows (name, status, version, active_version, secret, created_at, updated_at) \
@@ -44,7 +45,7 @@ pub async fn create(c: &impl ConnectionTrait, name: &str, definition: &str, now:
         vec![name.into(), ms(now).into()],
     )
     .await?
-    .ok_or_else(|| DbErr::Custom("INSERT … RETURNING gave no row".into()))?;
+    .ok_or_else(|| Error::custom("INSERT … RETURNING gave no row"))?;
     let id: i64 = col(&r, 0)?;
     exec(
         c,
@@ -55,7 +56,7 @@ pub async fn create(c: &impl ConnectionTrait, name: &str, definition: &str, now:
     Ok(id)
 }
 
-pub async fn list(c: &impl ConnectionTrait) -> Result<Vec<FlowRow>, DbErr> {
+pub async fn list(c: &impl ConnectionTrait) -> Result<Vec<FlowRow>> {
     all(c, &format!("SELECT {COLUMNS} FROM flows ORDER BY id"), vec![])
         .await?
         .iter()
@@ -63,7 +64,7 @@ pub async fn list(c: &impl ConnectionTrait) -> Result<Vec<FlowRow>, DbErr> {
         .collect()
 }
 
-pub async fn get(c: &impl ConnectionTrait, id: i64) -> Result<Option<FlowRow>, DbErr> {
+pub async fn get(c: &impl ConnectionTrait, id: i64) -> Result<Option<FlowRow>> {
     one(
         c,
         &format!("SELECT {COLUMNS} FROM flows WHERE id = $1"),
@@ -76,14 +77,14 @@ pub async fn get(c: &impl ConnectionTrait, id: i64) -> Result<Option<FlowRow>, D
 }
 
 /// The definition JSON of one version.
-pub async fn definition(c: &impl ConnectionTrait, id: i64, version: i64) -> Result<Option<String>, DbErr> {
+pub async fn definition(c: &impl ConnectionTrait, id: i64, version: i64) -> Result<Option<String>> {
     let r = one(
         c,
         "SELECT definition FROM flow_versions WHERE flow_id = $1 AND version = $2",
         vec![id.into(), version.into()],
     )
     .await?;
-    r.as_ref().map(|r| col(r, 0)).transpose()
+    Ok(r.as_ref().map(|r| col(r, 0)).transpose()?)
 }
 
 /// Adds a version; an active flow starts using it for new entries at once.
@@ -93,7 +94,7 @@ pub async fn add_version(
     name: &str,
     definition: &str,
     now: DateTime<Utc>,
-) -> Result<Option<i64>, DbErr> {
+) -> Result<Option<i64>> {
     let Some(flow) = get(c, id).await? else { return Ok(None) };
     let version = flow.version + 1;
     exec(
@@ -119,7 +120,7 @@ pub async fn set_status(
     id: i64,
     active: bool,
     now: DateTime<Utc>,
-) -> Result<Option<FlowRow>, DbErr> {
+) -> Result<Option<FlowRow>> {
     let sql = if active {
         "UPDATE flows SET status = 'active', active_version = version, updated_at = $2 WHERE id = $1"
     } else {
@@ -132,18 +133,13 @@ pub async fn set_status(
 }
 
 /// The flow's entry-signing secret, if it has one.
-pub async fn secret(c: &impl ConnectionTrait, id: i64) -> Result<Option<String>, DbErr> {
+pub async fn secret(c: &impl ConnectionTrait, id: i64) -> Result<Option<String>> {
     let r = one(c, "SELECT secret FROM flows WHERE id = $1", vec![id.into()]).await?;
     Ok(r.as_ref().map(|r| col::<Option<String>>(r, 0)).transpose()?.flatten())
 }
 
 /// Sets or clears the flow's entry-signing secret.
-pub async fn set_secret(
-    c: &impl ConnectionTrait,
-    id: i64,
-    secret: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<bool, DbErr> {
+pub async fn set_secret(c: &impl ConnectionTrait, id: i64, secret: Option<&str>, now: DateTime<Utc>) -> Result<bool> {
     let n = exec(
         c,
         "UPDATE flows SET secret = $2, updated_at = $3 WHERE id = $1",
@@ -154,7 +150,7 @@ pub async fn set_secret(
 }
 
 /// A deployment setting, created with `make()` the first time it is asked for.
-pub async fn setting(c: &impl ConnectionTrait, key: &str, make: impl FnOnce() -> String) -> Result<String, DbErr> {
+pub async fn setting(c: &impl ConnectionTrait, key: &str, make: impl FnOnce() -> String) -> Result<String> {
     exec(
         c,
         "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
@@ -163,13 +159,13 @@ pub async fn setting(c: &impl ConnectionTrait, key: &str, make: impl FnOnce() ->
     .await?;
     let r = one(c, "SELECT value FROM settings WHERE key = $1", vec![key.into()])
         .await?
-        .ok_or_else(|| DbErr::Custom(format!("setting {key} vanished")))?;
-    col(&r, 0)
+        .ok_or_else(|| Error::custom(format!("setting {key} vanished")))?;
+    Ok(col(&r, 0)?)
 }
 
 /// True the first time it is called for (flow, version): segment audiences are admitted once
 /// per version, not again when a paused flow is resumed.
-pub async fn first_admission(c: &impl ConnectionTrait, flow: i64, version: i64) -> Result<bool, DbErr> {
+pub async fn first_admission(c: &impl ConnectionTrait, flow: i64, version: i64) -> Result<bool> {
     let r = one(
         c,
         "INSERT INTO settings (key, value) VALUES ($1, 'admitted') ON CONFLICT (key) DO NOTHING RETURNING key",
@@ -188,7 +184,7 @@ pub async fn use_signature(
     flow: i64,
     (signature, signed_at): (&str, i64),
     forget_before: i64,
-) -> Result<bool, DbErr> {
+) -> Result<bool> {
     // At most once a minute per process: concurrent entries pruning the same rows would queue
     // for each other's row locks on PostgreSQL.
     static PRUNED_BEFORE: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(i64::MIN);
@@ -220,7 +216,7 @@ pub async fn use_signature(
 }
 
 /// `(flow id, active version)` of every active flow.
-pub async fn active(c: &impl ConnectionTrait) -> Result<Vec<(i64, i64)>, DbErr> {
+pub async fn active(c: &impl ConnectionTrait) -> Result<Vec<(i64, i64)>> {
     let rows = all(
         c,
         "SELECT id, active_version FROM flows WHERE status = 'active' AND active_version IS NOT NULL",

@@ -9,11 +9,13 @@
 //! a set-aside event or message has left the inbox or outbox, its row kept in `payload`.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 
+use super::counts::count_here;
+use super::journal::{JournalLines, JournalRow, append_journal};
+use super::{Error, Result};
 use crate::db::{all, col, exec, ms, one};
-use crate::store::journeys::{self, JournalLines, JournalRow};
 
 /// What was set aside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -87,7 +89,7 @@ pub async fn journey(
     reason: &str,
     now: DateTime<Utc>,
     due_at: Option<i64>,
-) -> Result<bool, DbErr> {
+) -> Result<bool> {
     let reason = clip(reason);
     let Some(row) = one(
         c,
@@ -159,7 +161,7 @@ struct InboxRow {
 }
 
 /// Sets a queued event aside: it leaves the inbox, its row kept. `false` when it is gone.
-pub async fn event(c: &impl ConnectionTrait, inbox_id: i64, reason: &str, now: DateTime<Utc>) -> Result<bool, DbErr> {
+pub async fn event(c: &impl ConnectionTrait, inbox_id: i64, reason: &str, now: DateTime<Utc>) -> Result<bool> {
     let reason = clip(reason);
     let Some(row) = one(
         c,
@@ -180,7 +182,7 @@ pub async fn event(c: &impl ConnectionTrait, inbox_id: i64, reason: &str, now: D
     if exec(c, "DELETE FROM inbox WHERE id = $1", vec![inbox_id.into()]).await? != 1 {
         return Ok(false);
     }
-    let payload = serde_json::to_string(&kept).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let payload = serde_json::to_string(&kept).map_err(Error::unwritable("a set-aside payload"))?;
     record(
         c,
         Item {
@@ -208,12 +210,7 @@ struct OutboxRow {
 
 /// Sets a queued message aside: it leaves the outbox (or `outbox_later`), the message is
 /// `failed` with the reason, and so is its journey's journal. `false` when it is gone.
-pub async fn message(
-    c: &impl ConnectionTrait,
-    outbox_id: i64,
-    reason: &str,
-    now: DateTime<Utc>,
-) -> Result<bool, DbErr> {
+pub async fn message(c: &impl ConnectionTrait, outbox_id: i64, reason: &str, now: DateTime<Utc>) -> Result<bool> {
     let reason = clip(reason);
     let mut found = None;
     for table in ["outbox", "outbox_later"] {
@@ -270,7 +267,7 @@ pub async fn message(
         )
         .await?;
     }
-    let payload = serde_json::to_string(&kept).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let payload = serde_json::to_string(&kept).map_err(Error::unwritable("a set-aside payload"))?;
     record(
         c,
         Item {
@@ -289,8 +286,8 @@ pub async fn message(
     Ok(true)
 }
 
-async fn journal_failed(c: &impl ConnectionTrait, row: JournalRow) -> Result<(), DbErr> {
-    journeys::append_journal(c, JournalLines::of(vec![row])).await
+async fn journal_failed(c: &impl ConnectionTrait, row: JournalRow) -> Result<()> {
+    append_journal(c, JournalLines::of(vec![row])).await
 }
 
 /// A `set_aside` row to write.
@@ -304,7 +301,7 @@ struct Item<'a> {
     payload: Option<&'a str>,
 }
 
-async fn record(c: &impl ConnectionTrait, item: Item<'_>, now: DateTime<Utc>) -> Result<(), DbErr> {
+async fn record(c: &impl ConnectionTrait, item: Item<'_>, now: DateTime<Utc>) -> Result<()> {
     // Set aside again after a retry: the newer reason replaces the older.
     exec(
         c,
@@ -332,7 +329,7 @@ async fn record(c: &impl ConnectionTrait, item: Item<'_>, now: DateTime<Utc>) ->
 }
 
 /// Everything set aside, oldest first (at most `limit`).
-pub async fn list(c: &impl ConnectionTrait, limit: u64) -> Result<Vec<SetAside>, DbErr> {
+pub async fn list(c: &impl ConnectionTrait, limit: u64) -> Result<Vec<SetAside>> {
     let rows = all(
         c,
         "SELECT s.id, s.kind, s.ref_id, c.external_id, s.flow_id, s.node, s.reason, s.at FROM set_aside s \
@@ -345,7 +342,7 @@ pub async fn list(c: &impl ConnectionTrait, limit: u64) -> Result<Vec<SetAside>,
             let kind: String = col(r, 1)?;
             Ok(SetAside {
                 id: col(r, 0)?,
-                kind: Kind::parse(&kind).ok_or_else(|| DbErr::Custom(format!("unknown set-aside kind '{kind}'")))?,
+                kind: Kind::parse(&kind).ok_or_else(|| Error::custom(format!("unknown set-aside kind '{kind}'")))?,
                 ref_id: col(r, 2)?,
                 contact: col(r, 3)?,
                 flow: col(r, 4)?,
@@ -358,7 +355,7 @@ pub async fn list(c: &impl ConnectionTrait, limit: u64) -> Result<Vec<SetAside>,
 }
 
 /// A set-aside row: kind, ref id, payload.
-async fn take(c: &impl ConnectionTrait, id: i64) -> Result<Option<(Kind, i64, Option<String>)>, DbErr> {
+async fn take(c: &impl ConnectionTrait, id: i64) -> Result<Option<(Kind, i64, Option<String>)>> {
     // Taken and deleted in one statement: of two concurrent retries (or a retry and a cancel),
     // one gets the item and the other finds nothing.
     let Some(r) = one(
@@ -371,19 +368,20 @@ async fn take(c: &impl ConnectionTrait, id: i64) -> Result<Option<(Kind, i64, Op
         return Ok(None);
     };
     let kind: String = col(&r, 0)?;
-    let kind = Kind::parse(&kind).ok_or_else(|| DbErr::Custom(format!("unknown set-aside kind '{kind}'")))?;
+    let kind = Kind::parse(&kind).ok_or_else(|| Error::custom(format!("unknown set-aside kind '{kind}'")))?;
     Ok(Some((kind, col(&r, 1)?, col(&r, 2)?)))
 }
 
-fn payload<T: serde::de::DeserializeOwned>(payload: Option<String>) -> Result<T, DbErr> {
+/// The kept row of set-aside item `id`.
+fn payload<T: serde::de::DeserializeOwned>(payload: Option<String>, id: i64) -> Result<T> {
     serde_json::from_str(payload.as_deref().unwrap_or("null"))
-        .map_err(|e| DbErr::Custom(format!("set-aside payload: {e}")))
+        .map_err(Error::unreadable("the payload of set-aside item", id))
 }
 
 /// Puts an item back where it was taken from: the journey is due at once, the event back in
 /// the inbox (at its old place in the order), the message back in the outbox. `false` when
 /// there is no such item.
-pub async fn retry(c: &impl ConnectionTrait, id: i64, now: DateTime<Utc>) -> Result<bool, DbErr> {
+pub async fn retry(c: &impl ConnectionTrait, id: i64, now: DateTime<Utc>) -> Result<bool> {
     let Some((kind, ref_id, kept)) = take(c, id).await? else {
         return Ok(false);
     };
@@ -397,7 +395,7 @@ pub async fn retry(c: &impl ConnectionTrait, id: i64, now: DateTime<Utc>) -> Res
             .await?;
         }
         Kind::Event => {
-            let row: InboxRow = payload(kept)?;
+            let row: InboxRow = payload(kept, id)?;
             exec(
                 c,
                 "INSERT INTO inbox (id, contact_id, event, created_at, token_id) VALUES ($1, $2, $3, $4, $5)",
@@ -412,7 +410,7 @@ pub async fn retry(c: &impl ConnectionTrait, id: i64, now: DateTime<Utc>) -> Res
             .await?;
         }
         Kind::Message => {
-            let row: OutboxRow = payload(kept)?;
+            let row: OutboxRow = payload(kept, id)?;
             exec(
                 c,
                 "INSERT INTO outbox (id, message_id, created_at, attempts, not_before) VALUES ($1, $2, $3, 0, $4)",
@@ -437,7 +435,7 @@ pub async fn retry(c: &impl ConnectionTrait, id: i64, now: DateTime<Utc>) -> Res
 
 /// Gives an item up: a journey ends (it leaves its node's count), an event or a message is
 /// dropped (the message stays `failed`). `false` when there is no such item.
-pub async fn cancel(c: &impl ConnectionTrait, id: i64, now: DateTime<Utc>) -> Result<bool, DbErr> {
+pub async fn cancel(c: &impl ConnectionTrait, id: i64, now: DateTime<Utc>) -> Result<bool> {
     let Some((kind, ref_id, _)) = take(c, id).await? else {
         return Ok(false);
     };
@@ -456,7 +454,7 @@ pub async fn cancel(c: &impl ConnectionTrait, id: i64, now: DateTime<Utc>) -> Re
         )
         .await?;
         let here = std::collections::BTreeMap::from([((col::<i64>(&r, 0)?, col::<String>(&r, 1)?), -1)]);
-        journeys::count_here(c, here).await?;
+        count_here(c, here).await?;
     }
     Ok(true)
 }

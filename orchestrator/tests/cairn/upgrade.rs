@@ -4,7 +4,7 @@
 
 use migrations::{Migrator, MigratorTrait};
 use orchestrator::db::exec;
-use orchestrator::store::journeys;
+use orchestrator::store::{counts, journal, outbox};
 
 /// A fresh SQLite file with the first `applied` migrations only, and its path.
 async fn database_before(name: &str, applied: u32) -> (sea_orm::DatabaseConnection, std::path::PathBuf) {
@@ -53,13 +53,13 @@ async fn stats_of_an_existing_database_survive_the_upgrade_to_node_counts() {
     }
 
     Migrator::up(&db, None).await.unwrap();
-    let stats = journeys::stats(&db, 7).await.unwrap();
+    let stats = counts::stats(&db, 7).await.unwrap();
     assert_eq!(stats["start"].actions["entered"], 3);
     assert_eq!(stats["mail"].actions["sent"], 1);
     assert_eq!(stats["wait"].here, 2);
     assert_eq!(stats["mail"].here, 1);
     assert!(!stats.contains_key("done"), "finished journeys are nowhere: {stats:?}");
-    assert_eq!(journeys::stats(&db, 8).await.unwrap()["start"].actions["entered"], 1);
+    assert_eq!(counts::stats(&db, 8).await.unwrap()["start"].actions["entered"], 1);
     db.close().await.unwrap();
     let _ = std::fs::remove_file(&path);
 }
@@ -100,9 +100,9 @@ async fn a_journal_written_line_by_line_reads_the_same_after_steps_are_stored_wh
         node: node.into(),
         action,
     };
-    journeys::append_journal(
+    journal::append_journal(
         &db,
-        journeys::JournalLines::of(vec![journeys::JournalRow {
+        journal::JournalLines::of(vec![journal::JournalRow {
             contact_id: 1,
             flow_id: 7,
             token_id: 1,
@@ -114,7 +114,7 @@ async fn a_journal_written_line_by_line_reads_the_same_after_steps_are_stored_wh
     )
     .await
     .unwrap();
-    let journal = journeys::journal_of(&db, 1).await.unwrap();
+    let journal = journal::journal_of(&db, 1).await.unwrap();
     let nodes: Vec<(&str, &str, i64)> = journal
         .iter()
         .map(|l| {
@@ -189,7 +189,7 @@ async fn tags_lists_and_messages_read_the_same_after_sqlite_drops_their_extra_bt
         .unwrap()
         .unwrap();
     assert_eq!(orchestrator::db::col::<i64>(&times, 0).unwrap(), 3);
-    let listed: Vec<String> = journeys::messages(&db, 10)
+    let listed: Vec<String> = outbox::messages(&db, 10)
         .await
         .unwrap()
         .iter()
@@ -221,7 +221,7 @@ async fn an_outbox_written_before_sqlite_drops_its_due_index_is_leased_in_order_
     assert!(index.is_none(), "outbox_due is dropped on SQLite");
     let lease = async |now_ms, until_ms| -> Vec<String> {
         let at = |ms| chrono::DateTime::from_timestamp_millis(ms).unwrap();
-        journeys::lease_outbox(&db, at(now_ms), at(until_ms), 10)
+        outbox::lease_outbox(&db, at(now_ms), at(until_ms), 10)
             .await
             .unwrap()
             .into_iter()

@@ -398,7 +398,7 @@ async fn a_stale_outcome_does_not_hide_a_valid_one_in_the_same_batch() {
 }
 
 async fn late_outcome_then_accepted(same_batch: bool) {
-    use orchestrator::store::journeys;
+    use orchestrator::store::outbox;
     use workers::providers::Outcome;
     for backend in backends().await {
         let t = one_queued_sms(&backend).await;
@@ -406,9 +406,9 @@ async fn late_outcome_then_accepted(same_batch: bool) {
         let lease = TimeDelta::seconds(90);
         // A first attempt leases the row, then goes quiet past its lease; a second attempt
         // leases it again and the provider accepts.
-        let first = journeys::lease_outbox(db, t.now(), t.now() + lease, 10).await.unwrap();
+        let first = outbox::lease_outbox(db, t.now(), t.now() + lease, 10).await.unwrap();
         t.clock.advance(TimeDelta::seconds(91));
-        let second = journeys::lease_outbox(db, t.now(), t.now() + lease, 10).await.unwrap();
+        let second = outbox::lease_outbox(db, t.now(), t.now() + lease, 10).await.unwrap();
         assert_eq!((first.len(), second.len()), (1, 1));
         // The first attempt's late "retry" must not free the row or count an attempt.
         let retry = Outcome::Retry {
@@ -419,7 +419,7 @@ async fn late_outcome_then_accepted(same_batch: bool) {
             provider: "outbox",
             reference: None,
         };
-        let (late, valid) = ((first[0].clone(), retry), (second[0].clone(), accepted));
+        let (late, valid) = ((first[0].clone().into(), retry), (second[0].clone().into(), accepted));
         if same_batch {
             t.app.delivery.record(&[late, valid]).await.unwrap();
         } else {
@@ -433,7 +433,7 @@ async fn late_outcome_then_accepted(same_batch: bool) {
             backend.name
         );
         assert!(
-            journeys::lease_outbox(db, t.now() + TimeDelta::hours(1), t.now() + TimeDelta::hours(2), 10)
+            outbox::lease_outbox(db, t.now() + TimeDelta::hours(1), t.now() + TimeDelta::hours(2), 10)
                 .await
                 .unwrap()
                 .is_empty(),
@@ -446,7 +446,7 @@ async fn late_outcome_then_accepted(same_batch: bool) {
 
 #[tokio::test]
 async fn a_message_retried_out_of_attempts_fails_for_good_and_leaves_the_outbox() {
-    use orchestrator::store::journeys;
+    use orchestrator::store::outbox;
     use workers::providers::Outcome;
     for backend in backends().await {
         let t = one_queued_sms(&backend).await;
@@ -455,7 +455,7 @@ async fn a_message_retried_out_of_attempts_fails_for_good_and_leaves_the_outbox(
         orchestrator::db::exec(db, "UPDATE outbox SET attempts = $1", vec![last.into()])
             .await
             .unwrap();
-        let leased = journeys::lease_outbox(db, t.now(), t.now() + TimeDelta::seconds(90), 10)
+        let leased = outbox::lease_outbox(db, t.now(), t.now() + TimeDelta::seconds(90), 10)
             .await
             .unwrap();
         assert_eq!(leased.len(), 1);
@@ -472,7 +472,7 @@ async fn a_message_retried_out_of_attempts_fails_for_good_and_leaves_the_outbox(
         };
         t.app
             .delivery
-            .record(&[(earlier, accepted), (leased[0].clone(), retry)])
+            .record(&[(earlier.into(), accepted), (leased[0].clone().into(), retry)])
             .await
             .unwrap();
         let journal = t.journal("c1").await;
@@ -495,35 +495,39 @@ async fn a_message_retried_out_of_attempts_fails_for_good_and_leaves_the_outbox(
 /// next-due probe still sees it, and at its time the lease takes it with its attempts counted.
 #[tokio::test]
 async fn a_retried_message_waits_apart_and_is_leased_again_when_due() {
-    use orchestrator::store::journeys;
+    use orchestrator::store::outbox;
     use workers::providers::Outcome;
     for backend in backends().await {
         let t = one_queued_sms(&backend).await;
         let db = &t.app.state.services.db;
         let lease = TimeDelta::seconds(90);
-        let leased = journeys::lease_outbox(db, t.now(), t.now() + lease, 10).await.unwrap();
+        let leased = outbox::lease_outbox(db, t.now(), t.now() + lease, 10).await.unwrap();
         let retry = Outcome::Retry {
             provider: "http",
             reason: "503".into(),
         };
-        t.app.delivery.record(&[(leased[0].clone(), retry)]).await.unwrap();
+        t.app
+            .delivery
+            .record(&[(leased[0].clone().into(), retry)])
+            .await
+            .unwrap();
         let due = t.now() + orchestrator::runtime::delivery::backoff(1);
         assert_eq!(
-            journeys::next_outbox_due(db).await.unwrap(),
+            outbox::next_outbox_due(db).await.unwrap(),
             Some(due),
             "{}",
             backend.name
         );
         let early = due - TimeDelta::milliseconds(1);
         assert!(
-            journeys::lease_outbox(db, early, early + lease, 10)
+            outbox::lease_outbox(db, early, early + lease, 10)
                 .await
                 .unwrap()
                 .is_empty(),
             "{}: not before its time",
             backend.name
         );
-        let again = journeys::lease_outbox(db, due, due + lease, 10).await.unwrap();
+        let again = outbox::lease_outbox(db, due, due + lease, 10).await.unwrap();
         assert_eq!(again.len(), 1, "{}", backend.name);
         assert_eq!(
             (again[0].outbox_id, again[0].attempts, again[0].message.id.as_str()),
@@ -540,11 +544,11 @@ async fn a_retried_message_waits_apart_and_is_leased_again_when_due() {
 /// once, without leasing them again.
 #[tokio::test]
 async fn a_message_handed_over_in_memory_is_sent_once_and_no_other_process_takes_it() {
-    use orchestrator::store::journeys;
+    use orchestrator::store::outbox;
     for backend in backends().await {
         let (t, sms) = one_handed_over_sms(&backend).await;
         let db = &t.app.state.services.db;
-        let other = journeys::lease_outbox(db, t.now(), t.now() + TimeDelta::seconds(90), 10)
+        let other = outbox::lease_outbox(db, t.now(), t.now() + TimeDelta::seconds(90), 10)
             .await
             .unwrap();
         assert!(other.is_empty(), "{}: another process leased {other:?}", backend.name);

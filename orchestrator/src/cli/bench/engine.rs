@@ -29,7 +29,7 @@ use crate::runtime::engine::Engine;
 use crate::runtime::flow_cache::FlowCache;
 use crate::store::bench as bench_store;
 use crate::store::flows as flow_store;
-use crate::store::journeys;
+use crate::store::{journal, outbox};
 
 const FLOW: &str = r#"{"format": "cairn.flow/v1", "name": "Bench", "nodes": [
   {"id": "start", "type": "webhook_entry"},
@@ -116,10 +116,10 @@ pub async fn engine(contacts: u64, batch: u64, dir: &std::path::Path) -> anyhow:
     delivery.drain().await?;
     let delivery_seconds = delivered.elapsed().as_secs_f64();
     eprintln!("delivery of the {contacts} emails to the outbox provider, after the engine: {delivery_seconds:.2} s");
-    let sent = journeys::count_sent(&db).await?;
+    let sent = outbox::count_sent(&db).await?;
     anyhow::ensure!(sent == contacts, "expected {contacts} messages sent, found {sent}");
 
-    let transitions = journeys::journal_lines(&db).await?;
+    let transitions = journal::journal_lines(&db).await?;
     let expected = contacts * 5;
     anyhow::ensure!(
         transitions as u64 == expected,

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use super::pass::Written;
 use super::{Engine, Error, Progress};
 use crate::store::flows as flow_store;
-use crate::store::journeys::{self, NewEntry};
+use crate::store::inbox;
+use crate::store::tokens::{self, Entered, NewEntry};
 
 impl Engine {
     pub(super) async fn apply_events(&self) -> Result<Progress, Error> {
@@ -37,8 +38,8 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<Option<(Progress, Written)>, Error> {
         let events = match only {
-            None => journeys::take_events(tx, self.batch).await?,
-            Some(id) => journeys::take_event(tx, id).await?.into_iter().collect(),
+            None => inbox::take_events(tx, self.batch).await?,
+            Some(id) => inbox::take_event(tx, id).await?.into_iter().collect(),
         };
         if events.is_empty() {
             return Ok(None);
@@ -63,12 +64,12 @@ impl Engine {
                 pass.record_contact_change(*contact_id, event);
             }
             // Journeys of paused flows keep the event until their flow is active again.
-            for (token, flow) in journeys::paused_for_contact(tx, *contact_id).await? {
+            for (token, flow) in tokens::paused_for_contact(tx, *contact_id).await? {
                 if only.is_none_or(|id| id == token) {
-                    journeys::hold_event(tx, token, flow, *contact_id, event, now).await?;
+                    inbox::hold_event(tx, token, flow, *contact_id, event, now).await?;
                 }
             }
-            let (running, unreadable) = journeys::running_for_contact(tx, *contact_id).await?;
+            let (running, unreadable) = tokens::running_for_contact(tx, *contact_id).await?;
             for (token, reason) in unreadable {
                 pass.set_aside
                     .push((token, format!("its state could not be read: {reason}")));
@@ -104,14 +105,14 @@ impl Engine {
                         reentry: flow.definition().reentry,
                         now,
                     };
-                    if let journeys::Entered::Started { .. } = journeys::enter_uncounted(tx, entry).await? {
+                    if let Entered::Started { .. } = tokens::enter_uncounted(tx, entry).await? {
                         *pass.arrivals.entry((flow_id, node.id.clone())).or_default() += 1;
                     }
                 }
             }
         }
-        let inbox: Vec<i64> = events.iter().map(|e| e.id).collect();
-        journeys::delete_events(tx, &inbox).await?;
+        let applied: Vec<i64> = events.iter().map(|e| e.id).collect();
+        inbox::delete_events(tx, &applied).await?;
         let writes = pass.into_writes()?;
         let progress = Progress {
             events: events.len(),

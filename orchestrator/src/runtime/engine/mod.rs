@@ -36,16 +36,30 @@ use super::Turn;
 use crate::clock::Clock;
 use crate::runtime::flow_cache::{self, FlowCache};
 use crate::runtime::handoff::Handoff;
-use crate::store::contacts;
-use crate::store::journeys::{self, StoredToken};
-use crate::store::set_aside;
+use crate::store::tokens::{self, StoredToken};
+use crate::store::{self, contacts, history, inbox, set_aside};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("database: {0}")]
-    Db(#[from] DbErr),
+    #[error(transparent)]
+    Store(#[from] store::Error),
     #[error(transparent)]
     Flow(#[from] flow_cache::Error),
+    /// A task of the SQLite pipeline (`what`: reading or writing a batch) did not finish: it
+    /// panicked or was cancelled.
+    #[error("engine {what} task: {source}")]
+    Task {
+        what: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+}
+
+/// Beginning and committing transactions (`db::in_write`) fail as the store does.
+impl From<DbErr> for Error {
+    fn from(e: DbErr) -> Self {
+        Error::Store(e.into())
+    }
 }
 
 impl Error {
@@ -54,8 +68,8 @@ impl Error {
     /// row's doing, and [`Engine::isolate`] looks for it.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Db(e) | Error::Flow(flow_cache::Error::Db(e)) => crate::db::is_transient(e),
-            Error::Flow(_) => false,
+            Error::Store(e) | Error::Flow(flow_cache::Error::Store(e)) => e.is_transient(),
+            Error::Flow(_) | Error::Task { .. } => false,
         }
     }
 }
@@ -94,7 +108,7 @@ pub struct Progress {
     pub steps: usize,
     pub messages: usize,
     /// Steps read and dropped unwritten because their tokens had moved
-    /// ([`journeys::save_tokens_if_due`]).
+    /// ([`tokens::save_tokens_if_due`]).
     pub dropped: usize,
 }
 
@@ -128,7 +142,7 @@ impl Engine {
         now: DateTime<Utc>,
         ids: &[i64],
         flows_used: &[Arc<CompiledFlow>],
-    ) -> Result<Pass, DbErr> {
+    ) -> Result<Pass, store::Error> {
         let contacts = contacts::load(c, ids).await?;
         let longest_cap = self
             .policy
@@ -145,14 +159,14 @@ impl Engine {
                 let mut sorted = ids.to_vec();
                 sorted.sort_unstable();
                 sorted.dedup();
-                journeys::lock_contacts(c, &sorted).await?;
+                contacts::lock_contacts(c, &sorted).await?;
             }
-            for (id, sends) in journeys::recent_sends(c, ids, now - longest).await? {
+            for (id, sends) in history::recent_sends(c, ids, now - longest).await? {
                 histories.entry(id).or_default().sends = sends;
             }
         }
         let addresses: Vec<String> = contacts.values().flat_map(flows::geo::suppression_keys).collect();
-        let suppressed = journeys::suppressed(c, &addresses).await?;
+        let suppressed = history::suppressed(c, &addresses).await?;
         if !suppressed.is_empty() {
             for (id, contact) in &contacts {
                 for key in flows::geo::suppression_keys(contact) {
@@ -174,7 +188,7 @@ impl Engine {
     /// busy or gone) sets nothing aside and is returned. Runs in the caller's engine turn.
     async fn isolate(&self) -> Result<Progress, Error> {
         let mut progress = Progress::default();
-        for id in journeys::oldest_event_ids(&self.db, self.batch).await? {
+        for id in inbox::oldest_event_ids(&self.db, self.batch).await? {
             match self.apply_events_where(Some(id)).await {
                 Ok(p) => progress.add(p),
                 Err(e) if e.is_transient() => return Err(e),
@@ -186,7 +200,7 @@ impl Engine {
             }
         }
         let now = self.clock.now();
-        for (id, due_at) in journeys::due_ids(&self.db, now, self.batch).await? {
+        for (id, due_at) in tokens::due_ids(&self.db, now, self.batch).await? {
             match self.step_claimed(Claim::One(id), now).await {
                 Ok(p) => progress.add(p),
                 Err(e) if e.is_transient() => return Err(e),
@@ -210,8 +224,8 @@ impl Engine {
     async fn step_claimed(&self, claim: Claim, now: DateTime<Utc>) -> Result<Progress, Error> {
         let stepped = crate::db::in_write(&self.db, async |tx| {
             let tokens = match claim {
-                Claim::Batch => journeys::claim_due(tx, now, self.batch).await?,
-                Claim::One(id) => journeys::claim_one(tx, id, now).await?.into_iter().collect(),
+                Claim::Batch => tokens::claim_due(tx, now, self.batch).await?,
+                Claim::One(id) => tokens::claim_one(tx, id, now).await?.into_iter().collect(),
             };
             if tokens.is_empty() {
                 return Ok(None);
@@ -361,19 +375,20 @@ impl super::Background for Engine {
     }
 
     async fn next_due(&self) -> Option<DateTime<Utc>> {
-        journeys::next_due(&self.db).await.ok().flatten()
+        tokens::next_due(&self.db).await.ok().flatten()
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::clock::ManualClock;
     use std::collections::HashSet;
 
     use super::pipeline::Writing;
+    use super::*;
+    use crate::clock::ManualClock;
     use crate::db::{all, col, exec, insert_rows, ms};
     use crate::store::flows as flow_store;
+    use crate::store::{counts, journal};
 
     const FLOW: &str = r#"{"format": "cairn.flow/v1", "name": "Guard", "nodes": [
       {"id": "start", "type": "webhook_entry"},
@@ -399,11 +414,11 @@ mod tests {
         )
         .await
         .expect("contact");
-        let token = journeys::new_token_row((flow_id, 1), (1, "c1"), "start", now).expect("token");
-        insert_rows(&db, "tokens", &journeys::NEW_TOKEN_COLUMNS, vec![token])
+        let token = tokens::new_token_row((flow_id, 1), (1, "c1"), "start", now).expect("token");
+        insert_rows(&db, "tokens", &tokens::NEW_TOKEN_COLUMNS, vec![token])
             .await
             .expect("token");
-        journeys::count_arrivals(&db, flow_id, "start", 1).await.expect("count");
+        counts::count_arrivals(&db, flow_id, "start", 1).await.expect("count");
         db
     }
 
@@ -436,7 +451,7 @@ mod tests {
 
         assert_eq!((progress.steps, progress.dropped), (0, 1));
         assert_eq!(
-            journeys::journal_lines(&db).await.expect("journal"),
+            journal::journal_lines(&db).await.expect("journal"),
             0,
             "nothing written"
         );
@@ -447,7 +462,7 @@ mod tests {
         let progress = engine.drain().await.expect("drain");
         assert_eq!(progress.steps, 1);
         assert_eq!(
-            journeys::journal_lines(&db).await.expect("journal"),
+            journal::journal_lines(&db).await.expect("journal"),
             2,
             "entered, waiting"
         );

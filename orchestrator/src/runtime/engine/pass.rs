@@ -5,13 +5,17 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use flows::{CompiledFlow, Contact, Effect, Event, History, Input, JournalEntry, Policy, Transition, step};
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::ConnectionTrait;
+use workers::jobs::SendJob;
 
 use super::Progress;
+use crate::runtime::delivery;
 use crate::runtime::handoff::Handoff;
 use crate::store::contacts;
-use crate::store::journeys::{self, JournalRow, MessageRow, StoredToken};
-use crate::store::set_aside;
+use crate::store::journal::{self, JournalLines, JournalRow};
+use crate::store::outbox::{self, MessageRow, QueuedMessages};
+use crate::store::tokens::{self, SavedTokens, StoredToken};
+use crate::store::{self, set_aside};
 
 /// Tokens to step and their pass, its contacts and histories loaded.
 pub(super) struct Fetched {
@@ -155,12 +159,12 @@ impl Pass {
     }
 
     /// The pass's writes, serialised.
-    pub(super) fn into_writes(self) -> Result<Writes, DbErr> {
+    pub(super) fn into_writes(self) -> Result<Writes, store::Error> {
         Ok(Writes {
             now: self.now,
-            tokens: journeys::SavedTokens::of(&self.tokens, self.arrivals, self.now)?,
-            journal: journeys::JournalLines::of(self.journal),
-            messages: journeys::QueuedMessages::of(self.messages, self.now)?,
+            tokens: SavedTokens::of(&self.tokens, self.arrivals, self.now)?,
+            journal: JournalLines::of(self.journal),
+            messages: QueuedMessages::of(self.messages, self.now)?,
             changes: self.changes,
             set_aside: self.set_aside,
         })
@@ -170,9 +174,9 @@ impl Pass {
 /// The writes of one pass, serialised, for one transaction.
 pub(super) struct Writes {
     pub(super) now: DateTime<Utc>,
-    pub(super) tokens: journeys::SavedTokens,
-    pub(super) journal: journeys::JournalLines,
-    pub(super) messages: journeys::QueuedMessages,
+    pub(super) tokens: SavedTokens,
+    pub(super) journal: JournalLines,
+    pub(super) messages: QueuedMessages,
     /// Tag and list changes: (contact, change, source).
     pub(super) changes: Vec<(i64, Effect, &'static str)>,
     /// See [`Pass::set_aside`].
@@ -190,17 +194,17 @@ impl Writes {
 
     /// Writes the pass. With `read_at` (tokens read outside this transaction, by id: the
     /// `wake_at` each was read at), the tokens are written first and only if each is still
-    /// running at it ([`journeys::save_tokens_if_due`]); [`Written::Moved`] means one was not,
+    /// running at it ([`tokens::save_tokens_if_due`]); [`Written::Moved`] means one was not,
     /// and the caller must roll back. Otherwise the tokens and the journal go last: they take
     /// the shared counter rows, after which a transaction locks nothing else (see
-    /// `journeys::COUNT_SHARDS`). With a `handoff` that has room, the messages' outbox rows
+    /// [`store::counts::COUNT_SHARDS`]). With a `handoff` that has room, the messages' outbox rows
     /// are leased for it; the caller hands them over once the transaction has committed.
     pub(super) async fn write(
         self,
         c: &impl ConnectionTrait,
         read_at: Option<&HashMap<i64, i64>>,
         handoff: Option<&Handoff>,
-    ) -> Result<Written, DbErr> {
+    ) -> Result<Written, store::Error> {
         let Writes {
             now,
             tokens,
@@ -214,24 +218,26 @@ impl Writes {
             .map(|h| now + h.lease);
         let handed = match read_at {
             Some(read_at) => {
-                if !journeys::save_tokens_if_due(c, tokens, read_at, now).await? {
+                if !tokens::save_tokens_if_due(c, tokens, read_at, now).await? {
                     return Ok(Written::Moved);
                 }
                 contacts::apply_changes(c, &changes, now).await?;
-                journeys::queue_messages(c, messages, leased_until).await?
+                outbox::queue_messages(c, messages, leased_until).await?
             }
             None => {
                 contacts::apply_changes(c, &changes, now).await?;
-                let handed = journeys::queue_messages(c, messages, leased_until).await?;
-                journeys::save_tokens(c, tokens, now).await?;
+                let handed = outbox::queue_messages(c, messages, leased_until).await?;
+                tokens::save_tokens(c, tokens, now).await?;
                 handed
             }
         };
-        journeys::append_journal(c, journal).await?;
+        journal::append_journal(c, journal).await?;
         for (token, reason) in set_aside {
             set_aside::journey(c, token, &reason, now, None).await?;
         }
-        Ok(Written::Done { handed })
+        Ok(Written::Done {
+            handed: delivery::jobs(handed),
+        })
     }
 }
 
@@ -240,7 +246,7 @@ pub(super) enum Written {
     /// Everything; `handed` are the messages leased for this process's delivery, to hand over
     /// once the transaction has committed (not before: delivery would record outcomes for rows
     /// that might yet be rolled back).
-    Done { handed: Vec<journeys::Pending> },
+    Done { handed: Vec<SendJob> },
     /// Nothing: a token had moved since it was read, and the transaction must be rolled back.
     Moved,
 }

@@ -5,12 +5,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::DatabaseConnection;
 
 use super::pass::{Fetched, Writes, Written};
 use super::{Engine, Error, Progress};
 use crate::runtime::handoff::Handoff;
-use crate::store::journeys::{self, DueKey};
+use crate::store::inbox;
+use crate::store::tokens::{self, DueKey};
 
 impl Engine {
     /// SQLite: batches in a pipeline of three stages: batch N is written in its transaction
@@ -26,7 +27,7 @@ impl Engine {
     ///   (their own tokens among them), so nothing it reads is something they are changing:
     ///   tags, lists, sends, the tokens themselves;
     /// - its transaction writes its tokens first, each only while it is still due at the key it
-    ///   was read with ([`journeys::save_tokens_if_due`]), a guard against a writer the turn did
+    ///   was read with ([`tokens::save_tokens_if_due`]), a guard against a writer the turn did
     ///   not stop; a batch that fails it is rolled back (counted in [`Progress::dropped`]);
     /// - reading goes on after the last key read, back to a token left out for its contact.
     ///
@@ -83,9 +84,7 @@ impl Engine {
             writing = Some(Writing::start(self.db.clone(), batch, self.handoff.clone()));
             read = match next {
                 Some(next) => {
-                    let (read, key) = next
-                        .await
-                        .map_err(|e| Error::Db(DbErr::Custom(format!("engine read task: {e}"))))?;
+                    let (read, key) = next.await.map_err(|source| Error::Task { what: "read", source })?;
                     after = key;
                     read
                 }
@@ -115,11 +114,11 @@ impl Engine {
         after: &mut Option<DueKey>,
         unwritten: &HashSet<i64>,
     ) -> Result<Option<Read>, Error> {
-        if after.is_some() && journeys::has_events(&self.db).await? {
+        if after.is_some() && inbox::has_events(&self.db).await? {
             return Ok(None);
         }
         let now = self.clock.now();
-        let read = journeys::due_after(&self.db, now, self.batch, *after).await?;
+        let read = tokens::due_after(&self.db, now, self.batch, *after).await?;
         // The largest key, not the last row's: nothing here depends on the packed rows' order.
         let Some(last) = read.iter().map(|(key, _)| *key).max() else {
             return Ok(None);
@@ -228,6 +227,6 @@ impl Writing {
     pub(super) async fn finish(self) -> Result<Progress, Error> {
         self.task
             .await
-            .map_err(|e| Error::Db(DbErr::Custom(format!("engine write task: {e}"))))?
+            .map_err(|source| Error::Task { what: "write", source })?
     }
 }

@@ -6,7 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 
 /// The service's body reader, compiled here on its own (it needs only serde).
-#[path = "../../orchestrator/src/api/strict.rs"]
+#[path = "../../orchestrator/src/http/strict.rs"]
 #[allow(dead_code)]
 mod strict;
 

@@ -80,14 +80,14 @@ impl App {
     pub async fn start_with(config: ServeConfig, clock: Arc<dyn Clock>, db: DatabaseConnection) -> anyhow::Result<App> {
         let secret = match &config.secret {
             Some(s) => s.clone(),
-            None => crate::store::flows::setting(&db, "tracking_secret", crate::service::tracking::new_secret).await?,
+            None => crate::store::flows::setting(&db, "tracking_secret", crate::signing::new_secret).await?,
         };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
         let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
-        let tracker = Arc::new(crate::service::tracking::Tracker::new(secret.as_bytes(), &public_url));
+        let tracker = Arc::new(crate::signing::Tracker::new(secret.as_bytes(), &public_url));
         let flows = Arc::new(FlowCache::default());
         // A policy that lost a calendar an active flow uses would quietly open its closed days.
         for (flow, version) in crate::store::flows::active(&db).await? {

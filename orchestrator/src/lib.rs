@@ -10,7 +10,8 @@
 //! - [`service`]: use cases, each owning its transaction.
 //! - [`runtime`]: the background loops (engine, delivery).
 //! - [`store`]: all SQL, by table family; [`db`]: connections and SQL helpers.
-//! - [`clock`]: injected time.
+//! - [`clock`]: injected time; [`signing`]: signed tokens (tracked links and pixels, entry
+//!   signatures), shared by `service` (verifying) and `runtime` (instrumenting messages).
 
 pub mod app;
 pub mod cli;
@@ -19,4 +20,5 @@ pub mod db;
 pub mod http;
 pub mod runtime;
 pub mod service;
+pub mod signing;
 pub mod store;

@@ -46,33 +46,17 @@ pub async fn list_set_aside(
     Ok(Json(set_aside::list(&state.services.db, limit).await?))
 }
 
-fn set_aside_id(raw: &str) -> ApiResult<i64> {
-    raw.parse()
-        .map_err(|_| ApiError::NotFound(format!("nothing set aside with id '{raw}'")))
-}
-
 /// Puts a set-aside item back: the journey is due at once, the event or message queued again.
 #[utoipa::path(post, path = "/api/set-aside/{id}/retry", tag = "journeys", params(("id" = i64, Path)), responses((status = 200, description = "Queued again", body = serde_json::Value), (status = 404, body = ErrorBody)))]
 pub async fn retry_set_aside(State(state): State<AppState>, Segment(id): Segment) -> ApiResult<Json<Value>> {
-    let id = set_aside_id(&id)?;
-    let s = &state.services;
-    let now = s.clock.now();
-    if !crate::db::in_write(&s.db, async |tx| set_aside::retry(tx, id, now).await).await? {
-        return Err(ApiError::NotFound(format!("nothing set aside with id {id}")));
-    }
-    s.engine.notify_one();
+    let id = crate::service::set_aside::retry(&state.services, &id).await?;
     Ok(Json(json!({"id": id, "retried": true})))
 }
 
 /// Gives a set-aside item up: a journey ends, an event or a message is dropped.
 #[utoipa::path(post, path = "/api/set-aside/{id}/cancel", tag = "journeys", params(("id" = i64, Path)), responses((status = 200, description = "Cancelled", body = serde_json::Value), (status = 404, body = ErrorBody)))]
 pub async fn cancel_set_aside(State(state): State<AppState>, Segment(id): Segment) -> ApiResult<Json<Value>> {
-    let id = set_aside_id(&id)?;
-    let s = &state.services;
-    let now = s.clock.now();
-    if !crate::db::in_write(&s.db, async |tx| set_aside::cancel(tx, id, now).await).await? {
-        return Err(ApiError::NotFound(format!("nothing set aside with id {id}")));
-    }
+    let id = crate::service::set_aside::cancel(&state.services, &id).await?;
     Ok(Json(json!({"id": id, "cancelled": true})))
 }
 

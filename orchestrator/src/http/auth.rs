@@ -32,7 +32,7 @@ pub async fn authenticate(
         .trim()
         .split_once(' ')
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .is_some_and(|(_, g)| crate::service::tracking::constant_time_eq(g.trim().as_bytes(), token.as_bytes()));
+        .is_some_and(|(_, g)| crate::signing::constant_time_eq(g.trim().as_bytes(), token.as_bytes()));
     request.extensions_mut().insert(Authenticated(ok));
     let path = request.uri().path();
     let is_entry =

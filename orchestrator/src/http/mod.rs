@@ -37,7 +37,7 @@ pub struct AppState {
     /// What the use cases work with: the database, the clock, the flow cache, the policy.
     pub services: Services,
     /// Verifies open and click tokens.
-    pub tracker: Arc<crate::service::tracking::Tracker>,
+    pub tracker: Arc<crate::signing::Tracker>,
     /// When set, `/api/*` requires `Authorization: Bearer <token>` (entries may instead be
     /// signed with their flow's secret).
     pub api_token: Option<Arc<str>>,

@@ -8,7 +8,7 @@ use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 
 use super::error::ApiError;
-use crate::service::tracking::{EntrySignature, verify_entry};
+use crate::signing::{EntrySignature, verify_entry};
 
 /// The header that carries the signature of an entry into a flow with a secret.
 pub const SIGNATURE_HEADER: &str = "x-cairn-signature";

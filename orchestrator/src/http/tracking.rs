@@ -9,7 +9,8 @@ use axum::routing::get;
 use super::body::ApiResult;
 use super::error::ApiError;
 use super::{AppState, Segment};
-use crate::service::tracking::{self, Hit, Link};
+use crate::service::tracking;
+use crate::signing::{self, Hit, Link};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -57,7 +58,7 @@ pub async fn track_click(
         return Err(no_such_link());
     };
     // Only absolute http(s) targets are redirected to, whatever an older token says.
-    let Link::Tracked(url) = tracking::link(&url) else {
+    let Link::Tracked(url) = signing::link(&url) else {
         return Err(no_such_link());
     };
     if axum::http::HeaderValue::from_str(&url).is_err() {

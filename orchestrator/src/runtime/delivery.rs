@@ -118,7 +118,7 @@ pub struct Delivery {
     pub clock: Arc<dyn Clock>,
     pub providers: Arc<Providers>,
     /// Adds the open pixel and signed click links to HTML emails.
-    pub tracker: Option<Arc<crate::service::tracking::Tracker>>,
+    pub tracker: Option<Arc<crate::signing::Tracker>>,
     pub wake: Arc<Notify>,
     pub batch: u64,
     /// How long leased rows stay invisible to other processes; after a crash, the dead

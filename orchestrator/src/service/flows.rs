@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use flows::definition::NodeKind;
 use flows::{CompiledFlow, Policy};
 use sea_orm::ConnectionTrait;
 use serde_json::Value;
@@ -113,20 +112,18 @@ pub async fn admit_audiences(
 ) -> Result<u64> {
     let mut entered = 0;
     let mut arrivals = BTreeMap::new();
-    for (_, node) in compiled.entries() {
-        if let NodeKind::SegmentEntry(segment) = &node.kind {
-            let audience = tokens::AudienceEntry {
-                flow_id,
-                version,
-                entry_node: &node.id,
-                list: segment.list.as_deref(),
-                reentry: compiled.definition().reentry,
-                now,
-            };
-            let n = tokens::enter_audience(c, audience).await?;
-            arrivals.insert((flow_id, node.id.clone()), n as i64);
-            entered += n;
-        }
+    for segment in flows::entry::audiences(compiled) {
+        let audience = tokens::AudienceEntry {
+            flow_id,
+            version,
+            entry_node: &segment.node.id,
+            list: segment.list,
+            reentry: compiled.definition().reentry,
+            now,
+        };
+        let n = tokens::enter_audience(c, audience).await?;
+        arrivals.insert((flow_id, segment.node.id.clone()), n as i64);
+        entered += n;
     }
     counts::count_here(c, arrivals).await?;
     Ok(entered)

@@ -8,8 +8,8 @@ use flows::entry::WebhookEntryError;
 use flows::{CompiledFlow, Event};
 use serde_json::{Map, Value};
 
-use super::tracking::EntrySignature;
 use super::{Error, Result, Services};
+use crate::signing::EntrySignature;
 use crate::store::contacts;
 use crate::store::flows::FlowRow;
 use crate::store::inbox;

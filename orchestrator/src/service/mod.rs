@@ -5,7 +5,8 @@
 //! - [`flows`]: storing flow versions, activating (which admits segment audiences), pausing,
 //!   and entry secrets.
 //! - [`journeys`]: starting a journey at a webhook entry, and recording an event.
-//! - [`tracking`]: signed open/click tokens and entry signatures, and recording a hit.
+//! - [`set_aside`]: retrying or cancelling what the engine and delivery set aside.
+//! - [`tracking`]: recording a verified open or click, and using an entry's signature up.
 //! - [`contact`]: the `contact` object of an entry, and what makes a name a name.
 //! - [`import`]: contacts and events read from files, with line-numbered errors.
 //! - [`refusal`]: why an entry was refused, in the API's words.
@@ -18,6 +19,7 @@ pub mod flows;
 pub mod import;
 pub mod journeys;
 pub mod refusal;
+pub mod set_aside;
 pub mod tracking;
 
 use std::sync::Arc;

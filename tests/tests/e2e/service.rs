@@ -706,7 +706,7 @@ async fn the_service_journal_matches_the_simulation() {
 
 /// The `X-Cairn-Signature` of `body` into `flow`, signed `at` (Unix seconds) with `secret`.
 fn signed(secret: &str, at: i64, flow: i64, body: &str) -> String {
-    orchestrator::service::tracking::sign_entry(secret, at, flow, body.as_bytes())
+    orchestrator::signing::sign_entry(secret, at, flow, body.as_bytes())
 }
 
 #[tokio::test]

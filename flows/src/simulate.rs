@@ -267,7 +267,10 @@ impl<'a> Sim<'a> {
                     };
                     self.emit(now, c, &out.node, action);
                 }
-                change => self.contacts[c].apply(change),
+                change @ (Effect::AddTag { .. }
+                | Effect::RemoveTag { .. }
+                | Effect::AddToList { .. }
+                | Effect::RemoveFromList { .. }) => self.contacts[c].apply(change),
             }
         }
         let token = transition.token;

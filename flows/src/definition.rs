@@ -165,7 +165,8 @@ node_types! {
     WaitUntil(WaitUntil) = "wait_until", entry: false;
     /// Wait for an event, at most `timeout`; edges `event` and `timeout`.
     WaitForEvent(WaitForEvent) = "wait_for_event", entry: false;
-    /// Edges `yes` and `no`, by a condition on contact fields, entry data, tags and lists.
+    /// Edges `yes` and `no`, by a condition on contact fields, entry data, tag and list facts and
+    /// related records (see [`Condition`]).
     Branch(Branch) = "branch", entry: false;
     /// Weighted random arms, the same arm for a contact every time; one edge per arm name.
     Split(Split) = "split", entry: false;

@@ -4,10 +4,11 @@
 //! Tag and list effects are also how a contact changes: [`Contact::apply`] takes them, and
 //! [`Event::contact_change`] reads one from an event that reports it.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::channel::Channel;
-use crate::contact::Contact;
+use crate::contact::{Contact, Source};
 use crate::definition::HttpMethod;
 use crate::event::Event;
 use crate::journal::Action;
@@ -79,17 +80,28 @@ pub enum Content {
 }
 
 impl Contact {
-    /// Applies tag and list changes made by a step.
+    /// Applies tag and list changes made by a step, when the instant does not matter: a tag
+    /// added counts once more, undated.
     pub fn apply(&mut self, change: &Effect) {
+        self.apply_change(change, None, None);
+    }
+
+    /// Applies a tag or list change made at `at` by `source`: an added tag counts once more
+    /// and is last added at `at` (first added too, the first time).
+    pub fn apply_at(&mut self, change: &Effect, at: DateTime<Utc>, source: Option<Source>) {
+        self.apply_change(change, Some(at), source);
+    }
+
+    fn apply_change(&mut self, change: &Effect, at: Option<DateTime<Utc>>, source: Option<Source>) {
         match change {
             Effect::AddTag { tag } => {
-                self.tags.insert(tag.clone());
+                self.tags.add(tag.clone(), at, source);
             }
             Effect::RemoveTag { tag } => {
                 self.tags.remove(tag);
             }
             Effect::AddToList { list } => {
-                self.lists.insert(list.clone());
+                self.lists.add(list.clone(), at, source);
             }
             Effect::RemoveFromList { list } => {
                 self.lists.remove(list);

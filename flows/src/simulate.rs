@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use chrono::{DateTime, Utc};
 
 use crate::compiled::{CompiledFlow, Ix};
-use crate::contact::Contact;
+use crate::contact::{Contact, Source, SourceKind};
 use crate::definition::Reentry;
 use crate::effect::Effect;
 use crate::entry::{self, Audience};
@@ -219,7 +219,8 @@ impl<'a> Sim<'a> {
         };
         // Events that report a tag or list change are facts about the contact.
         if let Some(change) = event.contact_change() {
-            self.contacts[c].apply(&change);
+            let source = Source::of(SourceKind::Api);
+            self.contacts[c].apply_at(&change, event.at, Some(source));
         }
         let running: Vec<usize> = self.journeys[c]
             .tokens
@@ -270,7 +271,10 @@ impl<'a> Sim<'a> {
                 change @ (Effect::AddTag { .. }
                 | Effect::RemoveTag { .. }
                 | Effect::AddToList { .. }
-                | Effect::RemoveFromList { .. }) => self.contacts[c].apply(change),
+                | Effect::RemoveFromList { .. }) => {
+                    let source = Source::of(SourceKind::Flow);
+                    self.contacts[c].apply_at(change, now, Some(source));
+                }
             }
         }
         let token = transition.token;

@@ -5,14 +5,18 @@
 //! A step may add a tag and branch on it in the same call, so `Facts` overlays the step's own
 //! pending [`Changes`] on the stored contact; the shell applies the changes afterwards.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub use patch::{ContactPatch, MAX_FIELDS, MAX_NAMES};
+pub use facts::{ListFact, Lists, Record, Records, Source, SourceKind, TagFact, Tags};
+pub use patch::{ContactPatch, MAX_FIELDS, MAX_NAMES, MAX_RECORDS};
 
+mod facts;
 mod patch;
 
 /// A person a journey can reach.
@@ -28,8 +32,13 @@ pub struct Contact {
     pub country: Option<String>,
     /// Everything else the import or the API carried.
     pub fields: Map<String, Value>,
-    pub tags: BTreeSet<String>,
-    pub lists: BTreeSet<String>,
+    /// Every tag the contact was ever given, with what it remembers; the active ones read
+    /// like a set of names.
+    pub tags: Tags,
+    pub lists: Lists,
+    /// Related records (contracts, orders…) by type.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub records: Records,
 }
 
 impl Contact {
@@ -41,8 +50,9 @@ impl Contact {
             timezone: None,
             country: None,
             fields: Map::new(),
-            tags: BTreeSet::new(),
-            lists: BTreeSet::new(),
+            tags: Tags::default(),
+            lists: Lists::default(),
+            records: Records::new(),
         }
     }
 }
@@ -56,17 +66,41 @@ pub struct Changes {
 }
 
 /// What a condition or a template can read: the contact with pending changes, and entry data.
+/// A tag or list added by the pending changes counts as added at the instant the facts are
+/// read [`at`](Facts::at) (once more, active, last added then).
 pub struct Facts<'a> {
     contact: &'a Contact,
     data: &'a Map<String, Value>,
     changes: &'a Changes,
+    now: Option<DateTime<Utc>>,
 }
 
 impl<'a> Facts<'a> {
     pub fn new(contact: &'a Contact, data: &'a Map<String, Value>, changes: &'a Changes) -> Self {
-        Facts { contact, data, changes }
+        Facts {
+            contact,
+            data,
+            changes,
+            now: None,
+        }
     }
 
+    /// The same facts read at `now`, which relative dates in conditions count from.
+    pub fn at(mut self, now: DateTime<Utc>) -> Self {
+        self.now = Some(now);
+        self
+    }
+
+    /// The instant the facts are read at, if given.
+    pub fn now(&self) -> Option<DateTime<Utc>> {
+        self.now
+    }
+
+    pub fn contact(&self) -> &Contact {
+        self.contact
+    }
+
+    /// Whether the tag is active (pending changes first).
     pub fn has_tag(&self, tag: &str) -> bool {
         self.changes
             .tags
@@ -75,12 +109,46 @@ impl<'a> Facts<'a> {
             .unwrap_or_else(|| self.contact.tags.contains(tag))
     }
 
+    /// The tag's fact with pending changes applied: added again counts once more, at `now`.
+    pub fn tag(&self, tag: &str) -> Option<Cow<'_, TagFact>> {
+        let stored = self.contact.tags.get(tag);
+        match self.changes.tags.get(tag) {
+            None => stored.map(Cow::Borrowed),
+            Some(true) => Some(Cow::Owned(stored.cloned().unwrap_or_default().added(self.now, None))),
+            Some(false) => {
+                let mut fact = stored.cloned().unwrap_or_default();
+                fact.active = false;
+                Some(Cow::Owned(fact))
+            }
+        }
+    }
+
     pub fn in_list(&self, list: &str) -> bool {
         self.changes
             .lists
             .get(list)
             .copied()
             .unwrap_or_else(|| self.contact.lists.contains(list))
+    }
+
+    /// The list membership with pending changes applied: joined in this step, at `now`.
+    pub fn list(&self, list: &str) -> Option<Cow<'_, ListFact>> {
+        let stored = self.contact.lists.get(list);
+        match self.changes.lists.get(list) {
+            None => stored.map(Cow::Borrowed),
+            Some(true) => Some(stored.map(Cow::Borrowed).unwrap_or_else(|| {
+                Cow::Owned(ListFact {
+                    added_at: self.now,
+                    source: None,
+                })
+            })),
+            Some(false) => None,
+        }
+    }
+
+    /// The contact's records of a type (none when it has none).
+    pub fn records(&self, kind: &str) -> &[Record] {
+        self.contact.records.get(kind).map_or(&[], Vec::as_slice)
     }
 
     /// The value at `contact.<name>`, `data.<a.b.c>` or a bare contact field name.
@@ -97,14 +165,14 @@ impl<'a> Facts<'a> {
             "phone" => text(&c.phone),
             "country" => text(&c.country),
             "timezone" => c.timezone.map(|z| Value::String(z.name().to_string())),
-            "tags" => Some(self.effective(&c.tags, &self.changes.tags)),
-            "lists" => Some(self.effective(&c.lists, &self.changes.lists)),
+            "tags" => Some(self.effective(c.tags.iter(), &self.changes.tags)),
+            "lists" => Some(self.effective(c.lists.iter(), &self.changes.lists)),
             _ => dig(&c.fields, name).cloned(),
         }
     }
 
-    fn effective(&self, stored: &BTreeSet<String>, changes: &BTreeMap<String, bool>) -> Value {
-        let mut set = stored.clone();
+    fn effective<'s>(&self, stored: impl Iterator<Item = &'s String>, changes: &BTreeMap<String, bool>) -> Value {
+        let mut set: std::collections::BTreeSet<String> = stored.cloned().collect();
         for (name, present) in changes {
             if *present {
                 set.insert(name.clone());
@@ -128,8 +196,8 @@ impl<'a> Facts<'a> {
         if let Some(z) = c.timezone {
             out.insert("timezone".into(), Value::String(z.name().into()));
         }
-        out.insert("tags".into(), self.effective(&c.tags, &self.changes.tags));
-        out.insert("lists".into(), self.effective(&c.lists, &self.changes.lists));
+        out.insert("tags".into(), self.effective(c.tags.iter(), &self.changes.tags));
+        out.insert("lists".into(), self.effective(c.lists.iter(), &self.changes.lists));
         out
     }
 
@@ -138,7 +206,8 @@ impl<'a> Facts<'a> {
     }
 }
 
-fn dig<'v>(map: &'v Map<String, Value>, path: &str) -> Option<&'v Value> {
+/// The value at a dotted path inside a map (`a.b.0`).
+pub fn dig<'v>(map: &'v Map<String, Value>, path: &str) -> Option<&'v Value> {
     let mut parts = path.split('.');
     let mut current = map.get(parts.next()?)?;
     for part in parts {

@@ -144,7 +144,7 @@ impl Run<'_> {
     }
 
     fn facts(&self) -> Facts<'_> {
-        Facts::new(self.cx.contact, &self.token.data, &self.changes)
+        Facts::new(self.cx.contact, &self.token.data, &self.changes).at(self.cx.now)
     }
 
     /// Remembers an event about a message this journey sent.

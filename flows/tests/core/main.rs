@@ -1,6 +1,7 @@
-//! The core's tests, in one binary: each node type's behaviour, the send policy, and the
-//! simulator.
+//! The core's tests, in one binary: each node type's behaviour, conditions on contacts' facts,
+//! the send policy, and the simulator.
 
+mod conditions;
 mod nodes;
 mod policy;
 mod simulator;

@@ -118,7 +118,8 @@ pub fn read_events(path: &Path) -> Result<Vec<Event>, ImportError> {
 /// Keys whose value is text, where a file may give a number (`"id": 7`) for its text.
 const TEXT_KEYS: [&str; 5] = ["id", "email", "phone", "timezone", "country"];
 
-/// Reads one row, given as a contact object, by [`ContactPatch::parse`] (the API's rules), and
+/// Reads one row, given as a contact object, by [`ContactPatch::parse_with_facts`] (the API's
+/// rules, and tags may carry their facts and `records` related records), and
 /// checks its id is not taken by an earlier row. Files are read a little more loosely than the
 /// API in what they cannot say otherwise: a number stands for its text where text is expected
 /// (and the CSV reader leaves blank cells out and splits `tags`/`lists` cells into names).
@@ -140,7 +141,7 @@ fn read_contact(
         .and_then(Value::as_str)
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty());
-    let parsed = ContactPatch::parse(object);
+    let parsed = ContactPatch::parse_with_facts(object);
     let mut problems: Vec<String> = match &parsed {
         Ok(_) => Vec::new(),
         Err(found) => found.iter().map(ToString::to_string).collect(),
@@ -408,6 +409,35 @@ mod tests {
         .unwrap();
         assert_eq!(ok[0].at.to_rfc3339(), "2026-12-30T08:00:00+00:00");
         assert_eq!(ok[0].data["total"], 5);
+    }
+
+    #[test]
+    fn ndjson_contacts_may_carry_tag_facts_and_records() {
+        let text = "{\"id\": \"c1\", \"tags\": [\"vip\", {\"tag\": \"pricing\", \"count\": 2, \
+                    \"first_added_at\": \"2026-05-01T10:00:00Z\", \"last_added_at\": \"2026-06-12\", \
+                    \"source\": {\"kind\": \"import\", \"ref\": \"crm\"}}], \
+                    \"records\": {\"contract\": [{\"id\": \"k1\", \"status\": \"active\", \"end_date\": \"2027-01-15\"}]}}\n";
+        let contacts = parse_contacts_ndjson("c.ndjson", text).unwrap();
+        let c = &contacts[0];
+        let pricing = c.tags.get("pricing").unwrap();
+        assert_eq!((pricing.count, pricing.active), (2, true));
+        assert_eq!(pricing.last_added_at.unwrap().to_rfc3339(), "2026-06-12T00:00:00+00:00");
+        assert_eq!(pricing.source.as_ref().unwrap().to_string(), "import:crm");
+        assert_eq!(c.tags.get("vip").unwrap().count, 1);
+        assert_eq!(c.records["contract"][0].fields["end_date"], "2027-01-15");
+        assert!(!c.fields.contains_key("records"));
+        let bad = "{\"id\": \"c1\", \"tags\": [{\"tag\": \"p\", \"cuont\": 2, \"last_added_at\": \"soon\"}], \
+                   \"records\": {\"contract\": [{\"status\": \"active\"}]}}\n";
+        let err = parse_contacts_ndjson("c.ndjson", bad).unwrap_err().to_string();
+        assert!(
+            err.contains("c.ndjson:1: 'tags[0].last_added_at' must be an RFC 3339 instant"),
+            "{err}"
+        );
+        assert!(err.contains("c.ndjson:1: 'tags[0].cuont' is not a tag fact"), "{err}");
+        assert!(
+            err.contains("c.ndjson:1: 'records.contract[0].id' is required"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -11,12 +11,13 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use flows::Contact;
+use flows::contact::{ListFact, Source, TagFact};
 use sea_orm::ConnectionTrait;
 use serde_json::{Map, Value};
 
 use super::{Error, Result};
 use crate::db::Packed::{Int, Json, Text};
-use crate::db::{all, all_packed, col, exec, ms, one, placeholders};
+use crate::db::{all, all_packed, col, exec, from_ms, ms, one, placeholders};
 
 /// A contact as the API receives it: the external id and whatever is known.
 #[derive(Debug, Clone, Default)]
@@ -117,7 +118,7 @@ pub async fn lock_contacts(c: &impl ConnectionTrait, sorted_ids: &[i64]) -> Resu
     Ok(())
 }
 
-/// Contacts by internal id, with their present tags and their lists.
+/// Contacts by internal id, with their tag facts (present or not) and their lists.
 pub async fn load(c: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, Contact>> {
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(1000) {
@@ -151,30 +152,48 @@ pub async fn load(c: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, 
             contact.fields = fields;
             out.insert(id, contact);
         }
-        let tags: Vec<(i64, String)> = all_packed(
+        // Every tag a contact was ever given, present or not: what each remembers is a fact
+        // conditions read (a removed tag keeps its count and dates).
+        type TagRow = (i64, String, i64, i64, i64, i64, Option<String>);
+        let tags: Vec<TagRow> = all_packed(
             c,
             &format!(
-                "SELECT contact_id AS c0, tag AS c1 FROM contact_tags WHERE present = 1 AND contact_id IN ({list})"
+                "SELECT contact_id AS c0, tag AS c1, present AS c2, times_added AS c3, first_added_at AS c4, \
+                 last_added_at AS c5, source AS c6 FROM contact_tags WHERE contact_id IN ({list})"
             ),
-            &[Int, Text],
+            &[Int, Text, Int, Int, Int, Int, Text],
             values.clone(),
         )
         .await?;
-        for (id, tag) in tags {
+        for (id, tag, present, times_added, first, last, source) in tags {
             if let Some(contact) = out.get_mut(&id) {
-                contact.tags.insert(tag);
+                let fact = TagFact {
+                    count: u32::try_from(times_added.max(0)).unwrap_or(u32::MAX),
+                    first_added_at: Some(from_ms(first)),
+                    last_added_at: Some(from_ms(last)),
+                    expires_at: None,
+                    active: present != 0,
+                    source: source.as_deref().and_then(Source::from_text),
+                };
+                contact.tags.set(tag, fact);
             }
         }
-        let lists: Vec<(i64, String)> = all_packed(
+        let lists: Vec<(i64, String, i64)> = all_packed(
             c,
-            &format!("SELECT contact_id AS c0, list AS c1 FROM contact_lists WHERE contact_id IN ({list})"),
-            &[Int, Text],
+            &format!(
+                "SELECT contact_id AS c0, list AS c1, added_at AS c2 FROM contact_lists WHERE contact_id IN ({list})"
+            ),
+            &[Int, Text, Int],
             values,
         )
         .await?;
-        for (id, list) in lists {
+        for (id, list, added_at) in lists {
             if let Some(contact) = out.get_mut(&id) {
-                contact.lists.insert(list);
+                let fact = ListFact {
+                    added_at: Some(from_ms(added_at)),
+                    source: None,
+                };
+                contact.lists.set(list, fact);
             }
         }
     }

@@ -297,3 +297,63 @@ fn a_bad_webhook_allow_list_entry_is_named_and_nothing_starts() {
         );
     }
 }
+
+#[test]
+fn simulate_branches_on_tag_facts_and_records_from_the_contacts_file() {
+    let dir = scratch("facts");
+    let flow = dir.join("flow.json");
+    std::fs::write(
+        &flow,
+        r#"{"format": "cairn.flow/v1", "name": "Renewals", "nodes": [
+            {"id": "start", "type": "webhook_entry"},
+            {"id": "check", "type": "branch", "condition": {"all": [
+                {"tag": {"name": "pricing", "last_added": {"within": "7d"}, "count": {"gte": 2}}},
+                {"records": {"type": "contract", "any": {"all": [
+                    {"field": {"path": "status", "op": "eq", "value": "active"}},
+                    {"field": {"path": "end_date", "op": "within_next", "value": "30d"}}]}}},
+                {"not": {"list": {"name": "customers"}}}]}},
+            {"id": "hot", "type": "add_tag", "tag": "hot"},
+            {"id": "hot_again", "type": "branch", "condition": {"tag": {"name": "hot", "count": {"eq": 1}, "last_added": {"within": "0s"}}}},
+            {"id": "done", "type": "exit"}, {"id": "odd", "type": "exit"}, {"id": "cold", "type": "exit"}],
+          "edges": [{"from": "start", "to": "check"}, {"from": "check", "to": "hot", "when": "yes"},
+                    {"from": "check", "to": "cold", "when": "no"}, {"from": "hot", "to": "hot_again"},
+                    {"from": "hot_again", "to": "done", "when": "yes"}, {"from": "hot_again", "to": "odd", "when": "no"}]}"#,
+    )
+    .unwrap();
+    let contacts = dir.join("contacts.ndjson");
+    std::fs::write(
+        &contacts,
+        concat!(
+            r#"{"id": "ann", "tags": [{"tag": "pricing", "count": 2, "first_added_at": "2026-11-01T00:00:00Z", "last_added_at": "2026-12-28T10:00:00Z"}], "records": {"contract": [{"id": "k1", "status": "active", "end_date": "2027-01-15"}]}}"#,
+            "\n",
+            r#"{"id": "bob", "tags": ["pricing"], "records": {"contract": [{"id": "k2", "status": "active", "end_date": "2027-01-15"}]}}"#,
+            "\n",
+            r#"{"id": "cy", "tags": [{"tag": "pricing", "count": 3, "last_added_at": "2026-12-29T10:00:00Z"}], "lists": ["customers"], "records": {"contract": [{"id": "k3", "status": "active", "end_date": "2027-01-15"}]}}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let o = cairn(&[
+        "simulate",
+        flow.to_str().unwrap(),
+        "--contacts",
+        contacts.to_str().unwrap(),
+        "--start",
+        "2026-12-30T08:00:00Z",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let exits: Vec<(String, String)> = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|l| l["action"] == "exited")
+        .map(|l| {
+            (
+                l["contact"].as_str().unwrap().to_string(),
+                l["node"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected = [("ann", "done"), ("bob", "cold"), ("cy", "cold")];
+    assert_eq!(exits, expected.map(|(c, n)| (c.to_string(), n.to_string())), "{out}");
+}

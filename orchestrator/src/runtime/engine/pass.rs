@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use flows::contact::{Source, SourceKind};
 use flows::{CompiledFlow, Contact, Effect, Event, History, Input, JournalEntry, Policy, Transition, step};
 use sea_orm::ConnectionTrait;
 use workers::jobs::SendJob;
@@ -59,7 +60,7 @@ impl Pass {
     pub(super) fn record_contact_change(&mut self, contact_id: i64, event: &Event) {
         let Some(change) = event.contact_change() else { return };
         if let Some(contact) = self.contacts.get_mut(&contact_id) {
-            contact.apply(&change);
+            contact.apply_at(&change, self.now, Some(Source::of(SourceKind::Api)));
         }
         self.changes.push((contact_id, change, "api"));
     }
@@ -140,7 +141,7 @@ impl Pass {
                 | Effect::AddToList { .. }
                 | Effect::RemoveFromList { .. }) => {
                     if let Some(contact) = self.contacts.get_mut(&t.contact_id) {
-                        contact.apply(&change);
+                        contact.apply_at(&change, self.now, Some(Source::of(SourceKind::Flow)));
                     }
                     self.changes.push((t.contact_id, change, "flow"));
                 }

@@ -1,7 +1,8 @@
 //! The end-to-end tests, in one binary (each test binary links the whole stack): the service
-//! on SQLite and PostgreSQL, delivery through real providers, the send policy, the limits at
+//! on SQLite and PostgreSQL, the contacts API with tags and lists, delivery through real providers, the send policy, the limits at
 //! the door, the template journeys, provider timeouts and the Redis queues.
 
+mod contacts;
 mod delivery;
 mod limits;
 mod policy;

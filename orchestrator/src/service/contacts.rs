@@ -108,7 +108,7 @@ fn object(body: Value) -> Result<Map<String, Value>> {
 }
 
 /// `PUT`: writes the contact whole (what the body leaves out is cleared; tags and lists given
-/// are added). Returns whether it was created.
+/// are added when the contact does not have them). Returns whether it was created.
 pub async fn put(s: &Services, id: &str, body: Value) -> Result<bool> {
     name("id", id)?;
     let mut map = object(body)?;
@@ -176,14 +176,24 @@ pub async fn patch(s: &Services, id: &str, body: Value) -> Result<()> {
     Ok(())
 }
 
-/// Tags and lists a contact object gives: added with source `api`.
+/// Tags and lists a contact object gives: added with source `api` unless the contact has them
+/// already (an active tag is not counted again), so the same `PUT` twice changes nothing.
 async fn memberships(
     c: &impl ConnectionTrait,
     (contact, external): (i64, &str),
     input: &ContactInput,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    for tag in &input.tags {
+    if input.tags.is_empty() && input.lists.is_empty() {
+        return Ok(());
+    }
+    let active: std::collections::HashSet<String> = tags::facts(c, contact)
+        .await?
+        .into_iter()
+        .filter(|f| f.active)
+        .map(|f| f.tag)
+        .collect();
+    for tag in input.tags.iter().filter(|t| !active.contains(*t)) {
         add_tag_in(c, (contact, external), tag, &Source::api(), now).await?;
     }
     for list in &input.lists {

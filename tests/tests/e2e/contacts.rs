@@ -435,6 +435,12 @@ async fn put_creates_then_replaces_and_patch_changes_only_what_it_names() {
             t.call("PATCH", "/api/contacts/nobody", Some("{}")).await.0,
             StatusCode::NOT_FOUND
         );
+        // Tags and lists in a contact object are added once: the same PUT twice counts nothing more.
+        for _ in 0..2 {
+            let (status, _) = put(&t, "hal", json!({"tags": ["vip"], "lists": ["news"]})).await;
+            assert_eq!(status, StatusCode::OK, "{}", backend.name);
+        }
+        assert_eq!(tag(&t, "hal", "vip").await["count"], 1, "{}", backend.name);
         t.stop().await;
     }
 }

@@ -20,6 +20,7 @@ mod m20261204_000010_sqlite_outbox_by_rowid;
 mod m20261205_000011_outbox_later;
 mod m20261206_000012_set_aside;
 mod m20261206_000013_used_signatures;
+mod m20261207_000014_tag_definitions;
 
 /// A unique or plain index on `table(cols…)`, created only if missing.
 pub(crate) fn index(name: &str, table: &str, cols: &[&str], unique: bool) -> IndexCreateStatement {
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000011_outbox_later::Migration),
             Box::new(m20261206_000012_set_aside::Migration),
             Box::new(m20261206_000013_used_signatures::Migration),
+            Box::new(m20261207_000014_tag_definitions::Migration),
         ]
     }
 }

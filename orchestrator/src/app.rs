@@ -16,6 +16,7 @@ use crate::clock::Clock;
 use crate::http::{AppState, app};
 use crate::runtime::delivery::Delivery;
 use crate::runtime::engine::Engine;
+use crate::runtime::expiry::Expiry;
 use crate::runtime::flow_cache::FlowCache;
 use crate::runtime::handoff::{self, Handoff};
 
@@ -67,6 +68,7 @@ pub struct App {
     pub state: AppState,
     pub engine: Engine,
     pub delivery: Delivery,
+    pub expiry: Expiry,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -154,6 +156,12 @@ impl App {
             in_flight: Arc::default(),
             handoff,
         };
+        let expiry = Expiry {
+            db: db.clone(),
+            clock: clock.clone(),
+            engine: wake.clone(),
+            wake: Arc::new(Notify::new()),
+        };
         let state = AppState {
             services: crate::service::Services {
                 db,
@@ -180,6 +188,7 @@ impl App {
         ));
         if config.background {
             tasks.spawn(engine.clone().run(until_stopped(stopped.clone())));
+            tasks.spawn(expiry.clone().run(until_stopped(stopped.clone())));
             tasks.spawn(delivery.clone().run(until_stopped(stopped.clone())));
             if let Some(queues) = &queues {
                 let service_clock = delivery.clock.clone();
@@ -212,6 +221,7 @@ impl App {
             state,
             engine,
             delivery,
+            expiry,
             stop,
             tasks,
         })

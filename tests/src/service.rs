@@ -300,9 +300,10 @@ impl TestApp {
     /// Runs the engine and delivery until nothing is left to do at the current time.
     pub async fn settle(&self) {
         loop {
+            let expired = self.app.expiry.drain().await.expect("expiry pass");
             let steps = self.app.engine.drain().await.expect("engine pass");
             let sent = self.app.delivery.drain().await.expect("delivery pass");
-            if steps.is_idle() && sent == 0 {
+            if expired == 0 && steps.is_idle() && sent == 0 {
                 return;
             }
         }

@@ -5,16 +5,18 @@
 
 use utoipa::OpenApi;
 
+use super::audience::{ListSummary, TagDefinitionBody, TagSummary};
+use super::contacts::{ContactObject, ContactPage, ListBody, Removed, SourceBody, TagBody};
 pub use super::error::{Detail, ErrorBody, ErrorInner};
 use super::flows::{FlowVersion, SecretBody};
 use super::journeys::{ContactBody, EntryAccepted, EntryBody, EventBody};
-use super::{admin, contacts, flows, journeys, tracking};
+use super::{admin, audience, contacts, flows, journeys, tracking};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Cairn",
-        description = "Journey orchestration: flows, entries, events, journals, messages."
+        description = "Journey orchestration: flows, entries, events, contacts with their tags and lists, journals, messages."
     ),
     paths(
         flows::create_flow,
@@ -27,8 +29,19 @@ use super::{admin, contacts, flows, journeys, tracking};
         flows::set_flow_secret,
         flows::flow_stats,
         journeys::post_event,
+        contacts::search,
         contacts::get_contact,
+        contacts::put_contact,
+        contacts::patch_contact,
+        contacts::erase_contact,
         contacts::journal,
+        contacts::add_tag,
+        contacts::remove_tag,
+        contacts::join_list,
+        contacts::leave_list,
+        audience::list_tags,
+        audience::define_tag,
+        audience::list_lists,
         admin::outbox,
         admin::list_set_aside,
         admin::retry_set_aside,
@@ -45,6 +58,18 @@ use super::{admin, contacts, flows, journeys, tracking};
         EntryAccepted,
         EventBody,
         SecretBody,
+        ContactObject,
+        ContactPage,
+        SourceBody,
+        TagBody,
+        ListBody,
+        Removed,
+        TagDefinitionBody,
+        TagSummary,
+        ListSummary,
+        crate::store::tags::TagFact,
+        crate::store::tags::ListFact,
+        crate::store::tags::Source,
         ErrorBody,
         ErrorInner,
         Detail,

@@ -3,10 +3,12 @@
 //! use case in `service` (or a store read), map the answer. [`app`] builds the router, so tests
 //! can serve it on port 0; [`server`] runs it under connection limits and timeouts.
 //!
-//! Areas: [`flows`], [`journeys`] (entries and events), [`contacts`], [`tracking`], [`admin`]
+//! Areas: [`flows`], [`journeys`] (entries and events), [`contacts`], [`audience`] (tag
+//! definitions, tags and lists in use), [`tracking`], [`admin`]
 //! (outbox, set-aside, health); [`docs`] is the OpenAPI document.
 
 pub mod admin;
+pub mod audience;
 pub mod auth;
 pub mod body;
 pub mod contacts;
@@ -73,11 +75,37 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Segment {
     }
 }
 
+/// Two path segments (`/api/contacts/{id}/tags/{tag}`), read as [`Segment`] is.
+#[derive(Debug, Clone)]
+pub struct Pair(pub String, pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Pair {
+    type Rejection = error::ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::extract::rejection::PathRejection;
+        match axum::extract::Path::<(String, String)>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path((a, b))) => Ok(Pair(a, b)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => Err(error::ApiError::NotFound(format!(
+                "nothing at {}: {}",
+                parts.uri.path(),
+                e.body_text()
+            ))),
+            Err(e) => Err(error::ApiError::internal(format!(
+                "path of {}: {}",
+                parts.uri.path(),
+                e.body_text()
+            ))),
+        }
+    }
+}
+
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(flows::routes())
         .merge(journeys::routes())
         .merge(contacts::routes())
+        .merge(audience::routes())
         .merge(admin::routes())
         .merge(tracking::routes())
         .merge(

@@ -1,5 +1,6 @@
 //! The background loops that move work forward: the [`engine`] advances journeys durably and
-//! [`delivery`] turns the outbox into provider calls and journaled outcomes.
+//! [`delivery`] turns the outbox into provider calls and journaled outcomes; [`expiry`] makes
+//! tags whose lifetime ran out inactive and queues `tag_expired` events.
 //!
 //! [`flow_cache`] holds compiled flow versions for the engine and the API; [`handoff`] passes
 //! messages the engine queued to this process's delivery in memory.
@@ -9,6 +10,7 @@
 
 pub mod delivery;
 pub mod engine;
+pub mod expiry;
 pub mod flow_cache;
 pub mod handoff;
 

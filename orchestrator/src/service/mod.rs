@@ -7,6 +7,8 @@
 //! - [`journeys`]: starting a journey at a webhook entry, and recording an event.
 //! - [`set_aside`]: retrying or cancelling what the engine and delivery set aside.
 //! - [`tracking`]: recording a verified open or click, and using an entry's signature up.
+//! - [`contacts`]: the contacts API: writing, searching and erasing contacts, their tags and
+//!   lists, tag definitions.
 //! - [`contact`]: the `contact` object of an entry, and what makes a name a name.
 //! - [`import`]: contacts and events read from files, with line-numbered errors.
 //! - [`refusal`]: why an entry was refused, in the API's words.
@@ -15,6 +17,7 @@
 //! failed underneath, with its cause. `http::error` is the one place they become responses.
 
 pub mod contact;
+pub mod contacts;
 pub mod flows;
 pub mod import;
 pub mod journeys;

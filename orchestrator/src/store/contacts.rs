@@ -211,7 +211,7 @@ pub async fn apply_changes(
     use std::collections::BTreeMap;
     // (contact, tag) -> (adds, present at the end, source of the last add)
     let mut tags: BTreeMap<(i64, &str), (i64, bool, &str)> = BTreeMap::new();
-    let mut lists: BTreeMap<(i64, &str), bool> = BTreeMap::new();
+    let mut lists: BTreeMap<(i64, &str), (bool, &str)> = BTreeMap::new();
     for (contact, change, source) in changes {
         match change {
             Effect::AddTag { tag } => {
@@ -222,10 +222,10 @@ pub async fn apply_changes(
                 tags.entry((*contact, tag.as_str())).or_insert((0, false, source)).1 = false;
             }
             Effect::AddToList { list } => {
-                lists.insert((*contact, list.as_str()), true);
+                lists.insert((*contact, list.as_str()), (true, source));
             }
             Effect::RemoveFromList { list } => {
-                lists.insert((*contact, list.as_str()), false);
+                lists.insert((*contact, list.as_str()), (false, source));
             }
             Effect::Journal { .. } | Effect::Send(_) => {}
         }
@@ -260,32 +260,40 @@ pub async fn apply_changes(
         added,
         "ON CONFLICT (contact_id, tag) DO UPDATE SET present = excluded.present, \
          times_added = contact_tags.times_added + excluded.times_added, last_added_at = excluded.last_added_at, \
-         source = excluded.source",
+         source = excluded.source, source_ref = NULL, expires_at = NULL",
     )
     .await?;
+    // A tag with a lifetime runs out its lifetime after this addition.
+    let added: Vec<(i64, &str)> = tags
+        .iter()
+        .filter(|(_, (adds, present, _))| *adds > 0 && *present)
+        .map(|((contact, tag), _)| (*contact, *tag))
+        .collect();
+    super::tags::expire_by_definitions(c, &added, now).await?;
     for ((contact, tag), _) in tags.iter().filter(|(_, (adds, present, _))| *adds == 0 && !present) {
         remove_tag(c, *contact, tag).await?;
     }
     let joined: Vec<Vec<sea_orm::Value>> = lists
         .iter()
-        .filter(|(_, present)| **present)
-        .map(|((contact, list), _)| vec![(*contact).into(), (*list).into(), ms(now).into()])
+        .filter(|(_, (present, _))| *present)
+        .map(|((contact, list), (_, source))| vec![(*contact).into(), (*list).into(), ms(now).into(), (*source).into()])
         .collect();
     crate::db::upsert_rows(
         c,
         "contact_lists",
-        &["contact_id", "list", "added_at"],
+        &["contact_id", "list", "added_at", "source"],
         joined,
         "ON CONFLICT (contact_id, list) DO NOTHING",
     )
     .await?;
-    for ((contact, list), _) in lists.iter().filter(|(_, present)| !**present) {
+    for ((contact, list), _) in lists.iter().filter(|(_, (present, _))| !*present) {
         remove_from_list(c, *contact, list).await?;
     }
     Ok(())
 }
 
-/// Adds a tag (or adds it again: the counter and the last date move on).
+/// Adds a tag (or adds it again: the counter and the last date move on, and a lifetime starts
+/// over).
 pub async fn add_tag(
     c: &impl ConnectionTrait,
     contact: i64,
@@ -293,21 +301,17 @@ pub async fn add_tag(
     source: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    exec(
-        c,
-        "INSERT INTO contact_tags (contact_id, tag, present, times_added, first_added_at, last_added_at, source) \
-         VALUES ($1, $2, 1, 1, $3, $3, $4) ON CONFLICT (contact_id, tag) DO UPDATE SET present = 1, \
-         times_added = contact_tags.times_added + 1, last_added_at = excluded.last_added_at, source = excluded.source",
-        vec![contact.into(), tag.into(), ms(now).into(), source.into()],
-    )
-    .await?;
-    Ok(())
+    let source = super::tags::Source {
+        kind: source.to_string(),
+        reference: None,
+    };
+    super::tags::add(c, contact, tag, &source, now).await
 }
 
 pub async fn remove_tag(c: &impl ConnectionTrait, contact: i64, tag: &str) -> Result<()> {
     exec(
         c,
-        "UPDATE contact_tags SET present = 0 WHERE contact_id = $1 AND tag = $2",
+        "UPDATE contact_tags SET present = 0, expires_at = NULL WHERE contact_id = $1 AND tag = $2",
         vec![contact.into(), tag.into()],
     )
     .await?;
@@ -317,7 +321,8 @@ pub async fn remove_tag(c: &impl ConnectionTrait, contact: i64, tag: &str) -> Re
 pub async fn add_to_list(c: &impl ConnectionTrait, contact: i64, list: &str, now: DateTime<Utc>) -> Result<()> {
     exec(
         c,
-        "INSERT INTO contact_lists (contact_id, list, added_at) VALUES ($1, $2, $3) ON CONFLICT (contact_id, list) DO NOTHING",
+        "INSERT INTO contact_lists (contact_id, list, added_at, source) VALUES ($1, $2, $3, 'api') \
+         ON CONFLICT (contact_id, list) DO NOTHING",
         vec![contact.into(), list.into(), ms(now).into()],
     )
     .await?;

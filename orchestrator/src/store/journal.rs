@@ -156,3 +156,38 @@ pub async fn journal_of(c: &impl ConnectionTrait, contact_id: i64) -> Result<Vec
     }
     Ok(out)
 }
+
+/// The node of journal lines about a contact rather than a journey (tags and lists changed by
+/// the API or by expiry); such rows have flow 0 and token 0, and count towards no node.
+pub const CONTACT_NODE: &str = "contact";
+
+/// Writes journal lines about a contact outside any journey: each an object with `action` and
+/// what it names (`tag`, `list`, `source`), stored with node [`CONTACT_NODE`], flow 0, token 0.
+pub async fn append_contact_lines(
+    c: &impl ConnectionTrait,
+    lines: Vec<(i64, DateTime<Utc>, serde_json::Value)>,
+) -> Result<()> {
+    let rows = lines
+        .into_iter()
+        .map(|(contact, at, mut line)| {
+            if let Some(fields) = line.as_object_mut() {
+                fields.insert("node".into(), CONTACT_NODE.into());
+            }
+            vec![
+                contact.into(),
+                0i64.into(),
+                0i64.into(),
+                ms(at).into(),
+                line.to_string().into(),
+            ]
+        })
+        .collect();
+    insert_rows(
+        c,
+        "journal",
+        &["contact_id", "flow_id", "token_id", "at", "entry"],
+        rows,
+    )
+    .await?;
+    Ok(())
+}

@@ -4,6 +4,8 @@
 //!
 //! - [`flows`]: flows and their versions, settings, used signatures;
 //! - [`contacts`]: contacts with their tags and lists;
+//! - [`directory`]: contacts written whole or in part, searched, erased;
+//! - [`tags`]: tag definitions, the facts each contact's tags and lists keep, tag expiry;
 //! - [`tokens`]: journeys: entering, claiming the due ones, saving them after a step;
 //! - [`counts`]: journeys and journal lines counted per node, and the stats read from them;
 //! - [`journal`]: what each journey did;
@@ -16,12 +18,14 @@
 pub mod bench;
 pub mod contacts;
 pub mod counts;
+pub mod directory;
 pub mod flows;
 pub mod history;
 pub mod inbox;
 pub mod journal;
 pub mod outbox;
 pub mod set_aside;
+pub mod tags;
 pub mod tokens;
 
 use chrono::{DateTime, Utc};

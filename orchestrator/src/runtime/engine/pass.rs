@@ -57,7 +57,11 @@ impl Pass {
     }
 
     /// Tag and list events are facts about the contact (the API wrote them as events).
+    /// Events the contacts API queued after writing the fact itself are not applied again.
     pub(super) fn record_contact_change(&mut self, contact_id: i64, event: &Event) {
+        if store::tags::is_recorded(event) {
+            return;
+        }
         let Some(change) = event.contact_change() else { return };
         if let Some(contact) = self.contacts.get_mut(&contact_id) {
             contact.apply_at(&change, self.now, Some(Source::of(SourceKind::Api)));

@@ -81,9 +81,14 @@ pub struct Limit {
 /// A listing's `limit`: 1 to 100 000, 100 when absent.
 pub fn limit(query: Result<Query<Limit>, QueryRejection>) -> ApiResult<u64> {
     let Query(q) = query.map_err(|_| ApiError::field("limit", "must be a whole number"))?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=100_000).contains(&limit) {
-        return Err(ApiError::field("limit", "must be between 1 and 100000"));
+    bounded_limit(q.limit, 100, 100_000)
+}
+
+/// A page size given as `limit`: `default` when absent, else 1 to `max`.
+pub fn bounded_limit(given: Option<u64>, default: u64, max: u64) -> ApiResult<u64> {
+    let limit = given.unwrap_or(default);
+    if !(1..=max).contains(&limit) {
+        return Err(ApiError::field("limit", format!("must be between 1 and {max}")));
     }
     Ok(limit)
 }

@@ -19,7 +19,6 @@ use super::{AppState, Pair, Segment, strict};
 use crate::service::contacts as service;
 use crate::store::directory::ContactRow;
 use crate::store::tags::{ListFact, TagFact};
-use crate::store::{contacts, history, journal};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -126,10 +125,7 @@ pub async fn search(
     query: Result<Query<SearchQuery>, QueryRejection>,
 ) -> ApiResult<Json<ContactPage>> {
     let Query(q) = query.map_err(|_| ApiError::field("limit", "must be a whole number"))?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::field("limit", "must be between 1 and 1000"));
-    }
+    let limit = body::bounded_limit(q.limit, 50, 1000)?;
     let page = service::search(&state.services, q.q.as_deref(), q.cursor.as_deref(), limit).await?;
     Ok(Json(ContactPage {
         contacts: page.contacts,
@@ -139,29 +135,7 @@ pub async fn search(
 
 #[utoipa::path(get, path = "/api/contacts/{id}", tag = "contacts", params(("id" = String, Path)), responses((status = 200, description = "The contact, the zone its sends use and which source gave it (`contact`, `phone`, `country` or `default`; a flow's own zone applies inside that flow when nothing more specific is known), its country, any suppressed addresses, its tags (`tag`, `count`, `first_added_at`, `last_added_at`, `expires_at`, `active`, `source`) and lists (`list`, `added_at`, `source`)", body = serde_json::Value), (status = 404, body = ErrorBody)))]
 pub async fn get_contact(State(state): State<AppState>, Segment(id): Segment) -> ApiResult<Json<Value>> {
-    let s = &state.services;
-    let missing = || ApiError::NotFound(format!("no contact with id '{id}'"));
-    let contact_id = contacts::find(&s.db, &id).await?.ok_or_else(missing)?;
-    let contact = contacts::load(&s.db, &[contact_id])
-        .await?
-        .remove(&contact_id)
-        .ok_or_else(missing)?;
-    let (zone, source) = flows::geo::contact_zone(&contact, None, s.policy.default_timezone);
-    let addresses: Vec<String> = flows::geo::suppression_keys(&contact).collect();
-    let suppressed = history::suppressed(&s.db, &addresses).await?;
-    let (tags, lists) = service::facts(&s.db, contact_id).await?;
-    Ok(Json(json!({
-        "id": contact.id,
-        "email": contact.email,
-        "phone": contact.phone,
-        "country": flows::geo::contact_country(&contact),
-        "timezone": zone.name(),
-        "timezone_source": source,
-        "fields": contact.fields,
-        "tags": tags,
-        "lists": lists,
-        "suppressed": suppressed,
-    })))
+    Ok(Json(service::view(&state.services, &id).await?))
 }
 
 #[utoipa::path(put, path = "/api/contacts/{id}", tag = "contacts", params(("id" = String, Path)), request_body = ContactObject, responses((status = 201, description = "Created", body = serde_json::Value), (status = 200, description = "Replaced: what the body leaves out is cleared", body = serde_json::Value), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody), (status = 422, description = "A field is wrong (named), or the body's id is not the path's", body = ErrorBody)))]
@@ -195,11 +169,7 @@ pub async fn erase_contact(State(state): State<AppState>, Segment(id): Segment) 
 
 #[utoipa::path(get, path = "/api/contacts/{id}/journal", tag = "contacts", params(("id" = String, Path)), responses((status = 200, description = "The objects `cairn simulate` prints, plus `flow`; tag and list changes made outside journeys have node `contact` and flow 0", body = Vec<serde_json::Value>), (status = 404, body = ErrorBody)))]
 pub async fn journal(State(state): State<AppState>, Segment(id): Segment) -> ApiResult<Json<Value>> {
-    let db = &state.services.db;
-    let contact_id = contacts::find(db, &id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no contact with id '{id}'")))?;
-    Ok(Json(Value::Array(journal::journal_of(db, contact_id).await?)))
+    Ok(Json(Value::Array(service::journal_of(&state.services, &id).await?)))
 }
 
 #[utoipa::path(post, path = "/api/contacts/{id}/tags", tag = "contacts", params(("id" = String, Path)), request_body = TagBody, responses((status = 200, description = "The tag as it now is: count + 1, last added now, active, expiring by its lifetime", body = TagFact), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody), (status = 422, body = ErrorBody)))]

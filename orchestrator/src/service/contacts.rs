@@ -262,6 +262,38 @@ pub async fn erase(s: &Services, id: &str) -> Result<()> {
     .await
 }
 
+/// A contact as `GET /api/contacts/{id}` shows it: the record, the zone its sends use and which
+/// source gave it, its country, suppressed addresses, and its tag and list facts.
+pub async fn view(s: &Services, id: &str) -> Result<Value> {
+    let contact_id = existing(&s.db, id).await?;
+    let contact = contacts::load(&s.db, &[contact_id])
+        .await?
+        .remove(&contact_id)
+        .ok_or_else(|| missing(id))?;
+    let (zone, zone_source) = flows::geo::contact_zone(&contact, None, s.policy.default_timezone);
+    let addresses: Vec<String> = flows::geo::suppression_keys(&contact).collect();
+    let suppressed = crate::store::history::suppressed(&s.db, &addresses).await?;
+    let (tags, lists) = facts(&s.db, contact_id).await?;
+    Ok(json!({
+        "id": contact.id,
+        "email": contact.email,
+        "phone": contact.phone,
+        "country": flows::geo::contact_country(&contact),
+        "timezone": zone.name(),
+        "timezone_source": zone_source,
+        "fields": contact.fields,
+        "tags": tags,
+        "lists": lists,
+        "suppressed": suppressed,
+    }))
+}
+
+/// The journal of a contact, as `cairn simulate` prints it (plus `flow`).
+pub async fn journal_of(s: &Services, id: &str) -> Result<Vec<Value>> {
+    let contact_id = existing(&s.db, id).await?;
+    Ok(journal::journal_of(&s.db, contact_id).await?)
+}
+
 /// A contact's tags and lists with what each remembers.
 pub async fn facts(c: &impl ConnectionTrait, contact: i64) -> Result<(Vec<TagFact>, Vec<ListFact>)> {
     Ok((tags::facts(c, contact).await?, tags::list_facts(c, contact).await?))

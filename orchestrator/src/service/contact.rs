@@ -21,16 +21,22 @@ pub fn contact_input(value: Option<Value>) -> Result<ContactInput, Error> {
         return Err(Error::field("contact", "is required: an object with at least an 'id'"));
     };
     let patch = ContactPatch::parse(map).map_err(|found| Error::Fields(found.into_iter().map(in_contact).collect()))?;
-    Ok(ContactInput {
-        id: patch.id,
-        email: patch.email,
-        phone: patch.phone,
-        timezone: patch.timezone,
-        country: patch.country,
-        fields: patch.fields,
-        tags: patch.tags,
-        lists: patch.lists,
-    })
+    Ok(patch.into())
+}
+
+impl From<ContactPatch> for ContactInput {
+    fn from(patch: ContactPatch) -> Self {
+        ContactInput {
+            id: patch.id,
+            email: patch.email,
+            phone: patch.phone,
+            timezone: patch.timezone,
+            country: patch.country,
+            fields: patch.fields,
+            tags: patch.tags,
+            lists: patch.lists,
+        }
+    }
 }
 
 /// A problem of the contact object as (field, message), its field inside `contact`.

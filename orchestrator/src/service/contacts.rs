@@ -7,6 +7,7 @@
 //! ([`tags::RECORDED`]) and `source`, and the engine does not apply the change again.
 
 use chrono::{DateTime, Utc};
+use flows::contact::SourceKind;
 use flows::{ContactPatch, Event, FieldProblem};
 use sea_orm::ConnectionTrait;
 use serde_json::{Map, Value, json};
@@ -17,16 +18,14 @@ use crate::store::directory::{self, ContactRow};
 use crate::store::tags::{self, ListFact, Source, TagFact};
 use crate::store::{contacts, inbox, journal};
 
-/// The kinds of source a tag or a list membership may name.
-pub const SOURCE_KINDS: [&str; 6] = ["api", "flow", "link", "form", "import", "user"];
-
 /// Checks a source as a body gives it (`field` names it in a 422).
 pub fn source(field: &str, kind: Option<String>, reference: Option<String>) -> Result<Source> {
     let kind = kind.unwrap_or_else(|| "api".into());
-    if !SOURCE_KINDS.contains(&kind.as_str()) {
+    let kinds = || SourceKind::ALL.map(SourceKind::as_str);
+    if !kinds().contains(&kind.as_str()) {
         return Err(Error::field(
             &format!("{field}.kind"),
-            format!("'{kind}' is not a source kind: one of {}", SOURCE_KINDS.join(", ")),
+            format!("'{kind}' is not a source kind: one of {}", kinds().join(", ")),
         ));
     }
     if let Some(problem) = reference
@@ -85,16 +84,7 @@ fn check_addresses(email: Option<&str>, phone: Option<&str>) -> Result<()> {
 fn parse(map: Map<String, Value>) -> Result<ContactInput> {
     let patch = ContactPatch::parse(map).map_err(problems)?;
     check_addresses(patch.email.as_deref(), patch.phone.as_deref())?;
-    Ok(ContactInput {
-        id: patch.id,
-        email: patch.email,
-        phone: patch.phone,
-        timezone: patch.timezone,
-        country: patch.country,
-        fields: patch.fields,
-        tags: patch.tags,
-        lists: patch.lists,
-    })
+    Ok(patch.into())
 }
 
 fn object(body: Value) -> Result<Map<String, Value>> {

@@ -3,7 +3,7 @@
 //! Each pass takes a batch of due tags in one transaction ([`tags::expire_due`]: a guarded
 //! `UPDATE … RETURNING`, so of several processes sharing PostgreSQL exactly one expires each
 //! tag), keeps their counters, journals `tag_expired` for each contact and queues a
-//! `tag_expired` event (with the tag), which can wake journeys and start `event_entry` ones.
+//! `tag_expired` event (with the tag), all with a statement each, which can wake journeys and start `event_entry` ones.
 //! The loop sleeps until the earliest `expires_at` ([`tags::next_expiry`]).
 
 use std::sync::Arc;
@@ -47,20 +47,25 @@ impl Expiry {
                 .map(|(contact, _, tag, _)| (*contact, now, serde_json::json!({"action": "tag_expired", "tag": tag})))
                 .collect();
             journal::append_contact_lines(tx, lines).await?;
-            for (contact, external, tag, due) in &expired {
-                let mut data = serde_json::Map::new();
-                data.insert("expires_at".into(), crate::db::ms(*due).into());
-                let event = Event {
-                    at: now,
-                    contact: external.clone(),
-                    kind: "tag_expired".into(),
-                    message: None,
-                    tag: Some(tag.clone()),
-                    list: None,
-                    data,
-                };
-                inbox::push_event(tx, *contact, &event, now).await?;
-            }
+            let events: Vec<(i64, Event)> = expired
+                .iter()
+                .map(|(contact, external, tag, due)| {
+                    let mut data = serde_json::Map::new();
+                    data.insert("expires_at".into(), crate::db::ms(*due).into());
+                    let event = Event {
+                        at: now,
+                        contact: external.clone(),
+                        kind: "tag_expired".into(),
+                        message: None,
+                        tag: Some(tag.clone()),
+                        list: None,
+                        data,
+                    };
+                    (*contact, event)
+                })
+                .collect();
+            let queued: Vec<(i64, &Event)> = events.iter().map(|(contact, e)| (*contact, e)).collect();
+            inbox::push_events(tx, &queued, now).await?;
             Ok::<_, store::Error>(expired.len())
         })
         .await?;

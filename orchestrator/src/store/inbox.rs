@@ -16,13 +16,17 @@ use crate::db::{all, col, exec, is_postgres, ms, one, placeholders};
 
 /// Queues an event for the engine.
 pub async fn push_event(c: &impl ConnectionTrait, contact_id: i64, event: &Event, now: DateTime<Utc>) -> Result<()> {
-    let json = serde_json::to_string(event).map_err(Error::unwritable("an event"))?;
-    exec(
-        c,
-        "INSERT INTO inbox (contact_id, event, created_at) VALUES ($1, $2, $3)",
-        vec![contact_id.into(), json.into(), ms(now).into()],
-    )
-    .await?;
+    push_events(c, &[(contact_id, event)], now).await
+}
+
+/// Queues several events (`(contact id, event)`) with one statement.
+pub async fn push_events(c: &impl ConnectionTrait, events: &[(i64, &Event)], now: DateTime<Utc>) -> Result<()> {
+    let mut rows = Vec::with_capacity(events.len());
+    for (contact_id, event) in events {
+        let json = serde_json::to_string(event).map_err(Error::unwritable("an event"))?;
+        rows.push(vec![(*contact_id).into(), json.into(), ms(now).into()]);
+    }
+    crate::db::insert_rows(c, "inbox", &["contact_id", "event", "created_at"], rows).await?;
     Ok(())
 }
 

@@ -162,6 +162,7 @@ impl App {
             engine: wake.clone(),
             wake: Arc::new(Notify::new()),
         };
+        let segments = crate::runtime::segments::Segments::default();
         let state = AppState {
             services: crate::service::Services {
                 db,
@@ -169,6 +170,7 @@ impl App {
                 flows,
                 policy: engine.policy.clone(),
                 engine: wake,
+                segments: segments.clone(),
             },
             tracker,
             api_token: config.api_token.as_deref().map(Arc::from),
@@ -189,6 +191,11 @@ impl App {
         if config.background {
             tasks.spawn(engine.clone().run(until_stopped(stopped.clone())));
             tasks.spawn(expiry.clone().run(until_stopped(stopped.clone())));
+            tasks.spawn(segments.follow(
+                state.services.db.clone(),
+                state.services.clock.clone(),
+                until_stopped(stopped.clone()),
+            ));
             tasks.spawn(delivery.clone().run(until_stopped(stopped.clone())));
             if let Some(queues) = &queues {
                 let service_clock = delivery.clock.clone();

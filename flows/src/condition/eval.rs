@@ -1,25 +1,63 @@
 //! The one evaluator: a [`Condition`] against a contact's facts, or, inside `records`, against
-//! one related record.
+//! one related record. Facts come through [`Known`], so a step's [`Facts`] and a precomputed
+//! index answer every condition by the same rules.
 
 use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{Condition, FieldTest, ListTest, Moment, Op, RecordsTest, TagTest};
-use crate::contact::{Facts, Record, dig};
+use super::{Condition, FieldTest, ListTest, MessageEvent, MessageTest, Moment, Op, RecordsTest, TagTest};
+use crate::contact::{Facts, ListFact, MessageSeen, Record, TagFact, dig};
 use crate::time::parse_instant;
 use crate::values::Duration;
 
+/// What a condition can read about one contact, at one instant.
+pub trait Known {
+    /// The instant relative dates count from (none: they pass nothing).
+    fn now(&self) -> Option<DateTime<Utc>>;
+    /// The tag's fact, active or not (conditions do not read its source).
+    fn tag(&self, name: &str) -> Option<Cow<'_, TagFact>>;
+    /// The contact's membership of the list.
+    fn list(&self, name: &str) -> Option<Cow<'_, ListFact>>;
+    /// The contact's records of a type.
+    fn records(&self, kind: &str) -> &[Record];
+    /// Calls `each` on every message sent to the contact.
+    fn messages(&self, each: &mut dyn FnMut(MessageSeen<'_>));
+    /// The value at a field path (see [`Facts::lookup`]).
+    fn lookup(&self, path: &str) -> Option<Cow<'_, Value>>;
+}
+
+impl Known for Facts<'_> {
+    fn now(&self) -> Option<DateTime<Utc>> {
+        Facts::now(self)
+    }
+    fn tag(&self, name: &str) -> Option<Cow<'_, TagFact>> {
+        Facts::tag(self, name)
+    }
+    fn list(&self, name: &str) -> Option<Cow<'_, ListFact>> {
+        Facts::list(self, name)
+    }
+    fn records(&self, kind: &str) -> &[Record] {
+        Facts::records(self, kind)
+    }
+    fn messages(&self, each: &mut dyn FnMut(MessageSeen<'_>)) {
+        self.contact().messages.iter().for_each(|m| each(m.seen()));
+    }
+    fn lookup(&self, path: &str) -> Option<Cow<'_, Value>> {
+        Facts::lookup(self, path).map(Cow::Owned)
+    }
+}
+
 /// What a condition is evaluated against.
-pub(super) enum Subject<'f, 'a> {
-    /// A contact, their pending changes and entry data.
-    Contact(&'f Facts<'a>),
+pub(super) enum Subject<'f, K: ?Sized> {
+    /// A contact's facts.
+    Contact(&'f K),
     /// One of a contact's records, at the contact's instant.
     Record(&'f Record, Option<DateTime<Utc>>),
 }
 
-impl Subject<'_, '_> {
+impl<K: Known + ?Sized> Subject<'_, K> {
     fn now(&self) -> Option<DateTime<Utc>> {
         match self {
             Subject::Contact(f) => f.now(),
@@ -29,28 +67,30 @@ impl Subject<'_, '_> {
 
     fn lookup(&self, path: &str) -> Option<Cow<'_, Value>> {
         match self {
-            Subject::Contact(f) => f.lookup(path).map(Cow::Owned),
+            Subject::Contact(f) => f.lookup(path),
             Subject::Record(r, _) if path == "id" => Some(Cow::Owned(Value::String(r.id.clone()))),
             Subject::Record(r, _) => dig(&r.fields, path).map(Cow::Borrowed),
         }
     }
 }
 
-pub(super) fn holds(c: &Condition, s: &Subject<'_, '_>) -> bool {
+pub(super) fn holds<K: Known + ?Sized>(c: &Condition, s: &Subject<'_, K>) -> bool {
     match c {
         Condition::All(items) => items.iter().all(|c| holds(c, s)),
         Condition::Any(items) => items.iter().any(|c| holds(c, s)),
         Condition::Not(inner) => !holds(inner, s),
         Condition::Field(test) => field(test, s),
-        Condition::HasTag(tag) => matches!(s, Subject::Contact(f) if f.has_tag(tag)),
-        Condition::InList(list) => matches!(s, Subject::Contact(f) if f.in_list(list)),
-        Condition::Tag(t) => matches!(s, Subject::Contact(f) if tag(t, f)),
-        Condition::List(l) => matches!(s, Subject::Contact(f) if list(l, f)),
-        Condition::Records(r) => matches!(s, Subject::Contact(f) if records(r, f)),
+        Condition::HasTag(name) => matches!(s, Subject::Contact(f) if f.tag(name).is_some_and(|t| t.active)),
+        Condition::InList(name) => matches!(s, Subject::Contact(f) if f.list(name).is_some()),
+        Condition::Tag(t) => matches!(s, Subject::Contact(f) if tag(t, *f)),
+        Condition::List(l) => matches!(s, Subject::Contact(f) if list(l, *f)),
+        Condition::Records(r) => matches!(s, Subject::Contact(f) if records(r, *f)),
+        Condition::Message(m) => matches!(s, Subject::Contact(f) if message(m, *f)),
+        Condition::Segment(_) => false,
     }
 }
 
-fn tag(t: &TagTest, f: &Facts<'_>) -> bool {
+fn tag<K: Known + ?Sized>(t: &TagTest, f: &K) -> bool {
     let Some(fact) = f.tag(&t.name) else { return false };
     let now = f.now();
     fact.count > 0
@@ -61,14 +101,14 @@ fn tag(t: &TagTest, f: &Facts<'_>) -> bool {
         && t.expires.as_ref().is_none_or(|d| d.holds(fact.expires_at, now))
 }
 
-fn list(l: &ListTest, f: &Facts<'_>) -> bool {
+fn list<K: Known + ?Sized>(l: &ListTest, f: &K) -> bool {
     let Some(fact) = f.list(&l.name) else { return false };
     l.added.as_ref().is_none_or(|d| d.holds(fact.added_at, f.now()))
 }
 
-fn records(r: &RecordsTest, f: &Facts<'_>) -> bool {
+fn records<K: Known + ?Sized>(r: &RecordsTest, f: &K) -> bool {
     let all = f.records(&r.kind);
-    let passes = |c: &Condition, rec: &Record| holds(c, &Subject::Record(rec, f.now()));
+    let passes = |c: &Condition, rec: &Record| holds(c, &Subject::<K>::Record(rec, f.now()));
     if let Some(c) = &r.all
         && (all.is_empty() || !all.iter().all(|rec| passes(c, rec)))
     {
@@ -90,7 +130,29 @@ fn records(r: &RecordsTest, f: &Facts<'_>) -> bool {
     }
 }
 
-fn field(test: &FieldTest, s: &Subject<'_, '_>) -> bool {
+fn message<K: Known + ?Sized>(m: &MessageTest, f: &K) -> bool {
+    let now = f.now();
+    let mut n = 0u64;
+    f.messages(&mut |seen| {
+        let at = match m.event {
+            MessageEvent::Sent => Some(seen.sent_at),
+            MessageEvent::Opened => seen.opened_at,
+            MessageEvent::Clicked => seen.clicked_at,
+        };
+        let passes = at.is_some()
+            && m.flow.as_deref().is_none_or(|x| x == seen.flow)
+            && m.node.as_deref().is_none_or(|x| x == seen.node)
+            && m.channel.is_none_or(|x| x == seen.channel)
+            && m.when.as_ref().is_none_or(|d| d.holds(at, now));
+        n += u64::from(passes);
+    });
+    match &m.count {
+        Some(count) => count.holds(n),
+        None => n > 0,
+    }
+}
+
+fn field<K: Known + ?Sized>(test: &FieldTest, s: &Subject<'_, K>) -> bool {
     let actual = s.lookup(&test.path);
     let actual = actual.as_deref().filter(|v| !is_empty(v));
     let expected = test.value.as_ref().unwrap_or(&Value::Null);

@@ -17,6 +17,7 @@ use crate::json::typed_at;
 use crate::problem::FieldProblem;
 use crate::values::Duration;
 
+pub use eval::Known;
 pub use when::{Count, DateTest, Moment};
 
 mod eval;
@@ -26,7 +27,9 @@ mod when;
 /// `{"all": [...]}`, `{"any": [...]}`, `{"not": {...}}`,
 /// `{"tag": {"name": "pricing", "count": {"gte": 2}, "last_added": {"within": "7d"}}}`,
 /// `{"list": {"name": "customers"}}`, `{"records": {"type": "contract", "any": {...}}}`,
-/// `{"field": {"path": "contact.country", "op": "eq", "value": "EE"}}`, and the short forms
+/// `{"field": {"path": "contact.country", "op": "eq", "value": "EE"}}`,
+/// `{"message": {"event": "opened", "channel": "email", "when": {"within": "7d"}}}`,
+/// `{"segment": "recent interest"}` (a saved segment, by id or name), and the short forms
 /// `{"has_tag": "vip"}` (the tag is active) and `{"in_list": "newsletter"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
@@ -40,6 +43,40 @@ pub enum Condition {
     Tag(TagTest),
     List(ListTest),
     Records(RecordsTest),
+    Message(MessageTest),
+    /// A saved segment's condition, by the segment's id or name. Whoever keeps segments
+    /// resolves it ([`Condition::resolve`]); left unresolved, it holds for no one.
+    Segment(String),
+}
+
+/// A test on the messages sent to the contact: at least one (or `count` of them) was `sent`,
+/// `opened` or `clicked`, by the named flow, node and channel when given, at an instant that
+/// passes `when` (the last open or click of a message counts).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageTest {
+    pub event: MessageEvent,
+    /// The flow's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow: Option<String>,
+    /// The send node's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<crate::channel::Channel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<DateTest>,
+    /// How many messages must pass (at least one without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<Count>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageEvent {
+    Sent,
+    Opened,
+    Clicked,
 }
 
 /// A test on what a tag remembers. The contact must have been given the tag at least once;
@@ -197,6 +234,23 @@ impl Condition {
             Condition::Tag(_) if in_record => not_here("tag", out),
             Condition::List(_) if in_record => not_here("list", out),
             Condition::Records(_) if in_record => not_here("records", out),
+            Condition::Message(_) if in_record => not_here("message", out),
+            Condition::Segment(_) if in_record => not_here("segment", out),
+            Condition::Segment(name) => {
+                if name.trim().is_empty() {
+                    out.push((format!("{at}.segment"), "names no segment".into()));
+                }
+            }
+            Condition::Message(m) => {
+                let at = format!("{at}.message");
+                for (key, name) in [("flow", &m.flow), ("node", &m.node)] {
+                    if name.as_ref().is_some_and(|n| n.trim().is_empty()) {
+                        out.push((format!("{at}.{key}"), format!("names no {key}")));
+                    }
+                }
+                check_count(&at, m.count.as_ref(), out);
+                check_dates(&format!("{at}.when"), m.when.as_ref(), out);
+            }
             Condition::Tag(t) => {
                 let at = format!("{at}.tag");
                 if t.name.trim().is_empty() {
@@ -241,7 +295,88 @@ impl Condition {
     /// Whether the facts satisfy the condition, at the instant they are read at
     /// ([`Facts::at`]; without one, tests relative to now pass nothing).
     pub fn holds(&self, facts: &Facts<'_>) -> bool {
+        self.holds_for(facts)
+    }
+
+    /// Whether facts kept anywhere ([`Known`]) satisfy the condition: the one evaluator.
+    pub fn holds_for<K: Known + ?Sized>(&self, facts: &K) -> bool {
         eval::holds(self, &eval::Subject::Contact(facts))
+    }
+
+    /// The saved segments this condition names, in order, each once.
+    pub fn segments(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        self.visit(&mut |c| {
+            if let Condition::Segment(name) = c
+                && !out.contains(&name.as_str())
+            {
+                out.push(name.as_str());
+            }
+        });
+        out
+    }
+
+    /// Calls `f` on this condition and every condition inside it, outermost first.
+    pub fn visit<'c>(&'c self, f: &mut impl FnMut(&'c Condition)) {
+        f(self);
+        match self {
+            Condition::All(items) | Condition::Any(items) => items.iter().for_each(|c| c.visit(f)),
+            Condition::Not(inner) => inner.visit(f),
+            Condition::Records(r) => {
+                for c in [&r.any, &r.all, &r.none].into_iter().flatten() {
+                    c.visit(f);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The condition with every `{"segment": …}` replaced by the saved segment's condition
+    /// (`lookup` by id or name), itself resolved. An unknown segment or a segment that
+    /// includes itself is an error naming it.
+    pub fn resolve(&self, lookup: &impl Fn(&str) -> Option<Condition>) -> Result<Condition, String> {
+        self.resolve_in(lookup, &mut Vec::new())
+    }
+
+    fn resolve_in(
+        &self,
+        lookup: &impl Fn(&str) -> Option<Condition>,
+        path: &mut Vec<String>,
+    ) -> Result<Condition, String> {
+        let each = |items: &[Condition], path: &mut Vec<String>| {
+            items
+                .iter()
+                .map(|c| c.resolve_in(lookup, path))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let boxed = |c: &Option<Box<Condition>>, path: &mut Vec<String>| {
+            c.as_deref()
+                .map(|c| c.resolve_in(lookup, path).map(Box::new))
+                .transpose()
+        };
+        Ok(match self {
+            Condition::All(items) => Condition::All(each(items, path)?),
+            Condition::Any(items) => Condition::Any(each(items, path)?),
+            Condition::Not(inner) => Condition::Not(Box::new(inner.resolve_in(lookup, path)?)),
+            Condition::Records(r) => Condition::Records(RecordsTest {
+                any: boxed(&r.any, path)?,
+                all: boxed(&r.all, path)?,
+                none: boxed(&r.none, path)?,
+                ..r.clone()
+            }),
+            Condition::Segment(name) => {
+                if path.contains(name) || path.len() >= 16 {
+                    path.push(name.clone());
+                    return Err(format!("segments include each other: {}", path.join(" → ")));
+                }
+                let inner = lookup(name).ok_or_else(|| format!("no segment is named or numbered '{name}'"))?;
+                path.push(name.clone());
+                let resolved = inner.resolve_in(lookup, path)?;
+                path.pop();
+                resolved
+            }
+            other => other.clone(),
+        })
     }
 
     /// Whether a stored contact satisfies the condition at `now` (no entry data, no pending

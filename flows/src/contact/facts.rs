@@ -12,6 +12,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
+use crate::channel::Channel;
+
 /// What added a tag or a list membership.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -280,6 +282,45 @@ pub struct Record {
 
 /// A contact's records by type.
 pub type Records = BTreeMap<String, Vec<Record>>;
+
+/// A message a provider accepted for the contact, and when it was last opened and clicked:
+/// what `message` conditions read. `flow` is the flow's name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageFact {
+    pub flow: String,
+    pub node: String,
+    pub channel: Channel,
+    pub sent_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opened_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clicked_at: Option<DateTime<Utc>>,
+}
+
+/// A message as a condition sees it, borrowed from wherever the facts are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageSeen<'a> {
+    pub flow: &'a str,
+    pub node: &'a str,
+    pub channel: Channel,
+    pub sent_at: DateTime<Utc>,
+    pub opened_at: Option<DateTime<Utc>>,
+    pub clicked_at: Option<DateTime<Utc>>,
+}
+
+impl MessageFact {
+    pub fn seen(&self) -> MessageSeen<'_> {
+        MessageSeen {
+            flow: &self.flow,
+            node: &self.node,
+            channel: self.channel,
+            sent_at: self.sent_at,
+            opened_at: self.opened_at,
+            clicked_at: self.clicked_at,
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

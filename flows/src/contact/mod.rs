@@ -13,7 +13,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub use facts::{ListFact, Lists, Record, Records, Source, SourceKind, TagFact, Tags};
+pub use facts::{ListFact, Lists, MessageFact, MessageSeen, Record, Records, Source, SourceKind, TagFact, Tags};
 pub use patch::{ContactPatch, MAX_FIELDS, MAX_NAMES, MAX_RECORDS};
 
 mod facts;
@@ -39,6 +39,9 @@ pub struct Contact {
     /// Related records (contracts, orders…) by type.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub records: Records,
+    /// Messages sent to the contact, with their last open and click.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<MessageFact>,
 }
 
 impl Contact {
@@ -53,6 +56,7 @@ impl Contact {
             tags: Tags::default(),
             lists: Lists::default(),
             records: Records::new(),
+            messages: Vec::new(),
         }
     }
 }

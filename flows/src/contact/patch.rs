@@ -6,7 +6,9 @@
 //! Files for `cairn simulate` may say more ([`ContactPatch::parse_with_facts`]): a tag may be
 //! given with what it remembers (`{"tag": "pricing", "count": 2, "first_added_at": …,
 //! "last_added_at": …}`), and `records` holds related records by type
-//! (`{"contract": [{"id": "k1", "end_date": "2027-01-15"}]}`).
+//! (`{"contract": [{"id": "k1", "end_date": "2027-01-15"}]}`), and `messages` the messages
+//! sent before (`[{"flow": "welcome", "node": "mail", "channel": "email", "sent_at": …,
+//! "opened_at": …}]`).
 
 use std::collections::BTreeSet;
 
@@ -45,6 +47,8 @@ pub struct ContactPatch {
     pub tag_facts: Vec<(String, TagFact)>,
     /// Related records by type (files only).
     pub records: Records,
+    /// Messages sent before, with their opens and clicks (files only).
+    pub messages: Vec<super::MessageFact>,
 }
 
 impl ContactPatch {
@@ -123,6 +127,21 @@ impl ContactPatch {
         } else {
             Records::new()
         };
+        let messages = match map.remove("messages").filter(|_| with_facts) {
+            None => Vec::new(),
+            Some(value) => match crate::json::typed_at::<Vec<super::MessageFact>>(value) {
+                Ok(m) => m,
+                Err(e) => {
+                    let field = if e.path.is_empty() {
+                        "messages".to_string()
+                    } else {
+                        format!("messages{}{}", if e.path.starts_with('[') { "" } else { "." }, e.path)
+                    };
+                    found.push(FieldProblem::new(field, e.message));
+                    Vec::new()
+                }
+            },
+        };
         if map.len() > MAX_FIELDS {
             let message = format!("has {} custom fields; at most {MAX_FIELDS}", map.len());
             found.push(FieldProblem::new("", message.clone()).saying(format!("the contact {message}")));
@@ -141,6 +160,7 @@ impl ContactPatch {
             lists,
             tag_facts,
             records,
+            messages,
         })
     }
 }
@@ -161,6 +181,7 @@ impl From<ContactPatch> for Contact {
             tags,
             lists: p.lists.into_iter().collect(),
             records: p.records,
+            messages: p.messages,
         }
     }
 }

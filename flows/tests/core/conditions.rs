@@ -295,6 +295,76 @@ fn records_count_the_ones_that_pass() {
     assert!(count(Some(&active), json!({"lt": 2})));
 }
 
+/// Bea: the welcome e-mail 10 days ago, opened 5 days ago and never clicked; a reminder SMS
+/// yesterday.
+fn bea() -> Contact {
+    contact(json!({
+        "id": "bea",
+        "messages": [
+            {"flow": "welcome", "node": "mail", "channel": "email", "sent_at": days_ago(10),
+             "opened_at": days_ago(5)},
+            {"flow": "reminder", "node": "sms", "channel": "sms", "sent_at": days_ago(1)}
+        ]
+    }))
+}
+
+#[test]
+fn message_history_matches_by_event_flow_node_channel_and_when() {
+    let c = bea();
+    let message = |body: Value| holds(&c, json!({"message": body}));
+    assert!(message(json!({"event": "sent"})));
+    assert!(message(
+        json!({"event": "opened", "channel": "email", "when": {"within": "7d"}})
+    ));
+    assert!(!message(json!({"event": "opened", "when": {"within": "3d"}})));
+    assert!(!message(json!({"event": "clicked"})));
+    assert!(message(
+        json!({"event": "sent", "flow": "reminder", "node": "sms", "when": {"within": "2d"}})
+    ));
+    assert!(!message(json!({"event": "sent", "flow": "welcome", "channel": "sms"})));
+    assert!(message(json!({"event": "sent", "count": {"eq": 2}})));
+    assert!(message(
+        json!({"event": "sent", "when": {"before": "7d"}, "count": {"eq": 1}})
+    ));
+    assert!(!holds(&ann(), json!({"message": {"event": "sent"}})));
+}
+
+#[test]
+fn a_saved_segment_is_replaced_by_its_condition_and_loops_are_refused() {
+    let saved = |name: &str| match name {
+        "vip" => Some(condition(json!({"has_tag": "vip"}))),
+        "loyal" => Some(condition(
+            json!({"all": [{"segment": "vip"}, {"in_list": "newsletter"}]}),
+        )),
+        "a" => Some(condition(json!({"segment": "b"}))),
+        "b" => Some(condition(json!({"not": {"segment": "a"}}))),
+        _ => None,
+    };
+    let loyal = condition(json!({"segment": "loyal"})).resolve(&saved).unwrap();
+    assert!(loyal.matches(&ann(), now()));
+    assert!(!loyal.matches(&bea(), now()));
+    assert_eq!(condition(json!({"segment": "loyal"})).segments(), ["loyal"]);
+    let unknown = condition(json!({"any": [{"segment": "nobody"}]})).resolve(&saved);
+    assert_eq!(unknown.unwrap_err(), "no segment is named or numbered 'nobody'");
+    let looped = condition(json!({"segment": "a"})).resolve(&saved).unwrap_err();
+    assert_eq!(looped, "segments include each other: a → b → a");
+    assert!(
+        !condition(json!({"segment": "vip"})).matches(&ann(), now()),
+        "unresolved, it holds for no one"
+    );
+}
+
+#[test]
+fn a_message_history_in_a_contacts_file_is_read_strictly() {
+    let Value::Object(map) =
+        json!({"id": "x", "messages": [{"flow": "f", "node": "n", "channel": "fax", "sent_at": NOW}]})
+    else {
+        unreachable!()
+    };
+    let problems = ContactPatch::parse_with_facts(map).unwrap_err();
+    assert_eq!(problems[0].field, "messages[0].channel", "{problems:?}");
+}
+
 #[test]
 fn dates_in_fields_are_tested_within_the_next_or_last_span_and_before_or_after() {
     let c = contact(

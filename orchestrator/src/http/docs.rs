@@ -10,13 +10,14 @@ use super::contacts::{ContactObject, ContactPage, ListBody, Removed, SourceBody,
 pub use super::error::{Detail, ErrorBody, ErrorInner};
 use super::flows::{FlowVersion, SecretBody};
 use super::journeys::{ContactBody, EntryAccepted, EntryBody, EventBody};
-use super::{admin, audience, contacts, flows, journeys, tracking};
+use super::segments::{PreviewBody, SegmentBody};
+use super::{admin, audience, contacts, flows, journeys, segments, tracking};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Cairn",
-        description = "Journey orchestration: flows, entries, events, contacts with their tags and lists, journals, messages."
+        description = "Journey orchestration: flows, entries, events, contacts with their tags and lists, saved segments and previews, journals, messages."
     ),
     paths(
         flows::create_flow,
@@ -42,6 +43,13 @@ use super::{admin, audience, contacts, flows, journeys, tracking};
         audience::list_tags,
         audience::define_tag,
         audience::list_lists,
+        segments::list_segments,
+        segments::create_segment,
+        segments::get_segment,
+        segments::update_segment,
+        segments::delete_segment,
+        segments::preview_condition,
+        segments::preview_segment,
         admin::outbox,
         admin::list_set_aside,
         admin::retry_set_aside,
@@ -67,6 +75,10 @@ use super::{admin, audience, contacts, flows, journeys, tracking};
         TagDefinitionBody,
         TagSummary,
         ListSummary,
+        SegmentBody,
+        PreviewBody,
+        crate::service::segments::SavedSegment,
+        crate::service::segments::Preview,
         crate::store::tags::TagFact,
         crate::store::tags::ListFact,
         crate::store::tags::Source,

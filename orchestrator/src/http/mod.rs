@@ -17,6 +17,7 @@ pub mod error;
 pub mod flows;
 pub mod guard;
 pub mod journeys;
+pub mod segments;
 pub mod server;
 mod signed;
 pub mod strict;
@@ -106,6 +107,7 @@ pub fn app(state: AppState) -> Router {
         .merge(journeys::routes())
         .merge(contacts::routes())
         .merge(audience::routes())
+        .merge(segments::routes())
         .merge(admin::routes())
         .merge(tracking::routes())
         .merge(

@@ -13,6 +13,7 @@ pub mod engine;
 pub mod expiry;
 pub mod flow_cache;
 pub mod handoff;
+pub mod segments;
 
 use std::time::Duration;
 

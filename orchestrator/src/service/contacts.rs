@@ -45,7 +45,7 @@ fn name(field: &str, value: &str) -> Result<()> {
     }
 }
 
-fn problems(found: Vec<FieldProblem>) -> Error {
+pub(super) fn problems(found: Vec<FieldProblem>) -> Error {
     Error::Fields(found.into_iter().map(|p| (p.field, p.message)).collect())
 }
 

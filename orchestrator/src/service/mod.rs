@@ -22,6 +22,7 @@ pub mod flows;
 pub mod import;
 pub mod journeys;
 pub mod refusal;
+pub mod segments;
 pub mod set_aside;
 pub mod tracking;
 
@@ -44,6 +45,8 @@ pub struct Services {
     pub policy: Arc<::flows::Policy>,
     /// Poked when an entry or an event is accepted: the engine takes it at once.
     pub engine: Arc<Notify>,
+    /// Every contact's facts in memory, following every write: what segments are answered from.
+    pub segments: crate::runtime::segments::Segments,
 }
 
 /// Why a use case did not do what it was asked.

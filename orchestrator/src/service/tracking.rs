@@ -30,6 +30,7 @@ pub async fn record_hit(s: &super::Services, message: &str, kind: &str) -> Resul
         .await?
         .ok_or_else(|| super::Error::NotFound("no such tracking link".into()))?;
     let now = s.clock.now();
+    crate::store::segments::message_seen(&s.db, message, kind, now).await?;
     let event = flows::Event {
         at: now,
         contact,

@@ -154,44 +154,63 @@ pub async fn load(c: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, 
         }
         // Every tag a contact was ever given, present or not: what each remembers is a fact
         // conditions read (a removed tag keeps its count and dates).
-        type TagRow = (i64, String, i64, i64, i64, i64, Option<String>);
+        type TagRow = (
+            i64,
+            String,
+            i64,
+            i64,
+            i64,
+            i64,
+            Option<i64>,
+            Option<String>,
+            Option<String>,
+        );
         let tags: Vec<TagRow> = all_packed(
             c,
             &format!(
                 "SELECT contact_id AS c0, tag AS c1, present AS c2, times_added AS c3, first_added_at AS c4, \
-                 last_added_at AS c5, source AS c6 FROM contact_tags WHERE contact_id IN ({list})"
+                 last_added_at AS c5, expires_at AS c6, source AS c7, source_ref AS c8 \
+                 FROM contact_tags WHERE contact_id IN ({list})"
             ),
-            &[Int, Text, Int, Int, Int, Int, Text],
+            &[Int, Text, Int, Int, Int, Int, Int, Text, Text],
             values.clone(),
         )
         .await?;
-        for (id, tag, present, times_added, first, last, source) in tags {
+        for (id, tag, present, times_added, first, last, expires, source, source_ref) in tags {
             if let Some(contact) = out.get_mut(&id) {
                 let fact = TagFact {
                     count: u32::try_from(times_added.max(0)).unwrap_or(u32::MAX),
                     first_added_at: Some(from_ms(first)),
                     last_added_at: Some(from_ms(last)),
-                    expires_at: None,
+                    expires_at: expires.map(from_ms),
                     active: present != 0,
-                    source: source.as_deref().and_then(Source::from_text),
+                    source: source.as_deref().and_then(Source::from_text).map(|mut s| {
+                        s.reference = s.reference.or(source_ref);
+                        s
+                    }),
                 };
                 contact.tags.set(tag, fact);
             }
         }
-        let lists: Vec<(i64, String, i64)> = all_packed(
+        type ListRow = (i64, String, i64, Option<String>, Option<String>);
+        let lists: Vec<ListRow> = all_packed(
             c,
             &format!(
-                "SELECT contact_id AS c0, list AS c1, added_at AS c2 FROM contact_lists WHERE contact_id IN ({list})"
+                "SELECT contact_id AS c0, list AS c1, added_at AS c2, source AS c3, source_ref AS c4 \
+                 FROM contact_lists WHERE contact_id IN ({list})"
             ),
-            &[Int, Text, Int],
+            &[Int, Text, Int, Text, Text],
             values,
         )
         .await?;
-        for (id, list, added_at) in lists {
+        for (id, list, added_at, source, source_ref) in lists {
             if let Some(contact) = out.get_mut(&id) {
                 let fact = ListFact {
                     added_at: Some(from_ms(added_at)),
-                    source: None,
+                    source: source.as_deref().and_then(Source::from_text).map(|mut s| {
+                        s.reference = s.reference.or(source_ref);
+                        s
+                    }),
                 };
                 contact.lists.set(list, fact);
             }

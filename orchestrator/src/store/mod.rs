@@ -13,6 +13,7 @@
 //! - [`history`]: recent sends and suppressed addresses, for frequency caps and suppressions;
 //! - [`inbox`]: queued events, and those held for paused flows;
 //! - [`set_aside`]: work the engine or delivery could not load, step or record;
+//! - [`segments`]: saved segments, message history, and the change log segment indexes follow;
 //! - [`bench`]: bulk writes for `cairn bench engine`.
 
 pub mod bench;
@@ -24,6 +25,7 @@ pub mod history;
 pub mod inbox;
 pub mod journal;
 pub mod outbox;
+pub mod segments;
 pub mod set_aside;
 pub mod tags;
 pub mod tokens;

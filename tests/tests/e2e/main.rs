@@ -9,6 +9,7 @@ mod facts;
 mod limits;
 mod policy;
 mod queues;
+mod segments;
 mod service;
 mod templates;
 mod timeouts;

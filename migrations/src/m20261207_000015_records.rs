@@ -50,7 +50,8 @@ impl MigrationTrait for Migration {
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_table(Table::drop().table("record_types").if_exists().to_owned())
             .await?;
-        m.drop_index(drop_index("contact_records_type", "contact_records")).await?;
+        m.drop_index(drop_index("contact_records_type", "contact_records"))
+            .await?;
         m.drop_table(Table::drop().table("contact_records").if_exists().to_owned())
             .await
     }

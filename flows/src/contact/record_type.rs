@@ -112,10 +112,14 @@ mod tests {
     use serde_json::json;
 
     fn declared() -> BTreeMap<String, FieldType> {
-        [("end_date", FieldType::Date), ("amount", FieldType::Number), ("active", FieldType::Bool)]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect()
+        [
+            ("end_date", FieldType::Date),
+            ("amount", FieldType::Number),
+            ("active", FieldType::Bool),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
     }
 
     #[test]

@@ -259,7 +259,8 @@ impl Run<'_> {
                     Some(b) => r(b)?,
                     None => {
                         // The contact and the entry data; records only through templates.
-                        let body = serde_json::json!({"contact": context_json["contact"], "data": context_json["data"]});
+                        let body =
+                            serde_json::json!({"contact": context_json["contact"], "data": context_json["data"]});
                         let json = body.to_string();
                         let limit = crate::template::limits::WEBHOOK_BODY;
                         if json.len() > limit.bytes {

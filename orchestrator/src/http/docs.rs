@@ -10,13 +10,14 @@ use super::contacts::{ContactObject, ContactPage, ListBody, Removed, SourceBody,
 pub use super::error::{Detail, ErrorBody, ErrorInner};
 use super::flows::{FlowVersion, SecretBody};
 use super::journeys::{ContactBody, EntryAccepted, EntryBody, EventBody};
-use super::{admin, audience, contacts, flows, journeys, tracking};
+use super::records::{ContactRecords, RecordTypeBody, RecordTypeSummary};
+use super::{admin, audience, contacts, flows, journeys, records, tracking};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Cairn",
-        description = "Journey orchestration: flows, entries, events, contacts with their tags and lists, journals, messages."
+        description = "Journey orchestration: flows, entries, events, contacts with their tags, lists and related records, journals, messages."
     ),
     paths(
         flows::create_flow,
@@ -42,6 +43,11 @@ use super::{admin, audience, contacts, flows, journeys, tracking};
         audience::list_tags,
         audience::define_tag,
         audience::list_lists,
+        records::list_records,
+        records::put_record,
+        records::delete_record,
+        records::define_record_type,
+        records::list_record_types,
         admin::outbox,
         admin::list_set_aside,
         admin::retry_set_aside,
@@ -67,6 +73,10 @@ use super::{admin, audience, contacts, flows, journeys, tracking};
         TagDefinitionBody,
         TagSummary,
         ListSummary,
+        ContactRecords,
+        RecordTypeBody,
+        RecordTypeSummary,
+        crate::store::records::StoredRecord,
         crate::store::tags::TagFact,
         crate::store::tags::ListFact,
         crate::store::tags::Source,

@@ -1,4 +1,4 @@
-//! Contacts with their tags and lists.
+//! Contacts with their tags, lists and related records.
 //!
 //! Tags remember: for each contact × tag, how many times it was added, the first and the last
 //! time, and what added it; removing a tag keeps that history (`present = 0`).
@@ -118,7 +118,8 @@ pub async fn lock_contacts(c: &impl ConnectionTrait, sorted_ids: &[i64]) -> Resu
     Ok(())
 }
 
-/// Contacts by internal id, with their tag facts (present or not) and their lists.
+/// Contacts by internal id, with their tag facts (present or not), their lists and their
+/// related records.
 pub async fn load(c: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, Contact>> {
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(1000) {
@@ -184,7 +185,7 @@ pub async fn load(c: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, 
                 "SELECT contact_id AS c0, list AS c1, added_at AS c2 FROM contact_lists WHERE contact_id IN ({list})"
             ),
             &[Int, Text, Int],
-            values,
+            values.clone(),
         )
         .await?;
         for (id, list, added_at) in lists {
@@ -196,6 +197,7 @@ pub async fn load(c: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, 
                 contact.lists.set(list, fact);
             }
         }
+        super::records::load_into(c, &mut out, values, &list).await?;
     }
     Ok(out)
 }

@@ -73,7 +73,7 @@ pub async fn list_records(State(state): State<AppState>, Segment(id): Segment) -
     Ok(Json(ContactRecords { records }))
 }
 
-#[utoipa::path(put, path = "/api/contacts/{id}/records/{type}/{record_id}", tag = "records", params(("id" = String, Path), ("type" = String, Path, description = "The record type: `contract`, `order`…"), ("record_id" = String, Path)), request_body(content = serde_json::Value, description = "The record's fields, a JSON object (at most 200 keys, 64 KiB as JSON); an `id` key, when given, is the path's record id"), responses((status = 201, description = "Created: the record as stored", body = StoredRecord), (status = 200, description = "Replaced: its fields are the body's", body = StoredRecord), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 404, description = "No such contact", body = ErrorBody), (status = 409, description = "The contact has 1000 records already", body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody), (status = 422, description = "Not a name, not an object, or a field that does not fit its declared type (named)", body = ErrorBody)))]
+#[utoipa::path(put, path = "/api/contacts/{id}/records/{type}/{record_id}", tag = "records", params(("id" = String, Path), ("type" = String, Path, min_length = 1, max_length = 256, description = "The record type: `contract`, `order`…"), ("record_id" = String, Path, min_length = 1, max_length = 256)), request_body(content = serde_json::Value, description = "The record's fields, a JSON object (at most 200 keys, 64 KiB as JSON); an `id` key, when given, is the path's record id"), responses((status = 201, description = "Created: the record as stored", body = StoredRecord), (status = 200, description = "Replaced: its fields are the body's", body = StoredRecord), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 404, description = "No such contact", body = ErrorBody), (status = 409, description = "The contact has 1000 records already", body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody), (status = 422, description = "Not a name, not an object, or a field that does not fit its declared type (named)", body = ErrorBody)))]
 pub async fn put_record(
     State(state): State<AppState>,
     Triple(id, kind, record_id): Triple,
@@ -89,7 +89,7 @@ pub async fn put_record(
     Ok((status, Json(record)).into_response())
 }
 
-#[utoipa::path(delete, path = "/api/contacts/{id}/records/{type}/{record_id}", tag = "records", params(("id" = String, Path), ("type" = String, Path), ("record_id" = String, Path)), responses((status = 204, description = "Deleted"), (status = 404, description = "No such contact, or no such record", body = ErrorBody), (status = 422, description = "Not a name", body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/contacts/{id}/records/{type}/{record_id}", tag = "records", params(("id" = String, Path), ("type" = String, Path, min_length = 1, max_length = 256), ("record_id" = String, Path, min_length = 1, max_length = 256)), responses((status = 204, description = "Deleted"), (status = 404, description = "No such contact, or no such record", body = ErrorBody), (status = 422, description = "Not a name", body = ErrorBody)))]
 pub async fn delete_record(
     State(state): State<AppState>,
     Triple(id, kind, record_id): Triple,
@@ -102,7 +102,7 @@ pub async fn delete_record(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(put, path = "/api/record-types/{type}", tag = "records", params(("type" = String, Path)), request_body = RecordTypeBody, responses((status = 201, description = "Declared", body = serde_json::Value), (status = 200, description = "Changed: records written from now on are checked against it; stored ones stay as they are", body = serde_json::Value), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody), (status = 422, description = "Not a name, or not a field type (named)", body = ErrorBody)))]
+#[utoipa::path(put, path = "/api/record-types/{type}", tag = "records", params(("type" = String, Path, min_length = 1, max_length = 256)), request_body = RecordTypeBody, responses((status = 201, description = "Declared", body = serde_json::Value), (status = 200, description = "Changed: records written from now on are checked against it; stored ones stay as they are", body = serde_json::Value), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody), (status = 422, description = "Not a name, or not a field type (named)", body = ErrorBody)))]
 pub async fn define_record_type(
     State(state): State<AppState>,
     Segment(kind): Segment,

@@ -145,6 +145,34 @@ async fn records_of_unknown_contacts_and_malformed_records_are_refused_with_the_
 }
 
 #[tokio::test]
+async fn a_contact_holds_at_most_1000_records_and_may_still_replace_them() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let name = backend.name;
+        put_contact(&t, "ann", json!({})).await;
+        for i in 0..1000 {
+            let (status, body) = put_record(&t, &format!("ann/records/order/o{i}"), json!({"n": i})).await;
+            assert_eq!(status, StatusCode::CREATED, "{name}: {body}");
+        }
+        let (status, body) = put_record(&t, "ann/records/loyalty/gold", json!({})).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{name}: {body}");
+        assert_eq!(
+            body["error"]["message"], "contact 'ann' has 1000 records already, the most one contact may have",
+            "{name}"
+        );
+        let (status, _) = put_record(&t, "ann/records/order/o7", json!({"n": "seven"})).await;
+        assert_eq!(status, StatusCode::OK, "{name}: an existing record is replaced");
+        let (_, listed) = t.get("/api/contacts/ann/records").await;
+        assert_eq!(
+            listed["records"]["loyalty"],
+            Value::Null,
+            "{name}: the 1001st was not written"
+        );
+        t.stop().await;
+    }
+}
+
+#[tokio::test]
 async fn a_declared_type_refuses_a_field_that_does_not_fit_naming_it_and_writes_nothing() {
     for backend in backends().await {
         let t = TestApp::spawn(&backend).await;

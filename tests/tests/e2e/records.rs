@@ -119,6 +119,11 @@ async fn records_of_unknown_contacts_and_malformed_records_are_refused_with_the_
             ("ann/records/%20/k1", json!({}), "type"),
             ("ann/records/contract/%09", json!({}), "record_id"),
             ("ann/records/contract/k1", json!({"": 1}), "fields."),
+            (
+                "ann/records/contract/k1",
+                json!({"terms": "x".repeat(40_000), "notes": "y".repeat(40_000)}),
+                "fields",
+            ),
         ];
         for (path, body, field) in refused {
             let (status, answer) = put_record(&t, path, body).await;

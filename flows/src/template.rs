@@ -1,4 +1,7 @@
-//! Message templates: `{{contact.first_name}}`, `{{data.order_id}}`, minijinja syntax.
+//! Message templates: `{{contact.first_name}}`, `{{data.order_id}}`, minijinja syntax. The
+//! context is the contact (`contact`), the entry data (`data`) and the contact's related records
+//! by type (`records`: `{% for c in records.contract %}{{ c.id }} {{ c.end_date }}{% endfor %}`,
+//! each record its fields plus `id`; a type the contact has none of loops zero times).
 //!
 //! Templates are parsed when a flow is compiled, so a flow whose templates do not parse never
 //! runs. What a template interpolates is escaped for where it goes: HTML in email bodies, JSON

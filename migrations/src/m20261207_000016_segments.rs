@@ -4,7 +4,7 @@
 //! - `segments`: a saved condition with a unique name;
 //! - `messages.opened_at` / `clicked_at`: the last open and click of each message (ms);
 //! - `contact_changes`: one row per write to a contact's facts (`contacts`, `contact_tags`,
-//!   `contact_lists`, and a message becoming sent, opened or clicked), written by triggers so
+//!   `contact_lists`, `contact_records`, and a message becoming sent, opened or clicked), written by triggers so
 //!   that no writer, in this process or another, can forget it. A reader that has seen every
 //!   row up to a mark reloads the contacts of the rows after it. On SQLite the mark is the row
 //!   id (writers are serialised, so ids commit in order); on PostgreSQL ids do not commit in
@@ -22,10 +22,11 @@ use crate::{drop_index, index};
 pub struct Migration;
 
 /// The tables whose writes are logged, with the column naming the contact.
-const LOGGED: [(&str, &str); 3] = [
+const LOGGED: [(&str, &str); 4] = [
     ("contacts", "id"),
     ("contact_tags", "contact_id"),
     ("contact_lists", "contact_id"),
+    ("contact_records", "contact_id"),
 ];
 
 #[async_trait::async_trait]

@@ -1,6 +1,6 @@
 //! Contacts as the core sees them, and [`Facts`]: the read-only view a step evaluates
 //! conditions and templates against. [`ContactPatch`] reads a contact object as an entry or an
-//! import gives it.
+//! import gives it; [`FieldType`] checks a related record's fields against their declared types.
 //!
 //! A step may add a tag and branch on it in the same call, so `Facts` overlays the step's own
 //! pending [`Changes`] on the stored contact; the shell applies the changes afterwards.
@@ -15,9 +15,11 @@ use serde_json::{Map, Value};
 
 pub use facts::{ListFact, Lists, MessageFact, MessageSeen, Record, Records, Source, SourceKind, TagFact, Tags};
 pub use patch::{ContactPatch, MAX_FIELDS, MAX_NAMES, MAX_RECORDS};
+pub use record_type::{FieldType, check_fields};
 
 mod facts;
 mod patch;
+mod record_type;
 
 /// A person a journey can reach.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -203,6 +205,26 @@ impl<'a> Facts<'a> {
         out.insert("tags".into(), self.effective(c.tags.iter(), &self.changes.tags));
         out.insert("lists".into(), self.effective(c.lists.iter(), &self.changes.lists));
         out
+    }
+
+    /// The template context's `records`: each type's records, each as its fields plus `id`
+    /// (`{% for c in records.contract %}{{ c.id }}: {{ c.end_date }}{% endfor %}`).
+    pub fn records_object(&self) -> Map<String, Value> {
+        self.contact
+            .records
+            .iter()
+            .map(|(kind, records)| {
+                let items = records
+                    .iter()
+                    .map(|r| {
+                        let mut item = r.fields.clone();
+                        item.insert("id".into(), Value::String(r.id.clone()));
+                        Value::Object(item)
+                    })
+                    .collect();
+                (kind.clone(), Value::Array(items))
+            })
+            .collect()
     }
 
     pub fn data(&self) -> &Map<String, Value> {

@@ -165,7 +165,11 @@ impl Run<'_> {
 
     pub(super) fn send(&mut self, channel: Channel, content: &ContentTemplates, mut to: String, guard: Option<Guard>) {
         let facts = self.facts();
-        let context_json = serde_json::json!({"contact": facts.contact_object(), "data": facts.data()});
+        let context_json = serde_json::json!({
+            "contact": facts.contact_object(),
+            "data": facts.data(),
+            "records": facts.records_object(),
+        });
         let context = minijinja::Value::from_serialize(&context_json);
         let rendered = match self.render(content, &context, &context_json) {
             Ok((content, url)) => {
@@ -254,7 +258,10 @@ impl Run<'_> {
                 let body = match body {
                     Some(b) => r(b)?,
                     None => {
-                        let json = context_json.to_string();
+                        // The contact and the entry data; records only through templates.
+                        let body =
+                            serde_json::json!({"contact": context_json["contact"], "data": context_json["data"]});
+                        let json = body.to_string();
                         let limit = crate::template::limits::WEBHOOK_BODY;
                         if json.len() > limit.bytes {
                             return Err(crate::template::over_limit("body", limit));

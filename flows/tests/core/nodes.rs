@@ -213,6 +213,33 @@ fn send_push_goes_to_the_contact_id() {
 }
 
 #[test]
+fn a_message_lists_the_contacts_records_each_with_its_fields_and_id() {
+    let mut c = ann();
+    let record = |id: &str, fields: Value| flows::contact::Record {
+        id: id.into(),
+        fields: fields.as_object().cloned().unwrap(),
+    };
+    c.records.insert(
+        "contract".into(),
+        vec![
+            record("k1", json!({"plan": "gold", "end_date": "2027-01-15"})),
+            record("k2", json!({"plan": "basic", "end_date": "2027-03-01"})),
+        ],
+    );
+    let flow = line(json!([{"id": "sms", "type": "send_sms",
+        "text": "{% for k in records.contract %}{{ k.id }} {{ k.plan }} ends {{ k.end_date }}; {% endfor %}\
+                 {{ records.contract | length }} contracts, {% for o in records.order %}{{ o.id }}{% else %}no orders{% endfor %}"}]));
+    let j = Journey::start(flow, c, T0);
+    assert_eq!(j.journal()[1], "sms send sms to +37255512345");
+    assert_eq!(
+        j.sends()[0].content,
+        Content::Sms {
+            text: "k1 gold ends 2027-01-15; k2 basic ends 2027-03-01; 2 contracts, no orders".into()
+        }
+    );
+}
+
+#[test]
 fn webhook_renders_url_headers_and_a_default_json_body() {
     let flow = line(
         json!([{"id": "crm", "type": "webhook", "url": "https://crm.example/contacts/{{contact.id}}",

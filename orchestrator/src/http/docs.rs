@@ -10,14 +10,15 @@ use super::contacts::{ContactObject, ContactPage, ListBody, Removed, SourceBody,
 pub use super::error::{Detail, ErrorBody, ErrorInner};
 use super::flows::{FlowVersion, SecretBody};
 use super::journeys::{ContactBody, EntryAccepted, EntryBody, EventBody};
+use super::records::{ContactRecords, RecordTypeBody, RecordTypeSummary};
 use super::segments::{PreviewBody, SegmentBody};
-use super::{admin, audience, contacts, flows, journeys, segments, tracking};
+use super::{admin, audience, contacts, flows, journeys, records, segments, tracking};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Cairn",
-        description = "Journey orchestration: flows, entries, events, contacts with their tags and lists, saved segments and previews, journals, messages."
+        description = "Journey orchestration: flows, entries, events, contacts with their tags, lists and related records, saved segments and previews, journals, messages."
     ),
     paths(
         flows::create_flow,
@@ -50,6 +51,11 @@ use super::{admin, audience, contacts, flows, journeys, segments, tracking};
         segments::delete_segment,
         segments::preview_condition,
         segments::preview_segment,
+        records::list_records,
+        records::put_record,
+        records::delete_record,
+        records::define_record_type,
+        records::list_record_types,
         admin::outbox,
         admin::list_set_aside,
         admin::retry_set_aside,
@@ -79,6 +85,10 @@ use super::{admin, audience, contacts, flows, journeys, segments, tracking};
         PreviewBody,
         crate::service::segments::SavedSegment,
         crate::service::segments::Preview,
+        ContactRecords,
+        RecordTypeBody,
+        RecordTypeSummary,
+        crate::store::records::StoredRecord,
         crate::store::tags::TagFact,
         crate::store::tags::ListFact,
         crate::store::tags::Source,

@@ -4,7 +4,8 @@
 //! can serve it on port 0; [`server`] runs it under connection limits and timeouts.
 //!
 //! Areas: [`flows`], [`journeys`] (entries and events), [`contacts`], [`audience`] (tag
-//! definitions, tags and lists in use), [`tracking`], [`admin`]
+//! definitions, tags and lists in use), [`records`] (contacts' related records and record
+//! types), [`tracking`], [`admin`]
 //! (outbox, set-aside, health); [`docs`] is the OpenAPI document.
 
 pub mod admin;
@@ -17,6 +18,7 @@ pub mod error;
 pub mod flows;
 pub mod guard;
 pub mod journeys;
+pub mod records;
 pub mod segments;
 pub mod server;
 mod signed;
@@ -55,49 +57,59 @@ pub struct AppState {
 #[derive(Debug, Clone)]
 pub struct Segment(pub String);
 
+/// Two path segments (`/api/contacts/{id}/tags/{tag}`), read as [`Segment`] is.
+#[derive(Debug, Clone)]
+pub struct Pair(pub String, pub String);
+
+/// Three path segments (`/api/contacts/{id}/records/{type}/{record_id}`), read as [`Segment`]
+/// is.
+#[derive(Debug, Clone)]
+pub struct Triple(pub String, pub String, pub String);
+
+/// The path's segments as `T`, rejected as [`Segment`] says.
+async fn segments<T, S>(parts: &mut axum::http::request::Parts, state: &S) -> Result<T, error::ApiError>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    use axum::extract::FromRequestParts as _;
+    use axum::extract::rejection::PathRejection;
+    match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+        Ok(axum::extract::Path(segments)) => Ok(segments),
+        Err(PathRejection::FailedToDeserializePathParams(e)) => Err(error::ApiError::NotFound(format!(
+            "nothing at {}: {}",
+            parts.uri.path(),
+            e.body_text()
+        ))),
+        Err(e) => Err(error::ApiError::internal(format!(
+            "path of {}: {}",
+            parts.uri.path(),
+            e.body_text()
+        ))),
+    }
+}
+
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Segment {
     type Rejection = error::ApiError;
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
-        use axum::extract::rejection::PathRejection;
-        match axum::extract::Path::<String>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Path(segment)) => Ok(Segment(segment)),
-            Err(PathRejection::FailedToDeserializePathParams(e)) => Err(error::ApiError::NotFound(format!(
-                "nothing at {}: {}",
-                parts.uri.path(),
-                e.body_text()
-            ))),
-            Err(e) => Err(error::ApiError::internal(format!(
-                "path of {}: {}",
-                parts.uri.path(),
-                e.body_text()
-            ))),
-        }
+        segments(parts, state).await.map(Segment)
     }
 }
-
-/// Two path segments (`/api/contacts/{id}/tags/{tag}`), read as [`Segment`] is.
-#[derive(Debug, Clone)]
-pub struct Pair(pub String, pub String);
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Pair {
     type Rejection = error::ApiError;
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
-        use axum::extract::rejection::PathRejection;
-        match axum::extract::Path::<(String, String)>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Path((a, b))) => Ok(Pair(a, b)),
-            Err(PathRejection::FailedToDeserializePathParams(e)) => Err(error::ApiError::NotFound(format!(
-                "nothing at {}: {}",
-                parts.uri.path(),
-                e.body_text()
-            ))),
-            Err(e) => Err(error::ApiError::internal(format!(
-                "path of {}: {}",
-                parts.uri.path(),
-                e.body_text()
-            ))),
-        }
+        segments(parts, state).await.map(|(a, b)| Pair(a, b))
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Triple {
+    type Rejection = error::ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        segments(parts, state).await.map(|(a, b, c)| Triple(a, b, c))
     }
 }
 
@@ -108,6 +120,7 @@ pub fn app(state: AppState) -> Router {
         .merge(contacts::routes())
         .merge(audience::routes())
         .merge(segments::routes())
+        .merge(records::routes())
         .merge(admin::routes())
         .merge(tracking::routes())
         .merge(

@@ -253,7 +253,8 @@ pub async fn erase(s: &Services, id: &str) -> Result<()> {
 }
 
 /// A contact as `GET /api/contacts/{id}` shows it: the record, the zone its sends use and which
-/// source gave it, its country, suppressed addresses, and its tag and list facts.
+/// source gave it, its country, suppressed addresses, its tag and list facts and its related
+/// records by type.
 pub async fn view(s: &Services, id: &str) -> Result<Value> {
     let contact_id = existing(&s.db, id).await?;
     let contact = contacts::load(&s.db, &[contact_id])
@@ -264,6 +265,7 @@ pub async fn view(s: &Services, id: &str) -> Result<Value> {
     let addresses: Vec<String> = flows::geo::suppression_keys(&contact).collect();
     let suppressed = crate::store::history::suppressed(&s.db, &addresses).await?;
     let (tags, lists) = facts(&s.db, contact_id).await?;
+    let records = super::records::by_type(&s.db, contact_id).await?;
     Ok(json!({
         "id": contact.id,
         "email": contact.email,
@@ -274,6 +276,7 @@ pub async fn view(s: &Services, id: &str) -> Result<Value> {
         "fields": contact.fields,
         "tags": tags,
         "lists": lists,
+        "records": records,
         "suppressed": suppressed,
     }))
 }

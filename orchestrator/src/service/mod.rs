@@ -9,6 +9,8 @@
 //! - [`tracking`]: recording a verified open or click, and using an entry's signature up.
 //! - [`contacts`]: the contacts API: writing, searching and erasing contacts, their tags and
 //!   lists, tag definitions.
+//! - [`records`]: a contact's related records (contracts, orders…), record types and the
+//!   types they declare for their fields.
 //! - [`contact`]: the `contact` object of an entry, and what makes a name a name.
 //! - [`import`]: contacts and events read from files, with line-numbered errors.
 //! - [`refusal`]: why an entry was refused, in the API's words.
@@ -21,6 +23,7 @@ pub mod contacts;
 pub mod flows;
 pub mod import;
 pub mod journeys;
+pub mod records;
 pub mod refusal;
 pub mod segments;
 pub mod set_aside;

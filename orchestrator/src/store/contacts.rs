@@ -1,4 +1,4 @@
-//! Contacts with their tags and lists.
+//! Contacts with their tags, lists and related records.
 //!
 //! Tags remember: for each contact × tag, how many times it was added, the first and the last
 //! time, and what added it; removing a tag keeps that history (`present = 0`).
@@ -118,7 +118,8 @@ pub async fn lock_contacts(c: &impl ConnectionTrait, sorted_ids: &[i64]) -> Resu
     Ok(())
 }
 
-/// Contacts by internal id, with their tag facts (present or not) and their lists.
+/// Contacts by internal id, with their tag facts (present or not), their lists and their
+/// related records.
 pub async fn load(c: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, Contact>> {
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(1000) {
@@ -200,7 +201,7 @@ pub async fn load(c: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, 
                  FROM contact_lists WHERE contact_id IN ({list})"
             ),
             &[Int, Text, Int, Text, Text],
-            values,
+            values.clone(),
         )
         .await?;
         for (id, list, added_at, source, source_ref) in lists {
@@ -215,6 +216,7 @@ pub async fn load(c: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, 
                 contact.lists.set(list, fact);
             }
         }
+        super::records::load_into(c, &mut out, values, &list).await?;
     }
     Ok(out)
 }

@@ -164,7 +164,7 @@ pub async fn search(c: &impl ConnectionTrait, q: Option<&str>, after: i64, limit
     rows.iter().map(row_of).collect()
 }
 
-/// Erases a contact: their row, tags, lists, journeys (running ones leave their node's count),
+/// Erases a contact: their row, tags, lists, related records, journeys (running ones leave their node's count),
 /// journal, messages with their outbox rows, queued and held events, set-aside items and the
 /// suppressions of `addresses`. What stays are anonymous counts (`journal_counts`,
 /// `tokens_here`). The contact's row must be locked first (PostgreSQL).
@@ -197,6 +197,7 @@ pub async fn erase(c: &impl ConnectionTrait, contact: i64, addresses: &[String])
         "tokens",
         "contact_tags",
         "contact_lists",
+        "contact_records",
     ] {
         exec(c, &format!("DELETE FROM {table} WHERE contact_id = $1"), id()).await?;
     }

@@ -6,6 +6,7 @@
 //! - [`contacts`]: contacts with their tags and lists;
 //! - [`directory`]: contacts written whole or in part, searched, erased;
 //! - [`tags`]: tag definitions, the facts each contact's tags and lists keep, tag expiry;
+//! - [`records`]: related records of contacts (contracts, orders…), declared record types;
 //! - [`tokens`]: journeys: entering, claiming the due ones, saving them after a step;
 //! - [`counts`]: journeys and journal lines counted per node, and the stats read from them;
 //! - [`journal`]: what each journey did;
@@ -25,6 +26,7 @@ pub mod history;
 pub mod inbox;
 pub mod journal;
 pub mod outbox;
+pub mod records;
 pub mod segments;
 pub mod set_aside;
 pub mod tags;
@@ -47,6 +49,14 @@ pub enum Error {
     Unreadable {
         what: &'static str,
         id: i64,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A stored row keyed by a name (a record type) whose JSON does not decode.
+    #[error("{what} '{name}' is unreadable: {source}")]
+    UnreadableNamed {
+        what: &'static str,
+        name: String,
         #[source]
         source: serde_json::Error,
     },

@@ -446,7 +446,7 @@ async fn put_creates_then_replaces_and_patch_changes_only_what_it_names() {
 }
 
 /// Every text value in every table of the database that contains `needle`.
-async fn everywhere(t: &TestApp, needle: &str) -> Vec<String> {
+pub(crate) async fn everywhere(t: &TestApp, needle: &str) -> Vec<String> {
     let db = &t.app.state.services.db;
     let postgres = db.get_database_backend() == sea_orm::DbBackend::Postgres;
     let query = |sql: &str| sea_orm::Statement::from_string(db.get_database_backend(), sql.to_string());

@@ -1,7 +1,7 @@
 //! The end-to-end tests, in one binary (each test binary links the whole stack): the service
-//! on SQLite and PostgreSQL, the contacts API, what contacts' tags and lists remember, delivery
-//! through real providers, the send policy, the limits at the door, the template journeys,
-//! provider timeouts and the Redis queues.
+//! on SQLite and PostgreSQL, the contacts API, what contacts' tags and lists remember, their
+//! related records, delivery through real providers, the send policy, the limits at the door,
+//! the template journeys, provider timeouts and the Redis queues.
 
 mod contacts;
 mod delivery;
@@ -9,6 +9,7 @@ mod facts;
 mod limits;
 mod policy;
 mod queues;
+mod records;
 mod segments;
 mod service;
 mod templates;

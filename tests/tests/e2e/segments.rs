@@ -270,3 +270,40 @@ async fn an_opened_email_is_history_a_filter_can_read() {
         t.stop().await;
     }
 }
+
+#[tokio::test]
+async fn contracts_ending_soon_are_found_and_a_renewed_contract_drops_out_at_once() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let soon = (t.now() + TimeDelta::days(20)).date_naive().to_string();
+        let later = (t.now() + TimeDelta::days(400)).date_naive().to_string();
+        for (id, end) in [("ann", &soon), ("bob", &later)] {
+            put(&t, id, json!({"email": format!("{id}@example.com")})).await;
+            let record = json!({"status": "active", "end_date": end}).to_string();
+            let (status, answer) = t
+                .call(
+                    "PUT",
+                    &format!("/api/contacts/{id}/records/contract/k-{id}"),
+                    Some(&record),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{answer}");
+        }
+        let ending = json!({"records": {"type": "contract", "any": {"all": [
+            {"field": {"path": "status", "op": "eq", "value": "active"}},
+            {"field": {"path": "end_date", "op": "within_next", "value": "30d"}}]}}});
+        let (count, shown, answer) = preview(&t, ending.clone()).await;
+        assert_eq!((count, shown), (1, vec!["ann".to_string()]), "{}", backend.name);
+        assert_eq!(
+            answer["contacts"][0]["matched"]["records"]["contract"][0]["id"],
+            "k-ann"
+        );
+        let renewed = json!({"status": "active", "end_date": later}).to_string();
+        let (status, _) = t
+            .call("PUT", "/api/contacts/ann/records/contract/k-ann", Some(&renewed))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(preview(&t, ending).await.0, 0, "{}: ann renewed", backend.name);
+        t.stop().await;
+    }
+}

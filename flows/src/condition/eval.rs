@@ -192,6 +192,14 @@ fn field<K: Known + ?Sized>(test: &FieldTest, s: &Subject<'_, K>) -> bool {
     }
 }
 
+/// Whether `eq` with this text as its value matches a field only when the field is this very
+/// string: it is not empty and reads neither as a number nor as a boolean (which loose
+/// equality would let a number, a boolean or another spelling meet).
+pub fn equals_only_itself(text: &str) -> bool {
+    let v = Value::String(text.to_string());
+    !text.is_empty() && as_number(&v).is_none() && as_bool(&v).is_none()
+}
+
 fn is_empty(v: &Value) -> bool {
     matches!(v, Value::Null) || v.as_str().is_some_and(|s| s.is_empty())
 }

@@ -17,7 +17,7 @@ use crate::json::typed_at;
 use crate::problem::FieldProblem;
 use crate::values::Duration;
 
-pub use eval::Known;
+pub use eval::{Known, equals_only_itself};
 pub use when::{Count, DateTest, Moment};
 
 mod eval;

@@ -99,6 +99,9 @@ pub fn run(cli: Cli) -> i32 {
         Command::Bench(BenchCommand::Engine { contacts, batch, dir }) => {
             bench::engine_command(contacts, batch, &dir).map(|()| 0)
         }
+        Command::Bench(BenchCommand::Segments { contacts, runs, dir }) => {
+            bench::segments_command(contacts, runs, &dir).map(|()| 0)
+        }
         Command::Bench(BenchCommand::Throttle {
             rate,
             messages,

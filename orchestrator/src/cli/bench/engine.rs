@@ -139,7 +139,7 @@ pub async fn engine(contacts: u64, batch: u64, dir: &std::path::Path) -> anyhow:
         transitions_per_s,
         ceiling_per_s,
         ratio: transitions_per_s / ceiling_per_s,
-        peak_rss_mb: peak_rss_mb(),
+        peak_rss_mb: super::peak_rss_mb(),
         enter_seconds,
         delivery_seconds,
         batch,
@@ -173,13 +173,4 @@ async fn ceiling(db: &DatabaseConnection, rows: u64, batch: u64) -> anyhow::Resu
         written += n;
     }
     Ok(rows as f64 / timer.elapsed().as_secs_f64())
-}
-
-/// Peak resident set size of this process (Linux `VmHWM`), in MiB.
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_string))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
-        .map_or(0.0, |kb| kb / 1024.0)
 }

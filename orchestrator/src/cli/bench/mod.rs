@@ -2,8 +2,10 @@
 //!
 //! - [`engine`]: journeys through the engine and delivery on the embedded default.
 //! - [`throttle`]: the Redis throttle shared by several workers.
+//! - [`segments`]: "Load contacts" over many contacts, against plain SQL.
 
 pub mod engine;
+pub mod segments;
 pub mod throttle;
 
 use std::io::{self, Write};
@@ -22,6 +24,18 @@ pub enum BenchCommand {
         /// Tokens per engine transaction.
         #[arg(long, default_value_t = 1000)]
         batch: u64,
+        /// Where the temporary database goes.
+        #[arg(long, default_value_os_t = std::env::temp_dir())]
+        dir: PathBuf,
+    },
+    /// N contacts with tag histories, lists, contracts and sent emails; three segment questions
+    /// answered as `POST /api/segments/preview` answers them, and as plain SQL.
+    Segments {
+        #[arg(long, default_value_t = 100_000)]
+        contacts: u64,
+        /// Times each question is asked.
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
         /// Where the temporary database goes.
         #[arg(long, default_value_os_t = std::env::temp_dir())]
         dir: PathBuf,
@@ -63,6 +77,17 @@ pub fn engine_command(contacts: u64, batch: u64, dir: &Path) -> Result<(), CliEr
     Ok(())
 }
 
+pub fn segments_command(contacts: u64, runs: usize, dir: &Path) -> Result<(), CliError> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let figures = runtime
+        .block_on(segments::run(contacts, runs, dir))
+        .map_err(|e| CliError::Argument {
+            message: format!("benchmark failed: {e:#}"),
+        })?;
+    println!("{}", serde_json::to_string(&figures).map_err(io::Error::other)?);
+    Ok(())
+}
+
 pub fn throttle_command(b: throttle::ThrottleBench) -> Result<(), CliError> {
     let runtime = tokio::runtime::Runtime::new()?;
     let figures = runtime
@@ -97,4 +122,13 @@ pub fn throttle_worker(
     }
     w.flush()?;
     Ok(())
+}
+
+/// Peak resident set size of this process (Linux `VmHWM`), in MiB.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_string))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        .map_or(0.0, |kb| kb / 1024.0)
 }

@@ -84,6 +84,13 @@ pub enum MessageTime {
     Clicked = 2,
 }
 
+/// An instant as (seconds, nanoseconds), ordered as instants are.
+pub type Instant = (i64, u32);
+
+pub fn instant(at: DateTime<Utc>) -> Instant {
+    (at.timestamp(), at.timestamp_subsec_nanos())
+}
+
 /// One contact's facts, compactly.
 pub struct Entry {
     id: Box<str>,
@@ -97,6 +104,8 @@ pub struct Entry {
     /// (list, joined at), sorted by list.
     lists: Box<[(u32, Ms)]>,
     records: Records,
+    /// The numbers of the records, in the order `records` holds them.
+    record_numbers: Box<[u32]>,
     messages: Box<[Sent]>,
 }
 
@@ -200,15 +209,25 @@ fn sorted_names<'a>(names: impl Iterator<Item = &'a str>) -> Value {
 pub struct Index {
     pub(super) names: Names,
     entries: Vec<Option<Entry>>,
-    len: u64,
+    /// Every contact's id.
+    all: RoaringBitmap,
     /// By tag: who has it now, and who was ever given it.
     pub(super) tag_active: HashMap<u32, RoaringBitmap>,
     pub(super) tag_any: HashMap<u32, RoaringBitmap>,
     pub(super) lists: HashMap<u32, RoaringBitmap>,
     /// By record type: who has at least one.
     pub(super) record_kinds: HashMap<u32, RoaringBitmap>,
-    /// By (record type, field): the record field values that read as instants, with whose.
-    pub(super) record_dates: HashMap<(u32, u32), BTreeSet<(Ms, u32)>>,
+    /// Records are numbered as they are put; by number, whose record it is.
+    pub(super) record_owner: Vec<u32>,
+    /// Numbers of removed records, given again before new ones.
+    free_records: Vec<u32>,
+    /// By record type: its records' numbers.
+    pub(super) records_of_kind: HashMap<u32, RoaringBitmap>,
+    /// By (record type, field): the records whose field is each string.
+    pub(super) record_texts: HashMap<(u32, u32), HashMap<Box<str>, RoaringBitmap>>,
+    /// By (record type, field): the instants the field's strings read as, exactly (seconds,
+    /// nanoseconds), with the record's number.
+    pub(super) record_instants: HashMap<(u32, u32), BTreeSet<(Instant, u32)>>,
     /// By [`MessageTime`]: the instants messages were sent, opened and clicked, with whose.
     pub(super) message_times: [BTreeSet<(Ms, u32)>; 3],
 }
@@ -216,22 +235,16 @@ pub struct Index {
 impl Index {
     /// How many contacts the index holds.
     pub fn len(&self) -> u64 {
-        self.len
+        self.all.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.all.is_empty()
     }
 
     /// Every contact's internal id, as a set.
     pub fn everyone(&self) -> RoaringBitmap {
-        let mut all = RoaringBitmap::new();
-        for (i, e) in self.entries.iter().enumerate() {
-            if e.is_some() {
-                all.insert(i as u32);
-            }
-        }
-        all
+        self.all.clone()
     }
 
     pub fn entry(&self, id: u32) -> Option<&Entry> {
@@ -255,7 +268,7 @@ impl Index {
     /// Replaces what the index knows of contact `id` with `contact`.
     pub fn put(&mut self, id: u32, contact: &flows::Contact) {
         self.remove(id);
-        let entry = self.entry_of(contact);
+        let mut entry = self.entry_of(contact);
         for t in entry.tags.iter() {
             self.tag_any.entry(t.tag).or_default().insert(id);
             if t.active {
@@ -265,14 +278,34 @@ impl Index {
         for (list, _) in entry.lists.iter() {
             self.lists.entry(*list).or_default().insert(id);
         }
+        let mut numbers = Vec::new();
         for (kind, records) in &entry.records {
             let kind = self.names.intern(kind);
-            self.record_kinds.entry(kind).or_default().insert(id);
-            for (field, at) in record_dates(records) {
-                let field = self.names.intern(field);
-                self.record_dates.entry((kind, field)).or_default().insert((at, id));
+            if !records.is_empty() {
+                self.record_kinds.entry(kind).or_default().insert(id);
+            }
+            for record in records {
+                let number = match self.free_records.pop() {
+                    Some(n) => n,
+                    None => {
+                        self.record_owner.push(0);
+                        (self.record_owner.len() - 1) as u32
+                    }
+                };
+                self.record_owner[number as usize] = id;
+                numbers.push(number);
+                self.records_of_kind.entry(kind).or_default().insert(number);
+                for (field, text, at) in text_fields(record) {
+                    let key = (kind, self.names.intern(field));
+                    let texts = self.record_texts.entry(key).or_default();
+                    texts.entry(text.into()).or_default().insert(number);
+                    if let Some(at) = at {
+                        self.record_instants.entry(key).or_default().insert((at, number));
+                    }
+                }
             }
         }
+        entry.record_numbers = numbers.into();
         for m in entry.messages.iter() {
             for (time, at) in m.at.iter().enumerate() {
                 if *at != NONE {
@@ -285,7 +318,7 @@ impl Index {
             self.entries.resize_with(slot + 1, || None);
         }
         self.entries[slot] = Some(entry);
-        self.len += 1;
+        self.all.insert(id);
     }
 
     /// Forgets contact `id` (erased, or about to be replaced).
@@ -293,7 +326,7 @@ impl Index {
         let Some(entry) = self.entries.get_mut(id as usize).and_then(Option::take) else {
             return;
         };
-        self.len -= 1;
+        self.all.remove(id);
         for t in entry.tags.iter() {
             for map in [&mut self.tag_any, &mut self.tag_active] {
                 if let Some(b) = map.get_mut(&t.tag) {
@@ -306,15 +339,27 @@ impl Index {
                 b.remove(id);
             }
         }
+        let mut numbers = entry.record_numbers.iter();
         for (kind, records) in &entry.records {
             let Some(kind) = self.names.id(kind) else { continue };
             if let Some(b) = self.record_kinds.get_mut(&kind) {
                 b.remove(id);
             }
-            for (field, at) in record_dates(records) {
-                let Some(field) = self.names.id(field) else { continue };
-                if let Some(dates) = self.record_dates.get_mut(&(kind, field)) {
-                    dates.remove(&(at, id));
+            for record in records {
+                let Some(&number) = numbers.next() else { break };
+                self.free_records.push(number);
+                if let Some(b) = self.records_of_kind.get_mut(&kind) {
+                    b.remove(number);
+                }
+                for (field, text, at) in text_fields(record) {
+                    let Some(field) = self.names.id(field) else { continue };
+                    let key = (kind, field);
+                    if let Some(b) = self.record_texts.get_mut(&key).and_then(|t| t.get_mut(text)) {
+                        b.remove(number);
+                    }
+                    if let (Some(at), Some(set)) = (at, self.record_instants.get_mut(&key)) {
+                        set.remove(&(at, number));
+                    }
                 }
             }
         }
@@ -366,18 +411,17 @@ impl Index {
             tags: tags.into(),
             lists: lists.into(),
             records: c.records.clone(),
+            record_numbers: Box::default(),
             messages,
         }
     }
 }
 
-/// The (field, instant) pairs of records whose field value reads as an instant, as the
-/// evaluator reads dates in fields.
-fn record_dates(records: &[Record]) -> impl Iterator<Item = (&str, Ms)> {
-    records.iter().flat_map(|r| {
-        r.fields.iter().filter_map(|(field, value)| {
-            let at = flows::time::parse_instant(value.as_str()?)?;
-            Some((field.as_str(), at.timestamp_millis()))
-        })
+/// A record's fields whose values are strings, with the instant each reads as (as the
+/// evaluator reads dates in fields), if any.
+fn text_fields(record: &Record) -> impl Iterator<Item = (&str, &str, Option<Instant>)> {
+    record.fields.iter().filter_map(|(field, value)| {
+        let text = value.as_str()?;
+        Some((field.as_str(), text, flows::time::parse_instant(text).map(instant)))
     })
 }

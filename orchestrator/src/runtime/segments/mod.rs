@@ -130,9 +130,21 @@ impl Segments {
 
 /// Who matches `condition` (resolved: no saved segments left) at `now`, and the first `limit`.
 pub fn answer(index: &Index, condition: &Condition, now: DateTime<Utc>, limit: usize) -> Answer {
-    let candidates = plan::candidates(index, condition, now).unwrap_or_else(|| index.everyone());
-    let evaluated = candidates.len();
-    let ids: Vec<u32> = candidates.iter().collect();
+    let drawn = plan::candidates(index, condition, now).unwrap_or_else(|| plan::Drawn {
+        set: index.everyone(),
+        exact: false,
+    });
+    if drawn.exact {
+        return Answer {
+            count: drawn.set.len(),
+            first: drawn.set.iter().take(limit).collect(),
+            evaluated: 0,
+        };
+    }
+    let evaluated = drawn.set.len();
+    let ids: Vec<u32> = drawn.set.iter().collect();
+    let residual = plan::residual(index, condition, now);
+    let condition = &residual;
     // Two halves on two threads: each counts its matches and keeps its first `limit`.
     let half = ids.len().div_ceil(2).max(1);
     let parts: Vec<(u64, Vec<u32>)> = std::thread::scope(|s| {

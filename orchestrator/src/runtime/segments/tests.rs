@@ -76,9 +76,22 @@ fn random_contact(rng: &mut Rng, n: usize) -> Contact {
                 id: format!("k{i}"),
                 ..Record::default()
             };
-            r.fields.insert("status".into(), json!(rng.pick(&["active", "ended"])));
-            r.fields
-                .insert("end_date".into(), json!(days(rng, 60, 60).date_naive().to_string()));
+            let status = match rng.below(6) {
+                0 => json!(1),
+                1 => json!(true),
+                _ => json!(rng.pick(&["active", "ended", "1", "yes", ""])),
+            };
+            r.fields.insert("status".into(), status);
+            let end = days(rng, 60, 60);
+            let end = match rng.below(4) {
+                // On the bounds conditions name.
+                3 => json!(rng.pick(&["2026-06-20", "2026-06-15T12:00:00Z", "2026-06-15T12:00:00.5Z"])),
+                0 => json!(end.date_naive().to_string()),
+                // To the nanosecond: bounds are compared exactly.
+                1 => json!((end + TimeDelta::nanoseconds(rng.below(1_000_000_000) as i64)).to_rfc3339()),
+                _ => json!(end.to_rfc3339()),
+            };
+            r.fields.insert("end_date".into(), end);
             r
         })
         .collect();
@@ -142,11 +155,23 @@ fn random_condition(rng: &mut Rng, depth: u32) -> Value {
         2 => json!({"in_list": rng.pick(&LISTS)}),
         3 => json!({"list": {"name": rng.pick(&LISTS), "added": date_test(rng)}}),
         4 => {
-            let status = json!({"field": {"path": "status", "op": "eq", "value": "active"}});
-            let ending = json!({"field": {"path": "end_date", "op": rng.pick(&["within_next", "within_last", "before", "after"]), "value": rng.pick(&SPANS)}});
-            let inner = json!({"all": [status, ending]});
-            match rng.below(4) {
-                0 => json!({"records": {"type": "contract", "any": inner}}),
+            let value = rng.pick(&["active", "ended", "1", "yes", "", "true"]);
+            let status = json!({"field": {"path": "status", "op": "eq", "value": value}});
+            let op = rng.pick(&["within_next", "within_last", "before", "after"]);
+            let bound = if op.starts_with("within") {
+                rng.pick(&["30d", "7d", "1h"])
+            } else {
+                rng.pick(&["30d", "2026-06-20", "2026-06-15T12:00:00Z", "2026-06-15T12:00:00.5Z"])
+            };
+            let ending = json!({"field": {"path": "end_date", "op": op, "value": bound}});
+            let inner = match rng.below(4) {
+                0 => json!({"all": [status, ending]}),
+                1 => json!({"any": [status, ending]}),
+                2 => json!({"all": [{"not": status}, ending]}),
+                _ => json!({"all": [status, {"field": {"path": "end_date", "op": "exists"}}]}),
+            };
+            match rng.below(5) {
+                0 | 4 => json!({"records": {"type": "contract", "any": inner}}),
                 1 => json!({"records": {"type": "contract", "none": inner}}),
                 2 => json!({"records": {"type": "contract", "any": ending, "count": {"lt": 2}}}),
                 _ => json!({"records": {"type": "contract"}}),
@@ -229,4 +254,45 @@ fn postings_narrow_a_selective_question_to_few_contacts() {
     .unwrap();
     let found = answer(&index, &condition, now(), 10);
     assert!(found.evaluated < 100, "evaluated {} of 999", found.evaluated);
+}
+
+#[test]
+fn a_date_on_the_bound_of_a_test_is_in_or_out_as_the_evaluator_says() {
+    let ends = [
+        "2026-06-15T12:00:00Z",
+        "2026-06-15T12:00:00.5Z",
+        "2026-06-15",
+        "2026-07-15T12:00:00Z",
+    ];
+    let mut contacts: Vec<Option<Contact>> = vec![None];
+    let mut index = Index::default();
+    for (n, end) in ends.iter().enumerate() {
+        let mut c = Contact::new(format!("c{n}"));
+        let mut r = Record {
+            id: "k".into(),
+            ..Record::default()
+        };
+        r.fields.insert("end_date".into(), json!(end));
+        c.records.insert("contract".into(), vec![r]);
+        index.put(n as u32 + 1, &c);
+        contacts.push(Some(c));
+    }
+    for op in ["before", "after", "within_next", "within_last"] {
+        let bounds: &[&str] = if op.starts_with("within") {
+            &["30d", "0s"]
+        } else {
+            &ends
+        };
+        for bound in bounds {
+            let value = json!({"records": {"type": "contract", "any": {"field": {"path": "end_date", "op": op, "value": bound}}}});
+            let condition = parse_condition(value.clone()).unwrap();
+            let found = answer(&index, &condition, now(), 10);
+            assert_eq!(
+                (found.count, found.first),
+                brute_force(&contacts, &condition),
+                "{value}"
+            );
+            assert_eq!(found.evaluated, 0, "{value}: the postings say exactly who");
+        }
+    }
 }

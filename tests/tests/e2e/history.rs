@@ -59,7 +59,7 @@ async fn a_branch_sees_that_the_contact_opened_an_email_another_flow_sent() {
         let t = TestApp::spawn(&backend).await;
         let welcome = t.activate(WELCOME).await;
         let offer = t.activate(OFFER).await;
-        for id in ["ann", "bob"] {
+        for id in ["ann", "bob", "cy"] {
             enter(&t, welcome, id).await;
         }
         t.settle().await;
@@ -67,9 +67,22 @@ async fn a_branch_sees_that_the_contact_opened_an_email_another_flow_sent() {
         t.advance(TimeDelta::hours(2)).await;
         let response = t.get_raw(&pixel).await;
         assert!(response.status().is_success(), "{}", response.status());
+        // Cy's open arrives as an event from elsewhere, naming the message; Bob names Cy's.
+        let (_, outbox) = t.get("/api/outbox").await;
+        let to_cy = outbox
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["contact"] == "cy")
+            .unwrap();
+        for who in ["cy", "bob"] {
+            let opened = json!({"contact": who, "type": "opened", "message": to_cy["id"]}).to_string();
+            let (status, answer) = t.post("/api/events", &opened).await;
+            assert!(status.is_success(), "{answer}");
+        }
         t.settle().await;
 
-        for id in ["ann", "bob"] {
+        for id in ["ann", "bob", "cy"] {
             enter(&t, offer, id).await;
         }
         t.settle().await;
@@ -80,7 +93,18 @@ async fn a_branch_sees_that_the_contact_opened_an_email_another_flow_sent() {
             "{}: ann opened A's email",
             backend.name
         );
-        assert_eq!(branch_taken(&t, "bob").await, "no", "{}: bob did not", backend.name);
+        assert_eq!(
+            branch_taken(&t, "cy").await,
+            "yes",
+            "{}: cy's open was posted",
+            backend.name
+        );
+        assert_eq!(
+            branch_taken(&t, "bob").await,
+            "no",
+            "{}: bob opened nothing of his own",
+            backend.name
+        );
         let (_, ann) = t.get("/api/contacts/ann").await;
         let active: Vec<&str> = ann["tags"]
             .as_array()

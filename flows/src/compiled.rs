@@ -126,6 +126,8 @@ pub struct CompiledFlow {
     pub(crate) ids: HashMap<String, Ix>,
     pub(crate) ops: Vec<Op>,
     pub(crate) templates: Templates,
+    /// Whether a `branch` reads the contact's message history (see [`CompiledFlow::reads_messages`]).
+    pub(crate) reads_messages: bool,
 }
 
 impl CompiledFlow {
@@ -155,6 +157,11 @@ impl CompiledFlow {
             .iter()
             .enumerate()
             .filter(|(_, n)| n.kind.is_entry())
+    }
+    /// Whether a `branch` of the flow tests the contact's message history (`{"message": …}`):
+    /// only then must the contacts it steps carry [`crate::Contact::messages`].
+    pub fn reads_messages(&self) -> bool {
+        self.reads_messages
     }
     /// The graph: node weights are indices into the definition's nodes, edges carry labels.
     pub fn graph(&self) -> &StableDiGraph<Ix, Option<String>> {

@@ -10,6 +10,12 @@
 //! An event at the very instant of a `wait_for_event` timeout therefore still counts.
 //! `tag_added`/`tag_removed`/`list_added`/`list_removed` events (with `tag`/`list`) update the
 //! contact before anything else sees them. Events dated before the start are not applied.
+//!
+//! When a `branch` reads message history ([`CompiledFlow::reads_messages`]), each accepted send
+//! becomes one of the contact's [`MessageFact`]s (dated by the virtual clock), and an `opened`
+//! or `clicked` event naming a message (by its id, or its send node's id: the contact's latest
+//! message from that node) dates that message's last open or click before any journey hears
+//! it, as the service's tracking does.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
@@ -17,7 +23,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use chrono::{DateTime, Utc};
 
 use crate::compiled::{CompiledFlow, Ix};
-use crate::contact::{Contact, Source, SourceKind};
+use crate::contact::{Contact, MessageFact, Source, SourceKind};
 use crate::definition::Reentry;
 use crate::effect::Effect;
 use crate::entry::{self, Audience};
@@ -108,6 +114,10 @@ struct Sim<'a> {
     /// Per contact, what was sent to them (kept only when a frequency cap needs it).
     histories: Vec<History>,
     track_sends: bool,
+    /// Per contact, the messages this simulation sent them: (message id, node id, index in
+    /// the contact's `messages`); kept only when a branch reads message history.
+    sent: Vec<Vec<(String, String, usize)>>,
+    track_messages: bool,
     by_id: HashMap<String, usize>,
     tokens: Vec<Token>,
     /// Contact index of each token.
@@ -140,6 +150,8 @@ impl<'a> Sim<'a> {
         let by_id = contacts.iter().enumerate().map(|(i, c)| (c.id.clone(), i)).collect();
         let journeys = vec![Journeys::default(); contacts.len()];
         let histories = vec![History::default(); contacts.len()];
+        let track_messages = flow.reads_messages();
+        let sent = vec![Vec::new(); if track_messages { contacts.len() } else { 0 }];
         let track_sends = policy
             .channels
             .values()
@@ -155,6 +167,8 @@ impl<'a> Sim<'a> {
             contacts,
             histories,
             track_sends,
+            sent,
+            track_messages,
             by_id,
             tokens: Vec::new(),
             owner: Vec::new(),
@@ -222,6 +236,9 @@ impl<'a> Sim<'a> {
             let source = Source::of(SourceKind::Api);
             self.contacts[c].apply_at(&change, event.at, Some(source));
         }
+        if self.track_messages {
+            self.note_seen(c, event);
+        }
         let running: Vec<usize> = self.journeys[c]
             .tokens
             .iter()
@@ -234,6 +251,25 @@ impl<'a> Sim<'a> {
         let entries: Vec<Ix> = entry::entries_for_event(self.flow, event).map(|(ix, _)| ix).collect();
         for ix in entries {
             self.enter(c, ix, event.data.clone(), event.at);
+        }
+    }
+
+    /// An `opened` or `clicked` event about a message this simulation sent dates its last open
+    /// or click: the message with that id, else the contact's latest from the node so named.
+    fn note_seen(&mut self, c: usize, event: &Event) {
+        let Some(about) = event.message.as_deref() else { return };
+        let sent = &self.sent[c];
+        let found = sent
+            .iter()
+            .rev()
+            .find(|(id, _, _)| id == about)
+            .or_else(|| sent.iter().rev().find(|(_, node, _)| node == about));
+        let Some(&(_, _, i)) = found else { return };
+        let message = &mut self.contacts[c].messages[i];
+        match event.kind.as_str() {
+            "opened" => message.opened_at = Some(event.at),
+            "clicked" => message.clicked_at = Some(event.at),
+            _ => {}
         }
     }
 
@@ -260,6 +296,18 @@ impl<'a> Sim<'a> {
                 Effect::Send(out) => {
                     if self.track_sends {
                         self.histories[c].sends.push((out.channel, now));
+                    }
+                    if self.track_messages {
+                        let messages = &mut self.contacts[c].messages;
+                        self.sent[c].push((out.id.clone(), out.node.clone(), messages.len()));
+                        messages.push(MessageFact {
+                            flow: self.flow.name().to_string(),
+                            node: out.node.clone(),
+                            channel: out.channel,
+                            sent_at: now,
+                            opened_at: None,
+                            clicked_at: None,
+                        });
                     }
                     let action = Action::Sent {
                         channel: out.channel,

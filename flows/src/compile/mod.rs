@@ -16,7 +16,7 @@ use petgraph::Direction;
 use petgraph::visit::EdgeRef;
 use serde_json::Value;
 
-use crate::compiled::{CompiledFlow, Ix};
+use crate::compiled::{CompiledFlow, Ix, Op};
 use crate::definition::{Definition, NodeKind};
 use crate::policy::{PUBLIC, Policy};
 use crate::problem::{Problem, Problems};
@@ -148,12 +148,16 @@ fn check(definition: Definition, read: NodesRead<'_>, mut problems: Vec<Problem>
     }
 
     if problems.is_empty() {
+        let reads_messages = ops
+            .iter()
+            .any(|op| matches!(op, Op::Branch { condition, .. } if condition.reads_messages()));
         Ok(CompiledFlow {
             definition,
             graph,
             ids,
             ops,
             templates,
+            reads_messages,
         })
     } else {
         Err(Problems(problems))

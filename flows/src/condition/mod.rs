@@ -316,6 +316,14 @@ impl Condition {
         out
     }
 
+    /// Whether the condition reads the contact's message history (a `message` test anywhere
+    /// in it): whoever evaluates it must have loaded [`Contact::messages`].
+    pub fn reads_messages(&self) -> bool {
+        let mut found = false;
+        self.visit(&mut |c| found |= matches!(c, Condition::Message(_)));
+        found
+    }
+
     /// Calls `f` on this condition and every condition inside it, outermost first.
     pub fn visit<'c>(&'c self, f: &mut impl FnMut(&'c Condition)) {
         f(self);

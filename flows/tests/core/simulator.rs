@@ -306,3 +306,108 @@ fn events_before_the_start_are_not_applied() {
     assert_eq!(summary.events_before_start, 1);
     assert_eq!(lines.last().unwrap(), "12-30 10:00 c1 no exited");
 }
+
+#[test]
+fn a_branch_on_message_history_sees_the_opens_of_simulated_sends() {
+    let f = flow(
+        json!({"name": "Welcome"}),
+        json!([
+            {"id": "start", "type": "webhook_entry"},
+            {"id": "hello", "type": "send_email", "subject": "Hi", "html": "<p>Hi</p>"},
+            {"id": "later", "type": "wait", "duration": "1d"},
+            {"id": "read", "type": "branch", "condition":
+                {"message": {"event": "opened", "flow": "Welcome", "when": {"within": "1d"}}}},
+            {"id": "nudge", "type": "send_sms", "text": "Did you see our email?"},
+            {"id": "done", "type": "exit"}
+        ]),
+        json!([
+            {"from": "start", "to": "hello"}, {"from": "hello", "to": "later"},
+            {"from": "later", "to": "read"},
+            {"from": "read", "to": "done", "when": "yes"}, {"from": "read", "to": "nudge", "when": "no"},
+            {"from": "nudge", "to": "done"}
+        ]),
+    );
+    assert!(f.reads_messages());
+    let people: Vec<Contact> = ["ann", "bob", "cy"]
+        .iter()
+        .map(|id| {
+            let mut c = Contact::new(*id);
+            c.email = Some(format!("{id}@example.com"));
+            c.phone = Some("+37255512345".into());
+            c
+        })
+        .collect();
+    // Ann opens the email (named by its node), Cy too (named by its message id), Bob never.
+    let mut ann = event("2026-12-30T10:00:00Z", "ann", "opened");
+    ann.message = Some("hello".into());
+    let mut cy = event("2026-12-30T12:00:00Z", "cy", "opened");
+    cy.message = Some("cy.1.hello".into());
+    let mut journal = Vec::new();
+    let scenario = Scenario {
+        contacts: people,
+        events: vec![ann, cy],
+        start: at(T0),
+        end: at(T0) + TimeDelta::days(3),
+    };
+    simulate(&f, &Policy::default(), scenario, &mut |e| {
+        journal.push(serde_json::to_value(e).unwrap())
+    });
+    let branched: Vec<(String, String)> = journal
+        .iter()
+        .filter(|l| l["action"] == "branched")
+        .map(|l| {
+            (
+                l["contact"].as_str().unwrap().into(),
+                l["edge"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let expected = [("ann", "yes"), ("bob", "no"), ("cy", "yes")].map(|(c, e)| (c.to_string(), e.to_string()));
+    assert_eq!(branched, expected);
+    let nudged: Vec<&str> = journal
+        .iter()
+        .filter(|l| l["node"] == "nudge" && l["action"] == "sent")
+        .map(|l| l["contact"].as_str().unwrap())
+        .collect();
+    assert_eq!(nudged, ["bob"], "only the contact who did not open gets the SMS");
+}
+
+#[test]
+fn an_open_older_than_the_branch_asks_for_does_not_count() {
+    let f = flow(
+        json!({"name": "Welcome"}),
+        json!([
+            {"id": "start", "type": "webhook_entry"},
+            {"id": "hello", "type": "send_email", "subject": "Hi", "html": "<p>Hi</p>"},
+            {"id": "later", "type": "wait", "duration": "3d"},
+            {"id": "read", "type": "branch", "condition":
+                {"message": {"event": "opened", "flow": "Welcome", "when": {"within": "1d"}}}},
+            {"id": "done", "type": "exit"},
+            {"id": "unread", "type": "exit"}
+        ]),
+        json!([
+            {"from": "start", "to": "hello"}, {"from": "hello", "to": "later"},
+            {"from": "later", "to": "read"},
+            {"from": "read", "to": "done", "when": "yes"}, {"from": "read", "to": "unread", "when": "no"}
+        ]),
+    );
+    let mut ann = Contact::new("ann");
+    ann.email = Some("ann@example.com".into());
+    let mut opened = event("2026-12-30T09:00:00Z", "ann", "opened");
+    opened.message = Some("hello".into());
+    let mut journal = Vec::new();
+    let scenario = Scenario {
+        contacts: vec![ann],
+        events: vec![opened],
+        start: at(T0),
+        end: at(T0) + TimeDelta::days(5),
+    };
+    simulate(&f, &Policy::default(), scenario, &mut |e| {
+        journal.push(serde_json::to_value(e).unwrap())
+    });
+    let branch = journal.iter().find(|l| l["action"] == "branched").expect("branched");
+    assert_eq!(
+        branch["edge"], "no",
+        "opened three days before the branch, not within one"
+    );
+}

@@ -1,15 +1,21 @@
 //! `cairn serve --demo`: loads the template journeys and a few hundred sample contacts into an
 //! empty database, so a newcomer sees journeys moving at once. Does nothing if flows exist.
+//!
+//! The contacts come with a past ([`history`]): tags added one to five times over the past
+//! months (some run out by their definitions' lifetimes), dated list memberships, contract
+//! records, and saved segments that read them. All of it is seeded, so every demo is the same.
 
-use chrono::{DateTime, Datelike, TimeDelta, Utc};
+mod history;
+
+use chrono::{Datelike, TimeDelta};
 use flows::Event;
-use sea_orm::DatabaseConnection;
 use serde_json::{Map, json};
 
+use crate::service::Services;
 use crate::store::contacts::{self, ContactInput};
 use crate::store::flows as flow_store;
-use crate::store::inbox;
 use crate::store::tokens::{self, NewEntry};
+use crate::store::{inbox, tags};
 
 /// The example journeys, as shipped in `flows/templates`.
 pub const TEMPLATES: [(&str, &str); 4] = [
@@ -45,9 +51,17 @@ pub struct Loaded {
     pub flows: Vec<(String, i64)>,
     pub entries: usize,
     pub events: usize,
+    /// Tag additions dated over the past months.
+    pub tags_added: usize,
+    pub records: usize,
+    /// The saved segments, by name.
+    pub segments: Vec<String>,
 }
 
-pub async fn load(db: &DatabaseConnection, now: DateTime<Utc>) -> anyhow::Result<Option<Loaded>> {
+/// Loads the demo into an empty database (`None` when it has flows), dated from the services'
+/// clock.
+pub async fn load(s: &Services) -> anyhow::Result<Option<Loaded>> {
+    let (db, now) = (&s.db, s.clock.now());
     if !flow_store::list(db).await?.is_empty() {
         return Ok(None);
     }
@@ -87,9 +101,15 @@ pub async fn load(db: &DatabaseConnection, now: DateTime<Utc>) -> anyhow::Result
             ..ContactInput::default()
         };
         let id = contacts::upsert(&tx, &input, now).await?;
-        for (list, every) in [("customers", 3), ("newsletter", 2), ("sms_optin", 3)] {
+        // Members since some day in the past two years (customers) or months (the others).
+        let source = tags::Source {
+            kind: "import".into(),
+            reference: Some("demo".into()),
+        };
+        for (list, every, days) in [("customers", 3, 700), ("newsletter", 2, 240), ("sms_optin", 3, 120)] {
             if i % every != 1 {
-                contacts::add_to_list(&tx, id, list, now).await?;
+                let since = now - TimeDelta::days(((i * 37 + list.len() * 11) % days) as i64) - TimeDelta::hours(1);
+                tags::join(&tx, id, list, &source, since).await?;
             }
         }
         ids.push((id, input.id));
@@ -143,5 +163,6 @@ pub async fn load(db: &DatabaseConnection, now: DateTime<Utc>) -> anyhow::Result
         loaded.events += 1;
     }
     tx.commit().await?;
+    history::load(s, &ids, &mut loaded).await?;
     Ok(Some(loaded))
 }

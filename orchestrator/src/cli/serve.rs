@@ -251,7 +251,7 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
                 message: format!("cannot start: {e:#}"),
             })?;
         if args.demo {
-            let loaded = crate::cli::demo::load(&app.state.services.db, app.state.services.clock.now())
+            let loaded = crate::cli::demo::load(&app.state.services)
                 .await
                 .map_err(|e| CliError::Argument {
                     message: format!("cannot load the demo: {e:#}"),
@@ -260,11 +260,15 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
                 Some(l) => {
                     let flows: Vec<String> = l.flows.iter().map(|(n, id)| format!("{n} (#{id})")).collect();
                     eprintln!(
-                        "Demo: {} contacts, flows {}, {} journeys started, {} carts abandoned",
+                        "Demo: {} contacts, flows {}, {} journeys started, {} carts abandoned, \
+                         {} tag additions over the past months, {} contracts, segments {}",
                         l.contacts,
                         flows.join(", "),
                         l.entries,
-                        l.events
+                        l.events,
+                        l.tags_added,
+                        l.records,
+                        l.segments.join(", ")
                     );
                 }
                 None => eprintln!("Demo: the database already has flows; nothing loaded"),

@@ -116,7 +116,9 @@ pub struct NewEvent {
 }
 
 /// Queues an event of a known contact for the engine. Its names must be names, and tag and
-/// list events name their tag or list ([`Event::check`]).
+/// list events name their tag or list ([`Event::check`]). An `opened` or `clicked` event naming
+/// one of the contact's messages is that message's last open or click in their message history,
+/// as a tracking hit is.
 pub async fn record_event(s: &Services, e: NewEvent) -> Result<()> {
     let now = s.clock.now();
     let event = Event {
@@ -134,6 +136,14 @@ pub async fn record_event(s: &Services, e: NewEvent) -> Result<()> {
     let contact_id = contacts::find(&s.db, &event.contact)
         .await?
         .ok_or_else(|| Error::NotFound(format!("no contact with id '{}'", event.contact)))?;
+    if matches!(event.kind.as_str(), "opened" | "clicked")
+        && let Some(message) = &event.message
+        && contacts::of_message(&s.db, message)
+            .await?
+            .is_some_and(|(owner, _)| owner == contact_id)
+    {
+        crate::store::segments::message_seen(&s.db, message, &event.kind, now).await?;
+    }
     inbox::push_event(&s.db, contact_id, &event, now).await?;
     s.engine.notify_one();
     Ok(())

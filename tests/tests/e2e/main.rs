@@ -1,11 +1,12 @@
 //! The end-to-end tests, in one binary (each test binary links the whole stack): the service
 //! on SQLite and PostgreSQL, the contacts API, what contacts' tags and lists remember, their
-//! related records, delivery through real providers, the send policy, the limits at the door,
+//! related records, message history in branches, delivery through real providers, the send policy, the limits at the door,
 //! the template journeys, provider timeouts and the Redis queues.
 
 mod contacts;
 mod delivery;
 mod facts;
+mod history;
 mod limits;
 mod policy;
 mod queues;

@@ -957,10 +957,12 @@ async fn activating_a_segment_flow_enters_its_audience_once() {
 async fn the_demo_loads_templates_and_contacts_into_an_empty_database_only() {
     for backend in backends().await {
         let t = TestApp::spawn(&backend).await;
-        let loaded = orchestrator::cli::demo::load(&t.app.state.services.db, t.now())
+        let started = std::time::Instant::now();
+        let loaded = orchestrator::cli::demo::load(&t.app.state.services)
             .await
             .unwrap()
             .expect("an empty database gets the demo");
+        eprintln!("{}: the demo loaded in {:?}", backend.name, started.elapsed());
         assert_eq!(loaded.contacts, 300);
         assert_eq!(loaded.flows.len(), 4);
         assert!(
@@ -977,8 +979,9 @@ async fn the_demo_loads_templates_and_contacts_into_an_empty_database_only() {
             "{}: the welcome emails went out",
             backend.name
         );
+        demo_segments_find_contacts(&t, backend.name).await;
         assert!(
-            orchestrator::cli::demo::load(&t.app.state.services.db, t.now())
+            orchestrator::cli::demo::load(&t.app.state.services)
                 .await
                 .unwrap()
                 .is_none(),
@@ -986,6 +989,45 @@ async fn the_demo_loads_templates_and_contacts_into_an_empty_database_only() {
         );
         t.stop().await;
     }
+}
+
+/// The demo's saved segments each find someone: by tag histories, lists, contracts and expired
+/// tags at once, and by message history once a welcome email is opened.
+async fn demo_segments_find_contacts(t: &TestApp, backend: &str) {
+    let (_, saved) = t.get("/api/segments").await;
+    let saved: Vec<(i64, String)> = saved
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["id"].as_i64().unwrap(), s["name"].as_str().unwrap().to_string()))
+        .collect();
+    let names: Vec<&str> = saved.iter().map(|(_, n)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["Contracts ending soon", "Engaged", "Recent interest", "Trial ran out"],
+        "{backend}"
+    );
+    let found = async |name: &str| {
+        let (id, _) = saved.iter().find(|(_, n)| n == name).unwrap();
+        let (status, preview) = t.get(&format!("/api/segments/{id}/preview")).await;
+        assert_eq!(status, StatusCode::OK, "{preview}");
+        preview["count"].as_u64().unwrap()
+    };
+    for name in ["Recent interest", "Contracts ending soon", "Trial ran out"] {
+        assert!(found(name).await > 0, "{backend}: '{name}' finds contacts");
+    }
+    assert_eq!(found("Engaged").await, 0, "{backend}: nobody opened an email yet");
+    let (_, outbox) = t.get("/api/outbox").await;
+    let html = outbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|m| m["content"]["html"].as_str())
+        .expect("a welcome email");
+    let pixel = &html[html.find("/t/o/").expect("an open pixel")..];
+    let pixel = pixel[..pixel.find('"').unwrap()].replace("&amp;", "&");
+    assert!(t.get_raw(&pixel).await.status().is_success());
+    assert_eq!(found("Engaged").await, 1, "{backend}: the contact who opened it");
 }
 
 #[tokio::test]

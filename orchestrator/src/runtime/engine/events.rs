@@ -83,7 +83,12 @@ impl Engine {
                     t = pass.tokens.swap_remove(i);
                 }
                 match self.flows.get(tx, t.flow_id, t.version).await {
-                    Ok(flow) => pass.step(&flow, &mut t, Input::Event(event), &self.policy),
+                    Ok(flow) => {
+                        if flow.reads_messages() {
+                            pass.load_messages(tx, &[t.contact_id]).await?;
+                        }
+                        pass.step(&flow, &mut t, Input::Event(event), &self.policy)
+                    }
                     Err(e) if e.is_unusable() => pass.fail(&mut t, e.to_string()),
                     Err(e) => return Err(e.into()),
                 }

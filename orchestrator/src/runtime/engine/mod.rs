@@ -333,12 +333,25 @@ impl Engine {
         // Each flow version of the batch once (a broken one fails its tokens below).
         let versions: std::collections::BTreeSet<(i64, i64)> = tokens.iter().map(|t| (t.flow_id, t.version)).collect();
         let mut flows_used = Vec::new();
+        let mut reading_history = std::collections::BTreeSet::new();
         for (flow, version) in versions {
             if let Ok(f) = self.flows.get(c, flow, version).await {
+                if f.reads_messages() {
+                    reading_history.insert((flow, version));
+                }
                 flows_used.push(f);
             }
         }
-        let pass = self.pass(c, now, &ids, &flows_used).await?;
+        let mut pass = self.pass(c, now, &ids, &flows_used).await?;
+        // Message history only for the journeys of flows whose branches read it.
+        if !reading_history.is_empty() {
+            let readers: Vec<i64> = tokens
+                .iter()
+                .filter(|t| reading_history.contains(&(t.flow_id, t.version)))
+                .map(|t| t.contact_id)
+                .collect();
+            pass.load_messages(c, &readers).await?;
+        }
         Ok(Fetched { tokens, pass })
     }
 

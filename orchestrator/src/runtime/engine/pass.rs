@@ -1,7 +1,7 @@
 //! One pass of the engine in memory: the contacts and histories it read, the steps it took
 //! and the writes they make ([`Pass`] → [`Writes`]), written in one transaction.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use flows::contact::{Source, SourceKind};
@@ -39,6 +39,8 @@ pub(super) struct Pass {
     pub(super) arrivals: std::collections::BTreeMap<(i64, String), i64>,
     /// Journeys whose step failed (it panicked): (token, reason), set aside when written.
     pub(super) set_aside: Vec<(i64, String)>,
+    /// Contacts whose message history is loaded ([`Pass::load_messages`]).
+    messages_loaded: HashSet<i64>,
 }
 
 impl Pass {
@@ -53,7 +55,33 @@ impl Pass {
             changes: Vec::new(),
             arrivals: Default::default(),
             set_aside: Vec::new(),
+            messages_loaded: HashSet::new(),
         }
+    }
+
+    /// Loads the message history of these contacts (those whose history is not loaded yet),
+    /// for the branches that read it: the messages providers had accepted when it is read
+    /// (`store::segments::messages`). Messages queued in this pass are not among them: a
+    /// message counts once delivery has recorded it `sent`.
+    pub(super) async fn load_messages(&mut self, c: &impl ConnectionTrait, ids: &[i64]) -> Result<(), store::Error> {
+        let mut wanted: Vec<i64> = ids
+            .iter()
+            .copied()
+            .filter(|id| self.contacts.contains_key(id) && !self.messages_loaded.contains(id))
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let mut found = store::segments::messages(c, &wanted).await?;
+        for id in wanted {
+            if let Some(contact) = self.contacts.get_mut(&id) {
+                contact.messages = found.remove(&id).unwrap_or_default();
+            }
+            self.messages_loaded.insert(id);
+        }
+        Ok(())
     }
 
     /// Tag and list events are facts about the contact (the API wrote them as events).

@@ -21,6 +21,7 @@ mod m20261205_000011_outbox_later;
 mod m20261206_000012_set_aside;
 mod m20261206_000013_used_signatures;
 mod m20261207_000014_tag_definitions;
+mod m20261207_000017_imports;
 
 /// A unique or plain index on `table(cols…)`, created only if missing.
 pub(crate) fn index(name: &str, table: &str, cols: &[&str], unique: bool) -> IndexCreateStatement {
@@ -60,6 +61,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000012_set_aside::Migration),
             Box::new(m20261206_000013_used_signatures::Migration),
             Box::new(m20261207_000014_tag_definitions::Migration),
+            Box::new(m20261207_000017_imports::Migration),
         ]
     }
 }

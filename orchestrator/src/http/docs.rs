@@ -10,7 +10,7 @@ use super::contacts::{ContactObject, ContactPage, ListBody, Removed, SourceBody,
 pub use super::error::{Detail, ErrorBody, ErrorInner};
 use super::flows::{FlowVersion, SecretBody};
 use super::journeys::{ContactBody, EntryAccepted, EntryBody, EventBody};
-use super::{admin, audience, contacts, flows, journeys, tracking};
+use super::{admin, audience, contacts, flows, imports, journeys, tracking};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,6 +30,10 @@ use super::{admin, audience, contacts, flows, journeys, tracking};
         flows::flow_stats,
         journeys::post_event,
         contacts::search,
+        imports::export_contacts,
+        imports::create_import,
+        imports::list_imports,
+        imports::get_import,
         contacts::get_contact,
         contacts::put_contact,
         contacts::patch_contact,
@@ -75,7 +79,9 @@ use super::{admin, audience, contacts, flows, journeys, tracking};
         Detail,
         crate::store::flows::FlowRow,
         crate::store::set_aside::SetAside,
-        crate::store::set_aside::Kind
+        crate::store::set_aside::Kind,
+        crate::store::imports::ImportRow,
+        crate::store::imports::Refused
     ))
 )]
 pub struct ApiDoc;

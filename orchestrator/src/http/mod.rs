@@ -4,7 +4,7 @@
 //! can serve it on port 0; [`server`] runs it under connection limits and timeouts.
 //!
 //! Areas: [`flows`], [`journeys`] (entries and events), [`contacts`], [`audience`] (tag
-//! definitions, tags and lists in use), [`tracking`], [`admin`]
+//! definitions, tags and lists in use), [`imports`] (imports and the contact export), [`tracking`], [`admin`]
 //! (outbox, set-aside, health); [`docs`] is the OpenAPI document.
 
 pub mod admin;
@@ -16,6 +16,7 @@ pub mod docs;
 pub mod error;
 pub mod flows;
 pub mod guard;
+pub mod imports;
 pub mod journeys;
 pub mod server;
 mod signed;
@@ -104,6 +105,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(flows::routes())
         .merge(journeys::routes())
+        .merge(imports::routes())
         .merge(contacts::routes())
         .merge(audience::routes())
         .merge(admin::routes())

@@ -176,7 +176,7 @@ async fn ceiling(db: &DatabaseConnection, rows: u64, batch: u64) -> anyhow::Resu
 }
 
 /// Peak resident set size of this process (Linux `VmHWM`), in MiB.
-fn peak_rss_mb() -> f64 {
+pub(super) fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_string))

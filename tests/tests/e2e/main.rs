@@ -1,11 +1,12 @@
 //! The end-to-end tests, in one binary (each test binary links the whole stack): the service
 //! on SQLite and PostgreSQL, the contacts API, what contacts' tags and lists remember, delivery
-//! through real providers, the send policy, the limits at the door, the template journeys,
+//! through real providers, contact imports and exports, the send policy, the limits at the door, the template journeys,
 //! provider timeouts and the Redis queues.
 
 mod contacts;
 mod delivery;
 mod facts;
+mod imports;
 mod limits;
 mod policy;
 mod queues;

@@ -81,7 +81,9 @@ use super::{admin, audience, contacts, flows, imports, journeys, tracking};
         crate::store::set_aside::SetAside,
         crate::store::set_aside::Kind,
         crate::store::imports::ImportRow,
-        crate::store::imports::Refused
+        crate::store::imports::Refused,
+        imports::FileFormat,
+        imports::ImportKey
     ))
 )]
 pub struct ApiDoc;

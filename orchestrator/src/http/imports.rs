@@ -49,6 +49,22 @@ pub fn file_format(content_type: &str) -> Option<Format> {
     }
 }
 
+/// How a file is written, for the document: `csv` or `ndjson`.
+#[derive(Debug, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum FileFormat {
+    Csv,
+    Ndjson,
+}
+
+/// What finds a line's contact, for the document: `id` or `email`.
+#[derive(Debug, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum ImportKey {
+    Id,
+    Email,
+}
+
 /// The options of `POST /api/imports`, from its query (`map` may repeat).
 fn options(format: Format, query: Vec<(String, String)>) -> ApiResult<Options> {
     let mut name = None;
@@ -89,7 +105,7 @@ fn options(format: Format, query: Vec<(String, String)>) -> ApiResult<Options> {
 #[utoipa::path(post, path = "/api/imports", tag = "imports",
     params(
         ("name" = Option<String>, Query, description = "The import's name: what it adds has source `import:<name>`; `api` when absent"),
-        ("key" = Option<String>, Query, description = "`id` (default): each line's `id` finds its contact; `email`: its e-mail does (the oldest contact with it; a new contact's id is the line's `id`, else the address)"),
+        ("key" = Option<ImportKey>, Query, description = "`id` (default): each line's `id` finds its contact; `email`: its e-mail does (the oldest contact with it; a new contact's id is the line's `id`, else the address)"),
         ("map" = Option<String>, Query, description = "`column=field`, repeatable: a column (CSV) or key (NDJSON) read as that field (`Mail=email`); `column=` leaves it out"),
         ("events" = Option<bool>, Query, description = "Journal each tag added and list joined and queue it as an event (`tag_added`, `list_added`), so `event_entry` journeys start; false when absent")),
     request_body(content((String = "text/csv"), (String = "application/x-ndjson")), description = "The file: CSV with a header (`id`, `email`, `phone`, `timezone`, `country`, `tags` and `lists` as `vip;new`, any other column a custom field), or NDJSON (one contact object per line). At most 64 MiB"),
@@ -150,7 +166,7 @@ pub struct ExportQuery {
     format: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/contacts/export", tag = "contacts", params(("format" = Option<String>, Query, description = "`csv` (default: a header, tags and lists `;`-joined, one column per custom field in use) or `ndjson` (one contact object per line)")), responses((status = 200, description = "Every contact with `id`, `email`, `phone`, `timezone`, `country`, active `tags`, `lists` and custom fields, in the order they were created; imports back as it is", content((String = "text/csv"), (String = "application/x-ndjson"))), (status = 422, description = "A bad format or an unknown parameter", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/contacts/export", tag = "contacts", params(("format" = Option<FileFormat>, Query, description = "`csv` (default: a header, tags and lists `;`-joined, one column per custom field in use) or `ndjson` (one contact object per line)")), responses((status = 200, description = "Every contact with `id`, `email`, `phone`, `timezone`, `country`, active `tags`, `lists` and custom fields, in the order they were created; imports back as it is", content((String = "text/csv"), (String = "application/x-ndjson"))), (status = 422, description = "A bad format or an unknown parameter", body = ErrorBody)))]
 pub async fn export_contacts(
     State(state): State<AppState>,
     query: Result<Query<ExportQuery>, QueryRejection>,

@@ -113,7 +113,7 @@ pub async fn begin<R: Read>(s: &Services, options: &Options, rows: &ContactRows<
 
 /// Imports every line of `rows` into import `id` (from [`begin`]) and ends it: `done`, or
 /// `failed` with why when the database fails (the batches written stay; a re-run completes it).
-pub async fn run<R: Read>(
+pub async fn run<R: Read + Send + 'static>(
     s: &Services,
     id: i64,
     rows: ContactRows<R>,
@@ -208,7 +208,7 @@ impl State<'_> {
     }
 }
 
-async fn import_rows<R: Read>(
+async fn import_rows<R: Read + Send + 'static>(
     s: &Services,
     id: i64,
     rows: ContactRows<R>,
@@ -225,34 +225,54 @@ async fn import_rows<R: Read>(
         counts: Counts::default(),
         errors: Vec::new(),
     };
+    // Lines are read and checked on a thread of their own while the batch before is written.
+    let mut batches = read_batches(rows, options.key);
+    while let Some(checked) = batches.recv().await {
+        state.counts.lines_read += checked.read;
+        for refused in checked.refused {
+            state.refuse(refused, report);
+        }
+        write(s, &mut state, checked.lines, report).await?;
+    }
+    Ok(state.counts)
+}
+
+/// [`BATCH`] lines as read and checked: the good ones and the refused ones.
+#[derive(Default)]
+struct Checked {
+    read: u64,
+    lines: Vec<Line>,
+    refused: Vec<Refused>,
+}
+
+/// Reads and checks the lines on a blocking thread, a batch at a time, at most two batches
+/// ahead of the writes; it stops when the receiver is dropped.
+fn read_batches<R: Read + Send + 'static>(rows: ContactRows<R>, key: Key) -> tokio::sync::mpsc::Receiver<Checked> {
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
     let places = rows.places();
-    let mut batch = Vec::with_capacity(BATCH);
-    let mut since_written = 0;
-    for (number, object) in rows {
-        state.counts.lines_read += 1;
-        since_written += 1;
-        match object
-            .map_err(|m| vec![m])
-            .and_then(|o| check_line(o, options.key, &places))
-        {
-            Ok((input, id_given)) => batch.push(Line {
-                number,
-                input,
-                id_given,
-            }),
-            Err(messages) => {
-                for message in messages {
-                    state.refuse(Refused { line: number, message }, report);
-                }
+    tokio::task::spawn_blocking(move || {
+        let mut batch = Checked::default();
+        for (number, object) in rows {
+            batch.read += 1;
+            match object.map_err(|m| vec![m]).and_then(|o| check_line(o, key, &places)) {
+                Ok((input, id_given)) => batch.lines.push(Line {
+                    number,
+                    input,
+                    id_given,
+                }),
+                // One refusal per line, its problems together.
+                Err(messages) => batch.refused.push(Refused {
+                    line: number,
+                    message: messages.join("; "),
+                }),
+            }
+            if batch.read as usize >= BATCH && tx.blocking_send(std::mem::take(&mut batch)).is_err() {
+                return;
             }
         }
-        if since_written >= BATCH {
-            write(s, &mut state, std::mem::take(&mut batch), report).await?;
-            since_written = 0;
-        }
-    }
-    write(s, &mut state, batch, report).await?;
-    Ok(state.counts)
+        let _ = tx.blocking_send(batch);
+    });
+    rx
 }
 
 /// A line as a contact: the API's rules ([`ContactPatch::parse`], addresses that can be sent

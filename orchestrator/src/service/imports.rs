@@ -432,21 +432,41 @@ async fn write_lines(
             }
         }
     }
-    let existing = bulk::by_ids(c, &order).await?;
+    let too_many = |line: u64| Refused {
+        line,
+        message: format!(
+            "the contact would have more than {} custom fields",
+            flows::contact::MAX_FIELDS
+        ),
+    };
+    // New contacts first, in one statement that skips the ids already taken; then the
+    // contacts that exist are read and written where the lines change them.
     let mut refused = Vec::new();
-    let mut writes = Vec::new();
-    let mut kept = Vec::with_capacity(order.len());
+    let mut fresh = Vec::with_capacity(order.len());
     for id in &order {
+        match merged_row(None, &merged[id].input) {
+            Some(row) => fresh.push(row),
+            None => refused.push(too_many(merged[id].first_line)),
+        }
+    }
+    let inserted = bulk::insert_new(c, &fresh, now).await?;
+    let rest: Vec<String> = fresh
+        .into_iter()
+        .filter(|r| !inserted.contains_key(&r.id))
+        .map(|r| r.id)
+        .collect();
+    let existing = bulk::by_ids(c, &rest).await?;
+    let mut writes = Vec::new();
+    let mut kept: Vec<(&str, bool)> = order
+        .iter()
+        .filter(|id| inserted.contains_key(*id))
+        .map(|id| (id.as_str(), true))
+        .collect();
+    for id in &rest {
         let m = &merged[id];
         let before = existing.get(id);
         match merged_row(before, &m.input) {
-            None => refused.push(Refused {
-                line: m.first_line,
-                message: format!(
-                    "the contact would have more than {} custom fields",
-                    flows::contact::MAX_FIELDS
-                ),
-            }),
+            None => refused.push(too_many(m.first_line)),
             Some(row) => {
                 let changed = before.is_none_or(|b| !same_row(b, &row));
                 if changed {
@@ -458,8 +478,9 @@ async fn write_lines(
     }
     let written = bulk::write_contacts(c, &writes, now).await?;
     let internal = |id: &str| {
-        written
+        inserted
             .get(id)
+            .or_else(|| written.get(id))
             .copied()
             .or_else(|| existing.get(id).map(|r| r.internal_id))
     };
@@ -498,7 +519,7 @@ async fn write_lines(
                 events.push((contact, event(id, "list_added", (None, Some(list)), source, now)));
             }
         }
-        if !existing.contains_key(id) {
+        if inserted.contains_key(id) || !existing.contains_key(id) {
             counts.inserted += 1;
         } else if changed || tags.len() > before_tags || lists.len() > before_lists {
             counts.updated += 1;

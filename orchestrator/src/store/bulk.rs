@@ -6,7 +6,6 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
-use serde_json::Value;
 
 use super::directory::ContactRow;
 use super::tags::Source;
@@ -72,6 +71,22 @@ pub async fn ids_by_email(c: &impl ConnectionTrait, emails: &[String]) -> Result
     Ok(out)
 }
 
+/// Creates the contacts whose external ids are not taken; returns the internal ids of those
+/// created, by external id (the others are left as they are).
+pub async fn insert_new(
+    c: &impl ConnectionTrait,
+    rows: &[ContactRow],
+    now: DateTime<Utc>,
+) -> Result<HashMap<String, i64>> {
+    upsert_contacts(
+        c,
+        rows,
+        now,
+        "ON CONFLICT (external_id) DO NOTHING RETURNING id, external_id",
+    )
+    .await
+}
+
 /// Writes contacts as given (created, or their row replaced); returns their internal ids by
 /// external id. The external ids must be distinct.
 pub async fn write_contacts(
@@ -79,24 +94,40 @@ pub async fn write_contacts(
     rows: &[ContactRow],
     now: DateTime<Utc>,
 ) -> Result<HashMap<String, i64>> {
+    upsert_contacts(
+        c,
+        rows,
+        now,
+        "ON CONFLICT (external_id) DO UPDATE SET email = excluded.email, phone = excluded.phone, \
+         timezone = excluded.timezone, country = excluded.country, fields = excluded.fields, \
+         updated_at = excluded.updated_at RETURNING id, external_id",
+    )
+    .await
+}
+
+async fn upsert_contacts(
+    c: &impl ConnectionTrait,
+    rows: &[ContactRow],
+    now: DateTime<Utc>,
+    suffix: &str,
+) -> Result<HashMap<String, i64>> {
     if rows.is_empty() {
         return Ok(HashMap::new());
     }
-    let values = rows
-        .iter()
-        .map(|r| {
-            vec![
-                r.id.clone().into(),
-                r.email.clone().into(),
-                r.phone.clone().into(),
-                r.timezone.clone().into(),
-                r.country.clone().into(),
-                Value::Object(r.fields.clone()).to_string().into(),
-                ms(now).into(),
-                ms(now).into(),
-            ]
-        })
-        .collect();
+    let mut values = Vec::with_capacity(rows.len());
+    for r in rows {
+        let fields = serde_json::to_string(&r.fields).map_err(Error::unwritable("a contact's fields"))?;
+        values.push(vec![
+            r.id.clone().into(),
+            r.email.clone().into(),
+            r.phone.clone().into(),
+            r.timezone.clone().into(),
+            r.country.clone().into(),
+            fields.into(),
+            ms(now).into(),
+            ms(now).into(),
+        ]);
+    }
     let returned = upsert_returning(
         c,
         "contacts",
@@ -111,9 +142,7 @@ pub async fn write_contacts(
             "updated_at",
         ],
         values,
-        "ON CONFLICT (external_id) DO UPDATE SET email = excluded.email, phone = excluded.phone, \
-         timezone = excluded.timezone, country = excluded.country, fields = excluded.fields, \
-         updated_at = excluded.updated_at RETURNING id, external_id",
+        suffix,
     )
     .await?;
     returned.iter().map(|r| Ok((col(r, 1)?, col(r, 0)?))).collect()

@@ -138,7 +138,7 @@ pub async fn create_import(
             ApiError::BadBody(r.body_text())
         }
     })?;
-    let row = service::start(&state.services, options, body).await?;
+    let row = service::start(&state.services, options, std::io::Cursor::new(body)).await?;
     Ok((StatusCode::ACCEPTED, Json(row)).into_response())
 }
 

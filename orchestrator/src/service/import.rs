@@ -643,6 +643,32 @@ mod tests {
     }
 
     #[test]
+    fn rows_are_read_one_at_a_time_with_columns_renamed_or_left_out() {
+        let mapping = Mapping::parse(&["Mail=EMAIL", "Notes="]).unwrap();
+        let csv = "id,Mail,Notes,Tags\nc1,a@x.ee,skip,vip;new\nc2,b@x.ee\n";
+        let rows = ContactRows::new(Format::Csv, csv.as_bytes(), mapping.clone()).unwrap();
+        assert_eq!(rows.places().of("email"), "column 'Mail'");
+        let read: Vec<Row> = rows.collect();
+        let first = read[0].1.as_ref().unwrap();
+        assert_eq!(first["email"], "a@x.ee");
+        assert_eq!(
+            first["tags"],
+            serde_json::json!(["vip", "new"]),
+            "reserved columns match in any case"
+        );
+        assert!(!first.contains_key("Notes"));
+        assert_eq!(read[1], (3, Err("has 2 fields but the header has 4".to_string())));
+        let ndjson = "{\"id\": \"c1\", \"Mail\": \"a@x.ee\", \"Notes\": 1}\n\nnot json\n";
+        let read: Vec<Row> = ContactRows::new(Format::Ndjson, ndjson.as_bytes(), mapping)
+            .unwrap()
+            .collect();
+        assert_eq!(read[0].1.as_ref().unwrap().keys().collect::<Vec<_>>(), ["email", "id"]);
+        assert_eq!(read[1].0, 3, "blank lines are skipped, lines keep their numbers");
+        assert_eq!(Mapping::parse(&["Mail"]).unwrap_err(), "map 'Mail' is not column=field");
+        assert!(ContactRows::new(Format::Csv, "id,ID\n".as_bytes(), Mapping::default()).is_err());
+    }
+
+    #[test]
     fn rows_follow_the_rules_of_the_api() {
         let text = "{\"id\": \"c1\", \"country\": \"ZZ\", \"tags\": \"vip\", \"email\": \"\"}\n";
         let err = parse_contacts_ndjson("c.ndjson", text).unwrap_err().to_string();

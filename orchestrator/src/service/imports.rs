@@ -18,7 +18,6 @@
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 
-use axum::body::Bytes;
 use chrono::{DateTime, TimeDelta, Utc};
 use flows::{ContactPatch, Event};
 use sea_orm::ConnectionTrait;
@@ -130,9 +129,10 @@ pub async fn run<R: Read + Send + 'static>(
     result
 }
 
-/// Starts an import of an uploaded file in the background; returns its row (`running`).
-pub async fn start(s: &Services, options: Options, body: Bytes) -> Result<ImportRow> {
-    let rows = ContactRows::new(options.format, std::io::Cursor::new(body), options.mapping.clone())
+/// Starts an import of an uploaded file in the background; returns its row (`running`, unless
+/// it was quick enough to be `done` already).
+pub async fn start<R: Read + Send + 'static>(s: &Services, options: Options, file: R) -> Result<ImportRow> {
+    let rows = ContactRows::new(options.format, file, options.mapping.clone())
         .map_err(|(_, problems)| Error::field("header", problems.join("; ")))?;
     let id = begin(s, &options, &rows).await?;
     let services = s.clone();

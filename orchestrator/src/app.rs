@@ -176,6 +176,15 @@ impl App {
             api_token: config.api_token.as_deref().map(Arc::from),
             hosts: Arc::new(crate::http::guard::Hosts::new(&public_url, &config.allowed_hosts)),
         };
+        // An import whose process stopped is failed, never left running.
+        match crate::service::imports::recover(&state.services).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                imports = n,
+                "imports left running by a stopped process are marked failed"
+            ),
+            Err(e) => tracing::warn!(error = %e, "imports left running could not be marked failed"),
+        }
         let (stop, stopped) = watch::channel(false);
         let until_stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;

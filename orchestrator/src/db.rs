@@ -369,6 +369,23 @@ pub async fn insert_returning(
     Ok(out)
 }
 
+/// [`insert_rows`] with `suffix` (a conflict clause and a `RETURNING` list) appended to each
+/// chunk's statement; returns the rows every chunk returned.
+pub async fn upsert_returning(
+    c: &impl ConnectionTrait,
+    table: &str,
+    cols: &[&str],
+    rows: Vec<Vec<Value>>,
+    suffix: &str,
+) -> Result<Vec<QueryResult>, DbErr> {
+    debug_assert!(!suffix.contains('$'), "no placeholders in a suffix");
+    let mut out = Vec::with_capacity(rows.len());
+    for (sql, values) in insert_statements(c, table, cols, rows, suffix) {
+        out.extend(all(c, &sql, values).await?);
+    }
+    Ok(out)
+}
+
 /// Multi-row `INSERT` statements for `rows`, chunked under the bound-parameter limit, each
 /// followed by `suffix`.
 fn insert_statements(

@@ -1,16 +1,18 @@
 //! The `cairn` command line: argument types and the commands. Commands that run without the
-//! service (`flows validate`, `flows schema`, `simulate`) write to the writers they are given,
-//! so tests run them in-process.
+//! service (`flows validate`, `flows schema`, `simulate`, `import`, `export`) write to the writers
+//! they are given, so tests run them in-process.
 //!
 //! - [`serve`]: `cairn serve` and `cairn worker`; [`simulate`]: `cairn simulate`;
 //!   [`flows`]: `cairn flows validate|schema`; [`bench`]: `cairn bench …`; [`demo`]: the
-//!   sample data of `cairn serve --demo`.
+//!   sample data of `cairn serve --demo`; [`transfer`]: `cairn import contacts`, `cairn export
+//!   contacts`.
 
 pub mod bench;
 pub mod demo;
 pub mod flows;
 pub mod serve;
 pub mod simulate;
+pub mod transfer;
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -23,6 +25,7 @@ pub use self::bench::BenchCommand;
 pub use self::flows::{FlowsCommand, load_flow, schema, validate};
 pub use self::serve::{ProviderArgs, ServeArgs, WorkerArgs};
 pub use self::simulate::{DEFAULT_HORIZON_DAYS, SimulateArgs, render_summary, simulate_files};
+pub use self::transfer::{ExportCommand, ImportCommand};
 use crate::service::import::ImportError;
 
 #[derive(Debug, Parser)]
@@ -46,6 +49,12 @@ pub enum Command {
     Flows(FlowsCommand),
     /// Show what Cairn would do with a flow for a list of contacts, on a virtual clock.
     Simulate(SimulateArgs),
+    /// Import into the database (contacts from CSV or NDJSON).
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Export from the database (contacts as CSV or NDJSON, to stdout).
+    #[command(subcommand)]
+    Export(ExportCommand),
 }
 
 /// Reads the policy file (if any) and applies a `--default-timezone` over it.
@@ -102,6 +111,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Bench(BenchCommand::Segments { contacts, runs, dir }) => {
             bench::segments_command(contacts, runs, &dir).map(|()| 0)
         }
+        Command::Bench(BenchCommand::Import { rows, dir }) => bench::import_command(rows, &dir).map(|()| 0),
         Command::Bench(BenchCommand::Throttle {
             rate,
             messages,
@@ -124,6 +134,10 @@ pub fn run(cli: Cli) -> i32 {
             .map(|ok| if ok { 0 } else { 1 })
             .map_err(CliError::from),
         Command::Flows(FlowsCommand::Schema) => schema(&mut out).map(|()| 0).map_err(CliError::from),
+        Command::Import(ImportCommand::Contacts(args)) => {
+            transfer::import_contacts(&args, &mut out).map(|all_in| if all_in { 0 } else { 1 })
+        }
+        Command::Export(ExportCommand::Contacts(args)) => transfer::export_contacts(&args, &mut out).map(|()| 0),
         Command::Simulate(args) => {
             let started = Instant::now();
             simulate_files(&args, &mut out).map(|summary| {

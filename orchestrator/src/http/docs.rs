@@ -12,7 +12,7 @@ use super::flows::{FlowVersion, SecretBody};
 use super::journeys::{ContactBody, EntryAccepted, EntryBody, EventBody};
 use super::records::{ContactRecords, RecordTypeBody, RecordTypeSummary};
 use super::segments::{PreviewBody, SegmentBody};
-use super::{admin, audience, contacts, flows, journeys, records, segments, tracking};
+use super::{admin, audience, contacts, flows, imports, journeys, records, segments, tracking};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -32,6 +32,10 @@ use super::{admin, audience, contacts, flows, journeys, records, segments, track
         flows::flow_stats,
         journeys::post_event,
         contacts::search,
+        imports::export_contacts,
+        imports::create_import,
+        imports::list_imports,
+        imports::get_import,
         contacts::get_contact,
         contacts::put_contact,
         contacts::patch_contact,
@@ -97,7 +101,11 @@ use super::{admin, audience, contacts, flows, journeys, records, segments, track
         Detail,
         crate::store::flows::FlowRow,
         crate::store::set_aside::SetAside,
-        crate::store::set_aside::Kind
+        crate::store::set_aside::Kind,
+        crate::store::imports::ImportRow,
+        crate::store::imports::Refused,
+        imports::FileFormat,
+        imports::ImportKey
     ))
 )]
 pub struct ApiDoc;

@@ -12,7 +12,8 @@
 //!   or no body at all) to any address, so an open API on `localhost` or an intranet could be
 //!   driven from a page its user visits. A request with a body must therefore be
 //!   `Content-Type: application/json` (415 otherwise), which a page cannot send to another
-//!   origin without a CORS preflight that Cairn never grants (it sends no CORS headers); and a
+//!   origin without a CORS preflight that Cairn never grants (it sends no CORS headers) — or, for
+//!   `POST /api/imports`, `text/csv` or `application/x-ndjson`, which need a preflight too; and a
 //!   request that changes something (any method but GET, HEAD and OPTIONS), even without a
 //!   body (activate, pause), is refused with 403 when its `Origin` is another site's (it must
 //!   be an allowed host, and the request's `Host` or the public URL) or its `Sec-Fetch-Site`
@@ -130,6 +131,8 @@ fn check(state: &AppState, method: &Method, uri: &Uri, headers: &HeaderMap) -> R
         headers.contains_key(header::TRANSFER_ENCODING) || text(header::CONTENT_LENGTH).is_some_and(|n| n != "0");
     match text(header::CONTENT_TYPE) {
         Some(kind) if is_json(kind) => Ok(()),
+        // An import's file: neither type can be sent across sites without a CORS preflight.
+        Some(kind) if uri.path() == super::imports::IMPORTS && super::imports::file_format(kind).is_some() => Ok(()),
         None if !has_body => Ok(()),
         kind => Err(ApiError::UnsupportedMediaType(format!(
             "send JSON with Content-Type: application/json (got {})",

@@ -5,7 +5,8 @@
 //!
 //! Areas: [`flows`], [`journeys`] (entries and events), [`contacts`], [`audience`] (tag
 //! definitions, tags and lists in use), [`records`] (contacts' related records and record
-//! types), [`tracking`], [`admin`]
+//! types), [`segments`] (saved segments and previews), [`imports`] (imports and the contact
+//! export), [`tracking`], [`admin`]
 //! (outbox, set-aside, health); [`docs`] is the OpenAPI document.
 
 pub mod admin;
@@ -17,6 +18,7 @@ pub mod docs;
 pub mod error;
 pub mod flows;
 pub mod guard;
+pub mod imports;
 pub mod journeys;
 pub mod records;
 pub mod segments;
@@ -117,6 +119,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(flows::routes())
         .merge(journeys::routes())
+        .merge(imports::routes())
         .merge(contacts::routes())
         .merge(audience::routes())
         .merge(segments::routes())

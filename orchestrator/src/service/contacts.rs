@@ -67,6 +67,16 @@ fn same_id(path_id: &str, map: &mut Map<String, Value>) -> Result<()> {
 /// Addresses as they are checked at send time: an e-mail address that can be sent to, a phone
 /// number in international format.
 fn check_addresses(email: Option<&str>, phone: Option<&str>) -> Result<()> {
+    let found = address_problems(email, phone);
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Fields(found))
+    }
+}
+
+/// What is wrong with the addresses as they are checked at send time, as (field, message).
+pub fn address_problems(email: Option<&str>, phone: Option<&str>) -> Vec<(String, String)> {
     let mut found = Vec::new();
     if let Some(Err(message)) = email.map(flows::geo::check_email) {
         found.push(("email".to_string(), message));
@@ -74,11 +84,7 @@ fn check_addresses(email: Option<&str>, phone: Option<&str>) -> Result<()> {
     if let Some(Err(message)) = phone.map(flows::geo::phone_digits) {
         found.push(("phone".to_string(), message));
     }
-    if found.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Fields(found))
-    }
+    found
 }
 
 fn parse(map: Map<String, Value>) -> Result<ContactInput> {

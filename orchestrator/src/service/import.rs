@@ -1,10 +1,13 @@
 //! Reading contacts (CSV with a header, or NDJSON) and events (NDJSON) from files.
 //!
 //! Every row is checked; problems name the file and line (`contacts.csv:12: …`). Up to
-//! [`MAX_REPORTED`] problems are reported at once, and nothing is returned unless all rows are good.
+//! [`MAX_REPORTED`] problems are reported at once, and nothing is returned unless all rows are good
+//! (`cairn simulate`). [`ContactRows`] reads a file's lines one at a time, for imports that take
+//! the good lines and report the bad ones (`service::imports`).
 
 use std::collections::HashSet;
 use std::fmt;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -96,17 +99,9 @@ fn read(path: &Path) -> Result<String, ImportError> {
 pub fn read_contacts(path: &Path) -> Result<Vec<Contact>, ImportError> {
     let text = read(path)?;
     let name = path.display().to_string();
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let ndjson =
-        matches!(ext.as_str(), "ndjson" | "jsonl" | "json") || (ext != "csv" && text.trim_start().starts_with('{'));
-    if ndjson {
-        parse_contacts_ndjson(&name, &text)
-    } else {
-        parse_contacts_csv(&name, &text)
+    match Format::of(path, text.as_bytes()) {
+        Format::Ndjson => parse_contacts_ndjson(&name, &text),
+        Format::Csv => parse_contacts_csv(&name, &text),
     }
 }
 
@@ -118,11 +113,22 @@ pub fn read_events(path: &Path) -> Result<Vec<Event>, ImportError> {
 /// Keys whose value is text, where a file may give a number (`"id": 7`) for its text.
 const TEXT_KEYS: [&str; 5] = ["id", "email", "phone", "timezone", "country"];
 
+/// A file is read a little more loosely than the API in what it cannot say otherwise: a number
+/// stands for its text where text is expected.
+pub fn loosen(object: &mut Map<String, Value>) {
+    for key in TEXT_KEYS {
+        if let Some(Value::Number(n)) = object.get(key) {
+            let text = n.to_string();
+            object.insert(key.to_string(), Value::String(text));
+        }
+    }
+}
+
 /// Reads one row, given as a contact object, by [`ContactPatch::parse_with_facts`] (the API's
 /// rules, and tags may carry their facts and `records` related records), and
 /// checks its id is not taken by an earlier row. Files are read a little more loosely than the
-/// API in what they cannot say otherwise: a number stands for its text where text is expected
-/// (and the CSV reader leaves blank cells out and splits `tags`/`lists` cells into names).
+/// API ([`loosen`]; the CSV reader leaves blank cells out and splits `tags`/`lists` cells into
+/// names).
 fn read_contact(
     mut object: Map<String, Value>,
     line: u64,
@@ -130,12 +136,7 @@ fn read_contact(
     out: &mut Collector,
     contacts: &mut Vec<Contact>,
 ) {
-    for key in TEXT_KEYS {
-        if let Some(Value::Number(n)) = object.get(key) {
-            let text = n.to_string();
-            object.insert(key.to_string(), Value::String(text));
-        }
-    }
+    loosen(&mut object);
     let id = object
         .get("id")
         .and_then(Value::as_str)
@@ -175,57 +176,270 @@ fn cell_value(key: &str, cell: &str) -> Option<Value> {
     })
 }
 
-fn parse_contacts_csv(name: &str, text: &str) -> Result<Vec<Contact>, ImportError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let headers: Vec<String> = match reader.headers() {
-        // Reserved columns match in any case; other column names are kept as written.
-        Ok(h) => h
+/// How a contacts file is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// CSV with a header line.
+    Csv,
+    /// One JSON object per line.
+    Ndjson,
+}
+
+impl Format {
+    /// By the file's extension (`.csv`; `.ndjson`, `.jsonl`, `.json`), else by its first bytes
+    /// (`{`: NDJSON).
+    pub fn of(path: &Path, start: &[u8]) -> Format {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let starts_with_brace = start.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        if matches!(ext.as_str(), "ndjson" | "jsonl" | "json") || (ext != "csv" && starts_with_brace) {
+            Format::Ndjson
+        } else {
+            Format::Csv
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Ndjson => "ndjson",
+        }
+    }
+}
+
+/// Renames columns (CSV) or keys (NDJSON) before a line is read as a contact:
+/// `--map column=field` (`Mail=email`, `Segments=tags`); an empty field leaves the column out.
+#[derive(Debug, Clone, Default)]
+pub struct Mapping(Vec<(String, String)>);
+
+impl Mapping {
+    /// Reads `column=field` items.
+    pub fn parse<S: AsRef<str>>(items: &[S]) -> Result<Mapping, String> {
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for item in items {
+            let item = item.as_ref();
+            let Some((column, field)) = item.split_once('=') else {
+                return Err(format!("map '{item}' is not column=field"));
+            };
+            let (column, field) = (column.trim(), field.trim());
+            if column.is_empty() {
+                return Err(format!("map '{item}' names no column"));
+            }
+            if pairs.iter().any(|(c, _)| c == column) {
+                return Err(format!("map names column '{column}' twice"));
+            }
+            let field = match field.to_ascii_lowercase() {
+                lower if CONTACT_KEYS.contains(&lower.as_str()) => lower,
+                _ => field.to_string(),
+            };
+            pairs.push((column.to_string(), field));
+        }
+        Ok(Mapping(pairs))
+    }
+
+    /// The field a column becomes; `None` when the mapping leaves it out.
+    fn field_of(&self, column: &str) -> Option<String> {
+        match self.0.iter().find(|(c, _)| c == column) {
+            Some((_, f)) if f.is_empty() => None,
+            Some((_, f)) => Some(f.clone()),
+            None => Some(column.to_string()),
+        }
+    }
+
+    /// The column a field came from (for messages).
+    pub fn column_of(&self, field: &str) -> String {
+        self.0
             .iter()
-            .map(|s| {
-                let lower = s.trim().to_ascii_lowercase();
-                if CONTACT_KEYS.contains(&lower.as_str()) {
-                    lower
-                } else {
-                    s.trim().to_string()
+            .find(|(_, f)| f == field)
+            .map_or_else(|| field.to_string(), |(c, _)| c.clone())
+    }
+}
+
+/// One line of a contacts file: its number, and the contact object it gives or what is wrong
+/// with it as a line (CSV fields, JSON).
+pub type Row = (u64, Result<Map<String, Value>, String>);
+
+/// The lines of a contacts file as contact objects, one at a time (the file is never held
+/// whole): columns or keys renamed by a [`Mapping`], blank CSV cells left out, `tags` and
+/// `lists` cells split into names.
+pub struct ContactRows<R: Read> {
+    inner: Inner<R>,
+    mapping: Mapping,
+}
+
+enum Inner<R: Read> {
+    Csv {
+        records: csv::StringRecordsIntoIter<R>,
+        /// Each column's field; `None` for a column the mapping leaves out.
+        fields: Vec<Option<String>>,
+    },
+    Ndjson {
+        lines: std::io::Lines<BufReader<R>>,
+        line: u64,
+    },
+}
+
+impl<R: Read> ContactRows<R> {
+    /// Reads the header of a CSV file; a bad header is the file's problem (line 1), and
+    /// nothing can be read.
+    pub fn new(format: Format, reader: R, mapping: Mapping) -> Result<Self, (u64, Vec<String>)> {
+        let inner = match format {
+            Format::Ndjson => Inner::Ndjson {
+                lines: BufReader::new(reader).lines(),
+                line: 0,
+            },
+            Format::Csv => {
+                let mut reader = csv::ReaderBuilder::new()
+                    .has_headers(true)
+                    .trim(csv::Trim::All)
+                    .from_reader(reader);
+                let headers = reader
+                    .headers()
+                    .map_err(|e| (0, vec![format!("cannot read the header: {e}")]))?
+                    .clone();
+                let mut problems = Vec::new();
+                let mut seen = HashSet::new();
+                let mut fields = Vec::new();
+                for h in headers.iter().map(str::trim) {
+                    // Reserved columns match in any case; other column names are kept as written.
+                    let field = mapping.field_of(h).map(|f| {
+                        let lower = f.to_ascii_lowercase();
+                        if CONTACT_KEYS.contains(&lower.as_str()) {
+                            lower
+                        } else {
+                            f
+                        }
+                    });
+                    match &field {
+                        Some(f) if f.is_empty() => problems.push("the header has an empty column name".to_string()),
+                        Some(f) if !seen.insert(f.clone()) => {
+                            problems.push(format!("the header names column '{f}' twice"))
+                        }
+                        _ => {}
+                    }
+                    fields.push(field);
                 }
-            })
-            .collect(),
-        Err(e) => return Err(Collector::fail(name, format!("cannot read the header: {e}"))),
-    };
+                if !problems.is_empty() {
+                    return Err((1, problems));
+                }
+                Inner::Csv {
+                    records: reader.into_records(),
+                    fields,
+                }
+            }
+        };
+        Ok(ContactRows { inner, mapping })
+    }
+
+    /// The fields of a CSV file's columns (none for NDJSON).
+    pub fn columns(&self) -> Option<impl Iterator<Item = &str>> {
+        match &self.inner {
+            Inner::Csv { fields, .. } => Some(fields.iter().flatten().map(String::as_str)),
+            Inner::Ndjson { .. } => None,
+        }
+    }
+
+    /// Says where a field's problem is in this file (a CSV column or an NDJSON key).
+    pub fn places(&self) -> Places {
+        Places {
+            csv: matches!(self.inner, Inner::Csv { .. }),
+            mapping: self.mapping.clone(),
+        }
+    }
+}
+
+/// Where a field's problem is in a file: `column 'Mail'` (CSV) or `key 'email'` (NDJSON), by
+/// the name the file gives it.
+#[derive(Debug, Clone)]
+pub struct Places {
+    csv: bool,
+    mapping: Mapping,
+}
+
+impl Places {
+    pub fn of(&self, field: &str) -> String {
+        let what = if self.csv { "column" } else { "key" };
+        format!("{what} '{}'", self.mapping.column_of(field))
+    }
+}
+
+impl<R: Read> Iterator for ContactRows<R> {
+    type Item = Row;
+
+    fn next(&mut self) -> Option<Row> {
+        match &mut self.inner {
+            Inner::Csv { records, fields } => {
+                let record = match records.next()? {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let line = e.position().map(|p| p.line()).unwrap_or(0);
+                        return Some((line, Err(csv_message(&e))));
+                    }
+                };
+                let line = record.position().map(|p| p.line()).unwrap_or(0);
+                let object = fields
+                    .iter()
+                    .zip(record.iter())
+                    .filter_map(|(key, cell)| {
+                        let key = key.as_ref()?;
+                        Some((key.clone(), cell_value(key, cell)?))
+                    })
+                    .collect();
+                Some((line, Ok(object)))
+            }
+            Inner::Ndjson { lines, line } => loop {
+                let raw = lines.next()?;
+                *line += 1;
+                let raw = match raw {
+                    Ok(raw) => raw,
+                    Err(e) => return Some((*line, Err(format!("cannot read: {e}")))),
+                };
+                match json_object_line(&raw) {
+                    None => continue,
+                    Some(Err(message)) => return Some((*line, Err(message))),
+                    Some(Ok(mut object)) => {
+                        if !self.mapping.0.is_empty() {
+                            object = object
+                                .into_iter()
+                                .filter_map(|(k, v)| Some((self.mapping.field_of(&k)?, v)))
+                                .collect();
+                        }
+                        return Some((*line, Ok(object)));
+                    }
+                }
+            },
+        }
+    }
+}
+
+fn parse_contacts_csv(name: &str, text: &str) -> Result<Vec<Contact>, ImportError> {
     let mut out = Collector::new(name);
-    if !headers.iter().any(|h| h == "id") {
+    let rows = match ContactRows::new(Format::Csv, text.as_bytes(), Mapping::default()) {
+        Ok(rows) => rows,
+        Err((0, problems)) => return Err(Collector::fail(name, problems.join("; "))),
+        Err((line, problems)) => {
+            problems.into_iter().for_each(|p| out.push(line, p));
+            return out.finish(Vec::new());
+        }
+    };
+    if !rows.columns().is_some_and(|mut c| c.any(|f| f == "id")) {
         out.push(1, "the header has no 'id' column");
         return out.finish(Vec::new());
     }
-    let mut seen = HashSet::new();
-    for h in &headers {
-        if h.is_empty() {
-            out.push(1, "the header has an empty column name");
-        } else if !seen.insert(h.as_str()) {
-            out.push(1, format!("the header names column '{h}' twice"));
-        }
-    }
+    read_rows(rows, out)
+}
+
+fn read_rows<R: Read>(rows: ContactRows<R>, mut out: Collector) -> Result<Vec<Contact>, ImportError> {
     let mut contacts = Vec::new();
     let mut ids = HashSet::new();
-    for record in reader.records() {
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
-                out.push(line, csv_message(&e));
-                continue;
-            }
-        };
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
-        let object: Map<String, Value> = headers
-            .iter()
-            .zip(record.iter())
-            .filter_map(|(key, cell)| Some((key.clone(), cell_value(key, cell)?)))
-            .collect();
-        read_contact(object, line, &mut ids, &mut out, &mut contacts);
+    for (line, object) in rows {
+        match object {
+            Ok(object) => read_contact(object, line, &mut ids, &mut out, &mut contacts),
+            Err(message) => out.push(line, message),
+        }
     }
     out.finish(contacts)
 }
@@ -240,42 +454,25 @@ fn csv_message(e: &csv::Error) -> String {
 }
 
 fn parse_contacts_ndjson(name: &str, text: &str) -> Result<Vec<Contact>, ImportError> {
-    let mut out = Collector::new(name);
-    let mut contacts = Vec::new();
-    let mut ids = HashSet::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = i as u64 + 1;
-        let Some(object) = json_object_line(raw, line, &mut out) else {
-            continue;
-        };
-        read_contact(object, line, &mut ids, &mut out, &mut contacts);
-    }
-    out.finish(contacts)
+    let rows = ContactRows::new(Format::Ndjson, text.as_bytes(), Mapping::default())
+        .map_err(|(_, problems)| Collector::fail(name, problems.join("; ")))?;
+    read_rows(rows, Collector::new(name))
 }
 
-/// A non-blank NDJSON line as an object; blank lines give `None` silently.
-fn json_object_line(raw: &str, line: u64, out: &mut Collector) -> Option<Map<String, Value>> {
+/// A non-blank NDJSON line as an object, or what is wrong with it; blank lines give `None`.
+fn json_object_line(raw: &str) -> Option<Result<Map<String, Value>, String>> {
     if raw.trim().is_empty() {
         return None;
     }
-    match serde_json::from_str::<Value>(raw) {
-        Ok(Value::Object(m)) => Some(m),
-        Ok(_) => {
-            out.push(line, "each line must be a JSON object");
-            None
-        }
-        Err(e) => {
-            out.push(
-                line,
-                format!(
-                    "invalid JSON at column {}: {}",
-                    e.column(),
-                    flows::json::json_error_message(&e)
-                ),
-            );
-            None
-        }
-    }
+    Some(match serde_json::from_str::<Value>(raw) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err("each line must be a JSON object".to_string()),
+        Err(e) => Err(format!(
+            "invalid JSON at column {}: {}",
+            e.column(),
+            flows::json::json_error_message(&e)
+        )),
+    })
 }
 
 /// Events: `{"at": RFC 3339, "contact": id, "type": name, "message"?, "tag"?, "list"?, "data"?}`;
@@ -285,8 +482,13 @@ pub fn parse_events(name: &str, text: &str) -> Result<Vec<Event>, ImportError> {
     let mut events = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = i as u64 + 1;
-        let Some(mut object) = json_object_line(raw, line, &mut out) else {
-            continue;
+        let mut object = match json_object_line(raw) {
+            None => continue,
+            Some(Ok(object)) => object,
+            Some(Err(message)) => {
+                out.push(line, message);
+                continue;
+            }
         };
         let mut problems = Vec::new();
         let mut text_of = |key: &str, required: bool, problems: &mut Vec<String>| -> Option<String> {
@@ -438,6 +640,32 @@ mod tests {
             err.contains("c.ndjson:1: 'records.contract[0].id' is required"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn rows_are_read_one_at_a_time_with_columns_renamed_or_left_out() {
+        let mapping = Mapping::parse(&["Mail=EMAIL", "Notes="]).unwrap();
+        let csv = "id,Mail,Notes,Tags\nc1,a@x.ee,skip,vip;new\nc2,b@x.ee\n";
+        let rows = ContactRows::new(Format::Csv, csv.as_bytes(), mapping.clone()).unwrap();
+        assert_eq!(rows.places().of("email"), "column 'Mail'");
+        let read: Vec<Row> = rows.collect();
+        let first = read[0].1.as_ref().unwrap();
+        assert_eq!(first["email"], "a@x.ee");
+        assert_eq!(
+            first["tags"],
+            serde_json::json!(["vip", "new"]),
+            "reserved columns match in any case"
+        );
+        assert!(!first.contains_key("Notes"));
+        assert_eq!(read[1], (3, Err("has 2 fields but the header has 4".to_string())));
+        let ndjson = "{\"id\": \"c1\", \"Mail\": \"a@x.ee\", \"Notes\": 1}\n\nnot json\n";
+        let read: Vec<Row> = ContactRows::new(Format::Ndjson, ndjson.as_bytes(), mapping)
+            .unwrap()
+            .collect();
+        assert_eq!(read[0].1.as_ref().unwrap().keys().collect::<Vec<_>>(), ["email", "id"]);
+        assert_eq!(read[1].0, 3, "blank lines are skipped, lines keep their numbers");
+        assert_eq!(Mapping::parse(&["Mail"]).unwrap_err(), "map 'Mail' is not column=field");
+        assert!(ContactRows::new(Format::Csv, "id,ID\n".as_bytes(), Mapping::default()).is_err());
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //!   types they declare for their fields.
 //! - [`contact`]: the `contact` object of an entry, and what makes a name a name.
 //! - [`import`]: contacts and events read from files, with line-numbered errors.
+//! - [`imports`]: contact imports (`cairn import contacts`, `POST /api/imports`), line by line.
+//! - [`export`]: contacts exported as CSV or NDJSON, a page at a time.
 //! - [`refusal`]: why an entry was refused, in the API's words.
 //!
 //! Errors are [`Error`]: what the caller got wrong (not found, conflict, a field), or what
@@ -20,8 +22,10 @@
 
 pub mod contact;
 pub mod contacts;
+pub mod export;
 pub mod flows;
 pub mod import;
+pub mod imports;
 pub mod journeys;
 pub mod records;
 pub mod refusal;

@@ -143,6 +143,19 @@ pub async fn preview_saved(s: &Services, key: &str, limit: usize) -> Result<Prev
     answer(s, &resolved, limit, started).await
 }
 
+/// The internal ids of the contacts a saved segment matches now.
+pub async fn members(s: &Services, key: &str) -> Result<roaring::RoaringBitmap> {
+    let saved = existing(s, key).await?;
+    let condition = parse_condition(saved.condition).map_err(|p| Error::Inconsistent {
+        what: format!("the stored condition of segment {} does not read: {p:?}", saved.id),
+        source: None,
+    })?;
+    let resolved = resolve(s, &condition, None).await?;
+    let index = s.segments.fresh(&s.db).await?;
+    let found = segments::answer(&index, &resolved, s.clock.now(), usize::MAX);
+    Ok(found.first.into_iter().collect())
+}
+
 async fn answer(s: &Services, condition: &Condition, limit: usize, started: Instant) -> Result<Preview> {
     let index = s.segments.fresh(&s.db).await?;
     let now = s.clock.now();

@@ -255,3 +255,73 @@ pub async fn baseline(c: &impl ConnectionTrait, question: &str, now: DateTime<Ut
         .collect::<std::result::Result<Vec<i64>, _>>()?;
     Ok((count as u64, first))
 }
+
+/// `cairn bench import`'s ceiling: contacts numbered `range` with two tags and a list each,
+/// written as plain rows (ids given, nothing looked up) — what an import writes, without it.
+pub async fn insert_import_ceiling(c: &impl ConnectionTrait, range: Range<u64>, now: DateTime<Utc>) -> Result<()> {
+    let at = ms(now);
+    let mut contacts = Vec::with_capacity((range.end - range.start) as usize);
+    let mut tags = Vec::with_capacity(contacts.capacity() * 2);
+    let mut lists = Vec::with_capacity(contacts.capacity());
+    for i in range {
+        let id = i as i64 + 1;
+        contacts.push(vec![
+            id.into(),
+            format!("c{i}").into(),
+            format!("c{i}@example.com").into(),
+            format!("{{\"first_name\":\"Name{i}\"}}").into(),
+            at.into(),
+            at.into(),
+        ]);
+        for tag in ["vip".to_string(), format!("t{}", i % 10)] {
+            tags.push(vec![
+                id.into(),
+                tag.into(),
+                1i64.into(),
+                1i64.into(),
+                at.into(),
+                at.into(),
+                "import".into(),
+                "bench".into(),
+            ]);
+        }
+        lists.push(vec![
+            id.into(),
+            format!("l{}", i % 5).into(),
+            at.into(),
+            "import".into(),
+            "bench".into(),
+        ]);
+    }
+    insert_rows(
+        c,
+        "contacts",
+        &["id", "external_id", "email", "fields", "created_at", "updated_at"],
+        contacts,
+    )
+    .await?;
+    insert_rows(
+        c,
+        "contact_tags",
+        &[
+            "contact_id",
+            "tag",
+            "present",
+            "times_added",
+            "first_added_at",
+            "last_added_at",
+            "source",
+            "source_ref",
+        ],
+        tags,
+    )
+    .await?;
+    insert_rows(
+        c,
+        "contact_lists",
+        &["contact_id", "list", "added_at", "source", "source_ref"],
+        lists,
+    )
+    .await?;
+    Ok(())
+}

@@ -15,14 +15,18 @@
 //! - [`inbox`]: queued events, and those held for paused flows;
 //! - [`set_aside`]: work the engine or delivery could not load, step or record;
 //! - [`segments`]: saved segments, message history, and the change log segment indexes follow;
+//! - [`bulk`]: contacts many at a time: an import's batches, an export's pages;
+//! - [`imports`]: contact imports, their counts and refused lines;
 //! - [`bench`]: bulk writes for `cairn bench engine`.
 
 pub mod bench;
+pub mod bulk;
 pub mod contacts;
 pub mod counts;
 pub mod directory;
 pub mod flows;
 pub mod history;
+pub mod imports;
 pub mod inbox;
 pub mod journal;
 pub mod outbox;

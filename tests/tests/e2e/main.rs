@@ -2,11 +2,15 @@
 //! on SQLite and PostgreSQL, the contacts API, what contacts' tags and lists remember, their
 //! related records, message history in branches, delivery through real providers, the send policy, the limits at the door,
 //! the template journeys, provider timeouts and the Redis queues.
+//! on SQLite and PostgreSQL, the contacts API, what contacts' tags and lists remember, delivery
+//! through real providers, contact imports and exports, the send policy, the limits at the door, the template journeys,
+//! provider timeouts and the Redis queues.
 
 mod contacts;
 mod delivery;
 mod facts;
 mod history;
+mod imports;
 mod limits;
 mod policy;
 mod queues;

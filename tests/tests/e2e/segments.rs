@@ -307,3 +307,27 @@ async fn contracts_ending_soon_are_found_and_a_renewed_contract_drops_out_at_onc
         t.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_segment_exports_only_its_contacts() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        three_contacts(&t).await;
+        let body = json!({"name": "interested", "condition": interested()}).to_string();
+        let (status, _) = t.post("/api/segments", &body).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let response = t.get_raw("/api/contacts/export?format=ndjson&segment=interested").await;
+        assert_eq!(response.status(), StatusCode::OK, "{}", backend.name);
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        let lines: Vec<Value> = String::from_utf8(bytes.to_vec())
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let ids: Vec<&str> = lines.iter().map(|l| l["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["ann"], "{}", backend.name);
+        let (status, _) = t.get("/api/contacts/export?segment=nobody").await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{}", backend.name);
+        t.stop().await;
+    }
+}

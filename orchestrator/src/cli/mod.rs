@@ -5,11 +5,12 @@
 //! - [`serve`]: `cairn serve` and `cairn worker`; [`simulate`]: `cairn simulate`;
 //!   [`flows`]: `cairn flows validate|schema`; [`bench`]: `cairn bench …`; [`demo`]: the
 //!   sample data of `cairn serve --demo`; [`transfer`]: `cairn import contacts`, `cairn export
-//!   contacts`.
+//!   contacts`; [`import_records`]: `cairn import records`.
 
 pub mod bench;
 pub mod demo;
 pub mod flows;
+pub mod import_records;
 pub mod serve;
 pub mod simulate;
 pub mod transfer;
@@ -136,6 +137,9 @@ pub fn run(cli: Cli) -> i32 {
         Command::Flows(FlowsCommand::Schema) => schema(&mut out).map(|()| 0).map_err(CliError::from),
         Command::Import(ImportCommand::Contacts(args)) => {
             transfer::import_contacts(&args, &mut out).map(|all_in| if all_in { 0 } else { 1 })
+        }
+        Command::Import(ImportCommand::Records(args)) => {
+            import_records::import_records(&args, &mut out).map(|all_in| if all_in { 0 } else { 1 })
         }
         Command::Export(ExportCommand::Contacts(args)) => transfer::export_contacts(&args, &mut out).map(|()| 0),
         Command::Simulate(args) => {

@@ -27,6 +27,9 @@ pub enum ImportCommand {
     /// Contacts from a CSV file with a header, or NDJSON: upserted with their tags and lists
     /// (source `import:<name>`); bad lines are reported and skipped.
     Contacts(ImportArgs),
+    /// Related records of one type from a CSV file with a header, or NDJSON: each line one
+    /// record, written whole; bad lines are reported and skipped.
+    Records(super::import_records::ImportRecordsArgs),
 }
 
 #[derive(Debug, Args)]

@@ -180,3 +180,64 @@ fn a_file_without_the_key_column_imports_nothing() {
     ]);
     assert!(by_email.status.success(), "{}", text(&by_email.stderr));
 }
+
+#[test]
+fn records_are_imported_per_line_with_a_bad_line_named_and_a_re_run_replacing_them() {
+    let scratch = Scratch::new("records");
+    let db = scratch.database();
+    let contacts = scratch.file("contacts.csv", CONTACTS);
+    cairn(&["import", "contacts", &contacts, "--database-url", &db]);
+    let contracts = scratch.file(
+        "contracts.csv",
+        "id,customer_id,status,end_date\n\
+         k1,c1,active,2027-01-15\n\
+         k2,ghost,active,2027-02-01\n\
+         k3,c3,,2026-12-31\n\
+         k4,c3,ended,\n",
+    );
+    let args = [
+        "import",
+        "records",
+        "contract",
+        &contracts,
+        "--contact-column",
+        "customer_id",
+        "--database-url",
+        &db,
+    ];
+    let first = cairn(&args);
+    assert_eq!(
+        first.status.code(),
+        Some(1),
+        "a line was refused: {}",
+        text(&first.stderr)
+    );
+    assert!(
+        text(&first.stderr).contains("contracts.csv:3: no contact with id 'ghost'"),
+        "{}",
+        text(&first.stderr)
+    );
+    let counts: Value = serde_json::from_str(text(&first.stdout).trim()).unwrap();
+    assert_eq!(
+        counts,
+        json!({"lines_read": 4, "created": 3, "replaced": 0, "refused": 1})
+    );
+    let again: Value = serde_json::from_str(text(&cairn(&args).stdout).trim()).unwrap();
+    assert_eq!(
+        again,
+        json!({"lines_read": 4, "created": 0, "replaced": 3, "refused": 1})
+    );
+    let missing = scratch.file("bad.csv", "id,status\nk1,active\n");
+    let refused = cairn(&[
+        "import",
+        "records",
+        "contract",
+        &missing,
+        "--contact-column",
+        "customer_id",
+        "--database-url",
+        &db,
+    ]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stderr));
+    assert!(text(&refused.stderr).contains("bad.csv:1: the header has no column 'customer_id'"));
+}

@@ -12,7 +12,6 @@ use super::{Error, Result, Services};
 use crate::signing::EntrySignature;
 use crate::store::contacts;
 use crate::store::flows::FlowRow;
-use crate::store::inbox;
 use crate::store::tokens::{self, Entered, NewEntry};
 
 /// An entry into a flow, as the caller gave it (checked for names, not yet for its contact).
@@ -136,15 +135,11 @@ pub async fn record_event(s: &Services, e: NewEvent) -> Result<()> {
     let contact_id = contacts::find(&s.db, &event.contact)
         .await?
         .ok_or_else(|| Error::NotFound(format!("no contact with id '{}'", event.contact)))?;
-    if matches!(event.kind.as_str(), "opened" | "clicked")
-        && let Some(message) = &event.message
-        && contacts::of_message(&s.db, message)
+    let own_message = match &event.message {
+        Some(message) if matches!(event.kind.as_str(), "opened" | "clicked") => contacts::of_message(&s.db, message)
             .await?
-            .is_some_and(|(owner, _)| owner == contact_id)
-    {
-        crate::store::segments::message_seen(&s.db, message, &event.kind, now).await?;
-    }
-    inbox::push_event(&s.db, contact_id, &event, now).await?;
-    s.engine.notify_one();
-    Ok(())
+            .is_some_and(|(owner, _)| owner == contact_id),
+        _ => false,
+    };
+    super::tracking::queue_seen(s, contact_id, &event, own_message).await
 }

@@ -30,7 +30,6 @@ pub async fn record_hit(s: &super::Services, message: &str, kind: &str) -> Resul
         .await?
         .ok_or_else(|| super::Error::NotFound("no such tracking link".into()))?;
     let now = s.clock.now();
-    crate::store::segments::message_seen(&s.db, message, kind, now).await?;
     let event = flows::Event {
         at: now,
         contact,
@@ -40,7 +39,25 @@ pub async fn record_hit(s: &super::Services, message: &str, kind: &str) -> Resul
         list: None,
         data: serde_json::Map::new(),
     };
-    crate::store::inbox::push_event(&s.db, contact_id, &event, now).await?;
+    queue_seen(s, contact_id, &event, true).await
+}
+
+/// Queues an event of the contact; when it is the open or click of one of the contact's
+/// messages (`own_message`), it is also that message's history, in the same transaction.
+pub(super) async fn queue_seen(
+    s: &super::Services,
+    contact_id: i64,
+    event: &flows::Event,
+    own_message: bool,
+) -> Result<(), super::Error> {
+    crate::db::in_write(&s.db, async |tx| {
+        if own_message && let Some(message) = &event.message {
+            crate::store::segments::message_seen(tx, message, &event.kind, event.at).await?;
+        }
+        crate::store::inbox::push_event(tx, contact_id, event, event.at).await?;
+        Ok::<_, super::Error>(())
+    })
+    .await?;
     s.engine.notify_one();
     Ok(())
 }

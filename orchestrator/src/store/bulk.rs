@@ -150,37 +150,25 @@ async fn upsert_contacts(
 
 /// The active tags of these contacts, as (contact, tag).
 pub async fn active_tags(c: &impl ConnectionTrait, contacts: &[i64]) -> Result<HashSet<(i64, String)>> {
-    let mut out = HashSet::new();
-    for chunk in contacts.chunks(IN_CHUNK) {
-        let rows = all(
-            c,
-            &format!(
-                "SELECT contact_id, tag FROM contact_tags WHERE present = 1 AND contact_id IN ({})",
-                placeholders(1, chunk.len())
-            ),
-            chunk.iter().map(|i| (*i).into()).collect(),
-        )
-        .await?;
-        for r in &rows {
-            out.insert((col(r, 0)?, col(r, 1)?));
-        }
-    }
-    Ok(out)
+    pairs(
+        c,
+        "SELECT contact_id, tag FROM contact_tags WHERE present = 1 AND",
+        contacts,
+    )
+    .await
 }
 
 /// The lists these contacts are in, as (contact, list).
 pub async fn memberships(c: &impl ConnectionTrait, contacts: &[i64]) -> Result<HashSet<(i64, String)>> {
+    pairs(c, "SELECT contact_id, list FROM contact_lists WHERE", contacts).await
+}
+
+/// (contact, name) rows of `select` (ending in `WHERE` or `AND`), for these contacts.
+async fn pairs(c: &impl ConnectionTrait, select: &str, contacts: &[i64]) -> Result<HashSet<(i64, String)>> {
     let mut out = HashSet::new();
     for chunk in contacts.chunks(IN_CHUNK) {
-        let rows = all(
-            c,
-            &format!(
-                "SELECT contact_id, list FROM contact_lists WHERE contact_id IN ({})",
-                placeholders(1, chunk.len())
-            ),
-            chunk.iter().map(|i| (*i).into()).collect(),
-        )
-        .await?;
+        let sql = format!("{select} contact_id IN ({})", placeholders(1, chunk.len()));
+        let rows = all(c, &sql, chunk.iter().map(|i| (*i).into()).collect()).await?;
         for r in &rows {
             out.insert((col(r, 0)?, col(r, 1)?));
         }

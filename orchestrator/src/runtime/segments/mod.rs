@@ -130,7 +130,8 @@ impl Segments {
 
 /// Who matches `condition` (resolved: no saved segments left) at `now`, and the first `limit`.
 pub fn answer(index: &Index, condition: &Condition, now: DateTime<Utc>, limit: usize) -> Answer {
-    let drawn = plan::candidates(index, condition, now).unwrap_or_else(|| plan::Drawn {
+    let (drawn, residual) = plan::draw(index, condition, now);
+    let drawn = drawn.unwrap_or_else(|| plan::Drawn {
         set: index.everyone(),
         exact: false,
     });
@@ -143,7 +144,6 @@ pub fn answer(index: &Index, condition: &Condition, now: DateTime<Utc>, limit: u
     }
     let evaluated = drawn.set.len();
     let ids: Vec<u32> = drawn.set.iter().collect();
-    let residual = plan::residual(index, condition, now);
     let condition = &residual;
     // Two halves on two threads: each counts its matches and keeps its first `limit`.
     let half = ids.len().div_ceil(2).max(1);

@@ -41,7 +41,7 @@ pub fn candidates(index: &Index, condition: &Condition, now: DateTime<Utc>) -> O
             .unwrap_or_default()
     };
     match condition {
-        Condition::All(items) => all(index, items, now),
+        Condition::All(items) => all(index, items, now).0,
         Condition::Any(items) => {
             items
                 .iter()
@@ -102,62 +102,64 @@ pub fn candidates(index: &Index, condition: &Condition, now: DateTime<Utc>) -> O
     }
 }
 
-/// What is left to evaluate on the contacts drawn for `condition`: the parts of a top-level
-/// `all` whose contacts the postings drew exactly hold for every drawn contact, so only the
-/// others are evaluated.
-pub fn residual(index: &Index, condition: &Condition, now: DateTime<Utc>) -> Condition {
-    let Condition::All(items) = condition else {
-        return condition.clone();
-    };
-    let exact = |c: &Condition| candidates(index, c, now).is_some_and(|d| d.exact);
-    let left: Vec<Condition> = items
-        .iter()
-        .filter(|item| match item {
-            Condition::Not(inner) => !exact(inner),
-            other => !exact(other),
-        })
-        .cloned()
-        .collect();
-    Condition::All(left)
+/// What `condition` draws, and what is left to evaluate on the contacts drawn: the parts of a
+/// top-level `all` drawn exactly hold for every drawn contact, so only the others are
+/// evaluated.
+pub fn draw(index: &Index, condition: &Condition, now: DateTime<Utc>) -> (Option<Drawn>, Condition) {
+    match condition {
+        Condition::All(items) => {
+            let (drawn, left) = all(index, items, now);
+            (drawn, Condition::All(left.into_iter().cloned().collect()))
+        }
+        other => (candidates(index, other, now), other.clone()),
+    }
 }
 
 /// `all`: the intersection of what each part draws, less what the exactly drawn parts under a
-/// `not` hold for. Exact when every part is.
-fn all(index: &Index, items: &[Condition], now: DateTime<Utc>) -> Option<Drawn> {
+/// `not` hold for; exact when every part is. Also the parts not drawn exactly.
+fn all<'c>(index: &Index, items: &'c [Condition], now: DateTime<Utc>) -> (Option<Drawn>, Vec<&'c Condition>) {
     let mut within: Option<Drawn> = None;
     let mut less = RoaringBitmap::new();
-    let mut exact = true;
+    let mut left = Vec::new();
     let mut excluded_any = false;
     for item in items {
-        if let Condition::Not(inner) = item
-            && let Some(d) = candidates(index, inner, now).filter(|d| d.exact)
-        {
-            less |= d.set;
-            excluded_any = true;
-            continue;
+        let drawn = match item {
+            Condition::Not(inner) => match candidates(index, inner, now) {
+                Some(d) if d.exact => {
+                    less |= d.set;
+                    excluded_any = true;
+                    continue;
+                }
+                _ => None,
+            },
+            other => candidates(index, other, now),
+        };
+        if !drawn.as_ref().is_some_and(|d| d.exact) {
+            left.push(item);
         }
-        match candidates(index, item, now) {
-            None => exact = false,
-            Some(d) => {
-                within = Some(match within {
-                    None => d,
-                    Some(w) => Drawn {
-                        set: w.set & d.set,
-                        exact: w.exact && d.exact,
-                    },
-                });
-            }
+        if let Some(d) = drawn {
+            within = Some(match within {
+                None => d,
+                Some(w) => Drawn {
+                    set: w.set & d.set,
+                    exact: w.exact && d.exact,
+                },
+            });
         }
     }
     let within = match within {
         Some(w) => w,
         None if excluded_any => Drawn::exact(index.everyone()),
-        None => return None,
+        None => return (None, left),
     };
-    Some(Drawn {
-        set: within.set - less,
-        exact: exact && within.exact,
-    })
+    let exact = left.is_empty();
+    (
+        Some(Drawn {
+            set: within.set - less,
+            exact,
+        }),
+        left,
+    )
 }
 
 fn records(index: &Index, r: &RecordsTest, now: DateTime<Utc>) -> Option<Drawn> {

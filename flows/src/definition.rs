@@ -19,6 +19,7 @@ use crate::channel::Channel;
 use crate::condition::Condition;
 use crate::json::{TypeError, typed_at};
 use crate::policy::{Pace, SendRules, SendWindow};
+use crate::schedule::Schedule;
 use crate::values::{Duration, LocalTime, Weekday, Zone};
 
 /// The one format tag this version of Cairn reads.
@@ -152,7 +153,8 @@ node_types! {
     WebhookEntry(WebhookEntry) = "webhook_entry", entry: true;
     /// Contacts enter when an event happens to them (`tag_added` with a tag, or a custom event).
     EventEntry(EventEntry) = "event_entry", entry: true;
-    /// Contacts enter as an audience: all contacts, or the members of a list.
+    /// Contacts enter as an audience (lists, segments, a condition, minus exclusions), once at
+    /// activation, on a schedule, or the moment they match.
     SegmentEntry(SegmentEntry) = "segment_entry", entry: true;
     SendEmail(SendEmail) = "send_email", entry: false;
     SendSms(SendSms) = "send_sms", entry: false;
@@ -281,12 +283,51 @@ pub struct EventEntry {
     pub list: Option<String>,
 }
 
+/// An audience entering: the members of `lists`, of saved `segments` and those matching
+/// `condition` (any of them; every contact when none is given), minus the members of
+/// `exclude_lists` and `exclude_segments`. Without `schedule` or `on`, the audience enters once,
+/// when a version is first activated; with `schedule`, it is evaluated again at each run; with
+/// `"on": "match"`, a contact enters as soon as they start to match. Who enters again follows
+/// the flow's `reentry`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SegmentEntry {
-    /// Members of this list; all contacts when absent. (Full segments come later.)
+    /// One list (the same as `"lists": [list]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub list: Option<String>,
+    /// Members of any of these lists.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lists: Vec<String>,
+    /// Members of any of these saved segments (by id or name).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<String>,
+    /// Contacts matching this condition (the language of `branch` and segments).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<Box<Condition>>,
+    /// Members of these lists never enter.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_lists: Vec<String>,
+    /// Members of these saved segments never enter.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_segments: Vec<String>,
+    /// When the audience is evaluated again (see [`Schedule`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Box<Schedule>>,
+    /// `match`: a contact enters within about a second of starting to match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on: Option<EntryOn>,
+    /// A record type (e.g. `contract`): one journey per matching record of a matching contact
+    /// (`{{record.<field>}}` in templates), re-entry counted per contact and record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per: Option<String>,
+}
+
+/// What else admits a segment entry's audience.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryOn {
+    /// A contact enters when a change makes them match.
+    Match,
 }
 
 /// Templates use `{{contact.field}}` and `{{data.field}}` (minijinja syntax); `html` is

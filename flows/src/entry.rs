@@ -2,10 +2,17 @@
 //! audience holds, and which webhook entry an HTTP entry goes through. The simulator and the
 //! service both ask here, so a flow admits the same contacts in both.
 
+use std::borrow::Cow;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
 use crate::compiled::{CompiledFlow, Ix};
-use crate::contact::Contact;
-use crate::definition::{Node, NodeKind};
+use crate::condition::{Condition, Known};
+use crate::contact::{ListFact, MessageSeen, Record, TagFact};
+use crate::definition::{EntryOn, Node, NodeKind, SegmentEntry};
 use crate::event::Event;
+use crate::schedule::Schedule;
 
 /// Whether `node` starts a journey when `event` happens: an `event_entry` for the event's type,
 /// whose `tag` and `list`, when it names them, are the event's.
@@ -25,29 +32,129 @@ pub fn entries_for_event<'a>(flow: &'a CompiledFlow, event: &'a Event) -> impl I
     flow.entries().filter(move |(_, node)| starts_on(node, event))
 }
 
-/// A segment entry and the audience it admits: the members of `list`, or every contact.
+/// A segment entry and the audience it admits.
 #[derive(Debug, Clone, Copy)]
 pub struct Audience<'a> {
     pub ix: Ix,
     pub node: &'a Node,
-    pub list: Option<&'a str>,
+    pub entry: &'a SegmentEntry,
 }
 
-impl Audience<'_> {
-    /// Whether `contact` is in this audience.
-    pub fn admits(&self, contact: &Contact) -> bool {
-        self.list.is_none_or(|l| contact.lists.contains(l))
+impl<'a> Audience<'a> {
+    /// The audience as one condition: `lists`, `segments` and `condition` (any of them, or
+    /// everyone when none is given), minus the excluded lists and segments. Saved segments are
+    /// left for whoever keeps them to resolve ([`Condition::resolve`]).
+    pub fn condition(&self) -> Condition {
+        let e = self.entry;
+        let mut include: Vec<Condition> = e
+            .list
+            .iter()
+            .chain(&e.lists)
+            .map(|l| Condition::InList(l.clone()))
+            .chain(e.segments.iter().map(|s| Condition::Segment(s.clone())))
+            .chain(e.condition.iter().map(|c| (**c).clone()))
+            .collect();
+        let include = match include.len() {
+            0 => Condition::All(Vec::new()),
+            1 => include.pop().expect("one"),
+            _ => Condition::Any(include),
+        };
+        let exclude: Vec<Condition> = e
+            .exclude_lists
+            .iter()
+            .map(|l| Condition::InList(l.clone()))
+            .chain(e.exclude_segments.iter().map(|s| Condition::Segment(s.clone())))
+            .collect();
+        if exclude.is_empty() {
+            include
+        } else {
+            Condition::All(vec![include, Condition::Not(Box::new(Condition::Any(exclude)))])
+        }
+    }
+
+    pub fn schedule(&self) -> Option<&'a Schedule> {
+        self.entry.schedule.as_deref()
+    }
+
+    /// Whether a contact enters as soon as they start to match.
+    pub fn on_match(&self) -> bool {
+        self.entry.on == Some(EntryOn::Match)
+    }
+
+    /// Whether the audience enters only once, when a version is first activated.
+    pub fn once(&self) -> bool {
+        self.entry.schedule.is_none() && !self.on_match()
+    }
+
+    /// The record type journeys start per, if not per contact.
+    pub fn per(&self) -> Option<&'a str> {
+        self.entry.per.as_deref()
+    }
+}
+
+/// One journey an audience starts: the contact's, or the contact's per matching record.
+pub enum Admitted<'r> {
+    Contact,
+    Records(Vec<&'r Record>),
+}
+
+/// Who of a contact `condition` (resolved) admits: nobody, the contact, or with `per` the
+/// records of that type for which the contact matches with that record as their only one of
+/// the type (so `{"records": {"type": "contract", "any": …}}` picks the contracts that pass).
+pub fn admitted<'r, K: Known + ?Sized>(condition: &Condition, facts: &'r K, per: Option<&str>) -> Option<Admitted<'r>> {
+    let Some(kind) = per else {
+        return condition.holds_for(facts).then_some(Admitted::Contact);
+    };
+    let records: Vec<&Record> = facts
+        .records(kind)
+        .iter()
+        .filter(|r| {
+            condition.holds_for(&OneRecord {
+                facts,
+                kind,
+                record: std::slice::from_ref(*r),
+            })
+        })
+        .collect();
+    (!records.is_empty()).then_some(Admitted::Records(records))
+}
+
+/// A contact's facts with one record standing for all of a type.
+struct OneRecord<'f, 'r, K: ?Sized> {
+    facts: &'f K,
+    kind: &'f str,
+    record: &'r [Record],
+}
+
+impl<K: Known + ?Sized> Known for OneRecord<'_, '_, K> {
+    fn now(&self) -> Option<DateTime<Utc>> {
+        self.facts.now()
+    }
+    fn tag(&self, name: &str) -> Option<Cow<'_, TagFact>> {
+        self.facts.tag(name)
+    }
+    fn list(&self, name: &str) -> Option<Cow<'_, ListFact>> {
+        self.facts.list(name)
+    }
+    fn records(&self, kind: &str) -> &[Record] {
+        if kind == self.kind {
+            self.record
+        } else {
+            self.facts.records(kind)
+        }
+    }
+    fn messages(&self, each: &mut dyn FnMut(MessageSeen<'_>)) {
+        self.facts.messages(each)
+    }
+    fn lookup(&self, path: &str) -> Option<Cow<'_, Value>> {
+        self.facts.lookup(path)
     }
 }
 
 /// The flow's segment entries, in definition order.
 pub fn audiences(flow: &CompiledFlow) -> impl Iterator<Item = Audience<'_>> {
     flow.entries().filter_map(|(ix, node)| match &node.kind {
-        NodeKind::SegmentEntry(s) => Some(Audience {
-            ix,
-            node,
-            list: s.list.as_deref(),
-        }),
+        NodeKind::SegmentEntry(entry) => Some(Audience { ix, node, entry }),
         _ => None,
     })
 }
@@ -93,6 +200,7 @@ mod tests {
 
     use super::*;
     use crate::compile::compile_value;
+    use crate::contact::{Contact, Facts};
 
     fn flow(nodes: serde_json::Value, edges: serde_json::Value) -> CompiledFlow {
         compile_value(json!({"format": "cairn.flow/v1", "name": "T", "nodes": nodes, "edges": edges})).unwrap()
@@ -152,9 +260,10 @@ mod tests {
         );
         assert_eq!(webhook_entry(&segment, None).unwrap_err(), WebhookEntryError::Missing);
         let audience: Vec<Audience<'_>> = audiences(&segment).collect();
+        let condition = audience[0].condition();
         let mut member = Contact::new("c1");
-        assert!(!audience[0].admits(&member));
+        assert!(!condition.holds(&Facts::new(&member, &Default::default(), &Default::default())));
         member.lists.insert("news".into());
-        assert!(audience[0].admits(&member));
+        assert!(condition.holds(&Facts::new(&member, &Default::default(), &Default::default())));
     }
 }

@@ -15,6 +15,9 @@ pub struct JournalEntry {
     pub at: DateTime<Utc>,
     pub contact: String,
     pub node: String,
+    /// The related record's id, for a journey started per record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<String>,
     #[serde(flatten)]
     pub action: Action,
 }

@@ -15,6 +15,7 @@
 //!   [`geo`] (contacts' zones, countries, public holidays and address checks from generated
 //!   tables) and [`condition`] (branch conditions) on them;
 //! - [`policy`]: send windows, holidays, caps, throttles and pacing;
+//! - [`schedule`]: when a segment entry runs again (recurrence rules, zones, skipped days);
 //! - [`definition`]: the `cairn.flow/v1` format as types, and its JSON Schema;
 //! - [`journal`], [`effect`]: what a step records and what it asks the world to do;
 //! - [`compiled`]: the compiled flow a step runs; [`compile`](mod@compile): text → [`Definition`] →
@@ -39,6 +40,7 @@ pub mod json;
 pub mod names;
 pub mod policy;
 pub mod problem;
+pub mod schedule;
 pub mod simulate;
 pub mod step;
 pub mod template;

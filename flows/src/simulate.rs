@@ -23,15 +23,16 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use chrono::{DateTime, Utc};
 
 use crate::compiled::{CompiledFlow, Ix};
-use crate::contact::{Contact, MessageFact, Source, SourceKind};
+use crate::condition::Condition;
+use crate::contact::{Changes, Contact, Facts, MessageFact, Source, SourceKind};
 use crate::definition::Reentry;
 use crate::effect::Effect;
-use crate::entry::{self, Audience};
+use crate::entry::{self, Admitted, Audience};
 use crate::event::Event;
 use crate::journal::{Action, JournalEntry};
 use crate::policy::Policy;
 use crate::step::{Context, History, Input, step};
-use crate::token::Token;
+use crate::token::{RecordRef, Token};
 
 /// What to simulate.
 #[derive(Debug, Clone)]
@@ -42,6 +43,9 @@ pub struct Scenario {
     pub start: DateTime<Utc>,
     /// Nothing after this instant is simulated.
     pub end: DateTime<Utc>,
+    /// Saved segments that audiences name, by id or name; a segment not given here admits
+    /// no one.
+    pub segments: BTreeMap<String, Condition>,
 }
 
 /// Per-node counts and totals of a simulation.
@@ -81,7 +85,19 @@ pub fn simulate(
     let mut sim = Sim::new(flow, policy, scenario.contacts, sink);
     let start = scenario.start;
     let end = scenario.end;
+    sim.audiences = entry::audiences(flow)
+        .map(|a| {
+            let lookup = |name: &str| scenario.segments.get(name).cloned();
+            let condition = a.condition();
+            let condition = condition.resolve(&lookup).unwrap_or(condition);
+            (a, condition)
+        })
+        .collect();
     sim.enter_audience(start);
+    sim.plan_runs(start, end);
+    sim.matching = (0..sim.audiences.len())
+        .map(|a| (0..sim.contacts.len()).map(|c| sim.admits(a, c, start)).collect())
+        .collect();
     let mut events = scenario.events;
     events.sort_by_key(|e| e.at);
     sim.summary.events_before_start = events.iter().filter(|e| e.at < start).count();
@@ -89,6 +105,15 @@ pub fn simulate(
     loop {
         let next_timer = sim.timers.peek().map(|Reverse((at, _, _))| *at);
         let next_event = events.peek().map(|e| e.at);
+        let next_run = sim.runs.peek().map(|Reverse((at, _, _, _))| *at);
+        if let Some(r) = next_run
+            && next_event.is_none_or(|e| r <= e)
+            && next_timer.is_none_or(|t| r <= t)
+        {
+            let Reverse((at, _, a, c)) = sim.runs.pop().expect("peeked");
+            sim.run_admits(a, c, at);
+            continue;
+        }
         match (next_event, next_timer) {
             (Some(e), t) if t.is_none_or(|t| e <= t) => {
                 let event = events.next().expect("peeked");
@@ -109,6 +134,12 @@ pub fn simulate(
 
 struct Sim<'a> {
     flow: &'a CompiledFlow,
+    /// The flow's segment entries, each with its audience's condition (segments resolved).
+    audiences: Vec<(Audience<'a>, Condition)>,
+    /// Scheduled admissions: (instant, order, audience, contact), the earliest first.
+    runs: BinaryHeap<Reverse<Admission>>,
+    /// Per `on: match` audience and contact, whether the contact matched when last looked at.
+    matching: Vec<Vec<bool>>,
     policy: &'a Policy,
     contacts: Vec<Contact>,
     /// Per contact, what was sent to them (kept only when a frequency cap needs it).
@@ -124,8 +155,14 @@ struct Sim<'a> {
     owner: Vec<usize>,
     /// The instant each token's live timer fires; heap entries that disagree are stale.
     scheduled: Vec<Option<DateTime<Utc>>>,
-    /// Per contact: its tokens, how many entries it has made and how many are running.
-    journeys: Vec<Journeys>,
+    /// Per contact, and per record for journeys started per record: how many entries it has
+    /// made and how many are running.
+    journeys: Vec<HashMap<Option<String>, Journeys>>,
+    /// Per contact: how many journeys it has started, and their tokens.
+    entries: Vec<u32>,
+    tokens_of: Vec<Vec<usize>>,
+    /// Per token: the record it is for (its key in `journeys`).
+    keys: Vec<Option<String>>,
     timers: BinaryHeap<Reverse<(DateTime<Utc>, u64, usize)>>,
     seq: u64,
     sink: &'a mut dyn FnMut(&JournalEntry),
@@ -133,9 +170,11 @@ struct Sim<'a> {
     summary: Summary,
 }
 
+/// A scheduled admission: (instant, order, audience, contact).
+type Admission = (DateTime<Utc>, u64, usize, usize);
+
 #[derive(Default, Clone)]
 struct Journeys {
-    tokens: Vec<usize>,
     entries: u32,
     running: u32,
 }
@@ -147,8 +186,9 @@ impl<'a> Sim<'a> {
         contacts: Vec<Contact>,
         sink: &'a mut dyn FnMut(&JournalEntry),
     ) -> Self {
+        let contacts_len = contacts.len();
         let by_id = contacts.iter().enumerate().map(|(i, c)| (c.id.clone(), i)).collect();
-        let journeys = vec![Journeys::default(); contacts.len()];
+        let journeys = vec![HashMap::new(); contacts.len()];
         let histories = vec![History::default(); contacts.len()];
         let track_messages = flow.reads_messages();
         let sent = vec![Vec::new(); if track_messages { contacts.len() } else { 0 }];
@@ -163,6 +203,9 @@ impl<'a> Sim<'a> {
         };
         Sim {
             flow,
+            audiences: Vec::new(),
+            runs: BinaryHeap::new(),
+            matching: Vec::new(),
             policy,
             contacts,
             histories,
@@ -174,6 +217,9 @@ impl<'a> Sim<'a> {
             owner: Vec::new(),
             scheduled: Vec::new(),
             journeys,
+            entries: vec![0; contacts_len],
+            tokens_of: vec![Vec::new(); contacts_len],
+            keys: Vec::new(),
             timers: BinaryHeap::new(),
             seq: 0,
             sink,
@@ -182,27 +228,133 @@ impl<'a> Sim<'a> {
         }
     }
 
-    /// At `start`, contacts enter through the segment entries they match; when the flow has no
-    /// segment entry, every contact enters through its first webhook entry (as if each had been
-    /// posted to the flow's webhook).
+    /// At `start`, contacts enter through the segment entries that admit once (no schedule,
+    /// no `on`) and that they match; when the flow has no segment entry, every contact enters
+    /// through its first webhook entry (as if each had been posted to the flow's webhook).
     fn enter_audience(&mut self, start: DateTime<Utc>) {
         let flow = self.flow;
-        let audiences: Vec<Audience<'_>> = entry::audiences(flow).collect();
         let webhook = entry::webhook_entries(flow).next().map(|(ix, _)| ix);
         for c in 0..self.contacts.len() {
-            if let (true, Some(ix)) = (audiences.is_empty(), webhook) {
+            if let (true, Some(ix)) = (self.audiences.is_empty(), webhook) {
                 self.enter(c, ix, serde_json::Map::new(), start);
             }
-            for audience in &audiences {
-                if audience.admits(&self.contacts[c]) {
-                    self.enter(c, audience.ix, serde_json::Map::new(), start);
+            for a in 0..self.audiences.len() {
+                if self.audiences[a].0.once() {
+                    self.admit(a, c, start);
                 }
             }
         }
     }
 
+    /// Every scheduled admission from `start` to `end`: each run of each scheduled audience, at
+    /// each contact's instant of it (their own zone's with `"timezone": "contact"`), except on
+    /// their country's public holidays when the schedule skips `public`. A run in progress at
+    /// `start` admits the contacts whose instant is still to come.
+    fn plan_runs(&mut self, start: DateTime<Utc>, end: DateTime<Utc>) {
+        let flow = self.flow;
+        for a in 0..self.audiences.len() {
+            let Some(schedule) = self.audiences[a].0.schedule() else {
+                continue;
+            };
+            for run in schedule
+                .next(self.policy, start, usize::MAX)
+                .into_iter()
+                .take_while(|r| r.first <= end)
+            {
+                for c in 0..self.contacts.len() {
+                    let contact = &self.contacts[c];
+                    let country = self.policy.country(contact);
+                    if schedule.skips_contact(country.as_deref(), run.date).is_some() {
+                        continue;
+                    }
+                    let (zone, _) = crate::geo::contact_zone(contact, flow.timezone(), self.policy.default_timezone);
+                    let at = schedule.instant(run.date, zone);
+                    if at >= start && at <= end {
+                        self.seq += 1;
+                        self.runs.push(Reverse((at, self.seq, a, c)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether audience `a` admits contact `c` at `now`.
+    fn admits(&self, a: usize, c: usize, now: DateTime<Utc>) -> bool {
+        let (data, changes) = (serde_json::Map::new(), Changes::default());
+        let facts = Facts::new(&self.contacts[c], &data, &changes).at(now);
+        let (audience, condition) = &self.audiences[a];
+        entry::admitted(condition, &facts, audience.per()).is_some()
+    }
+
+    /// A scheduled run reaches contact `c`: they enter when they match now.
+    fn run_admits(&mut self, a: usize, c: usize, now: DateTime<Utc>) {
+        self.admit(a, c, now);
+    }
+
+    /// Contact `c` enters through audience `a` when they match at `now`: once, or once per
+    /// matching record.
+    fn admit(&mut self, a: usize, c: usize, now: DateTime<Utc>) {
+        let (audience, condition) = &self.audiences[a];
+        let ix = audience.ix;
+        let (data, changes) = (serde_json::Map::new(), Changes::default());
+        let facts = Facts::new(&self.contacts[c], &data, &changes).at(now);
+        let refs: Vec<RecordRef> = match entry::admitted(condition, &facts, audience.per()) {
+            None => return,
+            Some(Admitted::Contact) => {
+                self.enter(c, ix, serde_json::Map::new(), now);
+                return;
+            }
+            Some(Admitted::Records(records)) => {
+                let kind = audience.per().unwrap_or_default();
+                records
+                    .iter()
+                    .map(|r| RecordRef {
+                        kind: kind.to_string(),
+                        id: r.id.clone(),
+                    })
+                    .collect()
+            }
+        };
+        for record in refs {
+            self.enter_for(c, ix, Some(record), now);
+        }
+    }
+
+    /// After contact `c` changed at `now`, the `on: match` audiences they started to match
+    /// admit them.
+    fn on_change(&mut self, c: usize, now: DateTime<Utc>) {
+        for a in 0..self.audiences.len() {
+            if !self.audiences[a].0.on_match() {
+                continue;
+            }
+            let was = self.matching[a][c];
+            let is = self.admits(a, c, now);
+            self.matching[a][c] = is;
+            if is && !was {
+                self.admit(a, c, now);
+            }
+        }
+    }
+
     fn enter(&mut self, c: usize, entry: Ix, data: serde_json::Map<String, serde_json::Value>, now: DateTime<Utc>) {
-        let j = &self.journeys[c];
+        self.start_journey(c, entry, data, None, now);
+    }
+
+    fn enter_for(&mut self, c: usize, entry: Ix, record: Option<RecordRef>, now: DateTime<Utc>) {
+        self.start_journey(c, entry, serde_json::Map::new(), record, now);
+    }
+
+    fn start_journey(
+        &mut self,
+        c: usize,
+        entry: Ix,
+        data: serde_json::Map<String, serde_json::Value>,
+        record: Option<RecordRef>,
+        now: DateTime<Utc>,
+    ) {
+        // Re-entry counts per contact, or per contact and record.
+        let key = record.as_ref().map(|r| r.id.clone());
+        let j = self.journeys[c].entry(key.clone()).or_default();
         let allowed = match self.flow.definition().reentry {
             Reentry::AfterExit => j.running == 0,
             Reentry::Never => j.entries == 0,
@@ -211,17 +363,19 @@ impl<'a> Sim<'a> {
         if !allowed {
             return;
         }
-        let j = &mut self.journeys[c];
         j.entries += 1;
         j.running += 1;
+        self.entries[c] += 1;
         let contact = &self.contacts[c];
-        let id = format!("{}.{}", contact.id, j.entries);
-        let token = Token::new(id, contact.id.clone(), &self.flow.node(entry).id, data, now);
+        let id = format!("{}.{}", contact.id, self.entries[c]);
+        let mut token = Token::new(id, contact.id.clone(), &self.flow.node(entry).id, data, now);
+        token.record = record;
         let ix = self.tokens.len();
         self.tokens.push(token);
         self.owner.push(c);
+        self.keys.push(key);
         self.scheduled.push(None);
-        self.journeys[c].tokens.push(ix);
+        self.tokens_of[c].push(ix);
         self.summary.tokens += 1;
         self.advance(ix, Input::Wake, now);
     }
@@ -235,12 +389,12 @@ impl<'a> Sim<'a> {
         if let Some(change) = event.contact_change() {
             let source = Source::of(SourceKind::Api);
             self.contacts[c].apply_at(&change, event.at, Some(source));
+            self.on_change(c, event.at);
         }
         if self.track_messages {
             self.note_seen(c, event);
         }
-        let running: Vec<usize> = self.journeys[c]
-            .tokens
+        let running: Vec<usize> = self.tokens_of[c]
             .iter()
             .copied()
             .filter(|t| !self.tokens[*t].is_finished())
@@ -290,9 +444,10 @@ impl<'a> Sim<'a> {
         if !transition.effects.is_empty() {
             self.summary.last_activity = Some(now);
         }
+        let mut changed = false;
         for effect in &transition.effects {
             match effect {
-                Effect::Journal { node, action } => self.emit(now, c, node, action.clone()),
+                Effect::Journal { node, action } => self.emit(now, ix, node, action.clone()),
                 Effect::Send(out) => {
                     if self.track_sends {
                         self.histories[c].sends.push((out.channel, now));
@@ -314,7 +469,7 @@ impl<'a> Sim<'a> {
                         message: out.id.clone(),
                         to: out.to.clone(),
                     };
-                    self.emit(now, c, &out.node, action);
+                    self.emit(now, ix, &out.node, action);
                 }
                 change @ (Effect::AddTag { .. }
                 | Effect::RemoveTag { .. }
@@ -322,6 +477,7 @@ impl<'a> Sim<'a> {
                 | Effect::RemoveFromList { .. }) => {
                     let source = Source::of(SourceKind::Flow);
                     self.contacts[c].apply_at(change, now, Some(source));
+                    changed = true;
                 }
             }
         }
@@ -330,7 +486,9 @@ impl<'a> Sim<'a> {
         let wake = token.wake_at();
         self.tokens[ix] = token;
         if finished {
-            self.journeys[c].running -= 1;
+            if let Some(j) = self.journeys[c].get_mut(&self.keys[ix]) {
+                j.running -= 1;
+            }
             self.scheduled[ix] = None;
         } else if wake != self.scheduled[ix] {
             self.scheduled[ix] = wake;
@@ -339,9 +497,13 @@ impl<'a> Sim<'a> {
                 self.timers.push(Reverse((at, self.seq, ix)));
             }
         }
+        if changed {
+            self.on_change(c, now);
+        }
     }
 
-    fn emit(&mut self, at: DateTime<Utc>, c: usize, node: &str, action: Action) {
+    fn emit(&mut self, at: DateTime<Utc>, token: usize, node: &str, action: Action) {
+        let c = self.owner[token];
         if let Some(ix) = self.flow.index_of(node) {
             *self.node_actions[ix].entry(action.name()).or_default() += 1;
         }
@@ -350,6 +512,7 @@ impl<'a> Sim<'a> {
             at,
             contact: self.contacts[c].id.clone(),
             node: node.to_string(),
+            record: self.tokens[token].record.as_ref().map(|r| r.id.clone()),
             action,
         };
         (self.sink)(&entry);

@@ -21,6 +21,17 @@ pub struct Token {
     /// a message also counts an event that arrived before the wait began.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub messages: Vec<SentMessage>,
+    /// The related record this journey is for, when its audience starts one per record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<RecordRef>,
+}
+
+/// A contact's related record, by type and id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RecordRef {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,6 +78,7 @@ impl Token {
             entered_at: now,
             data,
             messages: Vec::new(),
+            record: None,
         }
     }
 

@@ -175,7 +175,39 @@ impl NodeCheck<'_> {
             self.problem(Some("id"), "must not contain control characters");
         }
         Some(match &node.kind {
-            NodeKind::WebhookEntry(_) | NodeKind::SegmentEntry(_) => Op::Enter { next: self.one_next()? },
+            NodeKind::WebhookEntry(_) => Op::Enter { next: self.one_next()? },
+            NodeKind::SegmentEntry(e) => {
+                let mut found = Vec::new();
+                if let Some(condition) = &e.condition {
+                    condition.check("condition", &mut found);
+                }
+                for (field, names) in [
+                    ("lists", &e.lists),
+                    ("segments", &e.segments),
+                    ("exclude_lists", &e.exclude_lists),
+                    ("exclude_segments", &e.exclude_segments),
+                ] {
+                    for (i, name) in names.iter().enumerate() {
+                        if name.trim().is_empty() {
+                            found.push((format!("{field}[{i}]"), "is empty".to_string()));
+                        }
+                    }
+                }
+                if let Some(schedule) = &e.schedule {
+                    for (field, message) in schedule.problems() {
+                        found.push((format!("schedule.{field}"), message));
+                    }
+                }
+                if let Some(p) = e.per.as_deref().and_then(|per| crate::names::name_problem("per", per)) {
+                    found.push((p.field, p.message));
+                }
+                let ok = found.is_empty();
+                for (field, message) in found {
+                    self.problem(Some(&field), message);
+                }
+                let next = self.one_next()?;
+                ok.then_some(Op::Enter { next })?
+            }
             NodeKind::EventEntry(e) => {
                 let ok = self.non_empty("event", &e.event);
                 let next = self.one_next()?;

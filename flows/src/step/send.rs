@@ -163,12 +163,33 @@ impl Run<'_> {
         (guard.restricts_time() || !guard.throttles.is_empty()).then_some(guard)
     }
 
+    /// The record this journey is for (`{{record.<field>}}`), with its `id`; null when the
+    /// journey is the contact's, or the record is gone.
+    fn record_object(&self) -> serde_json::Value {
+        let Some(r) = &self.token.record else {
+            return serde_json::Value::Null;
+        };
+        let Some(record) = self
+            .cx
+            .contact
+            .records
+            .get(&r.kind)
+            .and_then(|all| all.iter().find(|x| x.id == r.id))
+        else {
+            return serde_json::Value::Null;
+        };
+        let mut object = record.fields.clone();
+        object.insert("id".into(), serde_json::Value::String(record.id.clone()));
+        serde_json::Value::Object(object)
+    }
+
     pub(super) fn send(&mut self, channel: Channel, content: &ContentTemplates, mut to: String, guard: Option<Guard>) {
         let facts = self.facts();
         let context_json = serde_json::json!({
             "contact": facts.contact_object(),
             "data": facts.data(),
             "records": facts.records_object(),
+            "record": self.record_object(),
         });
         let context = minijinja::Value::from_serialize(&context_json);
         let rendered = match self.render(content, &context, &context_json) {

@@ -40,6 +40,7 @@ fn run(flow: &CompiledFlow, contacts: Vec<Contact>, events: Vec<Event>, span: Ti
         events,
         start: at(T0),
         end: at(T0) + span,
+        segments: Default::default(),
     };
     let summary = simulate(flow, &Policy::default(), scenario, &mut |e| {
         lines.push(format!(
@@ -91,6 +92,7 @@ fn event_entries_admit_contacts_when_their_event_arrives_and_carry_its_data() {
         events: vec![tagged, other_tag],
         start: at(T0),
         end: at(T0) + TimeDelta::days(1),
+        segments: Default::default(),
     };
     simulate(&f, &Policy::default(), scenario, &mut |e| {
         journal.push(serde_json::to_value(e).unwrap())
@@ -247,6 +249,7 @@ fn tags_added_by_the_flow_are_visible_to_later_branches_of_the_same_contact() {
         events,
         start: at(T0),
         end: at(T0) + TimeDelta::days(1),
+        segments: Default::default(),
     };
     simulate(&f, &Policy::default(), scenario, &mut |e| {
         if let flows::Action::Branched { edge } = &e.action {
@@ -348,6 +351,7 @@ fn a_branch_on_message_history_sees_the_opens_of_simulated_sends() {
         events: vec![ann, cy],
         start: at(T0),
         end: at(T0) + TimeDelta::days(3),
+        segments: Default::default(),
     };
     simulate(&f, &Policy::default(), scenario, &mut |e| {
         journal.push(serde_json::to_value(e).unwrap())
@@ -401,6 +405,7 @@ fn an_open_older_than_the_branch_asks_for_does_not_count() {
         events: vec![opened],
         start: at(T0),
         end: at(T0) + TimeDelta::days(5),
+        segments: Default::default(),
     };
     simulate(&f, &Policy::default(), scenario, &mut |e| {
         journal.push(serde_json::to_value(e).unwrap())

@@ -75,6 +75,7 @@ pub fn simulate_files(args: &SimulateArgs, out: &mut dyn Write) -> Result<Summar
         events,
         start,
         end,
+        segments: Default::default(),
     };
     let mut writer = io::BufWriter::with_capacity(1 << 16, out);
     let mut failure: Option<io::Error> = None;

@@ -368,6 +368,7 @@ impl Delivery {
                     at: now,
                     contact: p.contact.clone(),
                     node: p.message.node.clone(),
+                    record: None,
                     action,
                 }],
             };

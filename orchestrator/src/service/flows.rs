@@ -117,7 +117,7 @@ pub async fn admit_audiences(
             flow_id,
             version,
             entry_node: &segment.node.id,
-            list: segment.list,
+            list: segment.entry.list.as_deref(),
             reentry: compiled.definition().reentry,
             now,
         };

@@ -76,6 +76,8 @@ struct StoredLine<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     at: Option<String>,
     node: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    record: Option<&'a str>,
     #[serde(flatten)]
     action: &'a flows::Action,
 }
@@ -86,6 +88,7 @@ impl<'a> StoredLine<'a> {
         StoredLine {
             at: (!implied).then(|| rfc3339(line.at)),
             node: &line.node,
+            record: line.record.as_deref(),
             action: &line.action,
         }
     }

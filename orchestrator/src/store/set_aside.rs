@@ -140,6 +140,7 @@ pub async fn journey(
                 at: now,
                 contact: external.unwrap_or_default(),
                 node,
+                record: None,
                 action: flows::Action::Failed {
                     reason: format!("set aside: {reason}"),
                 },
@@ -259,6 +260,7 @@ pub async fn message(c: &impl ConnectionTrait, outbox_id: i64, reason: &str, now
                     at: now,
                     contact: col::<Option<String>>(m, 4)?.unwrap_or_default(),
                     node: at,
+                    record: None,
                     action: flows::Action::Failed {
                         reason: format!("set aside: {reason}"),
                     },

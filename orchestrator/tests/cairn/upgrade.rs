@@ -98,6 +98,7 @@ async fn a_journal_written_line_by_line_reads_the_same_after_steps_are_stored_wh
         at: at.parse().unwrap(),
         contact: "c1".into(),
         node: node.into(),
+        record: None,
         action,
     };
     journal::append_journal(

@@ -110,6 +110,7 @@ impl Pass {
                 at: self.now,
                 contact: t.token.contact.clone(),
                 node: t.token.node.clone(),
+                record: t.token.record.as_ref().map(|r| r.id.clone()),
                 action,
             }],
         });
@@ -152,6 +153,7 @@ impl Pass {
                     at: self.now,
                     contact: external.clone(),
                     node,
+                    record: t.token.record.as_ref().map(|r| r.id.clone()),
                     action,
                 }),
                 Effect::Send(message) => {

@@ -45,6 +45,15 @@ impl<'a> Audience<'a> {
     /// everyone when none is given), minus the excluded lists and segments. Saved segments are
     /// left for whoever keeps them to resolve ([`Condition::resolve`]).
     pub fn condition(&self) -> Condition {
+        match self.parts() {
+            (include, None) => include,
+            (include, Some(exclude)) => Condition::All(vec![include, Condition::Not(Box::new(exclude))]),
+        }
+    }
+
+    /// The audience's two parts: who is in (lists, segments, condition: any of them; everyone
+    /// when none is given) and, when there are exclusions, who is kept out.
+    pub fn parts(&self) -> (Condition, Option<Condition>) {
         let e = self.entry;
         let mut include: Vec<Condition> = e
             .list
@@ -65,11 +74,7 @@ impl<'a> Audience<'a> {
             .map(|l| Condition::InList(l.clone()))
             .chain(e.exclude_segments.iter().map(|s| Condition::Segment(s.clone())))
             .collect();
-        if exclude.is_empty() {
-            include
-        } else {
-            Condition::All(vec![include, Condition::Not(Box::new(Condition::Any(exclude)))])
-        }
+        (include, (!exclude.is_empty()).then_some(Condition::Any(exclude)))
     }
 
     pub fn schedule(&self) -> Option<&'a Schedule> {

@@ -189,34 +189,61 @@ pub fn public_holidays_between(
         .map(|(d, name)| (*d, if name.is_empty() { "public holiday" } else { *name }))
 }
 
-/// A contact's zone and where it came from: their `timezone`; their phone; their `country`;
-/// the flow's zone; the workspace default.
+/// Where a contact is, as far as zones and holidays go: their own `timezone`, phone and
+/// `country`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Place<'a> {
+    pub timezone: Option<Tz>,
+    pub phone: Option<&'a str>,
+    pub country: Option<&'a str>,
+}
+
+impl<'a> Place<'a> {
+    pub fn of(contact: &'a Contact) -> Self {
+        Place {
+            timezone: contact.timezone,
+            phone: contact.phone.as_deref(),
+            country: contact.country.as_deref(),
+        }
+    }
+
+    /// The zone and where it came from: their `timezone`; their phone; their `country`; the
+    /// flow's zone; the workspace default.
+    pub fn zone(&self, flow: Option<Tz>, default: Tz) -> (Tz, ZoneSource) {
+        if let Some(tz) = self.timezone {
+            return (tz, ZoneSource::Contact);
+        }
+        if let Some(phone) = self.phone
+            && let PhoneZone::Zone(tz) = zone_for_phone(phone)
+        {
+            return (tz, ZoneSource::Phone);
+        }
+        if let Some(tz) = self.country.and_then(zone_for_country) {
+            return (tz, ZoneSource::Country);
+        }
+        match flow {
+            Some(tz) => (tz, ZoneSource::Flow),
+            None => (default, ZoneSource::Default),
+        }
+    }
+
+    /// The country: the `country` field, else the phone's.
+    pub fn country(&self) -> Option<String> {
+        self.country
+            .map(|c| c.trim().to_ascii_uppercase())
+            .filter(|c| !c.is_empty())
+            .or_else(|| self.phone.and_then(region_for_phone).map(str::to_string))
+    }
+}
+
+/// A contact's zone and where it came from (see [`Place::zone`]).
 pub fn contact_zone(contact: &Contact, flow: Option<Tz>, default: Tz) -> (Tz, ZoneSource) {
-    if let Some(tz) = contact.timezone {
-        return (tz, ZoneSource::Contact);
-    }
-    if let Some(phone) = &contact.phone
-        && let PhoneZone::Zone(tz) = zone_for_phone(phone)
-    {
-        return (tz, ZoneSource::Phone);
-    }
-    if let Some(tz) = contact.country.as_deref().and_then(zone_for_country) {
-        return (tz, ZoneSource::Country);
-    }
-    match flow {
-        Some(tz) => (tz, ZoneSource::Flow),
-        None => (default, ZoneSource::Default),
-    }
+    Place::of(contact).zone(flow, default)
 }
 
 /// A contact's country: their `country` field, else their phone's.
 pub fn contact_country(contact: &Contact) -> Option<String> {
-    contact
-        .country
-        .as_deref()
-        .map(|c| c.trim().to_ascii_uppercase())
-        .filter(|c| !c.is_empty())
-        .or_else(|| contact.phone.as_deref().and_then(region_for_phone).map(str::to_string))
+    Place::of(contact).country()
 }
 
 /// The form an address is suppressed under: a lower-case e-mail address, or `+` and the digits

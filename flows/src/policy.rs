@@ -311,7 +311,13 @@ impl Policy {
     /// The country whose public holidays apply to `contact`: theirs (see
     /// [`crate::geo::contact_country`]), else the policy's `default_country`.
     pub fn country(&self, contact: &crate::Contact) -> Option<String> {
-        crate::geo::contact_country(contact)
+        self.country_at(&crate::geo::Place::of(contact))
+    }
+
+    /// The country whose public holidays apply to a contact at `place`.
+    pub fn country_at(&self, place: &crate::geo::Place<'_>) -> Option<String> {
+        place
+            .country()
             .or_else(|| self.default_country.as_deref().map(|c| c.trim().to_ascii_uppercase()))
     }
 

@@ -24,6 +24,7 @@ mod m20261207_000014_tag_definitions;
 mod m20261207_000015_records;
 mod m20261207_000016_segments;
 mod m20261207_000017_imports;
+mod m20261208_000018_campaigns;
 
 /// A unique or plain index on `table(cols…)`, created only if missing.
 pub(crate) fn index(name: &str, table: &str, cols: &[&str], unique: bool) -> IndexCreateStatement {
@@ -66,6 +67,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000015_records::Migration),
             Box::new(m20261207_000016_segments::Migration),
             Box::new(m20261207_000017_imports::Migration),
+            Box::new(m20261208_000018_campaigns::Migration),
         ]
     }
 }

@@ -69,6 +69,7 @@ pub struct App {
     pub engine: Engine,
     pub delivery: Delivery,
     pub expiry: Expiry,
+    pub scheduler: crate::runtime::scheduler::Scheduler,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -185,6 +186,9 @@ impl App {
             ),
             Err(e) => tracing::warn!(error = %e, "imports left running could not be marked failed"),
         }
+        let scheduler = crate::runtime::scheduler::Scheduler {
+            services: state.services.clone(),
+        };
         let (stop, stopped) = watch::channel(false);
         let until_stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
@@ -206,6 +210,7 @@ impl App {
                 until_stopped(stopped.clone()),
             ));
             tasks.spawn(delivery.clone().run(until_stopped(stopped.clone())));
+            tasks.spawn(scheduler.clone().run(until_stopped(stopped.clone())));
             if let Some(queues) = &queues {
                 let service_clock = delivery.clock.clone();
                 let deps = workers::queues::SendDeps {
@@ -238,6 +243,7 @@ impl App {
             engine,
             delivery,
             expiry,
+            scheduler,
             stop,
             tasks,
         })

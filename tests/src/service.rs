@@ -301,9 +301,10 @@ impl TestApp {
     pub async fn settle(&self) {
         loop {
             let expired = self.app.expiry.drain().await.expect("expiry pass");
+            let scheduled = self.app.scheduler.drain().await.expect("scheduler pass");
             let steps = self.app.engine.drain().await.expect("engine pass");
             let sent = self.app.delivery.drain().await.expect("delivery pass");
-            if expired == 0 && steps.is_idle() && sent == 0 {
+            if expired == 0 && scheduled == 0 && steps.is_idle() && sent == 0 {
                 return;
             }
         }

@@ -115,13 +115,13 @@ pub async fn load(s: &Services) -> anyhow::Result<Option<Loaded>> {
         ids.push((id, input.id));
     }
     loaded.contacts = ids.len();
+    let mut runs = Vec::new();
     for (name, text) in TEMPLATES {
         let flow = flows::CompiledFlow::from_json(text).map_err(|p| anyhow::anyhow!("template {name}: {p}"))?;
         let id = flow_store::create(&tx, flow.name(), &serde_json::to_string(flow.definition())?, now).await?;
         flow_store::set_status(&tx, id, true, now).await?;
         flow_store::first_admission(&tx, id, 1).await?;
-        // A flow created in this transaction: nobody else can hold its counter rows.
-        loaded.entries += crate::service::flows::admit_audiences(&tx, (id, 1), &flow, now).await? as usize;
+        runs.extend(crate::service::campaigns::open_activation_runs(&tx, (id, 1), &flow, now).await?);
         if name == "welcome" {
             for (contact_id, external) in ids.iter().take(40) {
                 let entry = NewEntry {
@@ -163,6 +163,7 @@ pub async fn load(s: &Services) -> anyhow::Result<Option<Loaded>> {
         loaded.events += 1;
     }
     tx.commit().await?;
+    loaded.entries += crate::service::campaigns::admit_now(s, &runs).await? as usize;
     history::load(s, &ids, &mut loaded).await?;
     Ok(Some(loaded))
 }

@@ -75,7 +75,7 @@ pub fn check_names<'a>(named: impl IntoIterator<Item = (&'a str, Option<&'a str>
 
 #[derive(Debug, Deserialize)]
 pub struct Limit {
-    limit: Option<u64>,
+    pub limit: Option<u64>,
 }
 
 /// A listing's `limit`: 1 to 100 000, 100 when absent.

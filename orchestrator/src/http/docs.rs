@@ -30,6 +30,8 @@ use super::{admin, audience, contacts, flows, imports, journeys, records, segmen
         journeys::enter,
         flows::set_flow_secret,
         flows::flow_stats,
+        flows::flow_runs,
+        flows::flow_schedule,
         journeys::post_event,
         contacts::search,
         imports::export_contacts,

@@ -1,8 +1,9 @@
 //! `/api/flows…`: storing flow versions, activating and pausing, entry secrets, node counts,
 //! and the flow format's JSON Schema.
 
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -25,7 +26,49 @@ pub fn routes() -> Router<AppState> {
         .route("/api/flows/{id}/pause", post(pause_flow))
         .route("/api/flows/{id}/secret", put(set_flow_secret))
         .route("/api/flows/{id}/stats", get(flow_stats))
+        .route("/api/flows/{id}/runs", get(flow_runs))
+        .route("/api/flows/{id}/schedule", get(flow_schedule))
         .route("/api/schema/flow.json", get(flow_schema))
+}
+
+/// The flow's runs, newest first: each admission of a segment entry's audience (`v<N>` when
+/// version N was first activated, else the scheduled date) with its sizes.
+#[utoipa::path(get, path = "/api/flows/{id}/runs", tag = "flows", params(("id" = i64, Path), ("limit" = Option<u64>, Query, description = "At most this many (1 to 100 000, default 100)")), responses((status = 200, body = Vec<crate::store::runs::RunRow>), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn flow_runs(
+    State(state): State<AppState>,
+    Segment(id): Segment,
+    query: Result<Query<body::Limit>, QueryRejection>,
+) -> ApiResult<Json<Vec<crate::store::runs::RunRow>>> {
+    let limit = body::limit(query)?;
+    let flow = flow_service::existing(&state.services, &id).await?;
+    Ok(Json(
+        crate::service::campaigns::list(&state.services, flow.id, limit).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NextRuns {
+    next: Option<u64>,
+}
+
+/// The next runs of the schedules of the newest version's segment entries.
+#[utoipa::path(get, path = "/api/flows/{id}/schedule", tag = "flows", params(("id" = i64, Path), ("next" = Option<u64>, Query, description = "How many runs per entry (1 to 100, default 10)")), responses((status = 200, description = "Per scheduled segment entry: the schedule in words and its next runs", body = Vec<crate::service::campaigns::SchedulePreview>), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn flow_schedule(
+    State(state): State<AppState>,
+    Segment(id): Segment,
+    query: Result<Query<NextRuns>, QueryRejection>,
+) -> ApiResult<Json<Vec<crate::service::campaigns::SchedulePreview>>> {
+    let Query(q) = query.map_err(|_| super::error::ApiError::field("next", "must be a whole number"))?;
+    let next = body::bounded_limit(q.next, 10, 100)
+        .map_err(|_| super::error::ApiError::field("next", "must be between 1 and 100"))?;
+    let s = &state.services;
+    let flow = flow_service::existing(s, &id).await?;
+    let compiled = s
+        .flows
+        .get(&s.db, flow.id, flow.version)
+        .await
+        .map_err(crate::service::Error::from)?;
+    Ok(Json(crate::service::campaigns::preview(s, &compiled, next as usize)))
 }
 
 /// `{"id", "version"}` of a stored flow version.

@@ -1,6 +1,8 @@
 //! The background loops that move work forward: the [`engine`] advances journeys durably and
 //! [`delivery`] turns the outbox into provider calls and journaled outcomes; [`expiry`] makes
-//! tags whose lifetime ran out inactive and queues `tag_expired` events.
+//! tags whose lifetime ran out inactive and queues `tag_expired` events; [`scheduler`] creates
+//! and admits the runs of segment entries, and admits contacts who start to match; [`segments`]
+//! keeps every contact's facts in memory for audiences.
 //!
 //! [`flow_cache`] holds compiled flow versions for the engine and the API; [`handoff`] passes
 //! messages the engine queued to this process's delivery in memory.
@@ -13,6 +15,7 @@ pub mod engine;
 pub mod expiry;
 pub mod flow_cache;
 pub mod handoff;
+pub mod scheduler;
 pub mod segments;
 
 use std::time::Duration;

@@ -1,19 +1,15 @@
-//! Flows: storing versions, activating (which admits the audiences of segment entries),
+//! Flows: storing versions, activating (which opens the runs of segment entries that admit once),
 //! pausing, and the secret that signs entries.
 //!
 //! Only a compiled flow is stored: a document is compiled and checked against the workspace
 //! policy before it is written, in its canonical form.
 
-use std::collections::BTreeMap;
-
-use chrono::{DateTime, Utc};
 use flows::{CompiledFlow, Policy};
-use sea_orm::ConnectionTrait;
 use serde_json::Value;
 
 use super::{Error, Result, Services};
 use crate::store::flows::{self as flow_store, FlowRow};
-use crate::store::{counts, inbox, tokens};
+use crate::store::{inbox, matches, runs};
 
 /// Compiles a flow document and checks it against the workspace policy (its calendars);
 /// returns the flow and its canonical text, as stored.
@@ -77,64 +73,49 @@ pub async fn update(s: &Services, flow: &FlowRow, document: Value) -> Result<i64
 }
 
 /// Activates the newest version; the first activation of a version admits the audience of its
-/// segment entries (resuming a paused flow does not admit it again), and events that reached
-/// its journeys while it was paused are applied. Returns the flow and how many entered.
+/// segment entries that admit once (resuming a paused flow does not admit it again), and events
+/// that reached its journeys while it was paused are applied. Scheduled runs count from now: a
+/// run that fell due while the flow was paused does not run. Returns the flow and how many
+/// entered.
 pub async fn activate(s: &Services, raw: &str) -> Result<(FlowRow, u64)> {
     let id = flow_id(raw)?;
     let now = s.clock.now();
-    let (row, entered) = crate::db::in_write(&s.db, async |tx| {
+    let (row, runs) = crate::db::in_write(&s.db, async |tx| {
         let row = flow_store::set_status(tx, id, true, now)
             .await?
             .ok_or_else(|| Error::NotFound(format!("no flow with id {id}")))?;
         let version = row.active_version.unwrap_or(row.version);
         let compiled = s.flows.get(tx, id, version).await?;
         inbox::release_held_events(tx, id).await?;
-        let entered = if flow_store::first_admission(tx, id, version).await? {
-            admit_audiences(tx, (id, version), &compiled, now).await?
+        let runs = if flow_store::first_admission(tx, id, version).await? {
+            super::campaigns::open_activation_runs(tx, (id, version), &compiled, now).await?
         } else {
-            0
+            Vec::new()
         };
-        Ok::<_, Error>((row, entered))
+        Ok::<_, Error>((row, runs))
     })
     .await?;
+    // Committed first: should this process stop now, the scheduler admits the runs.
+    let entered = super::campaigns::admit_now(s, &runs).await?;
     s.engine.notify_one();
     Ok((row, entered))
 }
 
-/// Enters the audience of every segment entry of `flow` (a `(flow id, version)` compiled as
-/// `compiled`) and counts them at their nodes; returns how many entered. Call it last in the
-/// transaction: it takes the shared counter rows (see `counts::count_here`).
-pub async fn admit_audiences(
-    c: &impl ConnectionTrait,
-    (flow_id, version): (i64, i64),
-    compiled: &CompiledFlow,
-    now: DateTime<Utc>,
-) -> Result<u64> {
-    let mut entered = 0;
-    let mut arrivals = BTreeMap::new();
-    for segment in flows::entry::audiences(compiled) {
-        let audience = tokens::AudienceEntry {
-            flow_id,
-            version,
-            entry_node: &segment.node.id,
-            list: segment.entry.list.as_deref(),
-            reentry: compiled.definition().reentry,
-            now,
-        };
-        let n = tokens::enter_audience(c, audience).await?;
-        arrivals.insert((flow_id, segment.node.id.clone()), n as i64);
-        entered += n;
-    }
-    counts::count_here(c, arrivals).await?;
-    Ok(entered)
-}
-
-/// Pauses the flow: its journeys wait, and events for them are held until it is active again.
+/// Pauses the flow: its journeys wait, events for them are held until it is active again, and
+/// runs under way stop (what they had not admitted is not admitted later); `on: match` entries
+/// start afresh when it is active again (who matches then is taken as already matching).
 pub async fn pause(s: &Services, raw: &str) -> Result<FlowRow> {
     let id = flow_id(raw)?;
-    flow_store::set_status(&s.db, id, false, s.clock.now())
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("no flow with id {id}")))
+    let now = s.clock.now();
+    crate::db::in_write(&s.db, async |tx| {
+        let row = flow_store::set_status(tx, id, false, now)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no flow with id {id}")))?;
+        runs::stop_running(tx, id, now).await?;
+        matches::forget(tx, id).await?;
+        Ok::<_, Error>(row)
+    })
+    .await
 }
 
 /// Sets (or with `None` clears) the secret that signs entries into the flow.

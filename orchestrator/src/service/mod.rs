@@ -4,6 +4,8 @@
 //!
 //! - [`flows`]: storing flow versions, activating (which admits segment audiences), pausing,
 //!   and entry secrets.
+//! - [`campaigns`]: runs of segment entries: planning the due ones, admitting them wave by
+//!   wave, the next runs of a schedule.
 //! - [`journeys`]: starting a journey at a webhook entry, and recording an event.
 //! - [`set_aside`]: retrying or cancelling what the engine and delivery set aside.
 //! - [`tracking`]: recording a verified open or click, and using an entry's signature up.
@@ -20,6 +22,7 @@
 //! Errors are [`Error`]: what the caller got wrong (not found, conflict, a field), or what
 //! failed underneath, with its cause. `http::error` is the one place they become responses.
 
+pub mod campaigns;
 pub mod contact;
 pub mod contacts;
 pub mod export;

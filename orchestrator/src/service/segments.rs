@@ -202,6 +202,12 @@ async fn checked(s: &Services, draft: &Draft, current: Option<&Saved>) -> Result
     Ok(serde_json::to_value(&condition).expect("a condition serialises"))
 }
 
+/// `condition` with every saved segment it names put in its place; a name no segment has is
+/// a problem of the field `condition`.
+pub async fn resolve_saved(s: &Services, condition: &Condition) -> Result<Condition> {
+    resolve(s, condition, None).await
+}
+
 /// `condition` with every saved segment it names put in its place. `draft` stands for a
 /// segment being changed (its id, new name and condition), so loops through it are found.
 async fn resolve(s: &Services, condition: &Condition, draft: Option<(i64, &str, &Condition)>) -> Result<Condition> {

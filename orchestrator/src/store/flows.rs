@@ -122,7 +122,7 @@ pub async fn set_status(
     now: DateTime<Utc>,
 ) -> Result<Option<FlowRow>> {
     let sql = if active {
-        "UPDATE flows SET status = 'active', active_version = version, updated_at = $2 WHERE id = $1"
+        "UPDATE flows SET status = 'active', active_version = version, runs_from = $2, updated_at = $2 WHERE id = $1"
     } else {
         "UPDATE flows SET status = 'paused', updated_at = $2 WHERE id = $1"
     };

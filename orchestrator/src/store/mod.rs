@@ -17,6 +17,8 @@
 //! - [`segments`]: saved segments, message history, and the change log segment indexes follow;
 //! - [`bulk`]: contacts many at a time: an import's batches, an export's pages;
 //! - [`imports`]: contact imports, their counts and refused lines;
+//! - [`matches`]: who matched each `on: match` entry, and how far it has read the change log;
+//! - [`runs`]: runs of segment entries' audiences, and the journeys re-entry counts;
 //! - [`bench`]: bulk writes for `cairn bench engine`.
 
 pub mod bench;
@@ -29,8 +31,10 @@ pub mod history;
 pub mod imports;
 pub mod inbox;
 pub mod journal;
+pub mod matches;
 pub mod outbox;
 pub mod records;
+pub mod runs;
 pub mod segments;
 pub mod set_aside;
 pub mod tags;

@@ -207,10 +207,12 @@ async fn keyed(c: &impl ConnectionTrait, flow: i64, key: &str, contact: i64) -> 
     })))
 }
 
-/// Enters every contact of an audience (all contacts, or the members of `list`) at a segment
-/// entry node, skipping those the flow's re-entry rule keeps out. Returns how many entered; the
-/// caller counts them with [`count_here`] at the end of its transaction.
-pub async fn enter_audience(c: &impl ConnectionTrait, e: AudienceEntry<'_>) -> Result<u64> {
+/// Enters every contact of an audience of lists (the members of any of `lists`, or every
+/// contact; minus the members of `exclude_lists`) at a segment entry node as run `run`,
+/// skipping those the flow's re-entry rule keeps out and those the run already admitted.
+/// Returns what it found; the caller counts the entered with [`count_here`] at the end of its
+/// transaction.
+pub async fn enter_audience(c: &impl ConnectionTrait, e: AudienceEntry<'_>) -> Result<ListAdmission> {
     let keep_out = match e.reentry {
         Reentry::Always => "",
         Reentry::AfterExit => {
@@ -218,28 +220,130 @@ pub async fn enter_audience(c: &impl ConnectionTrait, e: AudienceEntry<'_>) -> R
         }
         Reentry::Never => "AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.flow_id = $1 AND t.contact_id = c.id)",
     };
-    let (member, values): (&str, Vec<sea_orm::Value>) = match e.list {
-        Some(list) => (
-            "AND EXISTS (SELECT 1 FROM contact_lists l WHERE l.contact_id = c.id AND l.list = $2)",
-            vec![e.flow_id.into(), list.into()],
-        ),
-        None => ("", vec![e.flow_id.into()]),
+    // The same filters twice: for counting (placeholders from $1) and for entering (after the
+    // flow's and the run's, $1 and $2).
+    let filters = |first: usize| -> (String, String, Vec<sea_orm::Value>) {
+        let mut values: Vec<sea_orm::Value> = Vec::new();
+        let mut placeholders = |names: &[&str]| -> String {
+            names
+                .iter()
+                .map(|n| {
+                    values.push((*n).into());
+                    format!("${}", first + values.len() - 1)
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let member = if e.lists.is_empty() {
+            String::new()
+        } else {
+            let lists = placeholders(&e.lists);
+            format!("AND EXISTS (SELECT 1 FROM contact_lists l WHERE l.contact_id = c.id AND l.list IN ({lists}))")
+        };
+        let excluded = if e.exclude_lists.is_empty() {
+            "0 = 1".to_string()
+        } else {
+            let lists = placeholders(&e.exclude_lists);
+            format!("EXISTS (SELECT 1 FROM contact_lists x WHERE x.contact_id = c.id AND x.list IN ({lists}))")
+        };
+        (member, excluded, values)
     };
-    let inner =
-        format!("SELECT c.id AS c0, c.external_id AS c1 FROM contacts c WHERE 1 = 1 {member} {keep_out} ORDER BY c.id");
-    let audience: Vec<(i64, String)> = all_packed(c, &inner, &[Int, Text], values).await?;
-    let mut rows = Vec::with_capacity(audience.len());
-    for contact in &audience {
-        rows.push(new_token_row(
-            (e.flow_id, e.version),
-            (contact.0, &contact.1),
-            e.entry_node,
-            e.now,
-        )?);
+    let (member, excluded, values) = filters(1);
+    let count_sql = format!(
+        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN {excluded} THEN 1 ELSE 0 END), 0) FROM contacts c WHERE 1 = 1 {member}"
+    );
+    let (audience, excluded_n) = match one(c, &count_sql, values).await? {
+        Some(r) => (col::<i64>(&r, 0)?, col::<i64>(&r, 1)?),
+        None => (0, 0),
+    };
+    let (member, excluded, lists) = filters(3);
+    let mut values: Vec<sea_orm::Value> = vec![e.flow_id.into(), e.run_id.into()];
+    values.extend(lists);
+    let inner = format!(
+        "SELECT c.id AS c0, c.external_id AS c1 FROM contacts c WHERE 1 = 1 {member} AND NOT ({excluded}) {keep_out} \
+         AND NOT EXISTS (SELECT 1 FROM tokens r WHERE r.run_id = $2 AND r.contact_id = c.id) ORDER BY c.id"
+    );
+    let audience_rows: Vec<(i64, String)> = all_packed(c, &inner, &[Int, Text], values).await?;
+    let mut rows = Vec::with_capacity(audience_rows.len());
+    for contact in &audience_rows {
+        rows.push(journey_row(&Journey {
+            flow: (e.flow_id, e.version),
+            contact: (contact.0, &contact.1),
+            node: e.entry_node,
+            record: None,
+            run: Some(e.run_id),
+            now: e.now,
+        })?);
     }
     let n = rows.len() as u64;
-    insert_rows(c, "tokens", &NEW_TOKEN_COLUMNS, rows).await?;
-    Ok(n)
+    insert_rows(c, "tokens", &JOURNEY_COLUMNS, rows).await?;
+    let audience = audience.max(0) as u64;
+    let excluded_n = excluded_n.max(0) as u64;
+    Ok(ListAdmission {
+        audience,
+        excluded: excluded_n,
+        admitted: n,
+        skipped: audience.saturating_sub(excluded_n).saturating_sub(n),
+    })
+}
+
+/// What [`enter_audience`] found.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ListAdmission {
+    pub audience: u64,
+    pub excluded: u64,
+    pub admitted: u64,
+    pub skipped: u64,
+}
+
+/// One journey a run starts.
+#[derive(Debug, Clone)]
+pub struct Journey<'a> {
+    /// (flow id, version).
+    pub flow: (i64, i64),
+    /// (internal id, external id).
+    pub contact: (i64, &'a str),
+    /// The entry node.
+    pub node: &'a str,
+    /// The record the journey is for, when it is started per record.
+    pub record: Option<&'a flows::token::RecordRef>,
+    pub run: Option<i64>,
+    pub now: DateTime<Utc>,
+}
+
+/// The columns of [`journey_row`].
+pub const JOURNEY_COLUMNS: [&str; 11] = [
+    "flow_id",
+    "version",
+    "contact_id",
+    "node",
+    "state",
+    "wake_at",
+    "finished",
+    "created_at",
+    "updated_at",
+    "run_id",
+    "record_id",
+];
+
+/// The row of a new journey started by a run (or per record), due at once.
+pub fn journey_row(j: &Journey<'_>) -> Result<Vec<sea_orm::Value>> {
+    let mut token = Token::new("", j.contact.1, j.node, Default::default(), j.now);
+    token.record = j.record.cloned();
+    let state = serde_json::to_string(&token).map_err(Error::unwritable("a token's state"))?;
+    Ok(vec![
+        j.flow.0.into(),
+        j.flow.1.into(),
+        j.contact.0.into(),
+        j.node.into(),
+        state.into(),
+        ms(j.now).into(),
+        0i64.into(),
+        ms(j.now).into(),
+        ms(j.now).into(),
+        j.run.into(),
+        j.record.map(|r| r.id.clone()).into(),
+    ])
 }
 
 /// The columns of [`new_token_row`].
@@ -278,15 +382,18 @@ pub fn new_token_row(
     ])
 }
 
-/// An audience entering at a segment entry node.
+/// An audience of lists entering at a segment entry node, as one run.
 #[derive(Debug, Clone)]
 pub struct AudienceEntry<'a> {
     pub flow_id: i64,
     pub version: i64,
     pub entry_node: &'a str,
-    /// Members of this list; every contact when `None`.
-    pub list: Option<&'a str>,
+    /// Members of any of these lists; every contact when empty.
+    pub lists: Vec<&'a str>,
+    /// Members of these lists are kept out.
+    pub exclude_lists: Vec<&'a str>,
     pub reentry: Reentry,
+    pub run_id: i64,
     pub now: DateTime<Utc>,
 }
 

@@ -6,6 +6,7 @@
 //! through real providers, contact imports and exports, the send policy, the limits at the door, the template journeys,
 //! provider timeouts and the Redis queues.
 
+mod campaigns;
 mod contacts;
 mod delivery;
 mod facts;

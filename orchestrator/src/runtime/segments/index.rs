@@ -122,6 +122,15 @@ impl Entry {
     pub fn phone(&self) -> Option<&str> {
         self.phone.as_deref()
     }
+
+    /// What the contact's zone and country come from.
+    pub fn place(&self) -> flows::geo::Place<'_> {
+        flows::geo::Place {
+            timezone: self.timezone,
+            phone: self.phone.as_deref(),
+            country: self.country.as_deref(),
+        }
+    }
 }
 
 /// A contact's facts read through the index at an instant: what the evaluator sees.

@@ -181,6 +181,39 @@ pub fn answer(index: &Index, condition: &Condition, now: DateTime<Utc>, limit: u
     }
 }
 
+/// Every contact who matches `condition` (resolved) at `now`, by internal id.
+pub fn members(index: &Index, condition: &Condition, now: DateTime<Utc>) -> roaring::RoaringBitmap {
+    let (drawn, residual) = plan::draw(index, condition, now);
+    let drawn = drawn.unwrap_or_else(|| plan::Drawn {
+        set: index.everyone(),
+        exact: false,
+    });
+    if drawn.exact {
+        return drawn.set;
+    }
+    let ids: Vec<u32> = drawn.set.iter().collect();
+    let condition = &residual;
+    let half = ids.len().div_ceil(2).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = ids
+            .chunks(half)
+            .map(|chunk| {
+                s.spawn(move || {
+                    chunk
+                        .iter()
+                        .copied()
+                        .filter(|&id| index.holds(id, condition, now))
+                        .collect::<roaring::RoaringBitmap>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("segment evaluation panicked"))
+            .fold(roaring::RoaringBitmap::new(), |a, b| a | b)
+    })
+}
+
 async fn build(db: &DatabaseConnection) -> Result<Followed, store::Error> {
     let started = Instant::now();
     // The mark is taken before reading, so whatever commits meanwhile is read again next time.

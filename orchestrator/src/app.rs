@@ -171,6 +171,7 @@ impl App {
                 flows,
                 policy: engine.policy.clone(),
                 engine: wake,
+                scheduler: Arc::new(Notify::new()),
                 segments: segments.clone(),
             },
             tracker,

@@ -109,6 +109,11 @@ pub fn run(cli: Cli) -> i32 {
         Command::Bench(BenchCommand::Engine { contacts, batch, dir }) => {
             bench::engine_command(contacts, batch, &dir).map(|()| 0)
         }
+        Command::Bench(BenchCommand::Campaign {
+            contacts,
+            delivery,
+            dir,
+        }) => bench::campaign_command(contacts, delivery, &dir).map(|()| 0),
         Command::Bench(BenchCommand::Segments { contacts, runs, dir }) => {
             bench::segments_command(contacts, runs, &dir).map(|()| 0)
         }

@@ -91,6 +91,7 @@ pub(crate) async fn services_for(database_url: &str) -> Result<Services, sea_orm
         flows: Arc::default(),
         policy: Arc::new(::flows::Policy::default()),
         engine: Arc::new(Notify::new()),
+        scheduler: Arc::new(Notify::new()),
         segments: crate::runtime::segments::Segments::default(),
     })
 }

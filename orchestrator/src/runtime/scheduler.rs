@@ -18,7 +18,7 @@ impl Scheduler {
     /// Runs until `shutdown` completes.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let clock = self.services.clock.clone();
-        let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+        let wake = self.services.scheduler.clone();
         super::run_loop(&*clock, &wake, shutdown, self).await;
     }
 

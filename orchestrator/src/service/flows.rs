@@ -98,6 +98,7 @@ pub async fn activate(s: &Services, raw: &str) -> Result<(FlowRow, u64)> {
     // Committed first: should this process stop now, the scheduler admits the runs.
     let entered = super::campaigns::admit_now(s, &runs).await?;
     s.engine.notify_one();
+    s.scheduler.notify_one();
     Ok((row, entered))
 }
 

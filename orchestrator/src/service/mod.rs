@@ -55,6 +55,8 @@ pub struct Services {
     pub policy: Arc<::flows::Policy>,
     /// Poked when an entry or an event is accepted: the engine takes it at once.
     pub engine: Arc<Notify>,
+    /// Poked when a flow is activated: the scheduler plans its runs at once.
+    pub scheduler: Arc<Notify>,
     /// Every contact's facts in memory, following every write: what segments are answered from.
     pub segments: crate::runtime::segments::Segments,
 }

@@ -1,4 +1,4 @@
-//! Bulk writes for `cairn bench engine`: contacts entered straight at a node (as a segment
+//! Bulk writes for `cairn bench engine` and `campaign`: contacts entered straight at a node (as a segment
 //! entry admits an audience), and the plain-rows table the benchmark's ceiling is measured on.
 
 use std::ops::Range;
@@ -51,6 +51,82 @@ pub async fn enter_contacts(
     let n = tokens.len() as i64;
     insert_rows(c, "tokens", &NEW_TOKEN_COLUMNS, tokens).await?;
     count_arrivals(c, flow_id, "start", n).await
+}
+
+/// Contacts `c{i}` for `i` in `range`, each tagged `pricing` a day before `now` (for
+/// `cairn bench campaign`).
+pub async fn campaign_data(c: &impl ConnectionTrait, range: Range<u64>, now: DateTime<Utc>) -> Result<()> {
+    let at = ms(now);
+    let day_before = at - 86_400_000;
+    let mut contacts = Vec::with_capacity((range.end - range.start) as usize);
+    let mut tags = Vec::with_capacity(contacts.capacity());
+    for i in range {
+        let id = i as i64 + 1;
+        contacts.push(vec![
+            id.into(),
+            format!("c{i}").into(),
+            format!("c{i}@example.com").into(),
+            format!("{{\"first_name\": \"Name{i}\"}}").into(),
+            at.into(),
+            at.into(),
+        ]);
+        tags.push(vec![
+            id.into(),
+            "pricing".into(),
+            1i64.into(),
+            1i64.into(),
+            day_before.into(),
+            day_before.into(),
+            "import".into(),
+        ]);
+    }
+    insert_rows(
+        c,
+        "contacts",
+        &["id", "external_id", "email", "fields", "created_at", "updated_at"],
+        contacts,
+    )
+    .await?;
+    let cols = [
+        "contact_id",
+        "tag",
+        "present",
+        "times_added",
+        "first_added_at",
+        "last_added_at",
+        "source",
+    ];
+    insert_rows(c, "contact_tags", &cols, tags).await?;
+    Ok(())
+}
+
+/// How far `cairn bench campaign` has come.
+#[derive(Debug, Clone, Copy)]
+pub struct CampaignProgress {
+    /// The flow's run is recorded as done.
+    pub run_done: bool,
+    pub tokens: u64,
+    pub finished: u64,
+    pub sent: u64,
+}
+
+pub async fn campaign_progress(c: &impl ConnectionTrait, flow: i64) -> Result<CampaignProgress> {
+    let count = async |sql: &str| -> Result<u64> {
+        let r = crate::db::one(c, sql, vec![flow.into()]).await?;
+        Ok(r.as_ref().map(|r| col::<i64>(r, 0)).transpose()?.unwrap_or(0).max(0) as u64)
+    };
+    Ok(CampaignProgress {
+        run_done: count("SELECT COUNT(*) FROM flow_runs WHERE flow_id = $1 AND status = 'done'").await? > 0,
+        tokens: count("SELECT COUNT(*) FROM tokens WHERE flow_id = $1").await?,
+        finished: count("SELECT COUNT(*) FROM tokens WHERE flow_id = $1 AND finished = 1").await?,
+        sent: count("SELECT COUNT(*) FROM messages WHERE flow_id = $1 AND status = 'sent'").await?,
+    })
+}
+
+/// Drops the ceiling's table.
+pub async fn drop_ceiling(db: &DatabaseConnection) -> Result<()> {
+    db.execute_unprepared("DROP TABLE bench_ceiling").await?;
+    Ok(())
 }
 
 /// The table the ceiling is measured on.

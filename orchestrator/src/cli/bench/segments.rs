@@ -112,6 +112,7 @@ async fn measure(contacts: u64, runs: usize, path: &std::path::Path) -> anyhow::
         flows: Arc::new(FlowCache::default()),
         policy: Arc::new(flows::Policy::default()),
         engine: Arc::new(Notify::new()),
+        scheduler: Arc::new(Notify::new()),
         segments: Segments::default(),
     };
     let timer = Instant::now();

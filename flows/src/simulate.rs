@@ -87,12 +87,28 @@ pub fn simulate(
     let end = scenario.end;
     sim.audiences = entry::audiences(flow)
         .map(|a| {
-            let lookup = |name: &str| scenario.segments.get(name).cloned();
+            // A segment the scenario lacks holds for no one (`any` of nothing), without
+            // keeping the audience's other segments from resolving.
+            let lookup = |name: &str| {
+                Some(
+                    scenario
+                        .segments
+                        .get(name)
+                        .cloned()
+                        .unwrap_or(Condition::Any(Vec::new())),
+                )
+            };
             let condition = a.condition();
             let condition = condition.resolve(&lookup).unwrap_or(condition);
             (a, condition)
         })
         .collect();
+    // An audience that reads message history sees the simulated sends and their opens, as a
+    // branch that reads it does.
+    if !sim.track_messages && sim.audiences.iter().any(|(_, c)| c.reads_messages()) {
+        sim.track_messages = true;
+        sim.sent = vec![Vec::new(); sim.contacts.len()];
+    }
     sim.enter_audience(start);
     sim.plan_runs(start, end);
     sim.matching = (0..sim.audiences.len())

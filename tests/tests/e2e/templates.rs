@@ -34,17 +34,7 @@ fn every_template_simulates_to_its_expected_journal() {
     let bless = std::env::var_os("CAIRN_BLESS").is_some();
     let mut mismatches = Vec::new();
     for name in template_names() {
-        let events = dir.join(format!("{name}.events.ndjson"));
-        let policy = dir.join(format!("{name}.policy.json"));
-        let args = SimulateArgs {
-            flow: dir.join(format!("{name}.json")),
-            contacts: dir.join(format!("{name}.contacts.csv")),
-            events: events.exists().then_some(events),
-            start: Some(TEMPLATE_START.parse().unwrap()),
-            span: None,
-            default_timezone: None,
-            policy: policy.exists().then_some(policy),
-        };
+        let args = template_args(&name);
         let mut out = Vec::new();
         simulate_files(&args, &mut out).unwrap_or_else(|e| panic!("{name}: {e}"));
         let journal = String::from_utf8(out).unwrap();
@@ -71,6 +61,28 @@ fn every_template_simulates_to_its_expected_journal() {
         }
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// What `cairn simulate` is given for template `name`: the flow and its contacts
+/// (`<name>.contacts.ndjson` when tags must remember dates or contacts have records, else
+/// `<name>.contacts.csv`), and the optional `<name>.events.ndjson`, `<name>.policy.json` and
+/// `<name>.segments.json`, from [`TEMPLATE_START`].
+fn template_args(name: &str) -> SimulateArgs {
+    let dir = repo_root().join("flows/templates");
+    let optional = |suffix: &str| {
+        let path = dir.join(format!("{name}.{suffix}"));
+        path.exists().then_some(path)
+    };
+    SimulateArgs {
+        flow: dir.join(format!("{name}.json")),
+        contacts: optional("contacts.ndjson").unwrap_or_else(|| dir.join(format!("{name}.contacts.csv"))),
+        events: optional("events.ndjson"),
+        start: Some(TEMPLATE_START.parse().unwrap()),
+        span: None,
+        default_timezone: None,
+        policy: optional("policy.json"),
+        segments: optional("segments.json"),
+    }
 }
 
 /// Spot checks that say in words what the committed journals show.
@@ -165,6 +177,7 @@ fn every_sms_of_the_window_example_is_sent_inside_its_contacts_window() {
             span: None,
             default_timezone: None,
             policy: None,
+            segments: None,
         };
         let mut out = Vec::new();
         simulate_files(&args, &mut out).unwrap();

@@ -623,3 +623,22 @@ fn an_audience_of_contacts_who_did_not_open_lately_sees_the_opens_of_the_campaig
         ["2026-12-30T10:00:00Z", "2026-12-31T10:00:00Z"]
     );
 }
+
+#[test]
+fn on_match_a_contact_who_stopped_matching_as_time_passed_enters_again_when_a_change_makes_them_match() {
+    let flow = campaign(
+        "always",
+        json!({"condition": {"tag": {"name": "pricing", "last_added": {"within": "7d"}}}, "on": "match"}),
+        json!([]),
+    );
+    let events = vec![
+        tag_event("2026-12-30T09:00:00Z", "c1", "tag_added", "pricing"),
+        // A week later the visit no longer counts, though nothing about them changed; a new
+        // visit two weeks after the first makes them match again.
+        tag_event("2027-01-13T09:00:00Z", "c1", "tag_added", "pricing"),
+    ];
+    let entered = Run::of(vec![Contact::new("c1")], "2026-12-30T08:00:00Z", "2027-01-20T08:00:00Z")
+        .with_events(events)
+        .entries(&flow);
+    assert_eq!(entered, ["2026-12-30T09:00:00Z c1", "2027-01-13T09:00:00Z c1"]);
+}

@@ -87,17 +87,30 @@ pub fn simulate(
     let end = scenario.end;
     sim.audiences = entry::audiences(flow)
         .map(|a| {
-            let lookup = |name: &str| scenario.segments.get(name).cloned();
+            // A segment the scenario lacks holds for no one (`any` of nothing), without
+            // keeping the audience's other segments from resolving.
+            let lookup = |name: &str| {
+                Some(
+                    scenario
+                        .segments
+                        .get(name)
+                        .cloned()
+                        .unwrap_or(Condition::Any(Vec::new())),
+                )
+            };
             let condition = a.condition();
             let condition = condition.resolve(&lookup).unwrap_or(condition);
             (a, condition)
         })
         .collect();
+    // An audience that reads message history sees the simulated sends and their opens, as a
+    // branch that reads it does.
+    if !sim.track_messages && sim.audiences.iter().any(|(_, c)| c.reads_messages()) {
+        sim.track_messages = true;
+        sim.sent = vec![Vec::new(); sim.contacts.len()];
+    }
     sim.enter_audience(start);
     sim.plan_runs(start, end);
-    sim.matching = (0..sim.audiences.len())
-        .map(|a| (0..sim.contacts.len()).map(|c| sim.admits(a, c, start)).collect())
-        .collect();
     let mut events = scenario.events;
     events.sort_by_key(|e| e.at);
     sim.summary.events_before_start = events.iter().filter(|e| e.at < start).count();
@@ -138,8 +151,6 @@ struct Sim<'a> {
     audiences: Vec<(Audience<'a>, Condition)>,
     /// Scheduled admissions: (instant, order, audience, contact), the earliest first.
     runs: BinaryHeap<Reverse<Admission>>,
-    /// Per `on: match` audience and contact, whether the contact matched when last looked at.
-    matching: Vec<Vec<bool>>,
     policy: &'a Policy,
     contacts: Vec<Contact>,
     /// Per contact, what was sent to them (kept only when a frequency cap needs it).
@@ -205,7 +216,6 @@ impl<'a> Sim<'a> {
             flow,
             audiences: Vec::new(),
             runs: BinaryHeap::new(),
-            matching: Vec::new(),
             policy,
             contacts,
             histories,
@@ -320,17 +330,21 @@ impl<'a> Sim<'a> {
         }
     }
 
-    /// After contact `c` changed at `now`, the `on: match` audiences they started to match
-    /// admit them.
-    fn on_change(&mut self, c: usize, now: DateTime<Utc>) {
-        for a in 0..self.audiences.len() {
-            if !self.audiences[a].0.on_match() {
-                continue;
-            }
-            let was = self.matching[a][c];
-            let is = self.admits(a, c, now);
-            self.matching[a][c] = is;
-            if is && !was {
+    /// Per audience, whether contact `c` is in it at `now` (`false` for audiences that do not
+    /// admit on a match). Taken just before a change: a contact who stopped matching as time
+    /// passed (a tag added more than 7 days ago no longer counts) counts as not matching, so
+    /// the change that makes them match again admits them.
+    fn matching(&self, c: usize, now: DateTime<Utc>) -> Vec<bool> {
+        (0..self.audiences.len())
+            .map(|a| self.audiences[a].0.on_match() && self.admits(a, c, now))
+            .collect()
+    }
+
+    /// After contact `c` changed at `now`, the `on: match` audiences they did not match just
+    /// before (`before`, from [`Sim::matching`]) and match now admit them.
+    fn on_change(&mut self, c: usize, before: &[bool], now: DateTime<Utc>) {
+        for (a, was) in before.iter().enumerate() {
+            if self.audiences[a].0.on_match() && !was && self.admits(a, c, now) {
                 self.admit(a, c, now);
             }
         }
@@ -387,9 +401,10 @@ impl<'a> Sim<'a> {
         };
         // Events that report a tag or list change are facts about the contact.
         if let Some(change) = event.contact_change() {
+            let before = self.matching(c, event.at);
             let source = Source::of(SourceKind::Api);
             self.contacts[c].apply_at(&change, event.at, Some(source));
-            self.on_change(c, event.at);
+            self.on_change(c, &before, event.at);
         }
         if self.track_messages {
             self.note_seen(c, event);
@@ -444,7 +459,16 @@ impl<'a> Sim<'a> {
         if !transition.effects.is_empty() {
             self.summary.last_activity = Some(now);
         }
-        let mut changed = false;
+        let changes = transition.effects.iter().any(|e| {
+            matches!(
+                e,
+                Effect::AddTag { .. }
+                    | Effect::RemoveTag { .. }
+                    | Effect::AddToList { .. }
+                    | Effect::RemoveFromList { .. }
+            )
+        });
+        let before = changes.then(|| self.matching(c, now));
         for effect in &transition.effects {
             match effect {
                 Effect::Journal { node, action } => self.emit(now, ix, node, action.clone()),
@@ -477,7 +501,6 @@ impl<'a> Sim<'a> {
                 | Effect::RemoveFromList { .. }) => {
                     let source = Source::of(SourceKind::Flow);
                     self.contacts[c].apply_at(change, now, Some(source));
-                    changed = true;
                 }
             }
         }
@@ -497,8 +520,8 @@ impl<'a> Sim<'a> {
                 self.timers.push(Reverse((at, self.seq, ix)));
             }
         }
-        if changed {
-            self.on_change(c, now);
+        if let Some(before) = before {
+            self.on_change(c, &before, now);
         }
     }
 

@@ -94,6 +94,13 @@ impl Policy {
             for name in node.kind.send_rules().holidays.iter().flatten().filter(|n| !known(n)) {
                 problems.push(Problem::at(Some(&node.id), Some("holidays"), unknown(name)));
             }
+            if let NodeKind::SegmentEntry(e) = &node.kind
+                && let Some(schedule) = &e.schedule
+            {
+                for name in schedule.calendars().filter(|n| !self.calendars.contains_key(*n)) {
+                    problems.push(Problem::at(Some(&node.id), Some("schedule.skip"), unknown(name)));
+                }
+            }
             if let NodeKind::HolidayPause(h) = &node.kind
                 && let Some(name) = h.calendar.as_ref().filter(|n| !known(n))
             {

@@ -1,14 +1,15 @@
 //! `cairn simulate`: what Cairn would do with a flow for a list of contacts (and events), on a
 //! virtual clock; the journal as NDJSON, and a summary.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use clap::Args;
-use flows::Duration;
+use flows::condition::{Condition, parse_condition};
 use flows::simulate::{Scenario, Summary, simulate};
+use flows::{CompiledFlow, Duration, entry};
 
 use super::{CliError, load_flow, load_policy};
 use crate::service::import::{ImportError, read_contacts, read_events};
@@ -37,6 +38,9 @@ pub struct SimulateArgs {
     /// Send policy file (JSON), as for `cairn serve --policy`.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    /// Saved segments the flow's audiences name, JSON: {"<name>": <condition>, ...}.
+    #[arg(long, value_name = "FILE")]
+    pub segments: Option<PathBuf>,
 }
 
 /// The longest a simulation runs without `--for`.
@@ -70,12 +74,20 @@ pub fn simulate_files(args: &SimulateArgs, out: &mut dyn Write) -> Result<Summar
         file: args.flow.display().to_string(),
         problems,
     })?;
+    let segments = match &args.segments {
+        Some(path) => read_segments(path)?,
+        None => BTreeMap::new(),
+    };
+    check_segments(&flow, &segments, args).map_err(|problems| CliError::Flow {
+        file: args.flow.display().to_string(),
+        problems,
+    })?;
     let scenario = Scenario {
         contacts,
         events,
         start,
         end,
-        segments: Default::default(),
+        segments,
     };
     let mut writer = io::BufWriter::with_capacity(1 << 16, out);
     let mut failure: Option<io::Error> = None;
@@ -94,6 +106,77 @@ pub fn simulate_files(args: &SimulateArgs, out: &mut dyn Write) -> Result<Summar
     }
     writer.flush()?;
     Ok(summary)
+}
+
+/// The saved segments of `--segments`: a JSON object of conditions by segment name, each read
+/// strictly (as a segment's condition is by the API).
+fn read_segments(path: &Path) -> Result<BTreeMap<String, Condition>, CliError> {
+    let argument = |message: String| CliError::Argument {
+        message: format!("{}: {message}", path.display()),
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| argument(format!("cannot read: {e}")))?;
+    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text)
+        .map_err(|e| argument(format!("not a JSON object of conditions by segment name: {e}")))?;
+    let mut segments = BTreeMap::new();
+    let mut problems = Vec::new();
+    for (name, value) in object {
+        match parse_condition(value) {
+            Ok(condition) => {
+                segments.insert(name, condition);
+            }
+            Err(found) => problems.extend(found.iter().map(|p| format!("segment '{name}': {p}"))),
+        }
+    }
+    if problems.is_empty() {
+        Ok(segments)
+    } else {
+        Err(argument(problems.join("; ")))
+    }
+}
+
+/// Every segment an audience names (in `segments`, `exclude_segments` or its `condition`) must
+/// be given, so that a misspelt name is an error rather than an audience that admits no one.
+fn check_segments(
+    flow: &CompiledFlow,
+    segments: &BTreeMap<String, Condition>,
+    args: &SimulateArgs,
+) -> Result<(), flows::Problems> {
+    let lookup = |name: &str| segments.get(name).cloned();
+    let given = match &args.segments {
+        Some(path) => format!("is not in {}", path.display()),
+        None => "is not given (use --segments FILE)".to_string(),
+    };
+    let mut problems = Vec::new();
+    for audience in entry::audiences(flow) {
+        if audience.condition().resolve(&lookup).is_ok() {
+            continue;
+        }
+        let e = audience.entry;
+        let lists = [("segments", &e.segments), ("exclude_segments", &e.exclude_segments)];
+        for name in audience.condition().segments() {
+            let message = match Condition::Segment(name.to_string()).resolve(&lookup) {
+                Ok(_) => continue,
+                Err(_) if !segments.contains_key(name) => format!("segment '{name}' {given}"),
+                Err(why) => format!("segment '{name}': {why}"),
+            };
+            let field = lists
+                .iter()
+                .find_map(|(key, names)| names.iter().position(|n| n == name).map(|i| format!("{key}[{i}]")))
+                .unwrap_or_else(|| "condition".to_string());
+            problems.push(flows::Problem {
+                node: Some(audience.node.id.clone()),
+                field: Some(field),
+                message,
+                line: None,
+                column: None,
+            });
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(flows::Problems(problems))
+    }
 }
 
 /// Events must name known contacts and happen no earlier than `start`.

@@ -357,3 +357,67 @@ fn simulate_branches_on_tag_facts_and_records_from_the_contacts_file() {
     let expected = [("ann", "done"), ("bob", "cold"), ("cy", "cold")];
     assert_eq!(exits, expected.map(|(c, n)| (c.to_string(), n.to_string())), "{out}");
 }
+
+/// A campaign for the members of the saved segment "VIPs" who are not "Bounced".
+const VIP_CAMPAIGN: &str = r#"{"format": "cairn.flow/v1", "name": "VIPs", "nodes": [
+    {"id": "vips", "type": "segment_entry", "segments": ["VIPs"], "exclude_segments": ["Bounced"]},
+    {"id": "done", "type": "exit"}],
+  "edges": [{"from": "vips", "to": "done"}]}"#;
+
+fn simulate_vip_campaign(dir: &Path, segments: &str) -> Output {
+    let flow = dir.join("flow.json");
+    std::fs::write(&flow, VIP_CAMPAIGN).unwrap();
+    let contacts = dir.join("contacts.csv");
+    std::fs::write(&contacts, "id,tags\nann,vip\nbob,\ncy,vip;bounced\n").unwrap();
+    let file = dir.join("segments.json");
+    std::fs::write(&file, segments).unwrap();
+    cairn(&[
+        "simulate",
+        flow.to_str().unwrap(),
+        "--contacts",
+        contacts.to_str().unwrap(),
+        "--segments",
+        file.to_str().unwrap(),
+        "--start",
+        "2026-12-30T08:00:00Z",
+    ])
+}
+
+#[test]
+fn simulate_admits_the_audience_of_the_saved_segments_given_by_file() {
+    let dir = scratch("segments");
+    let o = simulate_vip_campaign(
+        &dir,
+        r#"{"VIPs": {"has_tag": "vip"}, "Bounced": {"has_tag": "bounced"}}"#,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let entered: Vec<String> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|l| l["action"] == "entered")
+        .map(|l| l["contact"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(entered, ["ann"], "bob is no VIP, cy bounced");
+}
+
+#[test]
+fn simulate_refuses_an_audience_naming_a_segment_the_file_lacks() {
+    let dir = scratch("missing-segment");
+    let o = simulate_vip_campaign(&dir, r#"{"VIPs": {"has_tag": "vip"}}"#);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains(&format!(
+            "node 'vips': field 'exclude_segments[0]': segment 'Bounced' is not in {}",
+            dir.join("segments.json").display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stdout(&o).is_empty(), "no journal is written");
+    let o = simulate_vip_campaign(
+        &dir,
+        r#"{"VIPs": {"has_tag": "vip"}, "Bounced": {"tag": {"nme": "x"}}}"#,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("segment 'Bounced'"), "{}", stderr(&o));
+}

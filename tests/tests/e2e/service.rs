@@ -677,6 +677,7 @@ async fn the_service_journal_matches_the_simulation() {
             span: None,
             default_timezone: None,
             policy: None,
+            segments: None,
         };
         let mut out = Vec::new();
         simulate_files(&args, &mut out).unwrap();

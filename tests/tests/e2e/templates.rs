@@ -6,9 +6,16 @@ use orchestrator::cli::{SimulateArgs, simulate_files, validate};
 use tests::{TEMPLATE_START, repo_root, template_names};
 
 #[test]
-fn the_four_required_templates_exist() {
+fn the_required_templates_exist() {
     let names = template_names();
-    for required in ["welcome", "abandoned-cart", "re-engagement", "birthday"] {
+    let journeys = ["welcome", "abandoned-cart", "re-engagement", "birthday"];
+    let campaigns = [
+        "recent-interest",
+        "monthly-newsletter",
+        "contract-renewal",
+        "reactivation",
+    ];
+    for required in journeys.into_iter().chain(campaigns) {
         assert!(
             names.iter().any(|n| n == required),
             "flows/templates/{required}.json is missing; found {names:?}"
@@ -34,17 +41,7 @@ fn every_template_simulates_to_its_expected_journal() {
     let bless = std::env::var_os("CAIRN_BLESS").is_some();
     let mut mismatches = Vec::new();
     for name in template_names() {
-        let events = dir.join(format!("{name}.events.ndjson"));
-        let policy = dir.join(format!("{name}.policy.json"));
-        let args = SimulateArgs {
-            flow: dir.join(format!("{name}.json")),
-            contacts: dir.join(format!("{name}.contacts.csv")),
-            events: events.exists().then_some(events),
-            start: Some(TEMPLATE_START.parse().unwrap()),
-            span: None,
-            default_timezone: None,
-            policy: policy.exists().then_some(policy),
-        };
+        let args = template_args(&name);
         let mut out = Vec::new();
         simulate_files(&args, &mut out).unwrap_or_else(|e| panic!("{name}: {e}"));
         let journal = String::from_utf8(out).unwrap();
@@ -71,6 +68,28 @@ fn every_template_simulates_to_its_expected_journal() {
         }
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// What `cairn simulate` is given for template `name`: the flow and its contacts
+/// (`<name>.contacts.ndjson` when tags must remember dates or contacts have records, else
+/// `<name>.contacts.csv`), and the optional `<name>.events.ndjson`, `<name>.policy.json` and
+/// `<name>.segments.json`, from [`TEMPLATE_START`].
+fn template_args(name: &str) -> SimulateArgs {
+    let dir = repo_root().join("flows/templates");
+    let optional = |suffix: &str| {
+        let path = dir.join(format!("{name}.{suffix}"));
+        path.exists().then_some(path)
+    };
+    SimulateArgs {
+        flow: dir.join(format!("{name}.json")),
+        contacts: optional("contacts.ndjson").unwrap_or_else(|| dir.join(format!("{name}.contacts.csv"))),
+        events: optional("events.ndjson"),
+        start: Some(TEMPLATE_START.parse().unwrap()),
+        span: None,
+        default_timezone: None,
+        policy: optional("policy.json"),
+        segments: optional("segments.json"),
+    }
 }
 
 /// Spot checks that say in words what the committed journals show.
@@ -138,6 +157,124 @@ fn abandoned_carts_get_a_discount_sms_only_when_big_and_still_not_bought() {
     assert_eq!(reminded, ["later", "big", "small"], "quick bought within the hour");
 }
 
+/// `(contact, instant)` of each line of `node` with `action`, in journal order.
+fn lines_at(journal: &[serde_json::Value], node: &str, action: &str) -> Vec<(String, String)> {
+    journal
+        .iter()
+        .filter(|l| l["node"] == node && l["action"] == action)
+        .map(|l| {
+            (
+                l["contact"].as_str().unwrap().to_string(),
+                l["at"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    expected.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+}
+
+#[test]
+fn recent_interest_offers_once_at_ten_local_to_whoever_looked_at_pricing_this_week_and_is_no_customer() {
+    let journal = journal_of("recent-interest");
+    assert_eq!(
+        lines_at(&journal, "offer", "sent"),
+        pairs(&[
+            ("ana", "2026-12-30T08:00:00Z"),  // 10:00 Tallinn; tagged two days before
+            ("dora", "2026-12-30T09:00:00Z"), // 10:00 Berlin
+            ("ben", "2027-01-09T15:00:00Z"),  // 10:00 New York, the morning after his new visit
+        ]),
+        "chen and fay are customers (fay became one before her run), eli never looked; dora's \
+         second visit on 20 January gets her nothing more"
+    );
+}
+
+#[test]
+fn the_monthly_newsletter_goes_out_on_the_fifth_at_nine_local_except_on_a_subscribers_public_holiday() {
+    let journal = journal_of("monthly-newsletter");
+    let issues = |contact: &str| -> Vec<String> {
+        lines_at(&journal, "issue", "sent")
+            .into_iter()
+            .filter(|(c, _)| c == contact)
+            .map(|(_, at)| at)
+            .collect()
+    };
+    let tallinn = ["2027-01-05T07:00:00Z", "2027-02-05T07:00:00Z", "2027-03-05T07:00:00Z"];
+    assert_eq!(issues("n1"), tallinn, "09:00 in Tallinn every month");
+    assert_eq!(
+        issues("n2"),
+        ["2027-02-05T06:00:00Z", "2027-03-05T06:00:00Z"],
+        "5 January is a New Year holiday in Russia"
+    );
+    assert_eq!(
+        issues("n3"),
+        ["2027-01-05T01:00:00Z", "2027-03-05T01:00:00Z"],
+        "5 February 2027 is Chinese New Year's Eve"
+    );
+    assert_eq!(
+        issues("n4"),
+        ["2027-01-05T14:00:00Z", "2027-02-05T14:00:00Z"],
+        "left the list on 20 February"
+    );
+    assert_eq!(issues("n5"), ["2027-03-05T09:00:00Z"], "joined the list on 25 February");
+}
+
+#[test]
+fn the_contract_renewal_reminds_each_contract_ending_within_30_days_once() {
+    let journal = journal_of("contract-renewal");
+    let reminders: Vec<(String, String, String)> = journal
+        .iter()
+        .filter(|l| l["node"] == "reminder" && l["action"] == "sent")
+        .map(|l| {
+            let field = |k: &str| l[k].as_str().unwrap().to_string();
+            (field("contact"), field("record"), field("at"))
+        })
+        .collect();
+    let expected = [
+        ("john", "k-201", "2026-12-30T14:00:00Z"), // ends 5 January; 09:00 New York
+        ("mari", "k-101", "2026-12-31T07:00:00Z"), // ends 15 January; 09:00 Tallinn (the 30th's run was before the start)
+        ("mari", "k-104", "2026-12-31T07:00:00Z"), // ends 25 January: a second journey for Mari
+        ("mari", "k-102", "2027-01-21T07:00:00Z"), // ends 20 February: within 30 days from the 21st
+        ("john", "k-202", "2027-01-30T14:00:00Z"), // ends 1 March
+    ]
+    .map(|(c, r, at)| (c.to_string(), r.to_string(), at.to_string()));
+    assert_eq!(
+        reminders, expected,
+        "k-103 is cancelled, k-301 has ended, k-302 ends in September, Olga has no contract"
+    );
+    assert!(
+        journal.iter().all(|l| l["record"].is_string()),
+        "every line names its contract"
+    );
+}
+
+#[test]
+fn reactivation_writes_once_to_customers_inactive_for_90_days_and_holds_some_out() {
+    let journal = journal_of("reactivation");
+    let entered = lines_at(&journal, "inactive", "entered");
+    let mut expected: Vec<(&str, &str)> = vec![("r1", "2027-01-04T08:00:00Z")];
+    let no_history = ["r6", "r7", "r8", "r9", "r10", "r11", "r12"];
+    expected.extend(no_history.iter().map(|c| (*c, "2027-01-04T08:00:00Z")));
+    // Bruno's last purchase was on 1 December, Carla's last open on 20 December: each enters
+    // at the first Monday run more than 90 days later.
+    expected.extend([("r2", "2027-03-01T08:00:00Z"), ("r3", "2027-03-22T08:00:00Z")]);
+    assert_eq!(
+        entered,
+        pairs(&expected),
+        "r4 bought on 2 January, before the first run; r5 is not a customer"
+    );
+    let held_out: Vec<&str> = journal
+        .iter()
+        .filter(|l| l["action"] == "control_group" && l["held_out"] == true)
+        .map(|l| l["contact"].as_str().unwrap())
+        .collect();
+    assert_eq!(held_out, ["r1"]);
+    let written = lines_at(&journal, "win_back", "sent");
+    assert_eq!(written.len(), entered.len() - held_out.len());
+    assert!(written.iter().all(|(c, _)| c != "r1"), "the control group gets nothing");
+}
+
 fn journal_of(name: &str) -> Vec<serde_json::Value> {
     let path = repo_root().join(format!("flows/templates/{name}.journal.ndjson"));
     std::fs::read_to_string(path)
@@ -165,6 +302,7 @@ fn every_sms_of_the_window_example_is_sent_inside_its_contacts_window() {
             span: None,
             default_timezone: None,
             policy: None,
+            segments: None,
         };
         let mut out = Vec::new();
         simulate_files(&args, &mut out).unwrap();

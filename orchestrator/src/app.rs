@@ -23,12 +23,12 @@ use crate::runtime::handoff::{self, Handoff};
 /// How messages reach the providers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueueMode {
-    /// This process sends from its outbox directly, without queues (`--direct-delivery`;
+    /// This process sends from its outbox directly, without queues: the embedded default (and
     /// what PostgreSQL without Redis does). Its engine hands what it queues to its delivery in
     /// memory.
     Inline,
-    /// apalis queues in the SQLite file with in-process workers: the embedded default. Falls
-    /// back to `Inline` on PostgreSQL.
+    /// apalis queues in the SQLite file with in-process workers, shared with `cairn worker`
+    /// processes on the same file (`--sqlite-queues`). Falls back to `Inline` on PostgreSQL.
     Embedded,
     /// apalis queues in Redis: in-process workers plus any number of `cairn worker` processes.
     Redis(String),

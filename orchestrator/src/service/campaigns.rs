@@ -340,6 +340,7 @@ async fn admit_indexed(
         Some(x) => Condition::All(vec![include.clone(), Condition::Not(Box::new(x.clone()))]),
     };
     let now = s.clock.now();
+    let timer = std::time::Instant::now();
     let date = run.key.parse::<NaiveDate>().ok();
     let schedule = audience.schedule();
     let mut counts = WaveCounts::default();
@@ -352,8 +353,15 @@ async fn admit_indexed(
             let Some(entry) = index.entry(id) else { continue };
             let place = entry.place();
             if let (Some(schedule), Some(date)) = (schedule, date) {
-                let (zone, _) = place.zone(compiled.timezone(), s.policy.default_timezone);
-                if !wave.holds(schedule.instant(date, zone)) {
+                // In a fixed zone every contact is due at the run's one instant.
+                let due = match schedule.timezone {
+                    ScheduleZone::Fixed(_) => run.first_at,
+                    ScheduleZone::Contact => {
+                        let (zone, _) = place.zone(compiled.timezone(), s.policy.default_timezone);
+                        schedule.instant(date, zone)
+                    }
+                };
+                if !wave.holds(due) {
                     continue;
                 }
                 counts.audience += 1;
@@ -387,8 +395,19 @@ async fn admit_indexed(
     let starts: Vec<Start> = starts.into_iter().filter(|st| !this_run.contains(&st.key())).collect();
     let (fresh, skipped) = kept_in(s, run.flow_id, compiled.definition().reentry, starts).await?;
     counts.skipped += skipped;
+    let evaluated = timer.elapsed();
     let admitted = enter(s, (run.flow_id, run.version), &audience.node.id, Some(run.id), &fresh).await?;
     finish(s, run, wave, counts).await?;
+    tracing::info!(
+        flow = run.flow_id,
+        run = %run.key,
+        wave = %wave.until,
+        audience = counts.audience,
+        admitted,
+        evaluate_ms = evaluated.as_millis() as u64,
+        enter_ms = (timer.elapsed() - evaluated).as_millis() as u64,
+        "a run's wave admitted"
+    );
     Ok(admitted)
 }
 

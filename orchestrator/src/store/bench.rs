@@ -110,16 +110,35 @@ pub struct CampaignProgress {
     pub sent: u64,
 }
 
-pub async fn campaign_progress(c: &impl ConnectionTrait, flow: i64) -> Result<CampaignProgress> {
+/// Progress from the journal's counters (cheap to ask while the campaign runs); `exact` counts
+/// the rows instead.
+pub async fn campaign_progress(c: &impl ConnectionTrait, flow: i64, exact: bool) -> Result<CampaignProgress> {
     let count = async |sql: &str| -> Result<u64> {
         let r = crate::db::one(c, sql, vec![flow.into()]).await?;
-        Ok(r.as_ref().map(|r| col::<i64>(r, 0)).transpose()?.unwrap_or(0).max(0) as u64)
+        Ok(r.as_ref()
+            .map(|r| col::<Option<i64>>(r, 0))
+            .transpose()?
+            .flatten()
+            .unwrap_or(0)
+            .max(0) as u64)
     };
+    let counted = |node: &str, action: &str| {
+        format!("SELECT SUM(n) FROM journal_counts WHERE flow_id = $1 AND node = '{node}' AND action = '{action}'")
+    };
+    let run_done = count("SELECT COUNT(*) FROM flow_runs WHERE flow_id = $1 AND status = 'done'").await? > 0;
+    if exact {
+        return Ok(CampaignProgress {
+            run_done,
+            tokens: count("SELECT COUNT(*) FROM tokens WHERE flow_id = $1").await?,
+            finished: count("SELECT COUNT(*) FROM tokens WHERE flow_id = $1 AND finished = 1").await?,
+            sent: count("SELECT COUNT(*) FROM messages WHERE flow_id = $1 AND status = 'sent'").await?,
+        });
+    }
     Ok(CampaignProgress {
-        run_done: count("SELECT COUNT(*) FROM flow_runs WHERE flow_id = $1 AND status = 'done'").await? > 0,
-        tokens: count("SELECT COUNT(*) FROM tokens WHERE flow_id = $1").await?,
-        finished: count("SELECT COUNT(*) FROM tokens WHERE flow_id = $1 AND finished = 1").await?,
-        sent: count("SELECT COUNT(*) FROM messages WHERE flow_id = $1 AND status = 'sent'").await?,
+        run_done,
+        tokens: count(&counted("interested", "entered")).await?,
+        finished: count(&counted("done", "exited")).await?,
+        sent: count(&counted("offer", "sent")).await?,
     })
 }
 

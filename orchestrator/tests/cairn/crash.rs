@@ -32,19 +32,32 @@ struct Backend {
     database_url: String,
     /// Redis queues, with a `cairn worker` process beside the service.
     redis_url: Option<String>,
+    /// apalis queues in the SQLite file (`--sqlite-queues`) instead of in-process delivery.
+    sqlite_queues: bool,
     /// How long a send may take before it is retried: short, so the killed run's sends come
     /// back soon; longer with queues, where a job also waits in the queue.
     lease: &'static str,
 }
 
 async fn backends(dir: &Path) -> Vec<Backend> {
-    let mut out = vec![Backend {
-        name: "sqlite",
-        database_url: orchestrator::db::sqlite_url(&dir.join("cairn.db")),
-        redis_url: None,
-        // The embedded default: apalis-sqlite queues in the same file.
-        lease: "10s",
-    }];
+    let mut out = vec![
+        Backend {
+            name: "sqlite",
+            database_url: orchestrator::db::sqlite_url(&dir.join("cairn.db")),
+            redis_url: None,
+            // The embedded default: in-process delivery from the outbox.
+            sqlite_queues: false,
+            lease: "2s",
+        },
+        Backend {
+            name: "sqlite+queues",
+            database_url: orchestrator::db::sqlite_url(&dir.join("cairn-queues.db")),
+            redis_url: None,
+            // apalis-sqlite queues in the same file.
+            sqlite_queues: true,
+            lease: "10s",
+        },
+    ];
     let Some(admin) = std::env::var("CAIRN_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
         eprintln!("NOTE: CAIRN_TEST_DATABASE_URL is not set: the crash test on PostgreSQL (and Redis) was SKIPPED");
         return out;
@@ -53,6 +66,7 @@ async fn backends(dir: &Path) -> Vec<Backend> {
         name: "postgres",
         database_url: fresh_postgres(&admin, "cairn_crash_pg").await,
         redis_url: None,
+        sqlite_queues: false,
         lease: "2s",
     });
     match std::env::var("CAIRN_TEST_REDIS_URL").ok().filter(|u| !u.is_empty()) {
@@ -68,6 +82,7 @@ async fn backends(dir: &Path) -> Vec<Backend> {
                 name: "postgres+redis",
                 database_url: fresh_postgres(&admin, "cairn_crash_redis").await,
                 redis_url: Some(redis),
+                sqlite_queues: false,
                 lease: "10s",
             });
         }
@@ -115,9 +130,13 @@ impl Server {
             .env("RUST_LOG", "warn")
             .env_remove("REDIS_URL")
             .env_remove("CAIRN_DIRECT_DELIVERY")
+            .env_remove("CAIRN_SQLITE_QUEUES")
             .stderr(Stdio::piped());
         if let Some(redis) = &backend.redis_url {
             serve.env("REDIS_URL", redis);
+        }
+        if backend.sqlite_queues {
+            serve.arg("--sqlite-queues");
         }
         let mut child = serve.spawn().expect("cairn serve starts");
         let worker = backend.redis_url.as_ref().map(|redis| {

@@ -127,7 +127,7 @@ pub async fn run(contacts: u64, delivery: DeliveryMode, dir: &std::path::Path) -
     crate::service::flows::activate(&s, &flow_id.to_string()).await?;
     let (mut admitted, mut finished) = (None, None);
     let whole = loop {
-        let progress = bench_store::campaign_progress(&db, flow_id).await?;
+        let progress = bench_store::campaign_progress(&db, flow_id, false).await?;
         let t = started.elapsed().as_secs_f64();
         if admitted.is_none() && progress.run_done {
             eprintln!("run admitted at {t:.1} s");
@@ -147,7 +147,7 @@ pub async fn run(contacts: u64, delivery: DeliveryMode, dir: &std::path::Path) -
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     eprintln!("last message accepted at {whole:.1} s");
-    let progress = bench_store::campaign_progress(&db, flow_id).await?;
+    let progress = bench_store::campaign_progress(&db, flow_id, true).await?;
     anyhow::ensure!(
         progress.sent == contacts && progress.tokens == contacts,
         "expected {contacts} journeys and messages, found {} and {}",

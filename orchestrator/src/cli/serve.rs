@@ -165,7 +165,7 @@ impl ProviderArgs {
     }
 }
 
-fn init_logging() {
+pub(crate) fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

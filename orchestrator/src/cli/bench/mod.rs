@@ -103,6 +103,10 @@ pub fn engine_command(contacts: u64, batch: u64, dir: &Path) -> Result<(), CliEr
 }
 
 pub fn campaign_command(contacts: u64, delivery: campaign::DeliveryMode, dir: &Path) -> Result<(), CliError> {
+    // The service's own logs (each run's wave with its timings) when asked for.
+    if std::env::var_os("RUST_LOG").is_some() {
+        crate::cli::serve::init_logging();
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     let figures = runtime
         .block_on(campaign::run(contacts, delivery, dir))

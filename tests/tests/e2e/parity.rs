@@ -2,9 +2,10 @@
 //! instants: the same contacts (given to the service through its API at the start, and to the
 //! simulator as contacts with the same facts), the same tag changes (posted to the service at
 //! their instant, given to the simulator as `tag_added`/`tag_removed` events), the same flow
-//! and policy, over the same days. Each scenario compares every `entered` line, as (contact,
-//! record, instant), and checks that the comparison says something: several contacts on
-//! several days, someone kept out by an exclusion, someone skipped by a public holiday.
+//! and policy, over the same days; `cairn simulate` itself, given them as files, agrees with
+//! both. Each scenario compares every `entered` line, as (contact, record, instant), and checks
+//! that the comparison says something: several contacts on several days, someone kept out by
+//! an exclusion, someone skipped by a public holiday.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,6 +14,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use flows::contact::{Record, Source, SourceKind};
 use flows::simulate::{Scenario, simulate};
 use flows::{Action, CompiledFlow, Contact, Event, Policy};
+use orchestrator::cli::simulate::{SimulateArgs, simulate_files};
 use serde_json::{Value, json};
 use tests::service::{START, TestApp, backends};
 
@@ -84,6 +86,28 @@ impl Person {
             });
         }
         c
+    }
+
+    /// The contact as a line of a contacts file: its tags with their facts, dated `at`.
+    fn line(&self, at: &str) -> Value {
+        let mut line = self.object.clone();
+        let object = line.as_object_mut().unwrap();
+        object.insert("id".into(), json!(self.id));
+        let tags: Vec<Value> = self
+            .tags
+            .iter()
+            .map(|t| json!({"tag": t, "count": 1, "first_added_at": at, "last_added_at": at}))
+            .collect();
+        object.insert("tags".into(), json!(tags));
+        object.insert("lists".into(), json!(self.lists));
+        let mut records: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
+        for (kind, id, fields) in &self.records {
+            let mut record = fields.clone();
+            record.as_object_mut().unwrap().insert("id".into(), json!(id));
+            records.entry(kind).or_default().push(record);
+        }
+        object.insert("records".into(), json!(records));
+        line
     }
 
     /// Gives the contact to the service, at the clock's instant.
@@ -162,6 +186,57 @@ impl Case {
                 entries.push((line.contact.clone(), line.record.clone(), line.at));
             }
         });
+        in_order(entries)
+    }
+
+    /// What `cairn simulate` admits, given the flow, the contacts (tags with their facts) and the
+    /// changes (as events) in files, from [`START`] for the span up to `until`.
+    fn simulated_by_cli(&self) -> Vec<Entry> {
+        static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("cairn_parity_{}_{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = |name: &str, lines: Vec<String>| {
+            let path = dir.join(name);
+            std::fs::write(&path, lines.join("\n")).unwrap();
+            path
+        };
+        let contacts = self.people.iter().map(|p| p.line(START).to_string()).collect();
+        let events = self
+            .changes
+            .iter()
+            .map(|c| {
+                let kind = if c.added { "tag_added" } else { "tag_removed" };
+                json!({"at": c.at, "contact": c.contact, "type": kind, "tag": c.tag}).to_string()
+            })
+            .collect();
+        let start: DateTime<Utc> = START.parse().unwrap();
+        let args = SimulateArgs {
+            flow: file("flow.json", vec![self.flow.clone()]),
+            contacts: file("contacts.ndjson", contacts),
+            events: (!self.changes.is_empty()).then(|| file("events.ndjson", events)),
+            start: Some(start),
+            span: Some(format!("{}s", (self.until - start).num_seconds()).parse().unwrap()),
+            default_timezone: None,
+            policy: None,
+            segments: None,
+        };
+        let mut journal = Vec::new();
+        simulate_files(&args, &mut journal).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let entries = String::from_utf8(journal)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|l| l["action"] == "entered")
+            .map(|l| {
+                (
+                    l["contact"].as_str().unwrap().to_string(),
+                    l["record"].as_str().map(str::to_string),
+                    l["at"].as_str().unwrap().parse().unwrap(),
+                )
+            })
+            .collect();
         in_order(entries)
     }
 
@@ -323,6 +398,7 @@ async fn a_daily_campaign_in_contacts_own_zones_admits_whom_the_simulator_admits
         until: at("2027-01-03T00:00:00Z"),
     };
     let simulated = case.simulated();
+    assert_eq!(case.simulated_by_cli(), simulated, "cairn simulate, from files");
     for backend in backends().await {
         let (t, flow) = case.serve(&backend).await;
         let served = case.served(&t).await;
@@ -397,6 +473,7 @@ async fn a_campaign_per_contract_in_a_fixed_zone_admits_the_records_the_simulato
         until: at("2027-01-02T12:00:00Z"),
     };
     let simulated = case.simulated();
+    assert_eq!(case.simulated_by_cli(), simulated, "cairn simulate, from files");
     for backend in backends().await {
         let (t, flow) = case.serve(&backend).await;
         let served = case.served(&t).await;
@@ -468,6 +545,7 @@ async fn on_a_match_and_on_a_fixed_schedule_the_service_admits_whom_the_simulato
         until: at("2027-01-02T12:00:00Z"),
     };
     let simulated = case.simulated();
+    assert_eq!(case.simulated_by_cli(), simulated, "cairn simulate, from files");
     for backend in backends().await {
         let (t, flow) = case.serve(&backend).await;
         let served = case.served(&t).await;
@@ -512,6 +590,7 @@ async fn a_contact_whose_recent_tag_grew_old_enters_again_when_tagged_anew() {
         until: at("2027-01-01T12:00:00Z"),
     };
     let simulated = case.simulated();
+    assert_eq!(case.simulated_by_cli(), simulated, "cairn simulate, from files");
     for backend in backends().await {
         let (t, _) = case.serve(&backend).await;
         let served = case.served(&t).await;

@@ -537,7 +537,7 @@ async fn the_runs_and_schedule_of_a_flow_answer_bad_limits_and_unknown_flows_cle
 }
 
 #[tokio::test]
-async fn a_saved_segment_an_active_campaign_admits_cannot_be_deleted_until_the_campaign_is_paused() {
+async fn a_saved_segment_an_active_campaign_names_cannot_be_deleted_and_a_flow_naming_a_missing_one_is_not_activated() {
     for backend in backends().await {
         let t = TestApp::spawn(&backend).await;
         put(&t, "ann", json!({"email": "ann@example.com"})).await;
@@ -578,6 +578,24 @@ async fn a_saved_segment_an_active_campaign_admits_cannot_be_deleted_until_the_c
         assert_eq!(status, StatusCode::OK);
         let (status, answer) = t.call("DELETE", "/api/segments/interested", None).await;
         assert_eq!(status, StatusCode::NO_CONTENT, "paused flows do not hold it: {answer}");
+        // Resuming a flow whose audience is gone is refused, naming the entry and the field.
+        let (status, refused) = t.post(&format!("/api/flows/{excluding}/activate"), "").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+        let detail = &refused["error"]["details"][0];
+        assert_eq!(
+            (&detail["node"], &detail["field"]),
+            (&json!("audience"), &json!("exclude_segments[0]")),
+            "{refused}"
+        );
+        assert!(detail["message"].as_str().unwrap().contains("interested"), "{refused}");
+        let (_, listed) = t.get("/api/flows").await;
+        let shown = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["id"] == excluding)
+            .unwrap();
+        assert_eq!(shown["status"], "paused", "{shown}");
         t.stop().await;
     }
 }

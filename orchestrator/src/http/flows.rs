@@ -109,7 +109,7 @@ pub async fn update_flow(
 
 /// Activates the newest version; the first activation of a version admits the audience of its
 /// segment entries (resuming a paused flow does not admit it again).
-#[utoipa::path(post, path = "/api/flows/{id}/activate", tag = "flows", params(("id" = i64, Path)), responses((status = 200, description = "Active; `entered` counts the segment audience admitted", body = FlowRow), (status = 404, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/flows/{id}/activate", tag = "flows", params(("id" = i64, Path)), responses((status = 200, description = "Active; `entered` counts the segment audience admitted", body = FlowRow), (status = 404, body = ErrorBody), (status = 422, description = "A segment entry names a saved segment that does not exist", body = ErrorBody)))]
 pub async fn activate_flow(State(state): State<AppState>, Segment(id): Segment) -> ApiResult<Json<Value>> {
     let (row, entered) = flow_service::activate(&state.services, &id).await?;
     let mut body = json!(row);

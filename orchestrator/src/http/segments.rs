@@ -104,7 +104,7 @@ pub async fn update_segment(
     Ok(Json(service::update(&state.services, &id, request.into()).await?))
 }
 
-#[utoipa::path(delete, path = "/api/segments/{id}", tag = "segments", params(("id" = String, Path, description = "The segment's id or name")), responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody), (status = 409, description = "Other segments include it", body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/segments/{id}", tag = "segments", params(("id" = String, Path, description = "The segment's id or name")), responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody), (status = 409, description = "Other segments include it, or an active flow's segment entry names it", body = ErrorBody)))]
 pub async fn delete_segment(State(state): State<AppState>, Segment(id): Segment) -> ApiResult<StatusCode> {
     service::delete(&state.services, &id).await?;
     Ok(StatusCode::NO_CONTENT)

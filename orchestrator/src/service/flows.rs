@@ -75,10 +75,18 @@ pub async fn update(s: &Services, flow: &FlowRow, document: Value) -> Result<i64
 /// Activates the newest version; the first activation of a version admits the audience of its
 /// segment entries that admit once (resuming a paused flow does not admit it again), and events
 /// that reached its journeys while it was paused are applied. Scheduled runs count from now: a
-/// run that fell due while the flow was paused does not run. Returns the flow and how many
+/// run that fell due while the flow was paused does not run. A version whose segment entries
+/// name a saved segment that does not exist is not activated. Returns the flow and how many
 /// entered.
 pub async fn activate(s: &Services, raw: &str) -> Result<(FlowRow, u64)> {
     let id = flow_id(raw)?;
+    if let Some(row) = flow_store::get(&s.db, id).await? {
+        let compiled = s
+            .flows
+            .get(&s.db, id, row.active_version.unwrap_or(row.version))
+            .await?;
+        saved_segments_exist(s, &compiled).await?;
+    }
     let now = s.clock.now();
     let (row, runs) = crate::db::in_write(&s.db, async |tx| {
         let row = flow_store::set_status(tx, id, true, now)
@@ -100,6 +108,37 @@ pub async fn activate(s: &Services, raw: &str) -> Result<(FlowRow, u64)> {
     s.engine.notify_one();
     s.scheduler.notify_one();
     Ok((row, entered))
+}
+
+/// Every saved segment the flow's segment entries name exists: a misspelt or deleted one is
+/// refused (naming the node and the field) rather than admitting no one.
+async fn saved_segments_exist(s: &Services, compiled: &CompiledFlow) -> Result<()> {
+    let mut problems = Vec::new();
+    for audience in flows::entry::audiences(compiled) {
+        let e = audience.entry;
+        for name in audience.condition().segments() {
+            let one = flows::condition::Condition::Segment(name.to_string());
+            let Err(Error::Fields(found)) = super::segments::resolve_saved(s, &one).await else {
+                continue;
+            };
+            let field = [("segments", &e.segments), ("exclude_segments", &e.exclude_segments)]
+                .iter()
+                .find_map(|(key, names)| names.iter().position(|n| n == name).map(|i| format!("{key}[{i}]")))
+                .unwrap_or_else(|| "condition".to_string());
+            problems.extend(found.into_iter().map(|(_, message)| flows::Problem {
+                node: Some(audience.node.id.clone()),
+                field: Some(field.clone()),
+                message,
+                line: None,
+                column: None,
+            }));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(flows::Problems(problems).into())
+    }
 }
 
 /// Pauses the flow: its journeys wait, events for them are held until it is active again, and

@@ -5,7 +5,8 @@
 //! `{"segment": …}` inside a condition names a saved segment by id or name. It is resolved
 //! when the condition is saved (an unknown segment or a loop is a 422) and again, from the
 //! segments as they are then, whenever it is evaluated: changing a segment changes every
-//! segment that includes it. A segment that others include cannot be deleted.
+//! segment that includes it. A segment that others include, or that an active flow's segment
+//! entry names, cannot be deleted.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
@@ -119,8 +120,31 @@ pub async fn delete(s: &Services, key: &str) -> Result<()> {
             users.join(", ")
         )));
     }
+    let campaigns = active_flows_naming(s, &keys).await?;
+    if !campaigns.is_empty() {
+        return Err(Error::Conflict(format!(
+            "segment '{}' is the audience of active {}: pause them or change their entries first",
+            current.name,
+            campaigns.join(", ")
+        )));
+    }
     store::delete(&s.db, current.id).await?;
     Ok(())
+}
+
+/// The active flows (as `flow 'name'`) whose active version has a segment entry naming the
+/// segment by one of `keys` (its id or name): in `segments`, `exclude_segments` or `condition`.
+async fn active_flows_naming(s: &Services, keys: &[String]) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    for (flow, version) in crate::store::flows::active(&s.db).await? {
+        let compiled = s.flows.get(&s.db, flow, version).await?;
+        let names = flows::entry::audiences(&compiled)
+            .any(|a| a.condition().segments().iter().any(|k| keys.iter().any(|m| m == k)));
+        if names {
+            found.push(format!("flow '{}'", compiled.name()));
+        }
+    }
+    Ok(found)
 }
 
 /// "Load contacts" for a condition as given.

@@ -9,34 +9,34 @@ use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use tests::service::{TestApp, backends};
 
-async fn put(t: &TestApp, id: &str, body: Value) {
+pub(crate) async fn put(t: &TestApp, id: &str, body: Value) {
     let (status, answer) = t
         .call("PUT", &format!("/api/contacts/{id}"), Some(&body.to_string()))
         .await;
     assert!(status.is_success(), "{answer}");
 }
 
-async fn tag(t: &TestApp, contact: &str, tag: &str) {
+pub(crate) async fn tag(t: &TestApp, contact: &str, tag: &str) {
     let body = json!({"tag": tag}).to_string();
     let (status, answer) = t.post(&format!("/api/contacts/{contact}/tags"), &body).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
 }
 
-async fn untag(t: &TestApp, contact: &str, tag: &str) {
+pub(crate) async fn untag(t: &TestApp, contact: &str, tag: &str) {
     let (status, answer) = t
         .call("DELETE", &format!("/api/contacts/{contact}/tags/{tag}"), None)
         .await;
     assert!(status.is_success(), "{answer}");
 }
 
-async fn join(t: &TestApp, contact: &str, list: &str) {
+pub(crate) async fn join(t: &TestApp, contact: &str, list: &str) {
     let body = json!({"list": list}).to_string();
     let (status, answer) = t.post(&format!("/api/contacts/{contact}/lists"), &body).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
 }
 
 /// A flow: the segment entry `entry` (its fields), then an email, then exit.
-fn campaign(entry: Value, reentry: &str) -> String {
+pub(crate) fn campaign(entry: Value, reentry: &str) -> String {
     let mut node = json!({"id": "audience", "type": "segment_entry"});
     node.as_object_mut().unwrap().extend(entry.as_object().unwrap().clone());
     json!({
@@ -52,7 +52,7 @@ fn campaign(entry: Value, reentry: &str) -> String {
 }
 
 /// When each of `contacts` entered the flow, in order (empty when they did not).
-async fn entered(t: &TestApp, contact: &str) -> Vec<DateTime<Utc>> {
+pub(crate) async fn entered(t: &TestApp, contact: &str) -> Vec<DateTime<Utc>> {
     let (status, body) = t.get(&format!("/api/contacts/{contact}/journal")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body.as_array()
@@ -63,18 +63,18 @@ async fn entered(t: &TestApp, contact: &str) -> Vec<DateTime<Utc>> {
         .collect()
 }
 
-async fn runs(t: &TestApp, flow: i64) -> Vec<Value> {
+pub(crate) async fn runs(t: &TestApp, flow: i64) -> Vec<Value> {
     let (status, body) = t.get(&format!("/api/flows/{flow}/runs")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body.as_array().unwrap().clone()
 }
 
-fn at(s: &str) -> DateTime<Utc> {
+pub(crate) fn at(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
 }
 
 /// Moves the clock in steps of `step` until `until`, settling after each.
-async fn run_until(t: &TestApp, until: DateTime<Utc>, step: TimeDelta) {
+pub(crate) async fn run_until(t: &TestApp, until: DateTime<Utc>, step: TimeDelta) {
     while t.now() + step <= until {
         t.advance(step).await;
     }
@@ -445,5 +445,157 @@ async fn two_services_sharing_a_database_admit_a_run_once() {
         assert_eq!(runs[0]["admitted"], 200);
         one.stop().await;
         two.stop().await;
+    }
+}
+
+/// The first problem of a refused flow: (status, node, field, message).
+async fn refusal(t: &TestApp, flow: &str) -> (StatusCode, String, String, String) {
+    let (status, body) = t.post("/api/flows", flow).await;
+    let detail = &body["error"]["details"][0];
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    (
+        status,
+        text(&detail["node"]),
+        text(&detail["field"]),
+        text(&detail["message"]),
+    )
+}
+
+#[tokio::test]
+async fn a_bad_schedule_is_refused_naming_the_node_and_the_field() {
+    let backend = &backends().await[0];
+    let mut policy = flows::Policy::default();
+    policy
+        .calendars
+        .insert("shutdown".into(), ["2026-12-24".parse().unwrap()].into_iter().collect());
+    let t = TestApp::spawn_policy(backend, tests::service::ProviderConfig::default(), policy).await;
+    let daily = json!({"rrule": "FREQ=DAILY", "at": "10:00", "timezone": "UTC"});
+    let cases = [
+        (json!({"rrule": "FREQ=HOURLY"}), "schedule.rrule", "at most daily"),
+        (json!({"timezone": "Mars/Olympus"}), "schedule.timezone", "Mars/Olympus"),
+        (json!({"skip": ["public:XX"]}), "schedule.skip", "'XX' is not a country"),
+        (json!({"at": "25:00"}), "schedule.at", "25:00"),
+        (
+            json!({"skip": ["closed"]}),
+            "schedule.skip",
+            "unknown calendar 'closed'",
+        ),
+    ];
+    for (change, field, says) in cases {
+        let mut schedule = daily.clone();
+        schedule
+            .as_object_mut()
+            .unwrap()
+            .extend(change.as_object().unwrap().clone());
+        let flow = campaign(json!({"lists": ["news"], "schedule": schedule}), "always");
+        let (status, node, named, message) = refusal(&t, &flow).await;
+        assert_eq!(
+            (status, node.as_str(), named.as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "audience", field),
+            "{change}: {message}"
+        );
+        assert!(message.contains(says), "{change}: {message}");
+    }
+    // The policy's own calendar is a calendar the schedule may skip.
+    let known = campaign(
+        json!({"lists": ["news"], "schedule": {"rrule": "FREQ=DAILY", "at": "10:00", "timezone": "UTC", "skip": ["shutdown", "public:EE"]}}),
+        "always",
+    );
+    assert_eq!(t.post("/api/flows", &known).await.0, StatusCode::CREATED);
+    let (_, flows) = t.get("/api/flows").await;
+    assert_eq!(flows.as_array().unwrap().len(), 1, "nothing refused was stored");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn the_runs_and_schedule_of_a_flow_answer_bad_limits_and_unknown_flows_clearly() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let flow = t.activate(&campaign(json!({"lists": ["news"]}), "always")).await;
+        let (status, body) = t.get(&format!("/api/flows/{flow}/runs?limit=0")).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["error"]["details"][0]["field"], "limit", "{body}");
+        let (status, body) = t.get(&format!("/api/flows/{flow}/runs?limit=many")).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        for path in ["/api/flows/9999/runs", "/api/flows/9999/schedule"] {
+            let (status, body) = t.get(path).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+            assert_eq!(body["error"]["code"], "not_found", "{body}");
+        }
+        let (status, preview) = t.get(&format!("/api/flows/{flow}/schedule")).await;
+        assert_eq!(
+            (status, preview),
+            (StatusCode::OK, json!([])),
+            "{}: an audience admitted once has no schedule",
+            backend.name
+        );
+        let (status, listed) = t.get(&format!("/api/flows/{flow}/runs?limit=1")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(listed[0]["key"], "v1", "the activation's admission is the one run");
+        t.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_saved_segment_an_active_campaign_names_cannot_be_deleted_and_a_flow_naming_a_missing_one_is_not_activated() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        put(&t, "ann", json!({"email": "ann@example.com"})).await;
+        tag(&t, "ann", "pricing").await;
+        let body = json!({"name": "interested", "condition": {"has_tag": "pricing"}}).to_string();
+        let (status, saved) = t.post("/api/segments", &body).await;
+        assert_eq!(status, StatusCode::CREATED, "{saved}");
+        let flow = t
+            .activate(&campaign(
+                json!({"segments": ["interested"],
+                       "schedule": {"rrule": "FREQ=DAILY", "at": "09:00", "timezone": "UTC"}}),
+                "always",
+            ))
+            .await;
+        let (status, refused) = t.call("DELETE", "/api/segments/interested", None).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{}: {refused}", backend.name);
+        let message = refused["error"]["message"].as_str().unwrap();
+        assert!(message.contains("flow 'Offer'"), "{message}");
+        // By id too; and the campaign goes on admitting the segment.
+        let by_id = format!("/api/segments/{}", saved["id"]);
+        assert_eq!(t.call("DELETE", &by_id, None).await.0, StatusCode::CONFLICT);
+        run_until(&t, at("2026-12-30T09:00:00Z"), TimeDelta::minutes(30)).await;
+        assert_eq!(entered(&t, "ann").await, [at("2026-12-30T09:00:00Z")]);
+        // A flow that only excludes it holds it too.
+        let (status, _) = t.post(&format!("/api/flows/{flow}/pause"), "").await;
+        assert_eq!(status, StatusCode::OK);
+        let excluding = t
+            .activate(&campaign(
+                json!({"lists": ["news"], "exclude_segments": ["interested"]}),
+                "always",
+            ))
+            .await;
+        assert_eq!(
+            t.call("DELETE", "/api/segments/interested", None).await.0,
+            StatusCode::CONFLICT
+        );
+        let (status, _) = t.post(&format!("/api/flows/{excluding}/pause"), "").await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, answer) = t.call("DELETE", "/api/segments/interested", None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "paused flows do not hold it: {answer}");
+        // Resuming a flow whose audience is gone is refused, naming the entry and the field.
+        let (status, refused) = t.post(&format!("/api/flows/{excluding}/activate"), "").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+        let detail = &refused["error"]["details"][0];
+        assert_eq!(
+            (&detail["node"], &detail["field"]),
+            (&json!("audience"), &json!("exclude_segments[0]")),
+            "{refused}"
+        );
+        assert!(detail["message"].as_str().unwrap().contains("interested"), "{refused}");
+        let (_, listed) = t.get("/api/flows").await;
+        let shown = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["id"] == excluding)
+            .unwrap();
+        assert_eq!(shown["status"], "paused", "{shown}");
+        t.stop().await;
     }
 }

@@ -1,10 +1,9 @@
 //! The end-to-end tests, in one binary (each test binary links the whole stack): the service
 //! on SQLite and PostgreSQL, the contacts API, what contacts' tags and lists remember, their
-//! related records, message history in branches, delivery through real providers, the send policy, the limits at the door,
-//! the template journeys, provider timeouts and the Redis queues.
-//! on SQLite and PostgreSQL, the contacts API, what contacts' tags and lists remember, delivery
-//! through real providers, contact imports and exports, the send policy, the limits at the door, the template journeys,
-//! provider timeouts and the Redis queues.
+//! related records, message history in branches, delivery through real providers, contact
+//! imports and exports, the send policy, the limits at the door, the template journeys,
+//! provider timeouts, the Redis queues, campaigns, and campaigns admitting in the service whom
+//! `cairn simulate` admits.
 
 mod campaigns;
 mod contacts;
@@ -13,6 +12,7 @@ mod facts;
 mod history;
 mod imports;
 mod limits;
+mod parity;
 mod policy;
 mod queues;
 mod records;

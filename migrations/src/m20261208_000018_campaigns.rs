@@ -10,8 +10,10 @@
 //! `excluded` by the exclusions, those `skipped` by the flow's re-entry rule or a holiday, and
 //! those `admitted` (moved in the transaction of each batch of journeys).
 //!
-//! `tokens.run_id` names the run a journey entered by (so a resumed run admits nobody twice),
-//! and `tokens.record_id` the related record a journey is for (`per` a record type).
+//! `tokens.run_id` names the run a journey entered by (so a resumed run admits nobody twice;
+//! found through the flow's journeys, `tokens_flow_node`, not an index of its own: a run
+//! writes up to one row per contact, and each index costs its writes), and `tokens.record_id`
+//! the related record a journey is for (`per` a record type).
 //! `flows.runs_from` is when runs began to count (the last activation or resume): a run due
 //! while the flow was paused does not run later.
 //!
@@ -20,7 +22,7 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
-use crate::{drop_index, index};
+use crate::index;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -66,8 +68,6 @@ impl MigrationTrait for Migration {
             m.alter_table(Table::alter().table("tokens").add_column(column).to_owned())
                 .await?;
         }
-        m.create_index(index("tokens_run", "tokens", &["run_id"], false))
-            .await?;
         m.alter_table(
             Table::alter()
                 .table("flows")
@@ -115,7 +115,6 @@ impl MigrationTrait for Migration {
             .await?;
         m.alter_table(Table::alter().table("flows").drop_column("runs_from").to_owned())
             .await?;
-        m.drop_index(drop_index("tokens_run", "tokens")).await?;
         for column in ["run_id", "record_id"] {
             m.alter_table(Table::alter().table("tokens").drop_column(column).to_owned())
                 .await?;

@@ -388,10 +388,21 @@ async fn admit_indexed(
     }
     // Re-entry: journeys this run already started are left alone (a wave done again after a
     // crash); those the flow's rule keeps out are counted as skipped.
-    let this_run: HashSet<(i64, String)> = runs::journey_keys(&s.db, KeysOf::Run(run.id))
+    // The first wave of a run nobody has admitted into has none (no need to look).
+    let this_run: HashSet<(i64, String)> = if run.admitted_until.is_none() && run.admitted == 0 {
+        HashSet::new()
+    } else {
+        runs::journey_keys(
+            &s.db,
+            KeysOf::Run {
+                flow: run.flow_id,
+                run: run.id,
+            },
+        )
         .await?
         .into_iter()
-        .collect();
+        .collect()
+    };
     let starts: Vec<Start> = starts.into_iter().filter(|st| !this_run.contains(&st.key())).collect();
     let (fresh, skipped) = kept_in(s, run.flow_id, compiled.definition().reentry, starts).await?;
     counts.skipped += skipped;

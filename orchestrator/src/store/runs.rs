@@ -292,10 +292,14 @@ pub async fn journey_keys(c: &impl ConnectionTrait, of: KeysOf) -> Result<Vec<(i
             "SELECT DISTINCT contact_id, COALESCE(record_id, '') FROM tokens WHERE flow_id = $1 AND finished <> 1",
             flow,
         ),
-        KeysOf::Run(run) => (
-            "SELECT contact_id, COALESCE(record_id, '') FROM tokens WHERE run_id = $1",
-            run,
-        ),
+        KeysOf::Run { flow, run } => {
+            let sql = "SELECT contact_id, COALESCE(record_id, '') FROM tokens WHERE flow_id = $1 AND run_id = $2";
+            return all(c, sql, vec![flow.into(), run.into()])
+                .await?
+                .iter()
+                .map(|r| Ok((col(r, 0)?, col(r, 1)?)))
+                .collect();
+        }
     };
     all(c, sql, vec![id.into()])
         .await?
@@ -308,5 +312,5 @@ pub async fn journey_keys(c: &impl ConnectionTrait, of: KeysOf) -> Result<Vec<(i
 #[derive(Debug, Clone, Copy)]
 pub enum KeysOf {
     Flow { flow: i64, unfinished_only: bool },
-    Run(i64),
+    Run { flow: i64, run: i64 },
 }

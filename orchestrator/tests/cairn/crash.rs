@@ -368,8 +368,9 @@ async fn two_servers_on_one_sqlite_file_run_one_engine_and_the_other_takes_over_
         name: "sqlite",
         database_url: orchestrator::db::sqlite_url(&dir.join("cairn.db")),
         redis_url: None,
-        // The embedded default: apalis-sqlite queues in the same file.
-        lease: "10s",
+        // The embedded default: in-process delivery from the outbox.
+        sqlite_queues: false,
+        lease: "2s",
     };
     let client = reqwest::Client::new();
     let first = Server::start(&backend);

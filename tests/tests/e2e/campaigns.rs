@@ -355,8 +355,9 @@ async fn a_run_cut_short_by_a_crash_resumes_and_admits_nobody_twice() {
                 "always",
             ))
             .await;
-        // Another process created the 09:00 run, admitted the first ten contacts and stopped
-        // before finishing the wave, still holding the run's lease.
+        // Another process created the 09:00 run, admitted the first ten contacts (their journeys
+        // and the run's count in one transaction) and stopped before finishing the wave, still
+        // holding the run's lease.
         t.clock.advance(TimeDelta::hours(1));
         let scheduler = &t.app.scheduler;
         orchestrator::service::campaigns::plan(&scheduler.services)
@@ -364,7 +365,7 @@ async fn a_run_cut_short_by_a_crash_resumes_and_admits_nobody_twice() {
             .unwrap();
         let db = &t.app.state.services.db;
         let lease = (t.now() + TimeDelta::minutes(2)).timestamp_millis();
-        db.execute_unprepared(&format!("UPDATE flow_runs SET lease_until = {lease}"))
+        db.execute_unprepared(&format!("UPDATE flow_runs SET lease_until = {lease}, admitted = 10"))
             .await
             .unwrap();
         let run_id: i64 = runs(&t, flow).await[0]["id"].as_i64().unwrap();
@@ -395,7 +396,10 @@ async fn a_run_cut_short_by_a_crash_resumes_and_admits_nobody_twice() {
             let n: i64 = row.try_get_by_index(1).unwrap();
             assert_eq!(n, 1, "nobody twice");
         }
-        assert_eq!(run["admitted"], 20, "this process's own admissions: {run}");
+        assert_eq!(
+            run["admitted"], 30,
+            "the dead process's ten and this one's twenty: {run}"
+        );
         t.stop().await;
     }
 }
@@ -596,6 +600,56 @@ async fn a_saved_segment_an_active_campaign_names_cannot_be_deleted_and_a_flow_n
             .find(|f| f["id"] == excluding)
             .unwrap();
         assert_eq!(shown["status"], "paused", "{shown}");
+        t.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn an_on_match_entry_hears_every_kind_of_change() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        for id in ["list", "record", "expired", "imported"] {
+            put(&t, id, json!({"email": format!("{id}@example.com")})).await;
+        }
+        // A trial tag lasts a day; whoever had it and lost it matches.
+        let (status, answer) = t.call("PUT", "/api/tags/trial", Some(r#"{"lifetime": "1d"}"#)).await;
+        assert!(status.is_success(), "{answer}");
+        tag(&t, "expired", "trial").await;
+        t.activate(&campaign(
+            json!({"condition": {"any": [
+                {"in_list": "vip"},
+                {"records": {"type": "contract", "any": {"field": {"path": "status", "op": "eq", "value": "active"}}}},
+                {"tag": {"name": "trial", "active": false}},
+                {"has_tag": "imported"}
+            ]}, "on": "match"}),
+            "never",
+        ))
+        .await;
+        t.settle().await;
+        join(&t, "list", "vip").await;
+        t.advance(TimeDelta::seconds(1)).await;
+        assert_eq!(entered(&t, "list").await.len(), 1, "a list joined ({})", backend.name);
+        let body = json!({"status": "active"}).to_string();
+        let (status, answer) = t
+            .call("PUT", "/api/contacts/record/records/contract/k1", Some(&body))
+            .await;
+        assert!(status.is_success(), "{answer}");
+        t.advance(TimeDelta::seconds(1)).await;
+        assert_eq!(entered(&t, "record").await.len(), 1, "a record written");
+        assert!(entered(&t, "expired").await.is_empty());
+        t.advance(TimeDelta::days(1)).await;
+        assert_eq!(entered(&t, "expired").await.len(), 1, "a tag expired");
+        let csv = "id,tags\nimported,imported\n";
+        let (status, started) = t
+            .call_with("POST", "/api/imports", csv, &[("content-type", "text/csv")])
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+        tests::service::eventually("the import to end and its contact to enter", async || {
+            t.advance(TimeDelta::seconds(1)).await;
+            entered(&t, "imported").await.len() == 1
+        })
+        .await;
+        assert!(entered(&t, "list").await.len() == 1, "nobody enters twice");
         t.stop().await;
     }
 }

@@ -1,6 +1,6 @@
 //! Schedules of segment entries: when a campaign's audience is evaluated again.
 //!
-//! A schedule is an RFC 5545 recurrence rule over *dates* (`FREQ=DAILY`,
+//! A schedule is an RFC 5545 recurrence rule over *dates* ([`rule`]) (`FREQ=DAILY`,
 //! `FREQ=MONTHLY;BYMONTHDAY=5`, `FREQ=WEEKLY;INTERVAL=2;BYDAY=TH`, …), a time of day `at`, and a
 //! zone: a fixed one (`Europe/Tallinn`) or `contact`, each contact's own (the send policy's zone
 //! rules). Each date the rule yields is one **run**; a run's instants are `at` on that date in
@@ -20,11 +20,14 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::str::FromStr;
 
-use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
-use rrule::{Frequency, RRule, RRuleSet, Unvalidated};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+mod rule;
+
+pub use rule::Rule;
 
 use crate::policy::{PUBLIC, Policy};
 use crate::time::resolve_local;
@@ -208,54 +211,13 @@ impl Schedule {
         })
     }
 
-    /// The rule as a set of dates (at midnight, UTC standing for the wall clock).
-    fn rule(&self) -> Result<RRuleSet, String> {
-        let text = self.rrule.trim();
-        let text = text.strip_prefix("RRULE:").unwrap_or(text);
-        if text.is_empty() {
-            return Err("write a recurrence rule such as FREQ=DAILY or FREQ=MONTHLY;BYMONTHDAY=5".into());
+    /// The rule, read; a rule that counts from a first date needs `start`.
+    fn rule(&self) -> Result<Rule, String> {
+        let rule = Rule::parse(&self.rrule)?;
+        if self.start.is_none() && rule.needs_start() {
+            return Err("this rule counts from a first date: give the schedule a `start` (e.g. \"2026-12-03\")".into());
         }
-        let rule: RRule<Unvalidated> = text
-            .parse()
-            .map_err(|e: rrule::RRuleError| format!("not an RFC 5545 recurrence rule: {e}"))?;
-        let upper = text.to_ascii_uppercase();
-        let has = |part: &str| upper.split(';').any(|p| p.trim().starts_with(part));
-        if matches!(
-            rule.get_freq(),
-            Frequency::Hourly | Frequency::Minutely | Frequency::Secondly
-        ) {
-            return Err(
-                "runs are at most daily: use FREQ=DAILY, WEEKLY, MONTHLY or YEARLY, and `at` for the time".into(),
-            );
-        }
-        if has("BYHOUR") || has("BYMINUTE") || has("BYSECOND") {
-            return Err("the time of day is `at`: remove BYHOUR, BYMINUTE and BYSECOND".into());
-        }
-        if has("UNTIL") {
-            return Err("the last date is the schedule's `until`: remove UNTIL from the rule".into());
-        }
-        if self.start.is_none() {
-            let needs_start = (has("INTERVAL") && rule.get_interval() > 1)
-                || has("COUNT")
-                || (rule.get_freq() == Frequency::Weekly && !has("BYDAY"))
-                || (rule.get_freq() == Frequency::Monthly && !has("BYDAY") && !has("BYMONTHDAY"))
-                || (rule.get_freq() == Frequency::Yearly
-                    && !has("BYYEARDAY")
-                    && !has("BYWEEKNO")
-                    && !(has("BYMONTH") && (has("BYMONTHDAY") || has("BYDAY"))));
-            if needs_start {
-                return Err(
-                    "this rule counts from a first date: give the schedule a `start` (e.g. \"2026-12-03\")".into(),
-                );
-            }
-        }
-        let start = self.start_date();
-        let dt_start = rrule::Tz::UTC
-            .with_ymd_and_hms(start.year(), start.month(), start.day(), 0, 0, 0)
-            .single()
-            .ok_or_else(|| format!("the start {start} cannot be a rule's first date"))?;
-        rule.build(dt_start)
-            .map_err(|e| format!("not a valid recurrence rule: {e}"))
+        Ok(rule)
     }
 
     /// The instant of the run on `date` for a contact in `zone` (or in the schedule's own zone).
@@ -333,21 +295,15 @@ impl Schedule {
         after: Option<NaiveDate>,
         upto: Option<NaiveDate>,
     ) -> impl Iterator<Item = Run> + 'a {
-        let set = self.rule().ok();
-        let dates: Box<dyn Iterator<Item = NaiveDate>> = match set {
-            None => Box::new(std::iter::empty()),
-            Some(set) => {
-                // The iterator walks from the rule's first date (`after` bounds only `all`).
-                let dates: Vec<NaiveDate> = (&set)
-                    .into_iter()
-                    .map(|d| d.date_naive())
-                    .skip_while(|d| after.is_some_and(|a| *d <= a))
-                    .take_while(|d| self.until.is_none_or(|u| *d <= u) && upto.is_none_or(|u| *d <= u))
-                    .take(MAX_DATES)
-                    .collect();
-                Box::new(dates.into_iter())
-            }
-        };
+        let dates = self
+            .rule()
+            .ok()
+            .map(|rule| rule.dates(self.start_date()))
+            .into_iter()
+            .flatten()
+            .skip_while(move |d| after.is_some_and(|a| *d <= a))
+            .take_while(move |d| self.until.is_none_or(|u| *d <= u) && upto.is_none_or(|u| *d <= u))
+            .take(MAX_DATES);
         dates
             .filter(move |d| self.closed(policy, *d).is_none())
             .map(|d| self.run_on(d))

@@ -18,7 +18,8 @@
 //! while the flow was paused does not run later.
 //!
 //! `audience_members` holds, for each `on: match` entry, who matched when last looked at, and
-//! `match_marks` how far into the change log each such entry has looked.
+//! `match_marks` how far into the change log each such entry has looked and when its members
+//! were last checked against the clock (`swept_at`).
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -102,6 +103,7 @@ impl MigrationTrait for Migration {
                 .col(big_integer("version"))
                 .col(big_integer("mark"))
                 .col(big_integer_null("lease_until"))
+                .col(big_integer_null("swept_at"))
                 .primary_key(Index::create().col("flow_id").col("node"))
                 .to_owned(),
         )

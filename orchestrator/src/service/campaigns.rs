@@ -36,6 +36,8 @@ use crate::store::{counts, flows as flow_store, matches, tokens};
 const LEASE: TimeDelta = TimeDelta::minutes(2);
 /// Journeys entered per transaction.
 const BATCH: usize = 5000;
+/// How often an `on: match` entry's members are checked against the clock (see [`sweep`]).
+const SWEEP: TimeDelta = TimeDelta::minutes(10);
 
 /// Creates the runs that are due at `now` for the scheduled segment entries of active flows;
 /// returns how many it created (of several processes, one creates each).
@@ -554,6 +556,34 @@ pub async fn admit_matches(s: &Services) -> Result<u64> {
     Ok(admitted)
 }
 
+/// Forgets the members of an `on: match` entry who no longer match at `now` though nothing
+/// about them changed (a tag's date grew old): a later change that makes them match again
+/// admits them.
+async fn sweep(
+    s: &Services,
+    key: (i64, &str),
+    (whole, per): (&Condition, Option<&str>),
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let members = matches::members(&s.db, key).await?;
+    let contacts: std::collections::BTreeSet<i64> = members.iter().map(|m| m.0).collect();
+    let mut starts = Vec::new();
+    {
+        let index = s.segments.fresh(&s.db).await?;
+        for &id in &contacts {
+            starts_for(&index, id as u32, (whole, per), now, &mut starts);
+        }
+    }
+    let matching: HashSet<(i64, String)> = starts.iter().map(Start::key).collect();
+    let stale: Vec<(i64, String)> = members.into_iter().filter(|m| !matching.contains(m)).collect();
+    crate::db::in_write(&s.db, async |tx| {
+        matches::remove(tx, key, &stale).await?;
+        matches::swept(tx, key, now).await?;
+        Ok::<_, Error>(())
+    })
+    .await
+}
+
 async fn match_entry(s: &Services, flow: (i64, i64), compiled: &CompiledFlow, audience: &Audience<'_>) -> Result<u64> {
     let key = (flow.0, audience.node.id.as_str());
     let whole = super::segments::resolve_saved(s, &audience.condition()).await?;
@@ -581,9 +611,13 @@ async fn match_entry(s: &Services, flow: (i64, i64), compiled: &CompiledFlow, au
         .await?;
         return Ok(0);
     }
-    let Some(mark) = matches::claim(&s.db, key, now, now + LEASE).await? else {
+    let Some(claimed) = matches::claim(&s.db, key, now, now + LEASE).await? else {
         return Ok(0);
     };
+    if claimed.swept_at.is_none_or(|at| now - at >= SWEEP) {
+        sweep(s, key, (&whole, per), now).await?;
+    }
+    let mark = claimed.mark;
     let (changed, next) = crate::store::segments::changed_since(&s.db, mark.mark).await?;
     let next = matches::Mark {
         mark: next,

@@ -18,6 +18,13 @@ pub struct Mark {
     pub version: i64,
 }
 
+/// A claimed mark, and when the entry's members were last swept.
+#[derive(Debug, Clone, Copy)]
+pub struct Claimed {
+    pub mark: Mark,
+    pub swept_at: Option<DateTime<Utc>>,
+}
+
 /// Creates the entry's mark at `mark` unless it has one; returns whether this call created it.
 pub async fn start(
     c: &impl ConnectionTrait,
@@ -48,21 +55,48 @@ pub async fn claim(
     (flow, node): (i64, &str),
     now: DateTime<Utc>,
     until: DateTime<Utc>,
-) -> Result<Option<Mark>> {
+) -> Result<Option<Claimed>> {
     let r = one(
         c,
         "UPDATE match_marks SET lease_until = $3 WHERE flow_id = $1 AND node = $2 \
-         AND (lease_until IS NULL OR lease_until < $4) RETURNING mark, version",
+         AND (lease_until IS NULL OR lease_until < $4) RETURNING mark, version, swept_at",
         vec![flow.into(), node.into(), ms(until).into(), ms(now).into()],
     )
     .await?;
     r.map(|r| {
-        Ok(Mark {
-            mark: col(&r, 0)?,
-            version: col(&r, 1)?,
+        Ok(Claimed {
+            mark: Mark {
+                mark: col(&r, 0)?,
+                version: col(&r, 1)?,
+            },
+            swept_at: col::<Option<i64>>(&r, 2)?.map(crate::db::from_ms),
         })
     })
     .transpose()
+}
+
+/// Every member (contact, record) of the entry.
+pub async fn members(c: &impl ConnectionTrait, (flow, node): (i64, &str)) -> Result<Vec<(i64, String)>> {
+    all(
+        c,
+        "SELECT contact_id, record_id FROM audience_members WHERE flow_id = $1 AND node = $2",
+        vec![flow.into(), node.into()],
+    )
+    .await?
+    .iter()
+    .map(|r| Ok((col(r, 0)?, col(r, 1)?)))
+    .collect()
+}
+
+/// Notes that the entry's members were swept at `at`.
+pub async fn swept(c: &impl ConnectionTrait, (flow, node): (i64, &str), at: DateTime<Utc>) -> Result<()> {
+    exec(
+        c,
+        "UPDATE match_marks SET swept_at = $3 WHERE flow_id = $1 AND node = $2",
+        vec![flow.into(), node.into(), ms(at).into()],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Whether the entry has a mark (it has been seeded).
@@ -136,13 +170,25 @@ pub async fn add(c: &impl ConnectionTrait, (flow, node): (i64, &str), keys: &[(i
     Ok(())
 }
 
-/// Removes members (contact, record) of the entry.
+/// Removes members (contact, record) of the entry, 400 per statement.
 pub async fn remove(c: &impl ConnectionTrait, (flow, node): (i64, &str), keys: &[(i64, String)]) -> Result<()> {
-    for (contact, record) in keys {
+    for chunk in keys.chunks(400) {
+        let mut values: Vec<sea_orm::Value> = vec![flow.into(), node.into()];
+        let pairs: Vec<String> = chunk
+            .iter()
+            .map(|(contact, record)| {
+                values.push((*contact).into());
+                values.push(record.clone().into());
+                format!("(${}, ${})", values.len() - 1, values.len())
+            })
+            .collect();
         exec(
             c,
-            "DELETE FROM audience_members WHERE flow_id = $1 AND node = $2 AND contact_id = $3 AND record_id = $4",
-            vec![flow.into(), node.into(), (*contact).into(), record.clone().into()],
+            &format!(
+                "DELETE FROM audience_members WHERE flow_id = $1 AND node = $2 AND (contact_id, record_id) IN ({})",
+                pairs.join(", ")
+            ),
+            values,
         )
         .await?;
     }

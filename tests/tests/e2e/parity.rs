@@ -574,7 +574,6 @@ async fn on_a_match_and_on_a_fixed_schedule_the_service_admits_whom_the_simulato
 /// service remembers who matched at its last look at their changes: a contact who stopped
 /// matching only as time passed is still a member, and the new tag does not admit them.
 #[tokio::test]
-#[ignore = "the service's on-match members do not leave as time passes (service::campaigns::match_entry)"]
 async fn a_contact_whose_recent_tag_grew_old_enters_again_when_tagged_anew() {
     let flow = offer(
         json!({"condition": {"tag": {"name": "pricing", "last_added": {"within": "1d"}}}, "on": "match"}),

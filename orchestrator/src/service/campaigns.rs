@@ -48,6 +48,10 @@ pub async fn plan(s: &Services) -> Result<u64> {
         let Some(compiled) = readable(s, flow_id, version).await else {
             continue;
         };
+        // Most flows have no schedule: they cost no query.
+        if flows::entry::audiences(&compiled).all(|a| a.schedule().is_none()) {
+            continue;
+        }
         let Some(since) = runs::runs_from(&s.db, flow_id).await? else {
             continue;
         };

@@ -8,7 +8,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use super::Result;
 use super::counts::count_arrivals;
-use super::tokens::{NEW_TOKEN_COLUMNS, new_token_row};
+use super::tokens::{JOURNEY_COLUMNS, Journey, journey_row};
 use crate::db::{col, insert_rows, ms};
 
 /// Contacts `c{i}` for `i` in `range`, each with a token at the flow's `start` node, due at
@@ -46,11 +46,34 @@ pub async fn enter_contacts(
     let mut tokens = Vec::with_capacity(ids.len());
     for r in ids {
         let contact: (i64, String) = (col(&r, 0)?, col(&r, 1)?);
-        tokens.push(new_token_row((flow_id, 1), (contact.0, &contact.1), "start", now)?);
+        tokens.push(journey_row(&Journey {
+            flow: (flow_id, 1),
+            contact: (contact.0, &contact.1),
+            node: "start",
+            record: None,
+            run: None,
+            now,
+        })?);
     }
     let n = tokens.len() as i64;
-    insert_rows(c, "tokens", &NEW_TOKEN_COLUMNS, tokens).await?;
+    insert_rows(c, "tokens", &JOURNEY_COLUMNS, tokens).await?;
     count_arrivals(c, flow_id, "start", n).await
+}
+
+/// The columns of [`numbered_contact`].
+const NUMBERED_CONTACT_COLUMNS: [&str; 6] = ["id", "external_id", "email", "fields", "created_at", "updated_at"];
+
+/// Contact number `i` (internal id `i + 1`, `c{i}`, `c{i}@example.com`, first name `Name{i}`),
+/// written at `at`.
+fn numbered_contact(i: u64, at: i64) -> Vec<sea_orm::Value> {
+    vec![
+        (i as i64 + 1).into(),
+        format!("c{i}").into(),
+        format!("c{i}@example.com").into(),
+        format!("{{\"first_name\": \"Name{i}\"}}").into(),
+        at.into(),
+        at.into(),
+    ]
 }
 
 /// Contacts `c{i}` for `i` in `range`, each tagged `pricing` a day before `now` (for
@@ -62,14 +85,7 @@ pub async fn campaign_data(c: &impl ConnectionTrait, range: Range<u64>, now: Dat
     let mut tags = Vec::with_capacity(contacts.capacity());
     for i in range {
         let id = i as i64 + 1;
-        contacts.push(vec![
-            id.into(),
-            format!("c{i}").into(),
-            format!("c{i}@example.com").into(),
-            format!("{{\"first_name\": \"Name{i}\"}}").into(),
-            at.into(),
-            at.into(),
-        ]);
+        contacts.push(numbered_contact(i, at));
         tags.push(vec![
             id.into(),
             "pricing".into(),
@@ -80,13 +96,7 @@ pub async fn campaign_data(c: &impl ConnectionTrait, range: Range<u64>, now: Dat
             "import".into(),
         ]);
     }
-    insert_rows(
-        c,
-        "contacts",
-        &["id", "external_id", "email", "fields", "created_at", "updated_at"],
-        contacts,
-    )
-    .await?;
+    insert_rows(c, "contacts", &NUMBERED_CONTACT_COLUMNS, contacts).await?;
     let cols = [
         "contact_id",
         "tag",
@@ -360,14 +370,7 @@ pub async fn insert_import_ceiling(c: &impl ConnectionTrait, range: Range<u64>, 
     let mut lists = Vec::with_capacity(contacts.capacity());
     for i in range {
         let id = i as i64 + 1;
-        contacts.push(vec![
-            id.into(),
-            format!("c{i}").into(),
-            format!("c{i}@example.com").into(),
-            format!("{{\"first_name\":\"Name{i}\"}}").into(),
-            at.into(),
-            at.into(),
-        ]);
+        contacts.push(numbered_contact(i, at));
         for tag in ["vip".to_string(), format!("t{}", i % 10)] {
             tags.push(vec![
                 id.into(),
@@ -388,13 +391,7 @@ pub async fn insert_import_ceiling(c: &impl ConnectionTrait, range: Range<u64>, 
             "bench".into(),
         ]);
     }
-    insert_rows(
-        c,
-        "contacts",
-        &["id", "external_id", "email", "fields", "created_at", "updated_at"],
-        contacts,
-    )
-    .await?;
+    insert_rows(c, "contacts", &NUMBERED_CONTACT_COLUMNS, contacts).await?;
     insert_rows(
         c,
         "contact_tags",

@@ -326,7 +326,8 @@ pub const JOURNEY_COLUMNS: [&str; 11] = [
     "record_id",
 ];
 
-/// The row of a new journey started by a run (or per record), due at once.
+/// The row of a new journey at its entry node, due at once: for bulk entry (a run's
+/// audience, a benchmark's contacts).
 pub fn journey_row(j: &Journey<'_>) -> Result<Vec<sea_orm::Value>> {
     let mut token = Token::new("", j.contact.1, j.node, Default::default(), j.now);
     token.record = j.record.cloned();
@@ -343,42 +344,6 @@ pub fn journey_row(j: &Journey<'_>) -> Result<Vec<sea_orm::Value>> {
         ms(j.now).into(),
         j.run.into(),
         j.record.map(|r| r.id.clone()).into(),
-    ])
-}
-
-/// The columns of [`new_token_row`].
-pub const NEW_TOKEN_COLUMNS: [&str; 9] = [
-    "flow_id",
-    "version",
-    "contact_id",
-    "node",
-    "state",
-    "wake_at",
-    "finished",
-    "created_at",
-    "updated_at",
-];
-
-/// The row of a new journey of `contact` (internal id, external id) in `flow` (id, version) at
-/// its entry node, due at `now`; for bulk entry.
-pub fn new_token_row(
-    flow: (i64, i64),
-    contact: (i64, &str),
-    entry_node: &str,
-    now: DateTime<Utc>,
-) -> Result<Vec<sea_orm::Value>> {
-    let token = Token::new("", contact.1, entry_node, Default::default(), now);
-    let state = serde_json::to_string(&token).map_err(Error::unwritable("a token's state"))?;
-    Ok(vec![
-        flow.0.into(),
-        flow.1.into(),
-        contact.0.into(),
-        entry_node.into(),
-        state.into(),
-        ms(now).into(),
-        0i64.into(),
-        ms(now).into(),
-        ms(now).into(),
     ])
 }
 

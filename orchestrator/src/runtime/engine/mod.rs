@@ -427,8 +427,16 @@ mod tests {
         )
         .await
         .expect("contact");
-        let token = tokens::new_token_row((flow_id, 1), (1, "c1"), "start", now).expect("token");
-        insert_rows(&db, "tokens", &tokens::NEW_TOKEN_COLUMNS, vec![token])
+        let token = tokens::journey_row(&tokens::Journey {
+            flow: (flow_id, 1),
+            contact: (1, "c1"),
+            node: "start",
+            record: None,
+            run: None,
+            now,
+        })
+        .expect("token");
+        insert_rows(&db, "tokens", &tokens::JOURNEY_COLUMNS, vec![token])
             .await
             .expect("token");
         counts::count_arrivals(&db, flow_id, "start", 1).await.expect("count");

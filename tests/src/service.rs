@@ -257,6 +257,18 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A request with headers and no body, returning the raw response.
+    pub async fn request_raw(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> axum::response::Response {
+        let mut request = Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        orchestrator::http::app(self.app.state.clone())
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap()
+    }
+
     /// Sends raw bytes to the server over TCP and returns everything it answers until it
     /// closes the connection (send `Connection: close`), at most 5 s.
     pub async fn tcp(&self, request: &[u8]) -> String {

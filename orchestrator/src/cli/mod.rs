@@ -36,6 +36,13 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `cairn openapi`: the document the web app's types are generated from.
+fn openapi(out: &mut dyn Write) -> io::Result<()> {
+    let document = <crate::http::docs::ApiDoc as utoipa::OpenApi>::openapi();
+    let text = document.to_pretty_json().map_err(io::Error::other)?;
+    writeln!(out, "{text}")
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the service: HTTP API, engine and delivery in one process.
@@ -56,6 +63,8 @@ pub enum Command {
     /// Export from the database (contacts as CSV or NDJSON, to stdout).
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Print the OpenAPI document of the HTTP API (what `/api/openapi.json` serves).
+    Openapi,
 }
 
 /// Reads the policy file (if any) and applies a `--default-timezone` over it.
@@ -140,6 +149,7 @@ pub fn run(cli: Cli) -> i32 {
             .map(|ok| if ok { 0 } else { 1 })
             .map_err(CliError::from),
         Command::Flows(FlowsCommand::Schema) => schema(&mut out).map(|()| 0).map_err(CliError::from),
+        Command::Openapi => openapi(&mut out).map(|()| 0).map_err(CliError::from),
         Command::Import(ImportCommand::Contacts(args)) => {
             transfer::import_contacts(&args, &mut out).map(|all_in| if all_in { 0 } else { 1 })
         }

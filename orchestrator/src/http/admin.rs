@@ -1,9 +1,8 @@
 //! What operators look at and act on: the outbox, what the engine and delivery set aside
-//! (with retry and cancel), health, the home page, and the API's own 404 and 405.
+//! (with retry and cancel), health, and the API's own 404 and 405.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::response::Html;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
@@ -21,7 +20,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/set-aside/{id}/retry", post(retry_set_aside))
         .route("/api/set-aside/{id}/cancel", post(cancel_set_aside))
         .route("/healthz", get(healthz))
-        .route("/", get(home))
+        .route("/", get(super::web::index_page))
 }
 
 #[utoipa::path(get, path = "/api/outbox", tag = "messages", params(("limit" = Option<u64>, Query, minimum = 1, maximum = 100000, description = "1 to 100000; 100 when absent")), responses((status = 200, description = "Messages, newest first; emails not failed show their tracking pixel and links", body = Vec<serde_json::Value>), (status = 422, description = "limit out of range", body = ErrorBody)))]
@@ -64,15 +63,6 @@ pub async fn cancel_set_aside(State(state): State<AppState>, Segment(id): Segmen
 pub async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     crate::db::ping(&state.services.db).await?;
     Ok(Json(json!({"status": "ok"})))
-}
-
-pub async fn home() -> Html<&'static str> {
-    Html(concat!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Cairn</title></head><body>",
-        "<h1>Cairn</h1><p>The journey editor is coming. Meanwhile: <code>POST /api/flows</code>, ",
-        "<a href=\"/api/flows\">/api/flows</a>, <a href=\"/api/outbox\">/api/outbox</a>, <a href=\"/healthz\">/healthz</a>.</p>",
-        "</body></html>"
-    ))
 }
 
 pub async fn method_not_allowed() -> ApiError {

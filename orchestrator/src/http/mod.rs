@@ -7,7 +7,7 @@
 //! definitions, tags and lists in use), [`records`] (contacts' related records and record
 //! types), [`segments`] (saved segments and previews), [`imports`] (imports and the contact
 //! export), [`tracking`], [`admin`]
-//! (outbox, set-aside, health); [`docs`] is the OpenAPI document.
+//! (outbox, set-aside, health); [`docs`] is the OpenAPI document; [`web`] serves the web app.
 
 pub mod admin;
 pub mod audience;
@@ -26,6 +26,7 @@ pub mod server;
 mod signed;
 pub mod strict;
 pub mod tracking;
+pub mod web;
 
 use std::sync::Arc;
 
@@ -130,7 +131,7 @@ pub fn app(state: AppState) -> Router {
             utoipa_swagger_ui::SwaggerUi::new("/docs")
                 .url("/api/openapi.json", <docs::ApiDoc as utoipa::OpenApi>::openapi()),
         )
-        .fallback(admin::not_found)
+        .fallback(web::fallback)
         .method_not_allowed_fallback(admin::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate))

@@ -2,8 +2,8 @@
 //! on SQLite and PostgreSQL, the contacts API, what contacts' tags and lists remember, their
 //! related records, message history in branches, delivery through real providers, contact
 //! imports and exports, the send policy, the limits at the door, the template journeys,
-//! provider timeouts, the Redis queues, campaigns, and campaigns admitting in the service whom
-//! `cairn simulate` admits.
+//! provider timeouts, the Redis queues, campaigns, campaigns admitting in the service whom
+//! `cairn simulate` admits, and the web app served by the binary.
 
 mod campaigns;
 mod contacts;
@@ -20,3 +20,4 @@ mod segments;
 mod service;
 mod templates;
 mod timeouts;
+mod web;

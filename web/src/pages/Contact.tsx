@@ -1,0 +1,185 @@
+// `/contacts/{id}`: one person — fields, time zone and where it came from, tags with their
+// memory, lists with dates, records, suppressions — and their history as a timeline in words.
+import { useMemo, useState } from "react";
+import { api, type Schemas } from "../api/client";
+import type { FlowRow, JournalLine } from "../api/types";
+import { ErrorBanner, useLoad, when, ago } from "../components/ui";
+import { describe } from "../editor/Simulator";
+import { Link } from "../router";
+import { name, type ContactSummary } from "./Contacts";
+
+type TagFact = Schemas["TagFact"];
+
+interface ContactView extends ContactSummary {
+  timezone_source?: string;
+  tags: TagFact[];
+  lists: { list: string; added_at: string; source?: { kind: string; ref?: string } }[];
+  records: Record<string, { id: string; type: string; fields: Record<string, unknown>; updated_at: string }[]>;
+  suppressed: Record<string, unknown>;
+}
+
+export function Contact({ id }: { id: string }) {
+  const contact = useLoad(() => api.get<ContactView>(`/api/contacts/${encodeURIComponent(id)}`), [id]);
+  const journal = useLoad(() => api.get<JournalLine[]>(`/api/contacts/${encodeURIComponent(id)}/journal`), [id]);
+  const flows = useLoad(() => api.get<FlowRow[]>("/api/flows"), []);
+  const [tag, setTag] = useState("");
+  const [error, setError] = useState<unknown>(null);
+  const flowName = useMemo(() => new Map((flows.data ?? []).map((f) => [String(f.id), f.name])), [flows.data]);
+  if (contact.error) return <div className="page"><ErrorBanner error={contact.error} /><Link to="/contacts">Back to contacts</Link></div>;
+  const c = contact.data;
+  if (!c) return <div className="page">Loading…</div>;
+  const change = async (fn: () => Promise<unknown>) => {
+    setError(null);
+    try {
+      await fn();
+      await contact.reload();
+      await journal.reload();
+    } catch (e) {
+      setError(e);
+    }
+  };
+  return (
+    <div className="page contact-page">
+      <div className="page-head">
+        <h1>{name(c)}</h1>
+        <Link to="/contacts">All contacts</Link>
+      </div>
+      <ErrorBanner error={error} />
+      <div className="columns">
+        <section className="card" aria-labelledby="about">
+          <h2 id="about">About</h2>
+          <dl className="facts">
+            <dt>Email</dt>
+            <dd>{c.email ?? "—"}</dd>
+            <dt>Phone</dt>
+            <dd>{c.phone ?? "—"}</dd>
+            <dt>Time zone</dt>
+            <dd>
+              {c.timezone ?? "—"} {c.timezone_source && <span className="hint">(from {c.timezone_source.replace(/_/g, " ")})</span>}
+            </dd>
+            <dt>Country</dt>
+            <dd>{c.country ?? "—"}</dd>
+            {Object.entries(c.fields ?? {}).map(([k, v]) => (
+              <FieldRow key={k} k={k} v={v} />
+            ))}
+          </dl>
+          {Object.keys(c.suppressed ?? {}).length > 0 && (
+            <>
+              <h3>Suppressed</h3>
+              <ul className="plain">
+                {Object.entries(c.suppressed).map(([channel, why]) => (
+                  <li key={channel}>
+                    {channel}: {typeof why === "object" ? JSON.stringify(why) : String(why)}
+                  </li>
+                ))}
+              </ul>
+            </>
+          )}
+        </section>
+        <section className="card" aria-labelledby="tags">
+          <h2 id="tags">Tags</h2>
+          {c.tags.length === 0 && <p className="hint">No tags yet.</p>}
+          <table className="table compact">
+            <tbody>
+              {c.tags.map((t) => (
+                <tr key={t.tag} className={t.active ? undefined : "inactive"}>
+                  <td>
+                    <strong>{t.tag}</strong> {!t.active && <span className="hint">(no longer)</span>}
+                  </td>
+                  <td>
+                    {t.count}× · first {when(t.first_added_at)} · last {ago(t.last_added_at)} · by {t.source.kind}
+                    {t.source.ref ? ` ${t.source.ref}` : ""}
+                    {t.expires_at ? ` · runs out ${when(t.expires_at)}` : ""}
+                  </td>
+                  <td>
+                    {t.active && (
+                      <button type="button" className="small" onClick={() => void change(() => api.del(`/api/contacts/${encodeURIComponent(id)}/tags/${encodeURIComponent(t.tag)}`))}>
+                        Remove
+                      </button>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          <form
+            className="inline"
+            onSubmit={(e) => {
+              e.preventDefault();
+              if (tag.trim()) void change(() => api.post(`/api/contacts/${encodeURIComponent(id)}/tags`, { tag: tag.trim() })).then(() => setTag(""));
+            }}
+          >
+            <input aria-label="New tag" placeholder="add a tag" value={tag} onChange={(e) => setTag(e.target.value)} />
+            <button type="submit" className="small">Add tag</button>
+          </form>
+          <h2>Lists</h2>
+          {c.lists.length === 0 && <p className="hint">In no list.</p>}
+          <ul className="plain">
+            {c.lists.map((l) => (
+              <li key={l.list}>
+                <strong>{l.list}</strong> <span className="hint">since {when(l.added_at)}{l.source ? ` · by ${l.source.kind}` : ""}</span>
+              </li>
+            ))}
+          </ul>
+          {Object.keys(c.records ?? {}).length > 0 && <h2>Records</h2>}
+          {Object.entries(c.records ?? {}).map(([type, rows]) => (
+            <div key={type}>
+              <h3>{type}</h3>
+              <table className="table compact">
+                <tbody>
+                  {rows.map((r) => (
+                    <tr key={r.id}>
+                      <td>{r.id}</td>
+                      <td>{Object.entries(r.fields).map(([k, v]) => `${k}: ${String(v)}`).join(" · ")}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          ))}
+        </section>
+      </div>
+      <section className="card" aria-labelledby="timeline">
+        <h2 id="timeline">History</h2>
+        <ErrorBanner error={journal.error} />
+        {journal.data && journal.data.length === 0 && <p className="hint">Nothing has happened to this contact yet.</p>}
+        <ol className="timeline">
+          {[...(journal.data ?? [])].reverse().map((l, i) => (
+            <li key={i}>
+              <time dateTime={l.at}>{when(l.at)}</time>
+              <span className="what">
+                {l.flow && String(l.flow) !== "0" ? (
+                  <>
+                    <Link to={`/flows/${l.flow}`}>{flowName.get(String(l.flow)) ?? `Journey ${l.flow}`}</Link>
+                    {l.node ? <span className="hint"> · {l.node}</span> : null}:{" "}
+                  </>
+                ) : null}
+                {sentence(l)}
+              </span>
+            </li>
+          ))}
+        </ol>
+      </section>
+    </div>
+  );
+}
+
+function FieldRow({ k, v }: { k: string; v: unknown }) {
+  return (
+    <>
+      <dt>{k.replace(/_/g, " ")}</dt>
+      <dd>{typeof v === "object" ? JSON.stringify(v) : String(v)}</dd>
+    </>
+  );
+}
+
+function sentence(l: JournalLine): string {
+  const x = l as Record<string, unknown>;
+  if (l.action === "tag_added") return `was tagged ${String(x.tag ?? "")}`;
+  if (l.action === "tag_removed") return `lost the tag ${String(x.tag ?? "")}`;
+  if (l.action === "list_added") return `joined the list ${String(x.list ?? "")}`;
+  if (l.action === "list_removed") return `left the list ${String(x.list ?? "")}`;
+  if (l.action === "opened") return `opened ${String(x.message ?? "a message")}`;
+  if (l.action === "clicked") return `clicked ${String(x.url ?? x.message ?? "a link")}`;
+  return describe(l);
+}

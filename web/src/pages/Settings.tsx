@@ -1,0 +1,196 @@
+// `/settings`: the send policy in force, the providers of each channel, users and API keys.
+import { useState } from "react";
+import { api, ApiError } from "../api/client";
+import { ErrorBanner, TextField, useLoad, when, ago } from "../components/ui";
+import { useSession } from "../session";
+
+interface ApiKey {
+  id: number;
+  name: string;
+  prefix: string;
+  created_at: string;
+  last_used_at?: string | null;
+  revoked_at?: string | null;
+}
+
+interface UserRow {
+  id: number;
+  email: string;
+  role: string;
+  created_at?: string;
+  last_login_at?: string | null;
+}
+
+export function Settings() {
+  return (
+    <div className="page settings">
+      <h1>Settings</h1>
+      <div className="columns">
+        <Policy />
+        <Providers />
+      </div>
+      <div className="columns">
+        <Users />
+        <Keys />
+      </div>
+    </div>
+  );
+}
+
+function Policy() {
+  const policy = useLoad(() => api.get<Record<string, unknown> & { source?: string }>("/api/policy"), []);
+  return (
+    <section className="card" aria-labelledby="policy-title">
+      <h2 id="policy-title">Send policy</h2>
+      <p className="hint">Windows, caps, throttles and calendars every journey sends under{policy.data?.source ? ` (from ${policy.data.source})` : ""}.</p>
+      <ErrorBanner error={policy.error} />
+      {policy.data && <pre className="code">{JSON.stringify(Object.fromEntries(Object.entries(policy.data).filter(([k]) => k !== "source")), null, 2)}</pre>}
+    </section>
+  );
+}
+
+function Providers() {
+  const providers = useLoad(() => api.get<Record<string, unknown>[]>("/api/providers"), []);
+  return (
+    <section className="card" aria-labelledby="providers-title">
+      <h2 id="providers-title">Providers</h2>
+      <ErrorBanner error={providers.error} />
+      <table className="table compact">
+        <tbody>
+          {providers.data?.map((p, i) => (
+            <tr key={i}>
+              <td>{String(p.channel)}</td>
+              <td>{String(p.provider ?? "")}</td>
+              <td>{p.configured ? "configured" : "not configured"}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
+function Users() {
+  const { session } = useSession();
+  const users = useLoad(() => api.get<UserRow[]>("/api/users"), []);
+  const [email, setEmail] = useState("");
+  const [password, setPassword] = useState("");
+  const [error, setError] = useState<unknown>(null);
+  const owner = session?.user?.role === "owner";
+  const fieldError = (f: string) => (error instanceof ApiError ? error.forField(f) : undefined);
+  return (
+    <section className="card" aria-labelledby="users-title">
+      <h2 id="users-title">Users</h2>
+      <ErrorBanner error={users.error} />
+      <table className="table compact">
+        <tbody>
+          {users.data?.map((u) => (
+            <tr key={u.id}>
+              <td>{u.email}</td>
+              <td>{u.role}</td>
+              <td className="hint">last login {ago(u.last_login_at)}</td>
+              <td>
+                {owner && u.id !== session?.user?.id && (
+                  <button type="button" className="small danger" onClick={async () => { try { await api.del(`/api/users/${u.id}`); await users.reload(); } catch (e) { setError(e); } }}>
+                    Remove
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {owner && (
+        <form
+          onSubmit={async (e) => {
+            e.preventDefault();
+            try {
+              await api.post("/api/users", { email, password, role: "member" });
+              setEmail("");
+              setPassword("");
+              setError(null);
+              await users.reload();
+            } catch (err) {
+              setError(err);
+            }
+          }}
+        >
+          <h3>Add a user</h3>
+          {error && !fieldError("email") && !fieldError("password") ? <ErrorBanner error={error} /> : null}
+          <TextField label="Email" type="email" value={email} onChange={setEmail} error={fieldError("email")} />
+          <TextField label="Password" type="password" autoComplete="new-password" value={password} onChange={setPassword} error={fieldError("password")} hint="At least 10 characters." />
+          <button type="submit">Add user</button>
+        </form>
+      )}
+    </section>
+  );
+}
+
+function Keys() {
+  const keys = useLoad(() => api.get<ApiKey[]>("/api/keys"), []);
+  const [name, setName] = useState("");
+  const [made, setMade] = useState<{ name: string; token: string } | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  return (
+    <section className="card" aria-labelledby="keys-title">
+      <h2 id="keys-title">API keys</h2>
+      <p className="hint">Send a key as <code>Authorization: Bearer &lt;key&gt;</code>. It is shown once, when made.</p>
+      <ErrorBanner error={error ?? keys.error} />
+      {made && (
+        <div className="banner banner-ok" role="status">
+          New key “{made.name}”: <code data-testid="new-key">{made.token}</code> — copy it now; it will not be shown again.
+        </div>
+      )}
+      <table className="table compact">
+        <thead>
+          <tr>
+            <th>Name</th>
+            <th>Key</th>
+            <th>Made</th>
+            <th>Last used</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {keys.data?.map((k) => (
+            <tr key={k.id} className={k.revoked_at ? "inactive" : undefined}>
+              <td>{k.name}</td>
+              <td>
+                <code>{k.prefix}…</code>
+              </td>
+              <td>{when(k.created_at)}</td>
+              <td>{ago(k.last_used_at)}</td>
+              <td>
+                {k.revoked_at ? (
+                  <span className="hint">revoked {when(k.revoked_at)}</span>
+                ) : (
+                  <button type="button" className="small danger" onClick={async () => { try { await api.del(`/api/keys/${k.id}`); await keys.reload(); } catch (e) { setError(e); } }}>
+                    Revoke
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <form
+        className="inline"
+        onSubmit={async (e) => {
+          e.preventDefault();
+          try {
+            const k = await api.post<ApiKey & { token: string }>("/api/keys", { name });
+            setMade({ name: k.name, token: k.token });
+            setName("");
+            setError(null);
+            await keys.reload();
+          } catch (err) {
+            setError(err);
+          }
+        }}
+      >
+        <input aria-label="Key name" placeholder="e.g. shop backend" value={name} onChange={(e) => setName(e.target.value)} required />
+        <button type="submit">Create key</button>
+      </form>
+    </section>
+  );
+}

@@ -77,7 +77,10 @@ function Editor({ id }: { id: string }) {
     (async () => {
       try {
         await loadRow();
-        const published = await api.get<Definition>(`/api/flows/${id}`);
+        const stored = await api.get<Definition>(`/api/flows/${id}`);
+        // A flow made through the API may have no positions: it is laid out for drawing, which
+        // changes nothing the engine reads.
+        const published = stored.nodes.every((n) => !n.position) ? autoLayout(stored) : stored;
         setPublishedAt(published);
         const draft = await api.get<{ definition: Definition; saved_at: string }>(`/api/flows/${id}/draft`).catch(() => null);
         setHistory(H.start(draft?.definition ?? published));
@@ -279,12 +282,19 @@ function Editor({ id }: { id: string }) {
         if (near) link = { onEdge: near };
       } else {
         const after = [...selected][0] ?? lowest(doc);
-        const from = doc.nodes.find((n) => n.id === after);
+        const from = doc.nodes.find((n) => n.id === after) as AnyNode | undefined;
         position = from?.position ? { x: from.position.x, y: from.position.y + NODE_HEIGHT + 70 } : { x: 0, y: 0 };
-        if (after) link = { after };
+        if (from) {
+          // A free output takes the new step; a single output already taken gets it inserted.
+          const out = (doc.edges ?? []).filter((e) => e.from === from.id);
+          const labels = outputLabels(from);
+          const free = labels.some((l) => !out.some((e) => (e.when ?? undefined) === l));
+          link = free || labels.length !== 1 || out.length !== 1 ? { after: from.id } : { onEdge: out[0] };
+        }
       }
       const made = addNode(doc, type, position!, link);
-      change(() => made.doc);
+      const fromY = at ? null : (position!.y - NODE_HEIGHT - 70);
+      change(() => (fromY === null ? made.doc : makeRoom(made.doc, fromY, made.id)));
       setSelected(new Set([made.id]));
       setTab("inspect");
     },
@@ -528,6 +538,14 @@ function download(doc: Definition) {
   a.download = `${doc.name.replace(/[^\w-]+/g, "-").toLowerCase() || "flow"}.json`;
   a.click();
   URL.revokeObjectURL(a.href);
+}
+
+/** Moves every step below `y` (but `except`) one row down, to make room for an inserted one. */
+function makeRoom(doc: Definition, y: number, except: string): Definition {
+  return {
+    ...doc,
+    nodes: doc.nodes.map((n) => (n.id !== except && (n.position?.y ?? 0) > y + 10 ? { ...n, position: { x: n.position?.x ?? 0, y: (n.position?.y ?? 0) + NODE_HEIGHT + 70 } } : n)),
+  };
 }
 
 function roundPos(p: { x: number; y: number }) {

@@ -1,0 +1,165 @@
+// The web app in a real browser against a real `cairn serve`: what a marketer does in it.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { browse, logIn, missing, serve } from "./harness.mjs";
+
+const skip = missing();
+if (skip) console.warn(`\n*** SKIPPED the web app's browser tests: ${skip} ***\n`);
+
+/** Runs `body` with a fresh service and browser, and fails on any error the page logged. */
+function scenario(name, body) {
+  test(name, { skip: skip ?? false, timeout: 120000 }, async () => {
+    const server = await serve();
+    const b = await browse();
+    try {
+      await body({ server, ...b });
+      assert.deepEqual(b.errors, [], "the page logged errors");
+    } finally {
+      await b.close();
+      await server.stop();
+    }
+  });
+}
+
+const node = (page, id) => page.locator(`.react-flow__node[data-id="${id}"]`);
+
+/** Drags from one node's output handle to another node's input. */
+async function connect(page, from, to, handle) {
+  const source = node(page, from).locator(`.react-flow__handle.source${handle ? `[data-handleid="${handle}"]` : ""}`);
+  const target = node(page, to).locator(".react-flow__handle.target");
+  const a = await source.boundingBox();
+  const b = await target.boundingBox();
+  await page.mouse.move(a.x + a.width / 2, a.y + a.height / 2);
+  await page.mouse.down();
+  await page.mouse.move((a.x + b.x) / 2, (a.y + b.y) / 2, { steps: 5 });
+  await page.mouse.move(b.x + b.width / 2, b.y + b.height / 2, { steps: 5 });
+  await page.mouse.up();
+}
+
+async function drawWelcome(page, url) {
+  await logIn(page, url);
+  await page.getByRole("button", { name: "New journey" }).click();
+  await page.getByLabel("Name").fill("Welcome series");
+  await page.getByRole("button", { name: "Start from an empty canvas" }).click();
+  await node(page, "start").waitFor();
+  // Click a step, then a palette entry: it goes after the step.
+  await node(page, "start").click();
+  await page.getByRole("button", { name: "Email", exact: true }).click();
+  await node(page, "email").waitFor();
+  await page.getByRole("button", { name: "Wait for event" }).click();
+  await node(page, "wait_for_event").waitFor();
+  await page.getByRole("button", { name: "SMS", exact: true }).click();
+  await node(page, "sms").waitFor();
+}
+
+scenario("logs in as the owner from the environment, and out", async ({ page, server, shot }) => {
+  await page.goto(server.url + "/flows");
+  await page.getByRole("heading", { name: "Log in to Cairn" }).waitFor();
+  await shot("login");
+  await page.getByLabel("Email").fill("owner@example.com");
+  await page.getByLabel("Password").fill("not the password");
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.getByRole("alert").filter({ hasText: /password/i }).first().waitFor();
+  await logIn(page, server.url);
+  await page.getByText("owner@example.com").waitFor();
+  await page.getByRole("button", { name: "Log out" }).click();
+  await page.getByRole("heading", { name: "Log in to Cairn" }).waitFor();
+});
+
+scenario("draws welcome → email → wait for opened 2 h → SMS → exit, fixes what is pinned, publishes and activates", async ({ page, server, shot }) => {
+  await drawWelcome(page, server.url);
+  // The SMS has no way out yet and the messages are empty: each problem is pinned on its node.
+  await node(page, "sms").locator(".pin").waitFor();
+  await node(page, "email").locator(".pin").waitFor();
+  await assert.rejects(
+    page.getByRole("button", { name: "Publish" }).click({ timeout: 1000, trial: true }),
+    "publishing is blocked while problems remain",
+  );
+  await connect(page, "sms", "done");
+  await node(page, "sms").click();
+  await page.getByLabel("Text").fill("Did you see our email, {{contact.first_name}}?");
+  await node(page, "email").click();
+  await page.getByLabel("Subject").fill("Welcome, {{contact.first_name}}");
+  await page.getByLabel("Body (HTML)").fill("<p>Glad you are here.</p>");
+  await node(page, "wait_for_event").click();
+  assert.equal(await page.getByLabel("Event").inputValue(), "opened");
+  assert.equal(await page.getByLabel("Give up after").inputValue(), "2h");
+  await page.getByText("No problems").waitFor();
+  assert.equal(await page.locator(".pin").count(), 0);
+  await shot("editor");
+  await page.getByRole("button", { name: "Publish" }).click();
+  await page.getByText(/Published version 2/).waitFor();
+  await page.getByRole("button", { name: "Activate" }).click();
+  await page.locator(".editor-bar .status-active").waitFor();
+  const id = new URL(page.url()).pathname.split("/").pop();
+  const flow = await server.api("GET", `/api/flows/${id}`);
+  assert.deepEqual(
+    flow.edges.map((e) => `${e.from}>${e.to}${e.when ? `:${e.when}` : ""}`).sort(),
+    ["email>wait_for_event", "sms>done", "start>email", "wait_for_event>done:event", "wait_for_event>sms:timeout"],
+  );
+
+  // An entry through the API shows on the entry node within a refresh.
+  await server.api("PUT", "/api/contacts/ann", { email: "ann@example.com", fields: { first_name: "Ann" } });
+  await server.api("POST", `/api/flows/${id}/entries`, { contact: "ann" });
+  await node(page, "start").getByText("1 entered").waitFor({ timeout: 15000 });
+  await shot("editor-live");
+});
+
+scenario("tests a journey on two sample contacts in the simulator panel", async ({ page, server, shot }) => {
+  await drawWelcome(page, server.url);
+  await connect(page, "sms", "done");
+  await node(page, "email").click();
+  await page.getByLabel("Subject").fill("Welcome");
+  await page.getByLabel("Body (HTML)").fill("<p>Hi</p>");
+  await node(page, "sms").click();
+  await page.getByLabel("Text").fill("Hello?");
+  await page.getByText("No problems").waitFor();
+  await page.getByRole("tab", { name: "Test" }).click();
+  await page.getByRole("button", { name: "Run test" }).click();
+  const journal = page.getByRole("table", { name: "Simulated journal" });
+  await journal.waitFor();
+  // Ann opens within 30 minutes and leaves; Bob does not and gets the SMS after 2 h.
+  await page.getByLabel("Path of").selectOption("bob");
+  await journal.getByText("sms sent").waitFor();
+  assert.ok(await node(page, "sms").evaluate((e) => e.querySelector(".flow-node").classList.contains("on-path")));
+  await page.getByLabel("Path of").selectOption("ann");
+  assert.equal(await journal.getByText("sms sent").count(), 0);
+  assert.ok(!(await node(page, "sms").evaluate((e) => e.querySelector(".flow-node").classList.contains("on-path"))));
+  await shot("simulator");
+});
+
+scenario("builds a segment and reads its preview count", async ({ page, server, shot }) => {
+  for (const [id, tags] of [["ann", ["pricing"]], ["bob", ["pricing"]], ["cy", []]]) {
+    await server.api("PUT", `/api/contacts/${id}`, { email: `${id}@example.com` });
+    for (const tag of tags) await server.api("POST", `/api/contacts/${id}/tags`, { tag });
+  }
+  await server.api("POST", "/api/contacts/bob/lists", { list: "customers" });
+  await logIn(page, server.url);
+  await page.getByRole("link", { name: "Segments" }).click();
+  await page.getByRole("link", { name: "New segment" }).click();
+  await page.getByLabel("Name").fill("Recent interest");
+  await page.getByLabel("Tag", { exact: true }).fill("pricing");
+  await page.getByLabel("List", { exact: true }).fill("customers");
+  await page.getByTestId("preview-count").filter({ hasText: /^1$/ }).waitFor();
+  await page.getByRole("link", { name: "ann@example.com" }).waitFor();
+  await shot("segment");
+  await page.getByRole("button", { name: "Create segment" }).click();
+  await page.waitForURL(/\/segments\/\d+$/);
+  const saved = await server.api("GET", "/api/segments");
+  assert.equal(saved[0].name, "Recent interest");
+});
+
+scenario("opens a contact's timeline", async ({ page, server, shot }) => {
+  await server.api("PUT", "/api/contacts/ann", { email: "ann@example.com", timezone: "Europe/Tallinn", fields: { first_name: "Ann" } });
+  await server.api("POST", "/api/contacts/ann/tags", { tag: "vip" });
+  await logIn(page, server.url);
+  await page.getByRole("link", { name: "Contacts" }).click();
+  await page.getByLabel("Search").fill("ann@");
+  await page.getByRole("button", { name: "Search" }).click();
+  await page.getByRole("link", { name: /Ann/ }).click();
+  await page.getByRole("heading", { name: "Ann (ann)" }).waitFor();
+  await page.getByText("Europe/Tallinn").waitFor();
+  await page.getByRole("cell", { name: "vip" }).waitFor();
+  await page.getByText("was tagged vip").waitFor();
+  await shot("contact");
+});

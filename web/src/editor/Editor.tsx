@@ -28,6 +28,7 @@ import { Inspector } from "./Inspector";
 import { addNode, autoLayout, copyNodes, edgeKey, KINDS, NODE_HEIGHT, NODE_WIDTH, outputLabels, pasteNodes, removeNodes, type AnyNode, type NodeType } from "./model";
 import { ContactsHere, FlowSettings, MessagePreview, SchedulePanel, VersionsPanel } from "./panels";
 import { Simulator, type SimResult } from "./Simulator";
+import { useSuggestions } from "../pages/Segment";
 
 const nodeTypes = { cairn: FlowNodeView };
 
@@ -63,6 +64,7 @@ function Editor({ id }: { id: string }) {
   const clipboard = useRef<ReturnType<typeof copyNodes> | null>(null);
   const dragging = useRef(false);
   const flow = useReactFlow();
+  const suggestions = useSuggestions();
   const doc = history?.present ?? null;
 
   const loadRow = useCallback(async () => {
@@ -369,7 +371,6 @@ function Editor({ id }: { id: string }) {
   const node = selected.size === 1 ? (doc.nodes.find((n) => selected.has(n.id)) as AnyNode | undefined) : undefined;
   const dirty = publishedAt !== doc && JSON.stringify(publishedAt) !== JSON.stringify(doc);
   const blocked = problems.length > 0;
-  const suggestions = undefined;
 
   return (
     <div className="editor">

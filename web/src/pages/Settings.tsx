@@ -39,12 +39,54 @@ export function Settings() {
 
 function Policy() {
   const policy = useLoad(() => api.get<Record<string, unknown> & { source?: string }>("/api/policy"), []);
+  const [text, setText] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [saved, setSaved] = useState(false);
+  const shown = policy.data ? JSON.stringify(Object.fromEntries(Object.entries(policy.data).filter(([k]) => k !== "source")), null, 2) : "";
+  const save = async () => {
+    setError(null);
+    setSaved(false);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text ?? shown);
+    } catch (e) {
+      setError(new ApiError(400, "invalid_json", `The policy is not JSON: ${(e as Error).message}`));
+      return;
+    }
+    try {
+      await api.put("/api/policy", parsed);
+      setSaved(true);
+      setText(null);
+      await policy.reload();
+    } catch (e) {
+      setError(e);
+    }
+  };
   return (
     <section className="card" aria-labelledby="policy-title">
       <h2 id="policy-title">Send policy</h2>
-      <p className="hint">Windows, caps, throttles and calendars every journey sends under{policy.data?.source ? ` (from ${policy.data.source})` : ""}.</p>
-      <ErrorBanner error={policy.error} />
-      {policy.data && <pre className="code">{JSON.stringify(Object.fromEntries(Object.entries(policy.data).filter(([k]) => k !== "source")), null, 2)}</pre>}
+      <p className="hint">
+        Windows, caps, throttles and calendars every journey sends under{policy.data?.source ? ` (from ${policy.data.source})` : ""}, in the format of
+        the <code>--policy</code> file.
+      </p>
+      <ErrorBanner error={error ?? policy.error} />
+      {saved && <div className="banner banner-ok" role="status">Saved: new sends follow it.</div>}
+      {policy.data && (
+        <>
+          <label htmlFor="policy-json" className="sr-only">Send policy (JSON)</label>
+          <textarea id="policy-json" rows={16} spellCheck={false} value={text ?? shown} onChange={(e) => setText(e.target.value)} />
+          <div className="actions">
+            <button type="button" className="primary" disabled={text === null || text === shown} onClick={() => void save()}>
+              Save policy
+            </button>
+            {text !== null && (
+              <button type="button" onClick={() => setText(null)}>
+                Discard changes
+              </button>
+            )}
+          </div>
+        </>
+      )}
     </section>
   );
 }

@@ -12,8 +12,8 @@
 //!
 //! **Open mode**: with no API token set and no user in the database, every request is
 //! [`Caller::Open`] and `/api/*` answers everyone, as before accounts existed (loopback
-//! quickstarts and the tests rely on it; `cairn serve` refuses to listen beyond loopback so,
-//! see [`exposure`]). Otherwise `/api/*` needs one of the three, except the public routes
+//! quickstarts and the tests rely on it; [`exposure`] keeps `cairn serve` from being open
+//! beyond loopback). Otherwise `/api/*` needs one of the three, except the public routes
 //! ([`is_public`]): the API's description, the flow schema, entries (their handler takes them
 //! when known or validly signed for a flow with a secret), the session and the first-run set-up.
 //! Paths outside `/api/` (the web app, tracking links, `/docs`, `/healthz`) are public.

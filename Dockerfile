@@ -9,6 +9,8 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/cairn /usr/local/bin/cairn
+# Listening beyond loopback, `cairn serve` starts only with an account or a token: set
+# CAIRN_ADMIN_EMAIL and CAIRN_ADMIN_PASSWORD (the first owner) or CAIRN_API_TOKEN.
 ENV CAIRN_LISTEN=0.0.0.0:8080
 EXPOSE 8080
 ENTRYPOINT ["cairn"]

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs Schemathesis (PyPI) against a live `cairn serve` on a fresh SQLite file: every operation
 # of /api/openapi.json, with the checks for server errors, status codes, content types and
-# response schemas, a bounded number of examples per operation.
+# response schemas, a bounded number of examples per operation. The server has an API token,
+# which every request carries: an open server would close itself mid-run the moment
+# `POST /api/setup` created its first owner.
 #   scripts/schemathesis.sh [CAIRN_BINARY] [EXAMPLES]   (default: target/debug/cairn, 50)
 # Installs schemathesis with pip when it is missing. Exits non-zero on any failure.
 set -euo pipefail
@@ -13,7 +15,8 @@ if ! command -v schemathesis >/dev/null; then
 fi
 DIR="$(mktemp -d)"
 PORT="${CAIRN_SCHEMATHESIS_PORT:-18931}"
-"$BIN" serve --listen "127.0.0.1:$PORT" --database-url "sqlite://$DIR/cairn.db?mode=rwc" >"$DIR/serve.log" 2>&1 &
+TOKEN="schemathesis-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+CAIRN_API_TOKEN="$TOKEN" "$BIN" serve --listen "127.0.0.1:$PORT" --database-url "sqlite://$DIR/cairn.db?mode=rwc" >"$DIR/serve.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
@@ -25,6 +28,7 @@ curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null
 # well-formed JSON and still not exist or not compile, which a JSON Schema cannot say.
 ( cd "$DIR" && schemathesis run "http://127.0.0.1:$PORT/api/openapi.json" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+    -H "Authorization: Bearer $TOKEN" \
     --max-examples "$EXAMPLES" --seed 1 --no-color --request-timeout 10 )
 if grep -q "panicked" "$DIR/serve.log"; then
   echo "cairn serve panicked during the run:"; grep -A5 panicked "$DIR/serve.log"; exit 1

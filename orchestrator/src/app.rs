@@ -56,8 +56,27 @@ pub struct ServeConfig {
     pub queues: QueueMode,
     /// See [`AppState::api_token`].
     pub api_token: Option<String>,
+    /// The first owner, created at start when no user exists.
+    pub admin: Option<Admin>,
     /// Timeouts and the connection limit of the HTTP server.
     pub http: crate::http::server::HttpLimits,
+}
+
+/// The owner `cairn serve` creates when the database has no user (`CAIRN_ADMIN_EMAIL`,
+/// `CAIRN_ADMIN_PASSWORD`). Its `Debug` hides the password, which is never logged.
+#[derive(Clone)]
+pub struct Admin {
+    pub email: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admin")
+            .field("email", &self.email)
+            .field("password", &"(hidden)")
+            .finish()
+    }
 }
 
 /// How long `cairn serve` waits for running work once asked to stop (`--shutdown-timeout`).
@@ -74,6 +93,20 @@ pub struct App {
     tasks: JoinSet<()>,
 }
 
+/// Creates the configured owner when no user exists; says so, or that it was not needed.
+async fn create_admin(state: &AppState, admin: &Admin) -> anyhow::Result<()> {
+    let given = crate::service::accounts::Credentials {
+        email: admin.email.clone(),
+        password: admin.password.clone(),
+    };
+    match crate::service::accounts::create_admin(&state.services, &state.logins, given).await {
+        Ok(Some(user)) => tracing::info!(email = %user.email, "created the owner named by CAIRN_ADMIN_EMAIL"),
+        Ok(None) => tracing::info!("users exist already: CAIRN_ADMIN_EMAIL and CAIRN_ADMIN_PASSWORD are ignored"),
+        Err(e) => anyhow::bail!("cannot create the owner of CAIRN_ADMIN_EMAIL and CAIRN_ADMIN_PASSWORD: {e}"),
+    }
+    Ok(())
+}
+
 impl App {
     pub async fn start(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
         let db = crate::db::connect(&config.database_url).await?;
@@ -85,6 +118,9 @@ impl App {
             Some(s) => s.clone(),
             None => crate::store::flows::setting(&db, "tracking_secret", crate::signing::new_secret).await?,
         };
+        let users = crate::store::accounts::any_user(&db).await?;
+        crate::http::auth::exposure(config.listen, config.api_token.is_some(), config.admin.is_some(), users)
+            .map_err(anyhow::Error::msg)?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -176,8 +212,13 @@ impl App {
             },
             tracker,
             api_token: config.api_token.as_deref().map(Arc::from),
+            logins: Arc::default(),
             hosts: Arc::new(crate::http::guard::Hosts::new(&public_url, &config.allowed_hosts)),
         };
+        tokio::task::spawn_blocking(crate::service::credentials::prepare);
+        if let Some(admin) = &config.admin {
+            create_admin(&state, admin).await?;
+        }
         // An import whose process stopped is failed, never left running.
         match crate::service::imports::recover(&state.services).await {
             Ok(0) => {}

@@ -173,6 +173,7 @@ impl TestApp {
             delivery_lease: orchestrator::runtime::delivery::LEASE,
             queues: orchestrator::app::QueueMode::Inline,
             api_token: None,
+            admin: None,
             http: HttpLimits::default(),
         }
     }
@@ -190,15 +191,29 @@ impl TestApp {
     }
 
     async fn launch(backend: &Backend, config: ServeConfig) -> TestApp {
+        match Self::try_launch(backend, config).await {
+            Ok(t) => t,
+            Err(e) => panic!("the service starts: {e}"),
+        }
+    }
+
+    /// [`TestApp::spawn_configured`], answering why the service did not start when it did not.
+    pub async fn try_spawn(backend: &Backend, configure: impl FnOnce(&mut ServeConfig)) -> Result<TestApp, String> {
+        let mut config = Self::config(backend, ProviderConfig::default(), flows::Policy::default());
+        configure(&mut config);
+        Self::try_launch(backend, config).await
+    }
+
+    async fn try_launch(backend: &Backend, config: ServeConfig) -> Result<TestApp, String> {
         let clock = ManualClock::new(START.parse().unwrap());
         let app = App::start(config, Arc::new(clock.clone()))
             .await
-            .expect("the service starts");
-        TestApp {
+            .map_err(|e| format!("{e:#}"))?;
+        Ok(TestApp {
             app,
             clock,
             backend: backend.clone(),
-        }
+        })
     }
 
     /// Sends a request to the router; returns the status and the JSON body (Null when empty).
@@ -232,6 +247,12 @@ impl TestApp {
         body: &str,
         headers: &[(&str, &str)],
     ) -> (StatusCode, Value) {
+        let answer = self.request(method, path, body, headers).await;
+        (answer.status, answer.body)
+    }
+
+    /// [`TestApp::call_with`], answering the response's headers too.
+    pub async fn request(&self, method: &str, path: &str, body: &str, headers: &[(&str, &str)]) -> Answer {
         let mut request = Request::builder().method(method).uri(path);
         if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
             request = request.header("content-type", "application/json");
@@ -244,8 +265,13 @@ impl TestApp {
             .await
             .unwrap();
         let status = response.status();
+        let headers = response.headers().clone();
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        Answer {
+            status,
+            headers,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
     }
 
     /// A GET returning the status and the raw response.
@@ -359,6 +385,21 @@ impl TestApp {
 
     pub async fn stop(self) {
         self.app.stop().await;
+    }
+}
+
+/// A response: its status, headers and JSON body (Null when empty or not JSON).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    /// A response header as text ("" when absent).
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
     }
 }
 

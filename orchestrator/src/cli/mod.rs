@@ -46,7 +46,7 @@ fn openapi(out: &mut dyn Write) -> io::Result<()> {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the service: HTTP API, engine and delivery in one process.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run send workers only, on the service's queues (Redis, or its SQLite file).
     Worker(WorkerArgs),
     /// Benchmarks; each prints its figures as JSON on its last line.
@@ -113,7 +113,7 @@ pub fn run(cli: Cli) -> i32 {
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let result = match cli.command {
-        Command::Serve(args) => serve::serve(args).map(|()| 0),
+        Command::Serve(args) => serve::serve(*args).map(|()| 0),
         Command::Worker(args) => serve::worker(args).map(|()| 0),
         Command::Bench(BenchCommand::Engine { contacts, batch, dir }) => {
             bench::engine_command(contacts, batch, &dir).map(|()| 0)

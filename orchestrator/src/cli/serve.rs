@@ -65,6 +65,13 @@ pub struct ServeArgs {
     /// Require `Authorization: Bearer <token>` on /api/* (entries may be signed instead).
     #[arg(long, env = "CAIRN_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
+    /// E-mail address of the first owner, created at start when the database has no user
+    /// (with --admin-password); ignored once a user exists.
+    #[arg(long, env = "CAIRN_ADMIN_EMAIL", requires = "admin_password")]
+    pub admin_email: Option<String>,
+    /// Password of that owner, at least 10 characters. Never logged.
+    #[arg(long, env = "CAIRN_ADMIN_PASSWORD", hide_env_values = true, requires = "admin_email")]
+    pub admin_password: Option<Hidden>,
     /// On SIGTERM or Ctrl-C, how long to let running work finish before abandoning it
     /// (abandoned work is redone: transactions roll back, leases run out).
     #[arg(long, env = "CAIRN_SHUTDOWN_TIMEOUT", default_value = "10s")]
@@ -90,6 +97,22 @@ pub struct ServeArgs {
     /// Into an empty database, load the template journeys and 300 sample contacts.
     #[arg(long)]
     pub demo: bool,
+}
+
+/// A value that `Debug` does not show (a password).
+#[derive(Clone)]
+pub struct Hidden(pub String);
+
+impl From<String> for Hidden {
+    fn from(s: String) -> Self {
+        Hidden(s)
+    }
+}
+
+impl std::fmt::Debug for Hidden {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("(hidden)")
+    }
 }
 
 /// Provider settings, shared by `serve` and `worker`.
@@ -241,7 +264,15 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
                 (None, true) => crate::app::QueueMode::Embedded,
                 (None, false) => crate::app::QueueMode::Inline,
             },
-            api_token: args.api_token.clone(),
+            // An empty variable sets nothing.
+            api_token: args.api_token.clone().filter(|t| !t.is_empty()),
+            admin: match (&args.admin_email, &args.admin_password) {
+                (Some(email), Some(Hidden(password))) if !email.is_empty() => Some(crate::app::Admin {
+                    email: email.clone(),
+                    password: password.clone(),
+                }),
+                _ => None,
+            },
             http: crate::http::server::HttpLimits {
                 header_timeout: args.header_timeout.to_chrono().to_std().unwrap_or_default(),
                 request_timeout: args.request_timeout.to_chrono().to_std().unwrap_or_default(),

@@ -5,6 +5,7 @@
 
 use utoipa::OpenApi;
 
+use super::accounts::{CredentialsBody, KeyBody, LoginAnswer, Role, SessionState, UserBody};
 use super::audience::{ListSummary, TagDefinitionBody, TagSummary};
 use super::contacts::{ContactObject, ContactPage, ListBody, Removed, SourceBody, TagBody};
 pub use super::error::{Detail, ErrorBody, ErrorInner};
@@ -12,13 +13,13 @@ use super::flows::{FlowVersion, SecretBody};
 use super::journeys::{ContactBody, EntryAccepted, EntryBody, EventBody};
 use super::records::{ContactRecords, RecordTypeBody, RecordTypeSummary};
 use super::segments::{PreviewBody, SegmentBody};
-use super::{admin, audience, contacts, flows, imports, journeys, records, segments, tracking};
+use super::{accounts, admin, audience, contacts, flows, imports, journeys, records, segments, tracking};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Cairn",
-        description = "Journey orchestration: flows, entries, events, contacts with their tags, lists and related records, saved segments and previews, journals, messages."
+        description = "Journey orchestration: flows, entries, events, contacts with their tags, lists and related records, saved segments and previews, journals, messages; users, sessions and API keys. Outside open mode (no API token, no user, loopback), /api/* needs Authorization: Bearer <CAIRN_API_TOKEN or API key> or the cairn_session cookie; a write made with the cookie carries X-CSRF-Token (403 without it)."
     ),
     paths(
         flows::create_flow,
@@ -70,6 +71,16 @@ use super::{admin, audience, contacts, flows, imports, journeys, records, segmen
         admin::healthz,
         tracking::track_open,
         tracking::track_click,
+        accounts::get_session,
+        accounts::login,
+        accounts::logout,
+        accounts::setup,
+        accounts::list_users,
+        accounts::create_user,
+        accounts::delete_user,
+        accounts::list_keys,
+        accounts::create_key,
+        accounts::revoke_key,
     ),
     components(schemas(
         FlowVersion,
@@ -107,7 +118,17 @@ use super::{admin, audience, contacts, flows, imports, journeys, records, segmen
         crate::store::imports::ImportRow,
         crate::store::imports::Refused,
         imports::FileFormat,
-        imports::ImportKey
+        imports::ImportKey,
+        CredentialsBody,
+        UserBody,
+        Role,
+        KeyBody,
+        SessionState,
+        LoginAnswer,
+        crate::service::accounts::SessionUser,
+        crate::store::accounts::User,
+        crate::store::accounts::ApiKey,
+        crate::service::keys::NewApiKey
     ))
 )]
 pub struct ApiDoc;

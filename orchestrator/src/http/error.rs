@@ -52,6 +52,9 @@ pub enum ApiError {
     BadBody(String),
     #[error("{0}")]
     Forbidden(String),
+    /// Too many attempts: `Retry-After` says in how many seconds to try again.
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after: u64 },
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("{0}")]
@@ -77,7 +80,8 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorInner {
     /// `invalid_flow`, `invalid_request`, `malformed_json`, `not_found`, `conflict`,
-    /// `unauthorized`, `payload_too_large`, `method_not_allowed`, `internal`, …
+    /// `unauthorized`, `forbidden`, `too_many_requests`, `payload_too_large`,
+    /// `method_not_allowed`, `internal`, …
     pub code: String,
     pub message: String,
     pub details: Vec<Detail>,
@@ -140,6 +144,7 @@ impl ApiError {
             ApiError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::BadBody(_) => (StatusCode::BAD_REQUEST, "bad_body"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             ApiError::MisdirectedRequest(_) => (StatusCode::MISDIRECTED_REQUEST, "misdirected_request"),
             ApiError::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
@@ -176,6 +181,12 @@ impl From<crate::service::Error> for ApiError {
             Error::Conflict(message) => ApiError::Conflict(message),
             Error::Fields(problems) => ApiError::fields(problems),
             Error::Unauthorized(message) => ApiError::Unauthorized(message),
+            Error::Forbidden(message) => ApiError::Forbidden(message),
+            // Whole seconds, rounded up: a client waiting that long is not refused again.
+            Error::Throttled { message, retry_after } => ApiError::TooManyRequests {
+                message,
+                retry_after: retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0),
+            },
             Error::Flow(problems) => problems.into(),
             e @ (Error::Db(_) | Error::Store(_) | Error::FlowVersion(_) | Error::Inconsistent { .. }) => {
                 ApiError::internal(e)
@@ -240,7 +251,13 @@ impl IntoResponse for ApiError {
                 details,
             },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let ApiError::TooManyRequests { retry_after, .. } = self {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, retry_after.max(1).into());
+        }
+        response
     }
 }
 

@@ -7,8 +7,11 @@
 //! definitions, tags and lists in use), [`records`] (contacts' related records and record
 //! types), [`segments`] (saved segments and previews), [`imports`] (imports and the contact
 //! export), [`tracking`], [`admin`]
-//! (outbox, set-aside, health); [`docs`] is the OpenAPI document; [`web`] serves the web app.
+//! (outbox, set-aside, health), [`accounts`] (logging in and out, the first-run set-up, users,
+//! API keys); [`docs`] is the OpenAPI document; [`web`] serves the web app. [`auth`] says who
+//! calls and whether they may.
 
+pub mod accounts;
 pub mod admin;
 pub mod audience;
 pub mod auth;
@@ -46,9 +49,11 @@ pub struct AppState {
     pub services: Services,
     /// Verifies open and click tokens.
     pub tracker: Arc<crate::signing::Tracker>,
-    /// When set, `/api/*` requires `Authorization: Bearer <token>` (entries may instead be
-    /// signed with their flow's secret).
+    /// When set, `Authorization: Bearer <token>` is one way into `/api/*`, and the API is
+    /// never open (see [`auth`]).
     pub api_token: Option<Arc<str>>,
+    /// Whether users exist, and failed logins (see [`crate::service::accounts::Logins`]).
+    pub logins: Arc<crate::service::accounts::Logins>,
     /// The names this service answers to (see [`guard`]).
     pub hosts: Arc<guard::Hosts>,
 }
@@ -127,6 +132,7 @@ pub fn app(state: AppState) -> Router {
         .merge(records::routes())
         .merge(admin::routes())
         .merge(tracking::routes())
+        .merge(accounts::routes())
         .merge(
             utoipa_swagger_ui::SwaggerUi::new("/docs")
                 .url("/api/openapi.json", <docs::ApiDoc as utoipa::OpenApi>::openapi()),

@@ -219,8 +219,8 @@ pub async fn serve(listener: TcpListener, router: Router, limits: HttpLimits, mu
             _ = stopped(&mut stop) => break,
             accepted = listener.accept() => accepted,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) if is_connection_error(&e) => continue,
             Err(e) => {
                 // Out of file descriptors, most likely: make room and try again.
@@ -237,6 +237,7 @@ pub async fn serve(listener: TcpListener, router: Router, limits: HttpLimits, mu
         next_id += 1;
         let connection = Connection {
             id: next_id,
+            peer,
             activity: Arc::new(Activity::new(epoch)),
             registry: registry.clone(),
             router: router.clone(),
@@ -307,6 +308,9 @@ fn is_connection_error(e: &io::Error) -> bool {
 /// One accepted connection and what it needs to serve itself.
 struct Connection {
     id: u64,
+    /// The client's address, given to handlers as `ConnectInfo` (failed logins are counted
+    /// per client).
+    peer: std::net::SocketAddr,
     activity: Arc<Activity>,
     registry: Arc<Registry>,
     router: Router,
@@ -325,6 +329,7 @@ impl Connection {
         });
         let service = ConnectionService {
             router: self.router.clone(),
+            peer: self.peer,
             activity: self.activity.clone(),
             request_timeout: self.limits.request_timeout,
         };
@@ -360,6 +365,7 @@ impl Drop for Deregister {
 #[derive(Clone)]
 struct ConnectionService {
     router: Router,
+    peer: std::net::SocketAddr,
     activity: Arc<Activity>,
     request_timeout: Duration,
 }
@@ -371,9 +377,10 @@ impl hyper::service::Service<hyper::Request<Incoming>> for ConnectionService {
 
     fn call(&self, request: hyper::Request<Incoming>) -> Self::Future {
         let busy = Busy::start(self.activity.clone());
-        let (router, timeout) = (self.router.clone(), self.request_timeout);
+        let (router, timeout, peer) = (self.router.clone(), self.request_timeout, self.peer);
         Box::pin(async move {
-            let request = request.map(axum::body::Body::new);
+            let mut request = request.map(axum::body::Body::new);
+            request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
             let response = match tokio::time::timeout(timeout, router.oneshot(request)).await {
                 Ok(Ok(response)) => response,
                 Ok(Err(never)) => match never {},

@@ -18,18 +18,25 @@
 //! - [`imports`]: contact imports (`cairn import contacts`, `POST /api/imports`), line by line.
 //! - [`export`]: contacts exported as CSV or NDJSON, a page at a time.
 //! - [`refusal`]: why an entry was refused, in the API's words.
+//! - [`accounts`]: users, the first owner, logging in and out, sessions; [`keys`]: API keys;
+//!   [`credentials`]: password hashes, random tokens and their digests; [`attempts`]: failed
+//!   logins remembered in memory, to slow down guessing.
 //!
 //! Errors are [`Error`]: what the caller got wrong (not found, conflict, a field), or what
 //! failed underneath, with its cause. `http::error` is the one place they become responses.
 
+pub mod accounts;
+pub mod attempts;
 pub mod campaigns;
 pub mod contact;
 pub mod contacts;
+pub mod credentials;
 pub mod export;
 pub mod flows;
 pub mod import;
 pub mod imports;
 pub mod journeys;
+pub mod keys;
 pub mod records;
 pub mod refusal;
 pub mod segments;
@@ -73,9 +80,18 @@ pub enum Error {
     /// Fields of the request are wrong: every problem at once, as (field, message).
     #[error("{}", fields_message(.0))]
     Fields(Vec<(String, String)>),
-    /// The caller may not do this.
+    /// The caller is not known (no credentials, or wrong ones).
     #[error("{0}")]
     Unauthorized(String),
+    /// The caller is known but may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Too many attempts lately: the caller may try again after `retry_after`.
+    #[error("{message}")]
+    Throttled {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     /// A flow document has problems, each located.
     #[error(transparent)]
     Flow(#[from] ::flows::Problems),

@@ -19,8 +19,10 @@
 //! - [`imports`]: contact imports, their counts and refused lines;
 //! - [`matches`]: who matched each `on: match` entry, and how far it has read the change log;
 //! - [`runs`]: runs of segment entries' audiences, and the journeys re-entry counts;
+//! - [`accounts`]: users, their sessions and API keys, found by the hashes of their tokens;
 //! - [`bench`]: bulk writes for `cairn bench engine`.
 
+pub mod accounts;
 pub mod bench;
 pub mod bulk;
 pub mod contacts;

@@ -421,3 +421,56 @@ fn simulate_refuses_an_audience_naming_a_segment_the_file_lacks() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("segment 'Bounced'"), "{}", stderr(&o));
 }
+
+/// `cairn serve` with these arguments and none of the account variables from the environment.
+fn serve(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("serve")
+        .args(args)
+        .env_remove("CAIRN_API_TOKEN")
+        .env_remove("CAIRN_ADMIN_EMAIL")
+        .env_remove("CAIRN_ADMIN_PASSWORD")
+        .env_remove("CAIRN_LISTEN")
+        .output()
+        .expect("cairn runs")
+}
+
+#[test]
+fn serving_beyond_loopback_with_no_account_and_no_token_is_refused_with_what_to_set() {
+    let dir = scratch("exposed");
+    let db = format!("sqlite://{}/cairn.db?mode=rwc", dir.display());
+    let out = serve(&["--listen", "0.0.0.0:0", "--database-url", &db]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    for named in [
+        "CAIRN_ADMIN_EMAIL",
+        "CAIRN_ADMIN_PASSWORD",
+        "CAIRN_API_TOKEN",
+        "127.0.0.1",
+    ] {
+        assert!(err.contains(named), "{err}");
+    }
+}
+
+#[test]
+fn an_admin_password_is_never_printed_even_when_it_is_refused() {
+    let dir = scratch("admin");
+    let db = format!("sqlite://{}/cairn.db?mode=rwc", dir.display());
+    let out = serve(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        &db,
+        "--admin-email",
+        "ann@example.com",
+        "--admin-password",
+        "tooshort",
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("at least 10 characters"), "{err}");
+    assert!(!err.contains("tooshort"), "{err}");
+    let out = serve(&["--admin-email", "ann@example.com"]);
+    assert_eq!(out.status.code(), Some(2), "an e-mail address without its password");
+    assert!(stderr(&out).contains("--admin-password"), "{}", stderr(&out));
+}

@@ -277,6 +277,7 @@ async fn the_service_refuses_to_start_with_a_policy_missing_a_calendar_an_active
         delivery_lease: orchestrator::runtime::delivery::LEASE,
         queues: orchestrator::app::QueueMode::Inline,
         api_token: None,
+        admin: None,
         http: Default::default(),
     };
     let clock = orchestrator::clock::ManualClock::new(tests::service::START.parse().unwrap());

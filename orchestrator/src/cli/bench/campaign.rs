@@ -92,6 +92,7 @@ pub async fn run(contacts: u64, delivery: DeliveryMode, dir: &std::path::Path) -
             DeliveryMode::Inline => QueueMode::Inline,
         },
         api_token: None,
+        admin: None,
         http: crate::http::server::HttpLimits::default(),
     };
     let app = App::start_with(config, Arc::new(clock), db.clone()).await?;

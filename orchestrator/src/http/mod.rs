@@ -7,7 +7,8 @@
 //! definitions, tags and lists in use), [`records`] (contacts' related records and record
 //! types), [`segments`] (saved segments and previews), [`imports`] (imports and the contact
 //! export), [`tracking`], [`admin`]
-//! (outbox, set-aside, health); [`docs`] is the OpenAPI document.
+//! (outbox, set-aside, health), [`editor`] (simulations, message previews, templates, the
+//! settings in force); [`docs`] is the OpenAPI document.
 
 pub mod admin;
 pub mod audience;
@@ -15,6 +16,7 @@ pub mod auth;
 pub mod body;
 pub mod contacts;
 pub mod docs;
+pub mod editor;
 pub mod error;
 pub mod flows;
 pub mod guard;
@@ -50,6 +52,8 @@ pub struct AppState {
     pub api_token: Option<Arc<str>>,
     /// The names this service answers to (see [`guard`]).
     pub hosts: Arc<guard::Hosts>,
+    /// Where the policy came from and the providers, as `/api/policy` and `/api/providers` say.
+    pub settings: Arc<editor::Settings>,
 }
 
 /// A path segment: an id, a contact's external id or a tracking token. A segment that is not
@@ -124,6 +128,7 @@ pub fn app(state: AppState) -> Router {
         .merge(audience::routes())
         .merge(segments::routes())
         .merge(records::routes())
+        .merge(editor::routes())
         .merge(admin::routes())
         .merge(tracking::routes())
         .merge(

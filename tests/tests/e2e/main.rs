@@ -2,12 +2,13 @@
 //! on SQLite and PostgreSQL, the contacts API, what contacts' tags and lists remember, their
 //! related records, message history in branches, delivery through real providers, contact
 //! imports and exports, the send policy, the limits at the door, the template journeys,
-//! provider timeouts, the Redis queues, campaigns, and campaigns admitting in the service whom
-//! `cairn simulate` admits.
+//! provider timeouts, the Redis queues, campaigns, campaigns admitting in the service whom
+//! `cairn simulate` admits, and what the journey editor asks of the service.
 
 mod campaigns;
 mod contacts;
 mod delivery;
+mod editor;
 mod facts;
 mod history;
 mod imports;

@@ -229,6 +229,53 @@ async fn simulating_the_welcome_template_gives_the_journal_cairn_simulate_prints
 }
 
 #[tokio::test]
+async fn a_simulation_takes_the_saved_segments_its_audience_names_unless_it_is_given_them() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let flow = json!({"format": "cairn.flow/v1", "name": "VIP", "nodes": [
+            {"id": "in", "type": "segment_entry", "segments": ["vip"]},
+            {"id": "bye", "type": "exit"}],
+            "edges": [{"from": "in", "to": "bye"}]});
+        let body = json!({"flow": flow, "contacts": [{"id": "ann", "tags": ["vip"]}, {"id": "bob"}], "for": "1d"});
+        let (status, answer) = t.post("/api/simulate", &body.to_string()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        let problem = &answer["error"]["details"][0];
+        assert_eq!(
+            (&problem["node"], &problem["field"]),
+            (&json!("in"), &json!("segments[0]")),
+            "{answer}"
+        );
+        let vip = json!({"name": "vip", "condition": {"tag": {"name": "vip"}}});
+        let (status, saved) = t.post("/api/segments", &vip.to_string()).await;
+        assert_eq!(status, StatusCode::CREATED, "{saved}");
+        let (status, answer) = t.post("/api/simulate", &body.to_string()).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(
+            answer["paths"],
+            json!({"ann": ["in", "bye"]}),
+            "{}: the saved segment",
+            backend.name
+        );
+        assert_eq!(answer["until"], "2026-12-31T08:00:00Z", "for one day");
+        let mut given = body.clone();
+        given["segments"] = json!({"vip": {"not": {"tag": {"name": "vip"}}}});
+        let (_, answer) = t.post("/api/simulate", &given.to_string()).await;
+        assert_eq!(
+            answer["paths"],
+            json!({"bob": ["in", "bye"]}),
+            "{}: the given one wins",
+            backend.name
+        );
+        let mut long = body.clone();
+        long["for"] = json!("91d");
+        let (status, answer) = t.post("/api/simulate", &long.to_string()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(answer["error"]["details"][0]["field"], "for", "{answer}");
+        t.stop().await;
+    }
+}
+
+#[tokio::test]
 async fn a_preview_shows_a_contacts_first_name_and_pins_a_template_error_on_its_field() {
     for backend in backends().await {
         let t = TestApp::spawn(&backend).await;
@@ -344,6 +391,41 @@ async fn who_waits_at_a_node_and_how_many_took_each_edge_after_an_open_and_a_tim
         assert_eq!(
             t.get(&format!("/api/flows/{flow}/nodes/read/contacts")).await.1["total"],
             0
+        );
+        t.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_branch_counts_the_journeys_that_went_each_way() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let flow = json!({"format": "cairn.flow/v1", "name": "VIP or not", "nodes": [
+            {"id": "in", "type": "webhook_entry"},
+            {"id": "vip", "type": "branch", "condition": {"tag": {"name": "vip"}}},
+            {"id": "welcome_vip", "type": "exit"},
+            {"id": "welcome", "type": "exit"}],
+            "edges": [{"from": "in", "to": "vip"},
+                      {"from": "vip", "to": "welcome_vip", "when": "yes"},
+                      {"from": "vip", "to": "welcome", "when": "no"}]});
+        let flow = t.activate(&flow.to_string()).await;
+        for (id, tags) in [("ann", json!(["vip"])), ("bob", json!([])), ("cy", json!([]))] {
+            let body = json!({"contact": {"id": id, "tags": tags}});
+            t.post(&format!("/api/flows/{flow}/entries"), &body.to_string()).await;
+        }
+        t.settle().await;
+        let (_, stats) = t.get(&format!("/api/flows/{flow}/stats")).await;
+        assert_eq!(
+            stats["edges"],
+            json!([{"from": "vip", "to": "welcome_vip", "when": "yes", "count": 1},
+                   {"from": "vip", "to": "welcome", "when": "no", "count": 2}]),
+            "{}: only labelled edges are listed",
+            backend.name
+        );
+        assert_eq!(
+            stats["nodes"]["vip"]["actions"],
+            json!({"branched": 3}),
+            "edge counts are not actions"
         );
         t.stop().await;
     }

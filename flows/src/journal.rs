@@ -129,6 +129,21 @@ impl Action {
             Action::Failed { .. } => "failed",
         }
     }
+
+    /// The label of the edge this line says the journey took out of its node: `event` or
+    /// `timeout` after a `wait_for_event`, `yes` or `no` after a `branch`, the arm after a
+    /// `split`; `None` for a line that chooses no edge. Nodes with several ways on journal
+    /// exactly one such line when a journey leaves them, so counting these lines counts each
+    /// labelled edge's journeys (the service's stats and the simulator's summaries alike).
+    pub fn edge(&self) -> Option<&str> {
+        match self {
+            Action::Event { .. } => Some("event"),
+            Action::TimedOut { .. } => Some("timeout"),
+            Action::Branched { edge } => Some(edge),
+            Action::Split { arm } => Some(arm),
+            _ => None,
+        }
+    }
 }
 
 fn rfc3339_seconds<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {

@@ -22,7 +22,8 @@
 //!   [`CompiledFlow`], reporting every problem at once;
 //! - [`entry`]: which entry nodes an event, an audience or an HTTP entry starts journeys at;
 //! - [`step`](mod@step): the token state machine, `step(flow, token, input, context) -> Transition`;
-//! - [`simulate`]: the virtual-clock simulator behind `cairn simulate`.
+//! - [`simulate`]: the virtual-clock simulator behind `cairn simulate`;
+//! - [`templates`]: the example journeys, embedded.
 
 pub mod channel;
 pub mod compile;
@@ -44,6 +45,7 @@ pub mod schedule;
 pub mod simulate;
 pub mod step;
 pub mod template;
+pub mod templates;
 pub mod time;
 pub mod token;
 pub mod values;

@@ -72,6 +72,14 @@ pub mod limits {
     };
 }
 
+/// How each part of an email (`subject`, `html`, `text`) is escaped and bounded: one rule for
+/// compiled send nodes and for previews.
+pub const EMAIL_PARTS: [(&str, Escape, Limit); 3] = [
+    ("subject", Escape::None, limits::EMAIL_SUBJECT),
+    ("html", Escape::Html, limits::EMAIL_BODY),
+    ("text", Escape::None, limits::EMAIL_BODY),
+];
+
 /// The parsed templates of one flow, addressed by [`TemplateId`].
 pub struct Templates {
     env: Environment<'static>,

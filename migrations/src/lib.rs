@@ -26,6 +26,7 @@ mod m20261207_000016_segments;
 mod m20261207_000017_imports;
 mod m20261208_000018_campaigns;
 mod m20261209_000019_accounts;
+mod m20261209_000020_flow_drafts;
 
 /// A unique or plain index on `table(cols…)`, created only if missing.
 pub(crate) fn index(name: &str, table: &str, cols: &[&str], unique: bool) -> IndexCreateStatement {
@@ -70,6 +71,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000017_imports::Migration),
             Box::new(m20261208_000018_campaigns::Migration),
             Box::new(m20261209_000019_accounts::Migration),
+            Box::new(m20261209_000020_flow_drafts::Migration),
         ]
     }
 }

@@ -41,6 +41,8 @@ pub struct ServeConfig {
     pub database_url: String,
     /// The workspace send policy (default zone, channel rules, calendars).
     pub policy: Policy,
+    /// The policy's file, as `GET /api/policy` names it (`None`: the defaults).
+    pub policy_source: Option<String>,
     /// Run the engine and delivery loops (off for API-only tests that drive them by hand).
     pub background: bool,
     pub providers: workers::providers::ProviderConfig,
@@ -214,6 +216,10 @@ impl App {
             api_token: config.api_token.as_deref().map(Arc::from),
             logins: Arc::default(),
             hosts: Arc::new(crate::http::guard::Hosts::new(&public_url, &config.allowed_hosts)),
+            settings: Arc::new(crate::http::editor::Settings::new(
+                config.policy_source.as_deref(),
+                &config.providers,
+            )),
         };
         tokio::task::spawn_blocking(crate::service::credentials::prepare);
         if let Some(admin) = &config.admin {

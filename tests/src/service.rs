@@ -165,6 +165,7 @@ impl TestApp {
             listen: "127.0.0.1:0".parse().unwrap(),
             database_url: backend.url.clone(),
             policy,
+            policy_source: None,
             background: false,
             providers,
             public_url: Some("https://cairn.example".into()),

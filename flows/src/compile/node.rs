@@ -12,7 +12,7 @@ use crate::compiled::{ContentTemplates, Ix, Op, Until};
 use crate::definition::*;
 use crate::policy::SendRules;
 use crate::problem::Problem;
-use crate::template::{Escape, FieldSpec, Limit, TemplateId, Templates, limits};
+use crate::template::{EMAIL_PARTS, Escape, FieldSpec, Limit, TemplateId, Templates, limits};
 use crate::values::is_http_url;
 
 /// Checks one node and builds its [`Op`]; problems go to the shared list.
@@ -219,9 +219,10 @@ impl NodeCheck<'_> {
                 {
                     self.problem(Some("from"), why);
                 }
-                let subject = self.template("subject", &m.subject, Escape::None, limits::EMAIL_SUBJECT);
-                let html = self.template("html", &m.html, Escape::Html, limits::EMAIL_BODY);
-                let text = self.optional_template("text", &m.text, Escape::None, limits::EMAIL_BODY);
+                let [(_, e_subject, l_subject), (_, e_html, l_html), (_, e_text, l_text)] = EMAIL_PARTS;
+                let subject = self.template("subject", &m.subject, e_subject, l_subject);
+                let html = self.template("html", &m.html, e_html, l_html);
+                let text = self.optional_template("text", &m.text, e_text, l_text);
                 let next = self.one_next()?;
                 let content = ContentTemplates::Email {
                     subject: subject?,

@@ -4,7 +4,8 @@
 //! transition. A step runs the token through as many nodes as it can at `now` and stops where
 //! it must wait (a wait, a `wait_for_event`) or where the journey ends. Everything it wants done
 //! comes back as ordered [`Effect`]s; nothing is performed here. A send node's own part (its
-//! policy gate, the guard delivery re-checks, rendering) is in `send`.
+//! policy gate, the guard delivery re-checks, rendering) is in `send`; [`preview`] renders a
+//! message outside any journey, with the same context.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +25,7 @@ use crate::time::{next_anniversary, next_local_time, parse_date, resolve_local};
 use crate::token::{Token, TokenState};
 use send::Gate;
 
+pub mod preview;
 mod send;
 
 /// Why the step is being taken.

@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::{Run, bucket};
 use crate::channel::Channel;
 use crate::compiled::{ContentTemplates, Ix};
+use crate::contact::Facts;
 use crate::effect::{Content, Effect, Outbound};
 use crate::geo;
 use crate::journal::Action;
@@ -29,6 +30,18 @@ pub(super) enum Gate {
         reason: String,
         zoned: bool,
     },
+}
+
+/// What a message's templates see: `contact` (fields, tags, lists), `data` (the entry data),
+/// `records` (related records by type) and `record` (the journey's own, or null). Sends and
+/// previews build it here, so a preview shows what a send would.
+pub(super) fn context_json(facts: &Facts<'_>, record: Value) -> Value {
+    serde_json::json!({
+        "contact": facts.contact_object(),
+        "data": facts.data(),
+        "records": facts.records_object(),
+        "record": record,
+    })
 }
 
 impl Run<'_> {
@@ -184,13 +197,7 @@ impl Run<'_> {
     }
 
     pub(super) fn send(&mut self, channel: Channel, content: &ContentTemplates, mut to: String, guard: Option<Guard>) {
-        let facts = self.facts();
-        let context_json = serde_json::json!({
-            "contact": facts.contact_object(),
-            "data": facts.data(),
-            "records": facts.records_object(),
-            "record": self.record_object(),
-        });
+        let context_json = context_json(&self.facts(), self.record_object());
         let context = minijinja::Value::from_serialize(&context_json);
         let rendered = match self.render(content, &context, &context_json) {
             Ok((content, url)) => {

@@ -253,6 +253,7 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
             listen: args.listen,
             database_url: args.database_url.clone(),
             policy: load_policy(args.policy.as_deref(), args.default_timezone)?,
+            policy_source: args.policy.as_ref().map(|p| p.display().to_string()),
             background: true,
             providers: args.providers.providers(),
             public_url: args.public_url.clone(),

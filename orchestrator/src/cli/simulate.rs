@@ -1,18 +1,20 @@
 //! `cairn simulate`: what Cairn would do with a flow for a list of contacts (and events), on a
-//! virtual clock; the journal as NDJSON, and a summary.
+//! virtual clock; the journal as NDJSON, and a summary. The files are read, and the inputs
+//! checked, by what `POST /api/simulate` uses too (`service::import`, `service::simulate`).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use clap::Args;
-use flows::condition::{Condition, parse_condition};
+use flows::Duration;
+use flows::condition::Condition;
 use flows::simulate::{Scenario, Summary, simulate};
-use flows::{CompiledFlow, Duration, entry};
 
 use super::{CliError, load_flow, load_policy};
 use crate::service::import::{ImportError, read_contacts, read_events};
+use crate::service::simulate::{check_segments, event_problems, segments_of};
 
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
@@ -43,8 +45,7 @@ pub struct SimulateArgs {
     pub segments: Option<PathBuf>,
 }
 
-/// The longest a simulation runs without `--for`.
-pub const DEFAULT_HORIZON_DAYS: i64 = 90;
+pub use crate::service::simulate::DEFAULT_HORIZON_DAYS;
 
 /// `cairn simulate`: writes the journal as NDJSON to `out`, returns the summary.
 pub fn simulate_files(args: &SimulateArgs, out: &mut dyn Write) -> Result<Summary, CliError> {
@@ -78,7 +79,11 @@ pub fn simulate_files(args: &SimulateArgs, out: &mut dyn Write) -> Result<Summar
         Some(path) => read_segments(path)?,
         None => BTreeMap::new(),
     };
-    check_segments(&flow, &segments, args).map_err(|problems| CliError::Flow {
+    let missing = match &args.segments {
+        Some(path) => format!("is not in {}", path.display()),
+        None => "is not given (use --segments FILE)".to_string(),
+    };
+    check_segments(&flow, &segments, &missing).map_err(|problems| CliError::Flow {
         file: args.flow.display().to_string(),
         problems,
     })?;
@@ -117,114 +122,42 @@ fn read_segments(path: &Path) -> Result<BTreeMap<String, Condition>, CliError> {
     let text = std::fs::read_to_string(path).map_err(|e| argument(format!("cannot read: {e}")))?;
     let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text)
         .map_err(|e| argument(format!("not a JSON object of conditions by segment name: {e}")))?;
-    let mut segments = BTreeMap::new();
-    let mut problems = Vec::new();
-    for (name, value) in object {
-        match parse_condition(value) {
-            Ok(condition) => {
-                segments.insert(name, condition);
-            }
-            Err(found) => problems.extend(found.iter().map(|p| format!("segment '{name}': {p}"))),
-        }
-    }
-    if problems.is_empty() {
-        Ok(segments)
-    } else {
-        Err(argument(problems.join("; ")))
-    }
+    segments_of(object)
+        .map_err(|problems| argument(problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))
 }
 
-/// Every segment an audience names (in `segments`, `exclude_segments` or its `condition`) must
-/// be given, so that a misspelt name is an error rather than an audience that admits no one.
-fn check_segments(
-    flow: &CompiledFlow,
-    segments: &BTreeMap<String, Condition>,
-    args: &SimulateArgs,
-) -> Result<(), flows::Problems> {
-    let lookup = |name: &str| segments.get(name).cloned();
-    let given = match &args.segments {
-        Some(path) => format!("is not in {}", path.display()),
-        None => "is not given (use --segments FILE)".to_string(),
-    };
-    let mut problems = Vec::new();
-    for audience in entry::audiences(flow) {
-        if audience.condition().resolve(&lookup).is_ok() {
-            continue;
-        }
-        let e = audience.entry;
-        let lists = [("segments", &e.segments), ("exclude_segments", &e.exclude_segments)];
-        for name in audience.condition().segments() {
-            let message = match Condition::Segment(name.to_string()).resolve(&lookup) {
-                Ok(_) => continue,
-                Err(_) if !segments.contains_key(name) => format!("segment '{name}' {given}"),
-                Err(why) => format!("segment '{name}': {why}"),
-            };
-            let field = lists
-                .iter()
-                .find_map(|(key, names)| names.iter().position(|n| n == name).map(|i| format!("{key}[{i}]")))
-                .unwrap_or_else(|| "condition".to_string());
-            problems.push(flows::Problem {
-                node: Some(audience.node.id.clone()),
-                field: Some(field),
-                message,
-                line: None,
-                column: None,
-            });
-        }
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(flows::Problems(problems))
-    }
-}
-
-/// Events must name known contacts and happen no earlier than `start`.
+/// Events must name known contacts and happen no earlier than `start`; problems name the lines.
 fn check_events(
     path: &Path,
     events: &[flows::Event],
     contacts: &[flows::Contact],
     start: DateTime<Utc>,
 ) -> Result<(), CliError> {
-    let known: HashSet<&str> = contacts.iter().map(|c| c.id.as_str()).collect();
+    let found = event_problems(events, contacts, start);
+    if found.is_empty() {
+        return Ok(());
+    }
     // Lines of non-blank events, to name them in errors.
     let text = std::fs::read_to_string(path)?;
-    let lines = text
+    let lines: Vec<u64> = text
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, _)| i as u64 + 1);
-    let mut problems = Vec::new();
-    let mut more = 0;
-    for (event, line) in events.iter().zip(lines) {
-        let mut found = Vec::new();
-        if !known.contains(event.contact.as_str()) {
-            found.push(format!("contact '{}' is not in the contacts file", event.contact));
-        }
-        if event.at < start {
-            found.push(format!(
-                "event at {} is before the simulation starts ({start})",
-                event.at.to_rfc3339()
-            ));
-        }
-        for message in found {
-            if problems.len() < crate::service::import::MAX_REPORTED {
-                problems.push((line, message));
-            } else {
-                more += 1;
-            }
-        }
+        .map(|(i, _)| i as u64 + 1)
+        .collect();
+    let max = crate::service::import::MAX_REPORTED;
+    let more = found.len().saturating_sub(max);
+    let problems = found
+        .into_iter()
+        .take(max)
+        .map(|(i, p)| (lines.get(i).copied().unwrap_or(0), p.to_string()))
+        .collect();
+    Err(ImportError {
+        file: path.display().to_string(),
+        problems,
+        more,
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(ImportError {
-            file: path.display().to_string(),
-            problems,
-            more,
-        }
-        .into())
-    }
+    .into())
 }
 
 /// The human summary `cairn simulate` prints to stderr.

@@ -13,13 +13,13 @@ use super::flows::{FlowVersion, SecretBody};
 use super::journeys::{ContactBody, EntryAccepted, EntryBody, EventBody};
 use super::records::{ContactRecords, RecordTypeBody, RecordTypeSummary};
 use super::segments::{PreviewBody, SegmentBody};
-use super::{accounts, admin, audience, contacts, flows, imports, journeys, records, segments, tracking};
+use super::{accounts, admin, audience, contacts, editor, flows, imports, journeys, records, segments, tracking};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Cairn",
-        description = "Journey orchestration: flows, entries, events, contacts with their tags, lists and related records, saved segments and previews, journals, messages; users, sessions and API keys. Outside open mode (no API token, no user, loopback), /api/* needs Authorization: Bearer <CAIRN_API_TOKEN or API key> or the cairn_session cookie; a write made with the cookie carries X-CSRF-Token (403 without it)."
+        description = "Journey orchestration: flows, entries, events, contacts with their tags, lists and related records, saved segments and previews, journals, messages; for the journey editor: validation, drafts, versions, simulations, message previews, templates, settings; users, sessions and API keys. Outside open mode (no API token, no user, loopback), /api/* needs Authorization: Bearer <CAIRN_API_TOKEN or API key> or the cairn_session cookie; a write made with the cookie carries X-CSRF-Token (403 without it)."
     ),
     paths(
         flows::create_flow,
@@ -67,6 +67,18 @@ use super::{accounts, admin, audience, contacts, flows, imports, journeys, recor
         admin::list_set_aside,
         admin::retry_set_aside,
         admin::cancel_set_aside,
+        flows::validate_flow,
+        flows::get_draft,
+        flows::put_draft,
+        flows::delete_draft,
+        flows::list_versions,
+        flows::get_version,
+        flows::node_contacts,
+        editor::simulate_flow,
+        editor::render_message,
+        editor::list_templates,
+        editor::get_policy,
+        editor::list_providers,
         flows::flow_schema,
         admin::healthz,
         tracking::track_open,
@@ -84,6 +96,20 @@ use super::{accounts, admin, audience, contacts, flows, imports, journeys, recor
     ),
     components(schemas(
         FlowVersion,
+        flows::StatsBody,
+        flows::Validation,
+        flows::DraftBody,
+        flows::DraftSaved,
+        crate::service::flows::VersionSummary,
+        crate::service::flows::EdgeCount,
+        crate::service::flows::AtNode,
+        crate::service::flows::Waiting,
+        editor::SimulateBody,
+        editor::Simulation,
+        editor::MessageParts,
+        editor::RenderBody,
+        editor::Template,
+        editor::Provider,
         ContactBody,
         EntryBody,
         EntryAccepted,

@@ -24,6 +24,18 @@ pub struct Detail {
     pub column: Option<usize>,
 }
 
+impl From<flows::Problem> for Detail {
+    fn from(p: flows::Problem) -> Self {
+        Detail {
+            node: p.node,
+            field: p.field,
+            message: p.message,
+            line: p.line,
+            column: p.column,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// The body is not JSON at all.
@@ -199,17 +211,7 @@ impl From<flows::Problems> for ApiError {
     fn from(p: flows::Problems) -> Self {
         let count = p.0.len();
         let first = p.0.first().map(ToString::to_string).unwrap_or_default();
-        let details =
-            p.0.into_iter()
-                .take(MAX_DETAILS)
-                .map(|p| Detail {
-                    node: p.node,
-                    field: p.field,
-                    message: p.message,
-                    line: p.line,
-                    column: p.column,
-                })
-                .collect();
+        let details = p.0.into_iter().take(MAX_DETAILS).map(Detail::from).collect();
         let message = match count {
             0 | 1 => first,
             2 => format!("{first} (and 1 more problem)"),

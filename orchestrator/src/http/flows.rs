@@ -1,5 +1,6 @@
-//! `/api/flows…`: storing flow versions, activating and pausing, entry secrets, node counts,
-//! and the flow format's JSON Schema.
+//! `/api/flows…`: storing flow versions, activating and pausing, entry secrets, node and edge
+//! counts, and the flow format's JSON Schema; for the journey editor, checking a document
+//! without storing it, the draft, the versions, and who waits at a node.
 
 use axum::extract::rejection::BytesRejection;
 use axum::extract::rejection::QueryRejection;
@@ -8,20 +9,30 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router, body::Bytes};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use super::body::{self, ApiResult};
 use super::docs::ErrorBody;
-use super::{AppState, Segment, strict};
+use super::error::Detail;
+use super::{AppState, Pair, Segment, strict};
 use crate::service::flows as flow_service;
 use crate::store::flows::FlowRow;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/flows", post(create_flow).get(list_flows))
+        .route("/api/flows/validate", post(validate_flow))
         .route("/api/flows/{id}", get(get_flow).put(update_flow))
+        .route(
+            "/api/flows/{id}/draft",
+            get(get_draft).put(put_draft).delete(delete_draft),
+        )
+        .route("/api/flows/{id}/versions", get(list_versions))
+        .route("/api/flows/{id}/versions/{version}", get(get_version))
+        .route("/api/flows/{id}/nodes/{node}/contacts", get(node_contacts))
         .route("/api/flows/{id}/activate", post(activate_flow))
         .route("/api/flows/{id}/pause", post(pause_flow))
         .route("/api/flows/{id}/secret", put(set_flow_secret))
@@ -151,11 +162,135 @@ pub async fn set_flow_secret(
     Ok(Json(json!({"id": id, "signed_entries": request.secret.is_some()})))
 }
 
-#[utoipa::path(get, path = "/api/flows/{id}/stats", tag = "flows", params(("id" = i64, Path)), responses((status = 200, description = "Per node: journal actions and journeys here now", body = serde_json::Value), (status = 404, body = ErrorBody)))]
-pub async fn flow_stats(State(state): State<AppState>, Segment(id): Segment) -> ApiResult<Json<Value>> {
-    let flow = flow_service::existing(&state.services, &id).await?;
-    let stats = crate::store::counts::stats(&state.services.db, flow.id).await?;
-    Ok(Json(json!({"flow": flow.id, "nodes": stats})))
+/// `GET /api/flows/{id}/stats`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatsBody {
+    pub flow: i64,
+    /// Per node id: journal lines by action (`actions`) and journeys there now (`here`).
+    #[schema(value_type = Object)]
+    pub nodes: Value,
+    /// Per labelled edge of the newest version, how many journeys took it.
+    pub edges: Vec<flow_service::EdgeCount>,
+}
+
+#[utoipa::path(get, path = "/api/flows/{id}/stats", tag = "flows", params(("id" = i64, Path)), responses((status = 200, description = "Per node: journal actions and journeys here now; per labelled edge: journeys that took it", body = StatsBody), (status = 404, body = ErrorBody)))]
+pub async fn flow_stats(State(state): State<AppState>, Segment(id): Segment) -> ApiResult<Json<StatsBody>> {
+    let stats = flow_service::stats(&state.services, &id).await?;
+    Ok(Json(StatsBody {
+        flow: stats.flow,
+        nodes: serde_json::to_value(&stats.nodes).map_err(super::error::ApiError::internal)?,
+        edges: stats.edges,
+    }))
+}
+
+/// `POST /api/flows/validate`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Validation {
+    /// Whether `POST /api/flows` would store it.
+    pub valid: bool,
+    /// Every problem, each with its node and field where it has them.
+    pub problems: Vec<Detail>,
+}
+
+/// Checks a flow document as `POST /api/flows` does, without storing it: every problem at once.
+#[utoipa::path(post, path = "/api/flows/validate", tag = "flows", request_body(content = serde_json::Value, description = "Any JSON value, usually a cairn.flow/v1 document being edited"), responses((status = 200, description = "Valid or not, with every problem located", body = Validation), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody), (status = 422, description = "JSON over the body limits", body = ErrorBody)))]
+pub async fn validate_flow(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Validation>> {
+    let document = body::json(body, strict::DOCUMENTS)?;
+    let problems: Vec<Detail> = flow_service::validate(&state.services.policy, document)
+        .into_iter()
+        .map(Detail::from)
+        .collect();
+    Ok(Json(Validation {
+        valid: problems.is_empty(),
+        problems,
+    }))
+}
+
+/// `GET /api/flows/{id}/draft`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DraftBody {
+    /// The document as saved.
+    #[schema(value_type = Object)]
+    pub definition: Value,
+    pub saved_at: DateTime<Utc>,
+}
+
+/// `PUT /api/flows/{id}/draft`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DraftSaved {
+    pub saved_at: DateTime<Utc>,
+}
+
+/// The flow's draft: the document being edited, as last saved.
+#[utoipa::path(get, path = "/api/flows/{id}/draft", tag = "flows", params(("id" = i64, Path)), responses((status = 200, body = DraftBody), (status = 404, description = "No such flow, or it has no draft", body = ErrorBody)))]
+pub async fn get_draft(State(state): State<AppState>, Segment(id): Segment) -> ApiResult<Json<DraftBody>> {
+    let (definition, saved_at) = flow_service::draft(&state.services, &id).await?;
+    Ok(Json(DraftBody { definition, saved_at }))
+}
+
+/// Saves the flow's draft, replacing the one before. Any JSON object: work in progress need
+/// not compile. Publishing (`PUT /api/flows/{id}`) deletes it.
+#[utoipa::path(put, path = "/api/flows/{id}/draft", tag = "flows", params(("id" = i64, Path)), request_body(content = Object, description = "Any JSON object, usually a cairn.flow/v1 document being edited"), responses((status = 200, body = DraftSaved), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, description = "Not a JSON object, or over the body limits", body = ErrorBody)))]
+pub async fn put_draft(
+    State(state): State<AppState>,
+    Segment(id): Segment,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<DraftSaved>> {
+    flow_service::flow_id(&id)?;
+    let document = body::json(body, strict::DOCUMENTS)?;
+    let saved_at = flow_service::save_draft(&state.services, &id, &document).await?;
+    Ok(Json(DraftSaved { saved_at }))
+}
+
+/// Deletes the flow's draft (no error when it has none).
+#[utoipa::path(delete, path = "/api/flows/{id}/draft", tag = "flows", params(("id" = i64, Path)), responses((status = 204, description = "No draft now"), (status = 404, body = ErrorBody)))]
+pub async fn delete_draft(State(state): State<AppState>, Segment(id): Segment) -> ApiResult<StatusCode> {
+    flow_service::delete_draft(&state.services, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Every version of the flow, newest first.
+#[utoipa::path(get, path = "/api/flows/{id}/versions", tag = "flows", params(("id" = i64, Path)), responses((status = 200, body = Vec<flow_service::VersionSummary>), (status = 404, body = ErrorBody)))]
+pub async fn list_versions(
+    State(state): State<AppState>,
+    Segment(id): Segment,
+) -> ApiResult<Json<Vec<flow_service::VersionSummary>>> {
+    Ok(Json(flow_service::versions(&state.services, &id).await?))
+}
+
+/// One version's definition, as re-importable JSON.
+#[utoipa::path(get, path = "/api/flows/{id}/versions/{version}", tag = "flows", params(("id" = i64, Path), ("version" = i64, Path)), responses((status = 200, description = "The version's definition", body = Object), (status = 404, body = ErrorBody)))]
+pub async fn get_version(State(state): State<AppState>, Pair(id, version): Pair) -> ApiResult<Json<Value>> {
+    Ok(Json(flow_service::version(&state.services, &id, &version).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Page {
+    limit: Option<u64>,
+    offset: Option<u64>,
+}
+
+/// Who waits at a node now: the contacts whose journey in this flow is there, oldest journey
+/// first, and how many in all.
+#[utoipa::path(get, path = "/api/flows/{id}/nodes/{node}/contacts", tag = "flows", params(("id" = i64, Path), ("node" = String, Path), ("limit" = Option<u64>, Query, description = "At most this many (1 to 1 000, default 50)"), ("offset" = Option<u64>, Query, description = "Skip this many (default 0)")), responses((status = 200, body = flow_service::AtNode), (status = 404, description = "No such flow, or no such node in any of its versions", body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn node_contacts(
+    State(state): State<AppState>,
+    Pair(id, node): Pair,
+    query: Result<Query<Page>, QueryRejection>,
+) -> ApiResult<Json<flow_service::AtNode>> {
+    let Query(q) =
+        query.map_err(|_| super::error::ApiError::field("limit", "limit and offset must be whole numbers"))?;
+    let limit = body::bounded_limit(q.limit, 50, 1_000)?;
+    let offset = q.offset.unwrap_or(0);
+    if offset > i64::MAX as u64 {
+        return Err(super::error::ApiError::field("offset", "is too large"));
+    }
+    Ok(Json(
+        flow_service::at_node(&state.services, &id, &node, (limit, offset)).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/schema/flow.json", tag = "flows", responses((status = 200, description = "The JSON Schema of cairn.flow/v1", body = serde_json::Value)))]

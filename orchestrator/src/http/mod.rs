@@ -8,8 +8,9 @@
 //! types), [`segments`] (saved segments and previews), [`imports`] (imports and the contact
 //! export), [`tracking`], [`admin`]
 //! (outbox, set-aside, health), [`accounts`] (logging in and out, the first-run set-up, users,
-//! API keys); [`docs`] is the OpenAPI document; [`web`] serves the web app. [`auth`] says who
-//! calls and whether they may.
+//! API keys), [`editor`] (simulations, message previews, templates, the settings in force);
+//! [`docs`] is the OpenAPI document; [`web`] serves the web app. [`auth`] says who calls and
+//! whether they may.
 
 pub mod accounts;
 pub mod admin;
@@ -18,6 +19,7 @@ pub mod auth;
 pub mod body;
 pub mod contacts;
 pub mod docs;
+pub mod editor;
 pub mod error;
 pub mod flows;
 pub mod guard;
@@ -56,6 +58,8 @@ pub struct AppState {
     pub logins: Arc<crate::service::accounts::Logins>,
     /// The names this service answers to (see [`guard`]).
     pub hosts: Arc<guard::Hosts>,
+    /// Where the policy came from and the providers, as `/api/policy` and `/api/providers` say.
+    pub settings: Arc<editor::Settings>,
 }
 
 /// A path segment: an id, a contact's external id or a tracking token. A segment that is not
@@ -130,6 +134,7 @@ pub fn app(state: AppState) -> Router {
         .merge(audience::routes())
         .merge(segments::routes())
         .merge(records::routes())
+        .merge(editor::routes())
         .merge(admin::routes())
         .merge(tracking::routes())
         .merge(accounts::routes())

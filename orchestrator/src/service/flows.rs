@@ -1,10 +1,15 @@
 //! Flows: storing versions, activating (which opens the runs of segment entries that admit once),
-//! pausing, and the secret that signs entries.
+//! pausing, and the secret that signs entries; and what the journey editor reads and keeps:
+//! a document checked without storing it, the draft being edited (any JSON object, kept until
+//! it is published as a version), the versions, who waits at a node, and how many journeys
+//! took each labelled edge.
 //!
 //! Only a compiled flow is stored: a document is compiled and checked against the workspace
 //! policy before it is written, in its canonical form.
 
+use chrono::{DateTime, Utc};
 use flows::{CompiledFlow, Policy};
+use serde::Serialize;
 use serde_json::Value;
 
 use super::{Error, Result, Services};
@@ -65,8 +70,13 @@ pub async fn update(s: &Services, flow: &FlowRow, document: Value) -> Result<i64
     let (compiled, text) = compile(&s.policy, document)?;
     let now = s.clock.now();
     // One writer at a time: the version number is read and written in the same transaction.
+    // Publishing ends the draft: it is deleted with the version's write.
     crate::db::in_write(&s.db, async |tx| {
-        flow_store::add_version(tx, flow.id, compiled.name(), &text, now).await
+        let version = flow_store::add_version(tx, flow.id, compiled.name(), &text, now).await?;
+        if version.is_some() {
+            flow_store::delete_draft(tx, flow.id).await?;
+        }
+        Ok::<_, Error>(version)
     })
     .await?
     .ok_or_else(|| Error::NotFound(format!("no flow with id {}", flow.id)))
@@ -168,4 +178,209 @@ pub async fn set_secret(s: &Services, raw: &str, secret: Option<&str>) -> Result
         return Err(Error::NotFound(format!("no flow with id {id}")));
     }
     Ok(id)
+}
+
+/// Every problem of a flow document, each located, as `create` and `update` would refuse it:
+/// empty when it would be stored.
+pub fn validate(policy: &Policy, document: Value) -> Vec<flows::Problem> {
+    match compile(policy, document) {
+        Ok(_) => Vec::new(),
+        Err(Error::Flow(problems)) => problems.0,
+        Err(e) => vec![flows::Problem {
+            node: None,
+            field: None,
+            message: e.to_string(),
+            line: None,
+            column: None,
+        }],
+    }
+}
+
+/// The flow's draft and when it was saved; not found when it has none.
+pub async fn draft(s: &Services, raw: &str) -> Result<(Value, DateTime<Utc>)> {
+    let flow = existing(s, raw).await?;
+    let (text, saved_at) = flow_store::draft(&s.db, flow.id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("flow {} has no draft", flow.id)))?;
+    let document = serde_json::from_str(&text).map_err(|e| Error::Inconsistent {
+        what: format!("the draft of flow {} is not JSON", flow.id),
+        source: Some(Box::new(e)),
+    })?;
+    Ok((document, saved_at))
+}
+
+/// Saves the flow's draft (any JSON object: it need not compile), replacing the one before.
+pub async fn save_draft(s: &Services, raw: &str, document: &Value) -> Result<DateTime<Utc>> {
+    if !document.is_object() {
+        return Err(Error::field("body", "must be a JSON object"));
+    }
+    let flow = existing(s, raw).await?;
+    let now = s.clock.now();
+    flow_store::save_draft(&s.db, flow.id, &document.to_string(), now).await?;
+    Ok(now)
+}
+
+/// Deletes the flow's draft; deleting one that is not there is no error.
+pub async fn delete_draft(s: &Services, raw: &str) -> Result<()> {
+    let flow = existing(s, raw).await?;
+    flow_store::delete_draft(&s.db, flow.id).await?;
+    Ok(())
+}
+
+/// One version as the version list shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct VersionSummary {
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    /// The version new entries use: the flow is active and this is its active version.
+    pub active: bool,
+    /// The flow's name in this version.
+    pub name: String,
+    /// How many nodes this version has.
+    pub nodes: usize,
+}
+
+/// Every version of the flow, newest first.
+pub async fn versions(s: &Services, raw: &str) -> Result<Vec<VersionSummary>> {
+    let flow = existing(s, raw).await?;
+    let live = (flow.status == "active").then_some(flow.active_version).flatten();
+    let rows = flow_store::versions(&s.db, flow.id).await?;
+    rows.into_iter()
+        .map(|row| {
+            let definition: Value = serde_json::from_str(&row.definition).map_err(|e| Error::Inconsistent {
+                what: format!("flow {} version {} is not JSON", flow.id, row.version),
+                source: Some(Box::new(e)),
+            })?;
+            Ok(VersionSummary {
+                version: row.version,
+                created_at: row.created_at,
+                active: live == Some(row.version),
+                name: definition["name"].as_str().unwrap_or_default().to_string(),
+                nodes: definition["nodes"].as_array().map_or(0, Vec::len),
+            })
+        })
+        .collect()
+}
+
+/// One version's definition, as re-importable JSON; not found for a version that is not there.
+pub async fn version(s: &Services, raw: &str, version: &str) -> Result<Value> {
+    let flow = existing(s, raw).await?;
+    let unknown = || Error::NotFound(format!("flow {} has no version '{version}'", flow.id));
+    let number: i64 = version.parse().map_err(|_| unknown())?;
+    let text = flow_store::definition(&s.db, flow.id, number)
+        .await?
+        .ok_or_else(unknown)?;
+    serde_json::from_str(&text).map_err(|e| Error::Inconsistent {
+        what: format!("flow {} version {number} is not JSON", flow.id),
+        source: Some(Box::new(e)),
+    })
+}
+
+/// A flow's counts: per node (journal actions, journeys here now), and per labelled edge of
+/// the newest version how many journeys took it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    pub flow: i64,
+    pub nodes: std::collections::BTreeMap<String, crate::store::counts::NodeStats>,
+    pub edges: Vec<EdgeCount>,
+}
+
+/// How many journeys took one edge.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct EdgeCount {
+    pub from: String,
+    pub to: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+    pub count: i64,
+}
+
+/// The flow's counts, read from the counter rows (a few rows per node, whatever the number of
+/// journeys). Edges are the newest version's labelled ones (a `wait_for_event`'s `event` and
+/// `timeout`, a `branch`'s `yes` and `no`, a `split`'s arms): a node's only edge takes all who
+/// leave it, so it has no share to show.
+pub async fn stats(s: &Services, raw: &str) -> Result<Stats> {
+    let flow = existing(s, raw).await?;
+    let nodes = crate::store::counts::stats(&s.db, flow.id).await?;
+    let compiled = s.flows.get(&s.db, flow.id, flow.version).await?;
+    let edges = compiled
+        .definition()
+        .edges
+        .iter()
+        .filter_map(|e| {
+            let label = e.when.as_ref()?;
+            let count = nodes
+                .get(&e.from)
+                .and_then(|n| n.edges.get(label))
+                .copied()
+                .unwrap_or(0);
+            Some(EdgeCount {
+                from: e.from.clone(),
+                to: e.to.clone(),
+                when: Some(label.clone()),
+                count,
+            })
+        })
+        .collect();
+    Ok(Stats {
+        flow: flow.id,
+        nodes,
+        edges,
+    })
+}
+
+/// A journey waiting at a node now.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Waiting {
+    /// The contact's id.
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Its last step, which brought it here.
+    pub since: DateTime<Utc>,
+    /// The flow version it runs on.
+    pub version: i64,
+}
+
+/// A page of who waits at a node, and how many in all.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AtNode {
+    pub total: i64,
+    pub contacts: Vec<Waiting>,
+}
+
+/// The contacts whose journey in the flow is at `node` now (running: waiting, or about to
+/// run), oldest journey first. The total is the node's counter; a node that no version of the
+/// flow has is not found.
+pub async fn at_node(s: &Services, raw: &str, node: &str, page: (u64, u64)) -> Result<AtNode> {
+    let flow = existing(s, raw).await?;
+    let counts = crate::store::counts::stats(&s.db, flow.id).await?;
+    if !counts.contains_key(node) && !in_some_version(s, &flow, node).await? {
+        return Err(Error::NotFound(format!("flow {} has no node '{node}'", flow.id)));
+    }
+    let (limit, offset) = page;
+    let rows = crate::store::tokens::at_node(&s.db, (flow.id, node), limit, offset).await?;
+    Ok(AtNode {
+        total: counts.get(node).map_or(0, |n| n.here),
+        contacts: rows
+            .into_iter()
+            .map(|r| Waiting {
+                id: r.contact,
+                email: r.email,
+                since: r.since,
+                version: r.version,
+            })
+            .collect(),
+    })
+}
+
+/// Whether any version of `flow` has a node `node`.
+async fn in_some_version(s: &Services, flow: &FlowRow, node: &str) -> Result<bool> {
+    for version in (1..=flow.version).rev() {
+        let compiled = s.flows.get(&s.db, flow.id, version).await?;
+        if compiled.index_of(node).is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }

@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use flows::{Contact, ContactPatch, Event};
+use flows::{Contact, ContactPatch, Event, FieldProblem};
 use serde_json::{Map, Value};
 
 /// Problems beyond this many are summarised as a count.
@@ -128,14 +128,8 @@ pub fn loosen(object: &mut Map<String, Value>) {
 /// rules, and tags may carry their facts and `records` related records), and
 /// checks its id is not taken by an earlier row. Files are read a little more loosely than the
 /// API ([`loosen`]; the CSV reader leaves blank cells out and splits `tags`/`lists` cells into
-/// names).
-fn read_contact(
-    mut object: Map<String, Value>,
-    line: u64,
-    ids: &mut HashSet<String>,
-    out: &mut Collector,
-    contacts: &mut Vec<Contact>,
-) {
+/// names). `POST /api/simulate` reads its contacts here too, as a file's lines.
+pub fn contact_of(mut object: Map<String, Value>, ids: &mut HashSet<String>) -> Result<Contact, Vec<FieldProblem>> {
     loosen(&mut object);
     let id = object
         .get("id")
@@ -143,18 +137,33 @@ fn read_contact(
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty());
     let parsed = ContactPatch::parse_with_facts(object);
-    let mut problems: Vec<String> = match &parsed {
+    let mut problems = match &parsed {
         Ok(_) => Vec::new(),
-        Err(found) => found.iter().map(ToString::to_string).collect(),
+        Err(found) => found.clone(),
     };
     if let Some(id) = id
         && !ids.insert(id.clone())
     {
-        problems.push(format!("contact id '{id}' appears twice"));
+        problems.push(
+            FieldProblem::new("id", format!("'{id}' appears twice")).saying(format!("contact id '{id}' appears twice")),
+        );
     }
     match parsed {
-        Ok(patch) if problems.is_empty() => contacts.push(patch.into()),
-        _ => problems.into_iter().for_each(|p| out.push(line, p)),
+        Ok(patch) if problems.is_empty() => Ok(patch.into()),
+        _ => Err(problems),
+    }
+}
+
+fn read_contact(
+    object: Map<String, Value>,
+    line: u64,
+    ids: &mut HashSet<String>,
+    out: &mut Collector,
+    contacts: &mut Vec<Contact>,
+) {
+    match contact_of(object, ids) {
+        Ok(contact) => contacts.push(contact),
+        Err(problems) => problems.into_iter().for_each(|p| out.push(line, p.to_string())),
     }
 }
 
@@ -482,74 +491,77 @@ pub fn parse_events(name: &str, text: &str) -> Result<Vec<Event>, ImportError> {
     let mut events = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = i as u64 + 1;
-        let mut object = match json_object_line(raw) {
-            None => continue,
-            Some(Ok(object)) => object,
-            Some(Err(message)) => {
-                out.push(line, message);
-                continue;
-            }
-        };
-        let mut problems = Vec::new();
-        let mut text_of = |key: &str, required: bool, problems: &mut Vec<String>| -> Option<String> {
-            match object.remove(key) {
-                Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
-                Some(Value::Number(n)) => Some(n.to_string()),
-                None | Some(Value::Null) if !required => None,
-                None => {
-                    problems.push(format!("'{key}' is missing"));
-                    None
-                }
-                Some(_) => {
-                    problems.push(format!("'{key}' must be a non-empty string"));
-                    None
-                }
-            }
-        };
-        let at_text = text_of("at", true, &mut problems);
-        let contact = text_of("contact", true, &mut problems);
-        let kind = text_of("type", true, &mut problems);
-        let message = text_of("message", false, &mut problems);
-        let tag = text_of("tag", false, &mut problems);
-        let list = text_of("list", false, &mut problems);
-        let at = at_text.and_then(|t| match DateTime::parse_from_rfc3339(&t) {
-            Ok(at) => Some(at.with_timezone(&Utc)),
-            Err(_) => {
-                problems.push(format!(
-                    "'at' is '{t}', not an RFC 3339 time such as 2026-12-30T08:00:00Z"
-                ));
-                None
-            }
-        });
-        let mut data = match object.remove("data") {
-            Some(Value::Object(m)) => m,
-            None | Some(Value::Null) => Map::new(),
-            Some(_) => {
-                problems.push("'data' must be an object".into());
-                Map::new()
-            }
-        };
-        data.extend(object);
-        match (at, contact, kind) {
-            (Some(at), Some(contact), Some(kind)) if problems.is_empty() => {
-                let event = Event {
-                    at,
-                    contact,
-                    kind,
-                    message,
-                    tag,
-                    list,
-                    data,
-                };
-                match event.check() {
-                    Ok(()) => events.push(event),
-                    Err(found) => found.iter().for_each(|p| out.push(line, p.to_string())),
-                }
-            }
-            _ => problems.into_iter().for_each(|p| out.push(line, p)),
+        match json_object_line(raw) {
+            None => {}
+            Some(Ok(object)) => match event_of(object) {
+                Ok(event) => events.push(event),
+                Err(problems) => problems.into_iter().for_each(|p| out.push(line, p.to_string())),
+            },
+            Some(Err(message)) => out.push(line, message),
         }
     }
     out.finish(events)
+}
+
+/// Reads one event object (a line of an events file, or an event of `POST /api/simulate`);
+/// every problem at once, each named by its field.
+pub fn event_of(mut object: Map<String, Value>) -> Result<Event, Vec<FieldProblem>> {
+    let mut problems = Vec::new();
+    let mut text_of = |key: &str, required: bool, problems: &mut Vec<FieldProblem>| -> Option<String> {
+        match object.remove(key) {
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            None | Some(Value::Null) if !required => None,
+            None => {
+                problems.push(FieldProblem::new(key, "is missing"));
+                None
+            }
+            Some(_) => {
+                problems.push(FieldProblem::new(key, "must be a non-empty string"));
+                None
+            }
+        }
+    };
+    let at_text = text_of("at", true, &mut problems);
+    let contact = text_of("contact", true, &mut problems);
+    let kind = text_of("type", true, &mut problems);
+    let message = text_of("message", false, &mut problems);
+    let tag = text_of("tag", false, &mut problems);
+    let list = text_of("list", false, &mut problems);
+    let at = at_text.and_then(|t| match DateTime::parse_from_rfc3339(&t) {
+        Ok(at) => Some(at.with_timezone(&Utc)),
+        Err(_) => {
+            problems.push(FieldProblem::new(
+                "at",
+                format!("is '{t}', not an RFC 3339 time such as 2026-12-30T08:00:00Z"),
+            ));
+            None
+        }
+    });
+    let mut data = match object.remove("data") {
+        Some(Value::Object(m)) => m,
+        None | Some(Value::Null) => Map::new(),
+        Some(_) => {
+            problems.push(FieldProblem::new("data", "must be an object"));
+            Map::new()
+        }
+    };
+    data.extend(object);
+    match (at, contact, kind) {
+        (Some(at), Some(contact), Some(kind)) if problems.is_empty() => {
+            let event = Event {
+                at,
+                contact,
+                kind,
+                message,
+                tag,
+                list,
+                data,
+            };
+            event.check().map(|()| event)
+        }
+        _ => Err(problems),
+    }
 }
 
 #[cfg(test)]

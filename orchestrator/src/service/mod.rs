@@ -3,7 +3,8 @@
 //! for every read and write and the pure `flows` core for every decision.
 //!
 //! - [`flows`]: storing flow versions, activating (which admits segment audiences), pausing,
-//!   and entry secrets.
+//!   and entry secrets; what the editor reads and keeps: validation, drafts, versions, who is
+//!   at a node, how many journeys took each edge.
 //! - [`campaigns`]: runs of segment entries: planning the due ones, admitting them wave by
 //!   wave, the next runs of a schedule.
 //! - [`journeys`]: starting a journey at a webhook entry, and recording an event.
@@ -21,6 +22,9 @@
 //! - [`accounts`]: users, the first owner, logging in and out, sessions; [`keys`]: API keys;
 //!   [`credentials`]: password hashes, random tokens and their digests; [`attempts`]: failed
 //!   logins remembered in memory, to slow down guessing.
+//! - [`simulate`]: a flow simulated for given contacts and events (`cairn simulate`,
+//!   `POST /api/simulate`), their inputs read and checked alike.
+//! - [`preview`]: a message rendered for a contact, as a send would render it.
 //!
 //! Errors are [`Error`]: what the caller got wrong (not found, conflict, a field), or what
 //! failed underneath, with its cause. `http::error` is the one place they become responses.
@@ -37,10 +41,12 @@ pub mod import;
 pub mod imports;
 pub mod journeys;
 pub mod keys;
+pub mod preview;
 pub mod records;
 pub mod refusal;
 pub mod segments;
 pub mod set_aside;
+pub mod simulate;
 pub mod tracking;
 
 use std::sync::Arc;

@@ -3,9 +3,11 @@
 //!
 //! Invariants: the `tokens_here` count of a node is the number of journeys there that have not
 //! ended (running or set aside), and the `journal_counts` of a node and action the number of
-//! such journal lines; each moves in the transaction that moves what it counts. Counter rows
+//! such journal lines; the `journal_counts` of a node and `edge:<label>` count the lines that
+//! say a journey took the node's edge with that label ([`flows::Action::edge`]); each moves in the transaction that moves what it counts. Counter rows
 //! are spread over [`COUNT_SHARDS`] shards per key (see there for the deadlock rule).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use sea_orm::ConnectionTrait;
@@ -53,10 +55,19 @@ pub async fn count_here(c: &impl ConnectionTrait, deltas: BTreeMap<(i64, String)
     Ok(())
 }
 
+/// The `journal_counts` action under which the journeys that took a node's edge labelled
+/// `label` are counted.
+pub fn edge_key(label: &str) -> String {
+    format!("{EDGE_PREFIX}{label}")
+}
+
+/// What starts an edge's key; no action name has a `:`.
+const EDGE_PREFIX: &str = "edge:";
+
 /// Adds `(flow, node, action) → lines` to the journal counts, keys in order as above.
 pub(super) async fn count_journal(
     c: &impl ConnectionTrait,
-    deltas: BTreeMap<(i64, String, &'static str), i64>,
+    deltas: BTreeMap<(i64, String, Cow<'static, str>), i64>,
 ) -> Result<()> {
     let shard = count_shard();
     let rows = deltas
@@ -81,6 +92,9 @@ pub struct NodeStats {
     pub actions: BTreeMap<String, i64>,
     /// Journeys at this node now (waiting, or about to run).
     pub here: i64,
+    /// Journeys that left this node by each labelled edge (`event`, `timeout`, `yes`, an arm).
+    #[serde(skip)]
+    pub edges: BTreeMap<String, i64>,
 }
 
 /// The counts of `flow_id` by node, nodes with nothing counted left out.
@@ -93,10 +107,12 @@ pub async fn stats(c: &impl ConnectionTrait, flow_id: i64) -> Result<BTreeMap<St
     )
     .await?;
     for r in rows {
-        out.entry(col(&r, 0)?)
-            .or_default()
-            .actions
-            .insert(col(&r, 1)?, col(&r, 2)?);
+        let stats = out.entry(col(&r, 0)?).or_default();
+        let action: String = col(&r, 1)?;
+        match action.strip_prefix(EDGE_PREFIX) {
+            Some(label) => stats.edges.insert(label.to_string(), col(&r, 2)?),
+            None => stats.actions.insert(action, col(&r, 2)?),
+        };
     }
     let rows = all(
         c,

@@ -225,3 +225,59 @@ pub async fn active(c: &impl ConnectionTrait) -> Result<Vec<(i64, i64)>> {
     .await?;
     rows.iter().map(|r| Ok((col(r, 0)?, col(r, 1)?))).collect()
 }
+
+/// One stored version as the version list shows it.
+#[derive(Debug, Clone)]
+pub struct VersionRow {
+    pub version: i64,
+    pub definition: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Every version of a flow, newest first.
+pub async fn versions(c: &impl ConnectionTrait, id: i64) -> Result<Vec<VersionRow>> {
+    all(
+        c,
+        "SELECT version, definition, created_at FROM flow_versions WHERE flow_id = $1 ORDER BY version DESC",
+        vec![id.into()],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(VersionRow {
+            version: col(r, 0)?,
+            definition: col(r, 1)?,
+            created_at: from_ms(col(r, 2)?),
+        })
+    })
+    .collect()
+}
+
+/// A flow's draft: the document as saved, and when.
+pub async fn draft(c: &impl ConnectionTrait, id: i64) -> Result<Option<(String, DateTime<Utc>)>> {
+    let r = one(
+        c,
+        "SELECT document, saved_at FROM flow_drafts WHERE flow_id = $1",
+        vec![id.into()],
+    )
+    .await?;
+    r.as_ref().map(|r| Ok((col(r, 0)?, from_ms(col(r, 1)?)))).transpose()
+}
+
+/// Saves the flow's draft, replacing the one before.
+pub async fn save_draft(c: &impl ConnectionTrait, id: i64, document: &str, now: DateTime<Utc>) -> Result<()> {
+    exec(
+        c,
+        "INSERT INTO flow_drafts (flow_id, document, saved_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (flow_id) DO UPDATE SET document = excluded.document, saved_at = excluded.saved_at",
+        vec![id.into(), document.into(), ms(now).into()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Deletes the flow's draft, if it has one.
+pub async fn delete_draft(c: &impl ConnectionTrait, id: i64) -> Result<()> {
+    exec(c, "DELETE FROM flow_drafts WHERE flow_id = $1", vec![id.into()]).await?;
+    Ok(())
+}

@@ -7,6 +7,7 @@
 //! each adds to the `journal_counts` of its nodes in the same transaction
 //! ([`crate::store::counts`]).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -31,16 +32,22 @@ pub struct JournalRow {
 /// Journal rows serialised for writing, with the per-node counts they add (built before the
 /// transaction, as [`SavedTokens`](super::tokens::SavedTokens) are).
 pub struct JournalLines {
-    counts: BTreeMap<(i64, String, &'static str), i64>,
+    counts: BTreeMap<(i64, String, Cow<'static, str>), i64>,
     rows: Vec<Vec<sea_orm::Value>>,
 }
 
 impl JournalLines {
     pub fn of(rows: Vec<JournalRow>) -> Self {
-        let mut counts: BTreeMap<(i64, String, &'static str), i64> = BTreeMap::new();
+        let mut counts: BTreeMap<(i64, String, Cow<'static, str>), i64> = BTreeMap::new();
         for r in &rows {
             for e in &r.entries {
-                *counts.entry((r.flow_id, e.node.clone(), e.action.name())).or_default() += 1;
+                *counts
+                    .entry((r.flow_id, e.node.clone(), Cow::Borrowed(e.action.name())))
+                    .or_default() += 1;
+                if let Some(label) = e.action.edge() {
+                    let key = Cow::Owned(super::counts::edge_key(label));
+                    *counts.entry((r.flow_id, e.node.clone(), key)).or_default() += 1;
+                }
             }
         }
         let rows = rows

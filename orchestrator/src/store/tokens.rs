@@ -667,3 +667,40 @@ pub async fn paused_for_contact(c: &impl ConnectionTrait, contact_id: i64) -> Re
     .await?;
     rows.iter().map(|r| Ok((col(r, 0)?, col(r, 1)?))).collect()
 }
+
+/// A journey waiting at a node, as "who is here" lists it.
+#[derive(Debug, Clone)]
+pub struct AtNode {
+    pub contact: String,
+    pub email: Option<String>,
+    /// Its last step, which brought it here (or deferred it here again).
+    pub since: DateTime<Utc>,
+    pub version: i64,
+}
+
+/// A page of the running journeys of `flow` at `node`, oldest journey first (through the
+/// partial index `tokens_at_node`, so a page costs its rows, not the flow's journeys).
+pub async fn at_node(
+    c: &impl ConnectionTrait,
+    (flow, node): (i64, &str),
+    limit: u64,
+    offset: u64,
+) -> Result<Vec<AtNode>> {
+    let rows = all(
+        c,
+        "SELECT c.external_id, c.email, t.updated_at, t.version FROM tokens t JOIN contacts c ON c.id = t.contact_id \
+         WHERE t.flow_id = $1 AND t.node = $2 AND t.finished = 0 ORDER BY t.id LIMIT $3 OFFSET $4",
+        vec![flow.into(), node.into(), (limit as i64).into(), (offset as i64).into()],
+    )
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(AtNode {
+                contact: col(r, 0)?,
+                email: col(r, 1)?,
+                since: crate::db::from_ms(col(r, 2)?),
+                version: col(r, 3)?,
+            })
+        })
+        .collect()
+}

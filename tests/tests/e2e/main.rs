@@ -3,12 +3,14 @@
 //! related records, message history in branches, delivery through real providers, contact
 //! imports and exports, the send policy, the limits at the door, the template journeys,
 //! provider timeouts, the Redis queues, campaigns, campaigns admitting in the service whom
-//! `cairn simulate` admits, and the web app served by the binary.
+//! `cairn simulate` admits, what the journey editor asks of the service, and the web app served
+//! by the binary.
 
 mod accounts;
 mod campaigns;
 mod contacts;
 mod delivery;
+mod editor;
 mod facts;
 mod history;
 mod imports;

@@ -269,6 +269,7 @@ async fn the_service_refuses_to_start_with_a_policy_missing_a_calendar_an_active
         listen: "127.0.0.1:0".parse().unwrap(),
         database_url: backend.url.clone(),
         policy: flows::Policy::default(),
+        policy_source: None,
         background: false,
         providers: ProviderConfig::default(),
         public_url: None,

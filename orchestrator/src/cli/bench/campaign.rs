@@ -81,6 +81,7 @@ pub async fn run(contacts: u64, delivery: DeliveryMode, dir: &std::path::Path) -
         listen: "127.0.0.1:0".parse()?,
         database_url: url,
         policy: flows::Policy::default(),
+        policy_source: None,
         background: true,
         providers: workers::providers::ProviderConfig::default(),
         public_url: None,

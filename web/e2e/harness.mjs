@@ -98,5 +98,5 @@ export async function logIn(page, url) {
   await page.getByLabel("Email").fill(OWNER.email);
   await page.getByLabel("Password").fill(OWNER.password);
   await page.getByRole("button", { name: "Log in" }).click();
-  await page.getByRole("heading", { name: "Journeys" }).waitFor();
+  await page.getByRole("heading", { name: "Journeys", exact: true }).waitFor();
 }

@@ -196,6 +196,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/flows/validate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Checks a flow document as `POST /api/flows` does, without storing it: every problem at once. */
+        post: operations["validate_flow"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/flows/{id}": {
         parameters: {
             query?: never;
@@ -233,6 +250,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/flows/{id}/draft": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The flow's draft: the document being edited, as last saved. */
+        get: operations["get_draft"];
+        /**
+         * Saves the flow's draft, replacing the one before. Any JSON object: work in progress need
+         *     not compile. Publishing (`PUT /api/flows/{id}`) deletes it.
+         */
+        put: operations["put_draft"];
+        post?: never;
+        /** Deletes the flow's draft (no error when it has none). */
+        delete: operations["delete_draft"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/flows/{id}/entries": {
         parameters: {
             query?: never;
@@ -243,6 +282,26 @@ export interface paths {
         get?: never;
         put?: never;
         post: operations["enter"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/flows/{id}/nodes/{node}/contacts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Who waits at a node now: the contacts whose journey in this flow is there, oldest journey
+         *     first, and how many in all.
+         */
+        get: operations["node_contacts"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -334,6 +393,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/flows/{id}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every version of the flow, newest first. */
+        get: operations["list_versions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/flows/{id}/versions/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One version's definition, as re-importable JSON. */
+        get: operations["get_version"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/imports": {
         parameters: {
             query?: never;
@@ -361,6 +454,38 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_keys"];
+        put?: never;
+        post: operations["create_key"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/keys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete: operations["revoke_key"];
         options?: never;
         head?: never;
         patch?: never;
@@ -398,6 +523,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The send policy in force, in the `--policy` file's format, and where it came from
+         *     (`source`: the file's path, or `default`).
+         */
+        get: operations["get_policy"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What each channel sends through; no credentials. */
+        get: operations["list_providers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/record-types": {
         parameters: {
             query?: never;
@@ -424,6 +586,26 @@ export interface paths {
         get?: never;
         put: operations["define_record_type"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/render": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Renders a message for a contact as a send would: the contact's fields, tags, lists and
+         *     related records, escaped as the part asks (HTML in `html`).
+         */
+        post: operations["render_message"];
         delete?: never;
         options?: never;
         head?: never;
@@ -510,6 +692,22 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_session"];
+        put?: never;
+        post: operations["login"];
+        delete: operations["logout"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/set-aside": {
         parameters: {
             query?: never;
@@ -564,6 +762,42 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/setup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["setup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/simulate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * What the flow would do for these contacts and events, on a virtual clock, under the
+         *     service's send policy: the journal `cairn simulate` would print.
+         */
+        post: operations["simulate_flow"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tags": {
         parameters: {
             query?: never;
@@ -591,6 +825,55 @@ export interface paths {
         put: operations["define_tag"];
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/templates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The example journeys, to start a flow from. */
+        get: operations["list_templates"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_users"];
+        put?: never;
+        post: operations["create_user"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete: operations["delete_user"];
         options?: never;
         head?: never;
         patch?: never;
@@ -648,6 +931,32 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description An API key as the API lists it: never its token or hash. */
+        ApiKey: {
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: int64
+             * @description The user who created it; null when it was created with the API token or while the API
+             *     was open.
+             */
+            created_by?: number | null;
+            /** Format: int64 */
+            id: number;
+            /** Format: date-time */
+            last_used_at?: string | null;
+            name: string;
+            /** @description The token's first 8 characters, to tell keys apart. */
+            prefix: string;
+            /** Format: date-time */
+            revoked_at?: string | null;
+        };
+        /** @description A page of who waits at a node, and how many in all. */
+        AtNode: {
+            contacts: components["schemas"]["Waiting"][];
+            /** Format: int64 */
+            total: number;
+        };
         /** @description A contact as an entry carries it: `id` plus what is known; any other key becomes a field. */
         ContactBody: {
             /** @description ISO 3166 alpha-2 code. */
@@ -723,6 +1032,12 @@ export interface components {
              */
             updated: number;
         };
+        /** @description `POST /api/session` and `POST /api/setup`. */
+        CredentialsBody: {
+            email: string;
+            /** @description At least 10 characters when an account is made. */
+            password: string;
+        };
         /** @description One located problem: the node and field of a flow, or the field of a request body. */
         DetailBody: {
             column?: number | null;
@@ -730,6 +1045,26 @@ export interface components {
             line?: number | null;
             message: string;
             node?: string | null;
+        };
+        /** @description `GET /api/flows/{id}/draft`. */
+        DraftBody: {
+            /** @description The document as saved. */
+            definition: Record<string, never>;
+            /** Format: date-time */
+            saved_at: string;
+        };
+        /** @description `PUT /api/flows/{id}/draft`. */
+        DraftSaved: {
+            /** Format: date-time */
+            saved_at: string;
+        };
+        /** @description How many journeys took one edge. */
+        EdgeCount: {
+            /** Format: int64 */
+            count: number;
+            from: string;
+            to: string;
+            when?: string | null;
         };
         /** @description The journey an entry started, or the one its key started before. */
         EntryAccepted: {
@@ -755,7 +1090,8 @@ export interface components {
         ErrorInner: {
             /**
              * @description `invalid_flow`, `invalid_request`, `malformed_json`, `not_found`, `conflict`,
-             *     `unauthorized`, `payload_too_large`, `method_not_allowed`, `internal`, …
+             *     `unauthorized`, `forbidden`, `too_many_requests`, `payload_too_large`,
+             *     `method_not_allowed`, `internal`, …
              */
             code: string;
             details: components["schemas"]["DetailBody"][];
@@ -840,6 +1176,10 @@ export interface components {
              */
             updated_at: string;
         };
+        /** @description `POST /api/keys`. */
+        KeyBody: {
+            name: string;
+        };
         /**
          * @description What was set aside.
          * @enum {string}
@@ -862,6 +1202,22 @@ export interface components {
             list: string;
             /** Format: int64 */
             members: number;
+        };
+        /** @description A login's answer (the session itself is the `cairn_session` cookie). */
+        LoginAnswer: {
+            csrf: string;
+            user: components["schemas"]["SessionUser"];
+        };
+        /** @description An email's parts, as templates (`POST /api/render`) or rendered (its answer). */
+        MessageParts: {
+            html?: string | null;
+            subject?: string | null;
+            text?: string | null;
+        };
+        /** @description A key just made: its listing and its token, which is shown this once. */
+        NewApiKey: components["schemas"]["ApiKey"] & {
+            /** @description `cairn_` and 32 random bytes (base64url): keep it, it is not shown again. */
+            token: string;
         };
         /** @description How many contacts match and the first of them, each with the facts the condition read. */
         Preview: {
@@ -906,6 +1262,19 @@ export interface components {
             last: string;
             /** @description What the run does, in words. */
             says: string;
+        };
+        /** @description What one channel sends through. */
+        Provider: {
+            /** @description `email`, `sms`, `push` or `webhook`. */
+            channel: string;
+            /** @description Whether a provider of the operator's is configured (else messages stay in the outbox). */
+            configured: boolean;
+            /** @description Where it sends: scheme, host and port, never credentials or paths. */
+            endpoint?: string | null;
+            /** @description The sender of emails whose node sets none. */
+            from?: string | null;
+            /** @description `smtp`, `http` or `outbox` (the built-in provider, which keeps messages in the outbox). */
+            provider: string;
         };
         /** @description `PUT /api/record-types/{type}`. */
         RecordTypeBody: {
@@ -953,6 +1322,17 @@ export interface components {
         Removed: {
             removed: boolean;
         };
+        /** @description `POST /api/render`. */
+        RenderBody: {
+            /** @description A stored contact's id, or a contact object as `POST /api/simulate` takes. */
+            contact: Record<string, never>;
+            message: components["schemas"]["MessageParts"];
+        };
+        /**
+         * @description A user's role: owners may add and remove users.
+         * @enum {string}
+         */
+        Role: "owner" | "member";
         /** @description A `flow_runs` row. */
         RunRow: {
             /**
@@ -1045,6 +1425,27 @@ export interface components {
             /** @description Unique; not a number (numbers name segments by id). */
             name: string;
         };
+        /** @description `GET /api/session`: who is logged in, and what the web app should offer. */
+        SessionState: {
+            /**
+             * @description The token a write made with the session cookie carries in `X-CSRF-Token`; null without
+             *     a live session.
+             */
+            csrf?: string | null;
+            /** @description The API answers without a login (listening on loopback, no API token, no user). */
+            open: boolean;
+            /** @description No user exists yet: the first-run page (`POST /api/setup`) is offered. */
+            setup: boolean;
+            user?: components["schemas"]["SessionUser"] | null;
+        };
+        /** @description A user as a session shows them. */
+        SessionUser: {
+            email: string;
+            /** Format: int64 */
+            id: number;
+            /** @description `owner` or `member`. */
+            role: string;
+        };
         /** @description One set-aside item, as the API lists it. */
         SetAside: {
             /** @description When it was set aside (RFC 3339). */
@@ -1064,6 +1465,40 @@ export interface components {
              */
             ref: number;
         };
+        /** @description `POST /api/simulate`. */
+        SimulateBody: {
+            /**
+             * @description Contacts as `cairn simulate` reads them: `id`, `email`, `phone`, `timezone`, `country`,
+             *     `tags`, `lists`; any other key is a field. At most 1 000.
+             */
+            contacts: Record<string, never>[];
+            /** @description Events: `{"at", "contact", "type", "message"?, "tag"?, "list"?, "data"?}`. At most 10 000. */
+            events?: Record<string, never>[];
+            /** @description A cairn.flow/v1 document. */
+            flow: Record<string, never>;
+            /** @description How long to simulate, e.g. `14d` (default: until every journey ends, at most `90d`). */
+            for?: string | null;
+            /** @description Segments by name, `{"<name>": <condition>}`; saved segments fill in the names not given. */
+            segments?: Record<string, never> | null;
+            /**
+             * Format: date-time
+             * @description The simulated start, RFC 3339 (default: now).
+             */
+            start?: string | null;
+        };
+        /** @description What a simulation did. */
+        Simulation: {
+            /** @description The journal lines, as `cairn simulate` prints them. */
+            journal: Record<string, never>[];
+            /** @description Per contact id, the nodes its journal lines name, in order. */
+            paths: {
+                [key: string]: string[];
+            };
+            /** Format: date-time */
+            start: string;
+            /** Format: date-time */
+            until: string;
+        };
         /**
          * @description What added a tag or a list membership: its kind (`api`, `flow`, `link`, `form`, `import`,
          *     `user`) and what it names, if anything (a flow id, a form's name…).
@@ -1078,6 +1513,15 @@ export interface components {
             kind?: string | null;
             /** @description What it names: a form, a link, an import… */
             ref?: string | null;
+        };
+        /** @description `GET /api/flows/{id}/stats`. */
+        StatsBody: {
+            /** @description Per labelled edge of the newest version, how many journeys took it. */
+            edges: components["schemas"]["EdgeCount"][];
+            /** Format: int64 */
+            flow: number;
+            /** @description Per node id: journal lines by action (`actions`) and journeys there now (`here`). */
+            nodes: Record<string, never>;
         };
         /** @description One stored record of a contact, as the API shows it. */
         StoredRecord: {
@@ -1145,6 +1589,70 @@ export interface components {
              * @description Contacts that ever had it.
              */
             total: number;
+        };
+        /** @description An example journey. */
+        Template: {
+            /** @description The cairn.flow/v1 document. */
+            definition: Record<string, never>;
+            description?: string | null;
+            /** @description Its name (`welcome`). */
+            name: string;
+            /** @description The flow's own name. */
+            title: string;
+        };
+        /** @description A user as the API shows it: never the password hash. */
+        User: {
+            /** Format: date-time */
+            created_at: string;
+            email: string;
+            /** Format: int64 */
+            id: number;
+            /** Format: date-time */
+            last_login_at?: string | null;
+            /** @description `owner` (may add and remove users) or `member`. */
+            role: string;
+        };
+        /** @description `POST /api/users`. */
+        UserBody: {
+            email: string;
+            password: string;
+            role: components["schemas"]["Role"];
+        };
+        /** @description `POST /api/flows/validate`. */
+        Validation: {
+            /** @description Every problem, each with its node and field where it has them. */
+            problems: components["schemas"]["DetailBody"][];
+            /** @description Whether `POST /api/flows` would store it. */
+            valid: boolean;
+        };
+        /** @description One version as the version list shows it. */
+        VersionSummary: {
+            /** @description The version new entries use: the flow is active and this is its active version. */
+            active: boolean;
+            /** Format: date-time */
+            created_at: string;
+            /** @description The flow's name in this version. */
+            name: string;
+            /** @description How many nodes this version has. */
+            nodes: number;
+            /** Format: int64 */
+            version: number;
+        };
+        /** @description A journey waiting at a node now. */
+        Waiting: {
+            email?: string | null;
+            /** @description The contact's id. */
+            id: string;
+            /**
+             * Format: date-time
+             * @description Its last step, which brought it here.
+             */
+            since: string;
+            /**
+             * Format: int64
+             * @description The flow version it runs on.
+             */
+            version: number;
         };
     };
     responses: never;
@@ -1929,6 +2437,58 @@ export interface operations {
             };
         };
     };
+    validate_flow: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Any JSON value, usually a cairn.flow/v1 document being edited */
+        requestBody: {
+            content: {
+                "application/json": unknown;
+            };
+        };
+        responses: {
+            /** @description Valid or not, with every problem located */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Validation"];
+                };
+            };
+            /** @description Malformed JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body over 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description JSON over the body limits */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     get_flow: {
         parameters: {
             query?: never;
@@ -2059,6 +2619,125 @@ export interface operations {
             };
         };
     };
+    get_draft: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DraftBody"];
+                };
+            };
+            /** @description No such flow, or it has no draft */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_draft: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        /** @description Any JSON object, usually a cairn.flow/v1 document being edited */
+        requestBody: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DraftSaved"];
+                };
+            };
+            /** @description Malformed JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body over 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not a JSON object, or over the body limits */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_draft: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No draft now */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     enter: {
         parameters: {
             query?: never;
@@ -2121,6 +2800,50 @@ export interface operations {
             };
             /** @description Body over 1 MiB */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    node_contacts: {
+        parameters: {
+            query?: {
+                /** @description At most this many (1 to 1 000, default 50) */
+                limit?: number;
+                /** @description Skip this many (default 0) */
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                id: number;
+                node: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AtNode"];
+                };
+            };
+            /** @description No such flow, or no such node in any of its versions */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2318,13 +3041,73 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Per node: journal actions and journeys here now */
+            /** @description Per node: journal actions and journeys here now; per labelled edge: journeys that took it */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["StatsBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_versions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionSummary"][];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_version: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The version's definition */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
                 };
             };
             404: {
@@ -2461,6 +3244,147 @@ export interface operations {
             };
         };
     };
+    list_keys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every API key, revoked ones included, oldest first (never their tokens) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKey"][];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["KeyBody"];
+            };
+        };
+        responses: {
+            /** @description Made: `token` is shown this once; send it as Authorization: Bearer <token> */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NewApiKey"];
+                };
+            };
+            /** @description Malformed JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Made with the session cookie without its X-CSRF-Token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body over 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A bad name */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    revoke_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked: the key no longer authenticates and stays listed with its revoked_at */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Made with the session cookie without its X-CSRF-Token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_lists: {
         parameters: {
             query?: never;
@@ -2509,6 +3433,45 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_policy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The policy document plus `source` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+        };
+    };
+    list_providers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Provider"][];
                 };
             };
         };
@@ -2585,6 +3548,65 @@ export interface operations {
                 };
             };
             /** @description Not a name, or not a field type (named) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    render_message: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RenderBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageParts"];
+                };
+            };
+            /** @description Malformed JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No contact with that id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body over 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A template that does not parse or render, named by its field (`message.subject`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2926,6 +3948,126 @@ export interface operations {
             };
         };
     };
+    get_session: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The logged-in user and their CSRF token (both null without a live session cookie), whether the first-run set-up is offered and whether the API is open */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionState"];
+                };
+            };
+        };
+    };
+    login: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CredentialsBody"];
+            };
+        };
+        responses: {
+            /** @description Logged in: the session is the cookie `cairn_session` (HttpOnly, SameSite=Strict, 14 days from its last use, 30 at most) */
+            200: {
+                headers: {
+                    /** @description cairn_session=…; HttpOnly; SameSite=Strict; Path=/; Max-Age=1209600 */
+                    "set-cookie"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoginAnswer"];
+                };
+            };
+            /** @description Malformed JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Wrong e-mail address or password */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body over 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A missing or mistyped field, named */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed logins for this address (5) or from this client (20) within 15 minutes */
+            429: {
+                headers: {
+                    /** @description Seconds until a login may be tried again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    logout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Logged out: the session is deleted and the cookie cleared */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A live session cookie without its X-CSRF-Token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_set_aside: {
         parameters: {
             query?: {
@@ -3018,6 +4160,125 @@ export interface operations {
             };
         };
     };
+    setup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CredentialsBody"];
+            };
+        };
+        responses: {
+            /** @description The first owner is created and logged in (cookie as for a login) */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoginAnswer"];
+                };
+            };
+            /** @description Malformed JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description CAIRN_API_TOKEN is set and was not given */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A user exists already */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body over 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not an e-mail address, or a password under 10 characters */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    simulate_flow: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SimulateBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Simulation"];
+                };
+            };
+            /** @description Malformed JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body over 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The flow's problems, or the contact, event or segment at fault (`contacts[3].timezone`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_tags: {
         parameters: {
             query?: never;
@@ -3090,6 +4351,184 @@ export interface operations {
                 };
             };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_templates: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Template"][];
+                };
+            };
+        };
+    };
+    list_users: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every user, oldest first (no password hashes) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["User"][];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UserBody"];
+            };
+        };
+        responses: {
+            /** @description Added */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["User"];
+                };
+            };
+            /** @description Malformed JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not an owner (owners and the API token may add users), or made with the session cookie without its X-CSRF-Token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The e-mail address has an account */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body over 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not an e-mail address, a password under 10 characters or an unknown role, each named by its field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed, with their sessions */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not an owner, or made with the session cookie without its X-CSRF-Token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The last owner */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

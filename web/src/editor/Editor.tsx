@@ -424,6 +424,7 @@ function Editor({ id }: { id: string }) {
             onPaneClick={() => setSelected(new Set())}
             deleteKeyCode={["Delete", "Backspace"]}
             fitView
+            fitViewOptions={{ maxZoom: 1 }}
             minZoom={0.1}
             proOptions={{ hideAttribution: true }}
           >

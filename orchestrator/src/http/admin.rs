@@ -23,13 +23,21 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(super::web::index_page))
 }
 
-#[utoipa::path(get, path = "/api/outbox", tag = "messages", params(("limit" = Option<u64>, Query, minimum = 1, maximum = 100000, description = "1 to 100000; 100 when absent")), responses((status = 200, description = "Messages, newest first; emails not failed show their tracking pixel and links", body = Vec<serde_json::Value>), (status = 422, description = "limit out of range", body = ErrorBody)))]
+/// `GET /api/outbox`'s query.
+#[derive(Debug, serde::Deserialize)]
+pub struct OutboxQuery {
+    limit: Option<u64>,
+    contact: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/outbox", tag = "messages", params(("limit" = Option<u64>, Query, minimum = 1, maximum = 100000, description = "1 to 100000; 100 when absent"), ("contact" = Option<String>, Query, description = "Only this contact's messages (their external id)")), responses((status = 200, description = "Messages, newest first; emails not failed show their tracking pixel and links", body = Vec<serde_json::Value>), (status = 422, description = "limit out of range", body = ErrorBody)))]
 pub async fn outbox(
     State(state): State<AppState>,
-    query: Result<Query<Limit>, QueryRejection>,
+    query: Result<Query<OutboxQuery>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
-    let limit = body::limit(query)?;
-    let mut messages = crate::store::outbox::messages(&state.services.db, limit).await?;
+    let Query(q) = query.map_err(|_| super::error::ApiError::field("limit", "must be a whole number"))?;
+    let limit = body::bounded_limit(q.limit, 100, 100_000)?;
+    let mut messages = crate::store::outbox::messages(&state.services.db, limit, q.contact.as_deref()).await?;
     state.tracker.instrument_listed(&mut messages);
     Ok(Json(Value::Array(messages)))
 }

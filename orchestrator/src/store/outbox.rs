@@ -455,17 +455,27 @@ pub async fn set_messages_status(
 
 /// Messages, newest first: by `created_at` on PostgreSQL, by rowid (the order they were
 /// written in, one writer at a time) on SQLite, which has no index on `created_at` (migration 9).
-pub async fn messages(c: &impl ConnectionTrait, limit: u64) -> Result<Vec<serde_json::Value>> {
-    let order = if is_postgres(c) {
+pub async fn messages(c: &impl ConnectionTrait, limit: u64, contact: Option<&str>) -> Result<Vec<serde_json::Value>> {
+    let order = if is_postgres(c) || contact.is_some() {
         "m.created_at DESC, m.id DESC"
     } else {
         "m.rowid DESC"
     };
+    // One contact's messages come from `messages_contact_created`.
+    let only = if contact.is_some() {
+        "WHERE c.external_id = $2"
+    } else {
+        ""
+    };
     let sql = format!(
         "SELECT m.id, c.external_id, m.flow_id, m.node, m.channel, m.recipient, m.content, m.status, m.provider, m.created_at \
-         FROM messages m JOIN contacts c ON c.id = m.contact_id ORDER BY {order} LIMIT $1"
+         FROM messages m JOIN contacts c ON c.id = m.contact_id {only} ORDER BY {order} LIMIT $1"
     );
-    let rows = all(c, &sql, vec![(limit as i64).into()]).await?;
+    let mut values = vec![(limit as i64).into()];
+    if let Some(id) = contact {
+        values.push(id.into());
+    }
+    let rows = all(c, &sql, values).await?;
     rows.iter()
         .map(|r| {
             let content: serde_json::Value = serde_json::from_str(&col::<String>(r, 6)?).unwrap_or_default();

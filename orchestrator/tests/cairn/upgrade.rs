@@ -190,7 +190,7 @@ async fn tags_lists_and_messages_read_the_same_after_sqlite_drops_their_extra_bt
         .unwrap()
         .unwrap();
     assert_eq!(orchestrator::db::col::<i64>(&times, 0).unwrap(), 3);
-    let listed: Vec<String> = outbox::messages(&db, 10)
+    let listed: Vec<String> = outbox::messages(&db, 10, None)
         .await
         .unwrap()
         .iter()

@@ -545,3 +545,26 @@ async fn erasing_a_contact_leaves_no_personal_data_in_any_table() {
         t.stop().await;
     }
 }
+
+/// A contact's page shows the messages they were sent, as rendered: the outbox by contact.
+#[tokio::test]
+async fn the_outbox_lists_one_contacts_messages_as_they_were_rendered() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let flow = t.activate_template("welcome").await;
+        for (id, name) in [("ann", "Ann"), ("bob", "Bob")] {
+            let entry = json!({"contact": {"id": id, "email": format!("{id}@example.com"), "first_name": name}});
+            let (status, body) = t.post(&format!("/api/flows/{flow}/entries"), &entry.to_string()).await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        }
+        t.settle().await;
+        let (status, body) = t.get("/api/outbox?contact=bob").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let messages = body.as_array().unwrap();
+        assert_eq!(messages.len(), 1, "{}: {body}", backend.name);
+        assert_eq!(messages[0]["contact"], "bob");
+        assert_eq!(messages[0]["content"]["subject"], "Hi Bob", "{}", backend.name);
+        let (_, none) = t.get("/api/outbox?contact=nobody").await;
+        assert_eq!(none, json!([]));
+    }
+}

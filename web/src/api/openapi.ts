@@ -3410,6 +3410,8 @@ export interface operations {
             query?: {
                 /** @description 1 to 100000; 100 when absent */
                 limit?: number;
+                /** @description Only this contact's messages (their external id) */
+                contact?: string;
             };
             header?: never;
             path?: never;

@@ -22,6 +22,8 @@ export function Contact({ id }: { id: string }) {
   const contact = useLoad(() => api.get<ContactView>(`/api/contacts/${encodeURIComponent(id)}`), [id]);
   const journal = useLoad(() => api.get<JournalLine[]>(`/api/contacts/${encodeURIComponent(id)}/journal`), [id]);
   const flows = useLoad(() => api.get<FlowRow[]>("/api/flows"), []);
+  const messages = useLoad(() => api.get<Message[]>(`/api/outbox?limit=500&contact=${encodeURIComponent(id)}`), [id]);
+  const byMessage = useMemo(() => new Map((messages.data ?? []).map((m) => [m.id, m])), [messages.data]);
   const [tag, setTag] = useState("");
   const [error, setError] = useState<unknown>(null);
   const flowName = useMemo(() => new Map((flows.data ?? []).map((f) => [String(f.id), f.name])), [flows.data]);
@@ -155,12 +157,32 @@ export function Contact({ id }: { id: string }) {
                   </>
                 ) : null}
                 {sentence(l)}
+                {typeof l.message === "string" && l.action === "sent" && byMessage.has(l.message) && <Rendered m={byMessage.get(l.message)!} />}
               </span>
             </li>
           ))}
         </ol>
       </section>
     </div>
+  );
+}
+
+interface Message {
+  id: string;
+  channel: string;
+  status: string;
+  content: { subject?: string | null; text?: string | null; html?: string | null; title?: string | null; body?: string | null };
+}
+
+/** What the message said, as it was rendered for this contact. */
+function Rendered({ m }: { m: Message }) {
+  const c = m.content ?? {};
+  const head = c.subject ?? c.title ?? null;
+  const body = c.text ?? c.body ?? (c.html ? c.html.replace(/<[^>]*>/g, " ").replace(/\s+/g, " ").trim() : null);
+  return (
+    <span className="rendered-line">
+      {head && <strong>“{head}”</strong>} {body && <span className="hint">{body.length > 140 ? `${body.slice(0, 140)}…` : body}</span>}
+    </span>
   );
 }
 

@@ -62,7 +62,9 @@ pub struct ServeArgs {
     /// sent again (with the same message id) once it has passed.
     #[arg(long, env = "CAIRN_DELIVERY_LEASE", default_value = "90s")]
     pub delivery_lease: Duration,
-    /// Require `Authorization: Bearer <token>` on /api/* (entries may be signed instead).
+    /// Accept `Authorization: Bearer <token>` on /api/*, beside logins and API keys; with it
+    /// set the API is never open to callers without credentials (entries may be signed
+    /// instead).
     #[arg(long, env = "CAIRN_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
     /// E-mail address of the first owner, created at start when the database has no user

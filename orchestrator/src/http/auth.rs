@@ -122,7 +122,7 @@ async fn identify(state: &AppState, method: &Method, path: &str, headers: &Heade
 }
 
 /// The routes anyone may call (see the module documentation).
-fn is_public(method: &Method, path: &str) -> bool {
+pub fn is_public(method: &Method, path: &str) -> bool {
     let entry = method == Method::POST && path.starts_with("/api/flows/") && path.ends_with("/entries");
     entry
         || matches!(

@@ -2,6 +2,8 @@
 //! `#[utoipa::path]` attributes on the handlers, and each body type is declared once, beside its
 //! handler (`Deserialize` for reading it, `ToSchema` for this document); the error body is
 //! `error`'s own. Bodies are read as raw JSON first, so mistakes are reported with line and column.
+//! Every `/api/*` operation that is not public ([`super::auth`]) names its two ways in: a bearer
+//! token (the API token or an API key) or the session cookie ([`Security`]).
 
 use utoipa::OpenApi;
 
@@ -17,6 +19,7 @@ use super::{accounts, admin, audience, contacts, editor, flows, imports, journey
 
 #[derive(OpenApi)]
 #[openapi(
+    modifiers(&Security),
     info(
         title = "Cairn",
         description = "Journey orchestration: flows, entries, events, contacts with their tags, lists and related records, saved segments and previews, journals, messages; for the journey editor: validation, drafts, versions, simulations, message previews, templates, settings; users, sessions and API keys. Outside open mode (no API token, no user, loopback), /api/* needs Authorization: Bearer <CAIRN_API_TOKEN or API key> or the cairn_session cookie; a write made with the cookie carries X-CSRF-Token (403 without it)."
@@ -158,3 +161,46 @@ use super::{accounts, admin, audience, contacts, editor, flows, imports, journey
     ))
 )]
 pub struct ApiDoc;
+
+/// Declares the bearer token and the session cookie, and names them on every operation that
+/// needs one (the public ones are [`super::auth::is_public`]'s, and everything outside `/api/`).
+pub struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use axum::http::Method;
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme,
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(super::auth::SESSION_COOKIE))),
+        );
+        let either = || {
+            vec![
+                SecurityRequirement::new("bearer", Vec::<String>::new()),
+                SecurityRequirement::new("session", Vec::<String>::new()),
+            ]
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                (Method::GET, &mut item.get),
+                (Method::PUT, &mut item.put),
+                (Method::POST, &mut item.post),
+                (Method::DELETE, &mut item.delete),
+                (Method::PATCH, &mut item.patch),
+                (Method::HEAD, &mut item.head),
+            ];
+            for (method, operation) in operations {
+                if let Some(operation) = operation
+                    && path.starts_with("/api/")
+                    && !super::auth::is_public(&method, path)
+                {
+                    operation.security = Some(either());
+                }
+            }
+        }
+    }
+}

@@ -142,8 +142,9 @@ pub struct Credentials {
     pub password: String,
 }
 
-/// The address normalised, and every problem of a new account's address and password.
-fn checked(given: &Credentials) -> Result<String> {
+/// The address normalised (when it is one), and every problem of a new account's address and
+/// password, as (field, message).
+fn problems(given: &Credentials) -> (Option<String>, Vec<(String, String)>) {
     let mut problems = Vec::new();
     let email = credentials::email(&given.email);
     if email.is_none() {
@@ -155,9 +156,14 @@ fn checked(given: &Credentials) -> Result<String> {
     if let Some(problem) = credentials::password_problem(&given.password) {
         problems.push(("password".to_string(), problem));
     }
-    match email {
-        Some(email) if problems.is_empty() => Ok(email),
-        _ => Err(Error::Fields(problems)),
+    (email, problems)
+}
+
+/// The address normalised, or every problem of the address and password.
+fn checked(given: &Credentials) -> Result<String> {
+    match problems(given) {
+        (Some(email), problems) if problems.is_empty() => Ok(email),
+        (_, problems) => Err(Error::Fields(problems)),
     }
 }
 
@@ -342,20 +348,12 @@ fn owners_only(by: &Caller) -> Result<()> {
 /// Adds a user (owners only): 409 when the address has an account.
 pub async fn add_user(s: &Services, by: &Caller, account: NewAccount) -> Result<User> {
     owners_only(by)?;
-    let email = checked(&account.credentials);
-    let role_ok = ROLES.contains(&account.role.as_str());
-    let email = match (email, role_ok) {
-        (Ok(email), true) => email,
-        (email, _) => {
-            let mut problems = match email {
-                Err(Error::Fields(p)) => p,
-                _ => Vec::new(),
-            };
-            if !role_ok {
-                problems.push(("role".into(), "must be 'owner' or 'member'".into()));
-            }
-            return Err(Error::Fields(problems));
-        }
+    let (email, mut problems) = problems(&account.credentials);
+    if !ROLES.contains(&account.role.as_str()) {
+        problems.push(("role".into(), "must be 'owner' or 'member'".into()));
+    }
+    let Some(email) = email.filter(|_| problems.is_empty()) else {
+        return Err(Error::Fields(problems));
     };
     let hash = credentials::hash(account.credentials.password)
         .await

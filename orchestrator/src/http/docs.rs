@@ -77,6 +77,7 @@ use super::{admin, audience, contacts, editor, flows, imports, journeys, records
         editor::render_message,
         editor::list_templates,
         editor::get_policy,
+        editor::put_policy,
         editor::list_providers,
         flows::flow_schema,
         admin::healthz,

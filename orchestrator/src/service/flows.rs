@@ -354,6 +354,8 @@ pub struct Waiting {
 /// A page of who waits at a node, and how many in all.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AtNode {
+    /// The node's count of journeys there (its `here` in the stats: journeys set aside there
+    /// count too, though they are not listed).
     pub total: i64,
     pub contacts: Vec<Waiting>,
 }

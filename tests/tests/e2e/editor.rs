@@ -512,9 +512,9 @@ async fn a_policy_put_through_the_api_is_checked_applied_at_once_and_kept_across
 #[tokio::test]
 async fn a_policy_from_a_file_is_not_replaced_through_the_api() {
     let backend = backends().await.remove(0);
-    let t = TestApp::spawn_configured(&backend, |c| c.policy_source = Some("/etc/cairn/policy.json".into())).await;
+    let t = TestApp::spawn_configured(&backend, |c| c.policy_source = Some("policy.json".into())).await;
     let (_, policy) = t.get("/api/policy").await;
-    assert_eq!(policy["source"], "/etc/cairn/policy.json");
+    assert_eq!(policy["source"], "policy.json");
     let (status, answer) = t.call("PUT", "/api/policy", Some("{}")).await;
     assert_eq!(status, StatusCode::CONFLICT, "{answer}");
     t.stop().await;

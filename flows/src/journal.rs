@@ -134,7 +134,7 @@ impl Action {
     /// `timeout` after a `wait_for_event`, `yes` or `no` after a `branch`, the arm after a
     /// `split`; `None` for a line that chooses no edge. Nodes with several ways on journal
     /// exactly one such line when a journey leaves them, so counting these lines counts each
-    /// labelled edge's journeys (the service's stats and the simulator's summaries alike).
+    /// labelled edge's journeys (the service's per-edge stats).
     pub fn edge(&self) -> Option<&str> {
         match self {
             Action::Event { .. } => Some("event"),

@@ -287,25 +287,35 @@ impl Policy {
     /// Reads a policy document (JSON), naming the field of any problem.
     pub fn from_json(text: &str) -> Result<Policy, String> {
         let policy: Policy = serde_json::from_str(text).map_err(|e| format!("policy: {e}"))?;
-        let names: BTreeSet<String> = policy.calendars.keys().cloned().collect();
-        let mut problems = Vec::new();
-        if let Some(country) = &policy.default_country
-            && !crate::geo::is_country(country)
-        {
-            problems.push(format!(
-                "policy: default_country: '{country}' is not a country with public holidays (ISO 3166 alpha-2, e.g. \"EE\")"
-            ));
-        }
-        for (channel, rules) in &policy.channels {
-            for (field, message) in rules.check(&format!("channels.{channel}"), Some(&names), false) {
-                problems.push(format!("policy: {field}: {message}"));
-            }
-        }
+        let problems = policy.problems();
         if problems.is_empty() {
             Ok(policy)
         } else {
-            Err(problems.join("\n"))
+            let lines: Vec<String> = problems
+                .iter()
+                .map(|(field, message)| format!("policy: {field}: {message}"))
+                .collect();
+            Err(lines.join("\n"))
         }
+    }
+
+    /// What is wrong with a policy that parsed, as (field, message): a default country without
+    /// public holidays, rules out of range, holidays naming a calendar it lacks.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let names: BTreeSet<String> = self.calendars.keys().cloned().collect();
+        let mut problems = Vec::new();
+        if let Some(country) = &self.default_country
+            && !crate::geo::is_country(country)
+        {
+            problems.push((
+                "default_country".to_string(),
+                format!("'{country}' is not a country with public holidays (ISO 3166 alpha-2, e.g. \"EE\")"),
+            ));
+        }
+        for (channel, rules) in &self.channels {
+            problems.extend(rules.check(&format!("channels.{channel}"), Some(&names), false));
+        }
+        problems
     }
 
     /// The country whose public holidays apply to `contact`: theirs (see

@@ -41,7 +41,9 @@ pub struct ServeConfig {
     pub database_url: String,
     /// The workspace send policy (default zone, channel rules, calendars).
     pub policy: Policy,
-    /// The policy's file, as `GET /api/policy` names it (`None`: the defaults).
+    /// The policy's file: `policy` is what it holds, and it is in force. `None`: `policy` is
+    /// the defaults, and a policy stored by `PUT /api/policy` is in force instead if there is
+    /// one.
     pub policy_source: Option<String>,
     /// Run the engine and delivery loops (off for API-only tests that drive them by hand).
     pub background: bool,
@@ -130,16 +132,14 @@ impl App {
         let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
         let tracker = Arc::new(crate::signing::Tracker::new(secret.as_bytes(), &public_url));
         let flows = Arc::new(FlowCache::default());
+        let policy = crate::service::policy::at_start(&db, config.policy.clone(), config.policy_source.clone()).await?;
         // A policy that lost a calendar an active flow uses would quietly open its closed days.
-        for (flow, version) in crate::store::flows::active(&db).await? {
-            if let Ok(compiled) = flows.get(&db, flow, version).await
-                && let Err(problems) = config.policy.check_flow(&compiled)
-            {
-                anyhow::bail!(
-                    "active flow '{}' (#{flow}) does not fit the send policy: {problems}",
-                    compiled.name()
-                );
-            }
+        if let Some(why) = crate::service::policy::misfits(&db, &flows, &policy.get())
+            .await?
+            .into_iter()
+            .next()
+        {
+            anyhow::bail!(why);
         }
         let wake = Arc::new(Notify::new());
         let delivery_wake = Arc::new(Notify::new());
@@ -167,13 +167,13 @@ impl App {
             db: db.clone(),
             clock: clock.clone(),
             flows: flows.clone(),
-            policy: Arc::new(config.policy.clone()),
+            policy: policy.clone(),
             wake: wake.clone(),
             delivery: delivery_wake.clone(),
             batch: 1000,
             handoff: handoff.clone(),
         };
-        let throttled = config.policy.channels.values().any(|r| r.throttle.is_some());
+        let throttled = policy.get().channels.values().any(|r| r.throttle.is_some());
         if throttled && !matches!(config.queues, QueueMode::Redis(_)) {
             tracing::warn!(
                 "throttles are kept in this process: without REDIS_URL, every process sending for \
@@ -216,10 +216,7 @@ impl App {
             api_token: config.api_token.as_deref().map(Arc::from),
             logins: Arc::default(),
             hosts: Arc::new(crate::http::guard::Hosts::new(&public_url, &config.allowed_hosts)),
-            settings: Arc::new(crate::http::editor::Settings::new(
-                config.policy_source.as_deref(),
-                &config.providers,
-            )),
+            settings: Arc::new(crate::http::editor::Settings::new(&config.providers)),
         };
         tokio::task::spawn_blocking(crate::service::credentials::prepare);
         if let Some(admin) = &config.admin {

@@ -11,7 +11,8 @@
 //! - [`runtime`]: the background loops (engine, delivery).
 //! - [`store`]: all SQL, by table family; [`db`]: connections and SQL helpers.
 //! - [`clock`]: injected time; [`signing`]: signed tokens (tracked links and pixels, entry
-//!   signatures), shared by `service` (verifying) and `runtime` (instrumenting messages).
+//!   signatures), shared by `service` (verifying) and `runtime` (instrumenting messages);
+//!   [`send_policy`]: the send policy in force, shared by `service` and `runtime`.
 
 pub mod app;
 pub mod cli;
@@ -19,6 +20,7 @@ pub mod clock;
 pub mod db;
 pub mod http;
 pub mod runtime;
+pub mod send_policy;
 pub mod service;
 pub mod signing;
 pub mod store;

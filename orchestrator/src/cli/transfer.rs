@@ -89,7 +89,7 @@ pub(crate) async fn services_for(database_url: &str) -> Result<Services, sea_orm
         db,
         clock: Arc::new(SystemClock),
         flows: Arc::default(),
-        policy: Arc::new(::flows::Policy::default()),
+        policy: crate::send_policy::SendPolicy::default_policy(),
         engine: Arc::new(Notify::new()),
         scheduler: Arc::new(Notify::new()),
         segments: crate::runtime::segments::Segments::default(),

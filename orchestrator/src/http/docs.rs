@@ -81,6 +81,7 @@ use super::{accounts, admin, audience, contacts, editor, flows, imports, journey
         editor::render_message,
         editor::list_templates,
         editor::get_policy,
+        editor::put_policy,
         editor::list_providers,
         flows::flow_schema,
         admin::healthz,

@@ -1,7 +1,8 @@
 //! What the journey editor asks besides the flows themselves: a flow simulated for given
 //! contacts and events (`/api/simulate`), a message previewed for a contact (`/api/render`),
-//! the example journeys (`/api/templates`), and the settings in force, read-only: the send
-//! policy (`/api/policy`) and what each channel sends through (`/api/providers`, no secrets).
+//! the example journeys (`/api/templates`), and the settings in force: the send policy
+//! (`/api/policy`, replaceable unless a file sets it) and what each channel sends through
+//! (`/api/providers`, read-only, no secrets).
 
 use std::collections::BTreeMap;
 
@@ -27,7 +28,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/simulate", post(simulate_flow))
         .route("/api/render", post(render_message))
         .route("/api/templates", get(list_templates))
-        .route("/api/policy", get(get_policy))
+        .route("/api/policy", get(get_policy).put(put_policy))
         .route("/api/providers", get(list_providers))
 }
 
@@ -173,11 +174,9 @@ pub async fn list_templates() -> ApiResult<Json<Vec<Template>>> {
         .map(Json)
 }
 
-/// The settings this process runs with, as the API shows them (no secrets).
+/// The providers this process sends through, as the API shows them (no secrets).
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Where the send policy came from: its file, or `default`.
-    pub policy_source: String,
     pub providers: Vec<Provider>,
 }
 
@@ -199,7 +198,7 @@ pub struct Provider {
 }
 
 impl Settings {
-    pub fn new(policy_source: Option<&str>, providers: &workers::providers::ProviderConfig) -> Settings {
+    pub fn new(providers: &workers::providers::ProviderConfig) -> Settings {
         let http = |channel: &str, endpoint: &Option<workers::providers::HttpEndpoint>| Provider {
             channel: channel.into(),
             provider: if endpoint.is_some() { "http" } else { "outbox" }.into(),
@@ -208,7 +207,6 @@ impl Settings {
             from: None,
         };
         Settings {
-            policy_source: policy_source.unwrap_or("default").to_string(),
             providers: vec![
                 Provider {
                     channel: "email".into(),
@@ -244,12 +242,27 @@ fn origin(url: &str) -> String {
 }
 
 /// The send policy in force, in the `--policy` file's format, and where it came from
-/// (`source`: the file's path, or `default`).
+/// (`source`: the file's path, `database` when stored by `PUT /api/policy`, or `default`).
 #[utoipa::path(get, path = "/api/policy", tag = "editor", responses((status = 200, description = "The policy document plus `source`", body = Object)))]
 pub async fn get_policy(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let mut policy = serde_json::to_value(&*state.services.policy).map_err(ApiError::internal)?;
-    policy["source"] = Value::String(state.settings.policy_source.clone());
-    Ok(Json(policy))
+    let policy = &state.services.policy;
+    shown(&policy.get(), &policy.source())
+}
+
+fn shown(policy: &flows::Policy, source: &crate::send_policy::Source) -> ApiResult<Json<Value>> {
+    let mut shown = serde_json::to_value(policy).map_err(ApiError::internal)?;
+    shown["source"] = Value::String(source.describe());
+    Ok(Json(shown))
+}
+
+/// Replaces the send policy: stored in the database and in force in this process at once
+/// (other processes on the database take it when they start). Refused while the policy comes
+/// from a `--policy` file.
+#[utoipa::path(put, path = "/api/policy", tag = "editor", request_body(content = Object, description = "A policy in the --policy file's format (a `source` key is ignored)"), responses((status = 200, description = "The policy now in force plus `source`", body = Object), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 409, description = "The policy comes from a file", body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody), (status = 422, description = "Every problem, named by its field (`channels.sms.window.start`); `calendars` when an active flow needs one it lacks", body = ErrorBody)))]
+pub async fn put_policy(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> ApiResult<Json<Value>> {
+    let document = body::json(body, strict::DOCUMENTS)?;
+    let policy = crate::service::policy::replace(&state.services, document).await?;
+    shown(&policy, &state.services.policy.source())
 }
 
 /// What each channel sends through; no credentials.

@@ -199,7 +199,7 @@ pub async fn validate_flow(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Validation>> {
     let document = body::json(body, strict::DOCUMENTS)?;
-    let problems: Vec<Detail> = flow_service::validate(&state.services.policy, document)
+    let problems: Vec<Detail> = flow_service::validate(&state.services.policy.get(), document)
         .into_iter()
         .map(Detail::from)
         .collect();

@@ -60,7 +60,7 @@ pub async fn plan(s: &Services) -> Result<u64> {
             let last = runs::last_date(&s.db, flow_id, &audience.node.id)
                 .await?
                 .and_then(|d| d.parse::<NaiveDate>().ok());
-            let Some(run) = schedule.due(&s.policy, last, since, now) else {
+            let Some(run) = schedule.due(&s.policy.get(), last, since, now) else {
                 continue;
             };
             let new = NewRun {
@@ -176,7 +176,7 @@ pub fn preview(s: &Services, compiled: &CompiledFlow, n: usize) -> Vec<ScheduleP
         .filter_map(|a| {
             let schedule = a.schedule()?;
             let runs = schedule
-                .next(&s.policy, now, n)
+                .next(&s.policy.get(), now, n)
                 .into_iter()
                 .map(|r| PreviewRun {
                     date: r.date,
@@ -351,6 +351,7 @@ async fn admit_indexed(
     let schedule = audience.schedule();
     let mut counts = WaveCounts::default();
     let mut starts: Vec<Start> = Vec::new();
+    let policy = s.policy.get();
     {
         let index = s.segments.fresh(&s.db).await?;
         let members = segments::members(&index, &include, now);
@@ -363,7 +364,7 @@ async fn admit_indexed(
                 let due = match schedule.timezone {
                     ScheduleZone::Fixed(_) => run.first_at,
                     ScheduleZone::Contact => {
-                        let (zone, _) = place.zone(compiled.timezone(), s.policy.default_timezone);
+                        let (zone, _) = place.zone(compiled.timezone(), policy.default_timezone);
                         schedule.instant(date, zone)
                     }
                 };
@@ -376,7 +377,7 @@ async fn admit_indexed(
                     continue;
                 }
                 if schedule
-                    .skips_contact(s.policy.country_at(&place).as_deref(), date)
+                    .skips_contact(policy.country_at(&place).as_deref(), date)
                     .is_some()
                 {
                     counts.skipped += 1;

@@ -267,7 +267,7 @@ pub async fn view(s: &Services, id: &str) -> Result<Value> {
         .await?
         .remove(&contact_id)
         .ok_or_else(|| missing(id))?;
-    let (zone, zone_source) = flows::geo::contact_zone(&contact, None, s.policy.default_timezone);
+    let (zone, zone_source) = flows::geo::contact_zone(&contact, None, s.policy.get().default_timezone);
     let addresses: Vec<String> = flows::geo::suppression_keys(&contact).collect();
     let suppressed = crate::store::history::suppressed(&s.db, &addresses).await?;
     let (tags, lists) = facts(&s.db, contact_id).await?;

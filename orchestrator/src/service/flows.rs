@@ -30,7 +30,8 @@ pub fn compile(policy: &Policy, document: Value) -> Result<(CompiledFlow, String
 
 /// Stores a new flow as version 1, a draft; returns its id.
 pub async fn create(s: &Services, document: Value) -> Result<i64> {
-    let (flow, text) = compile(&s.policy, document)?;
+    let _steady = s.policy.steady().await;
+    let (flow, text) = compile(&s.policy.get(), document)?;
     let now = s.clock.now();
     let id = crate::db::in_write(&s.db, async |tx| flow_store::create(tx, flow.name(), &text, now).await).await?;
     Ok(id)
@@ -67,7 +68,8 @@ pub async fn newest_definition(s: &Services, raw: &str) -> Result<Value> {
 
 /// Stores a new version of `flow`; returns the version.
 pub async fn update(s: &Services, flow: &FlowRow, document: Value) -> Result<i64> {
-    let (compiled, text) = compile(&s.policy, document)?;
+    let _steady = s.policy.steady().await;
+    let (compiled, text) = compile(&s.policy.get(), document)?;
     let now = s.clock.now();
     // One writer at a time: the version number is read and written in the same transaction.
     // Publishing ends the draft: it is deleted with the version's write.
@@ -90,12 +92,18 @@ pub async fn update(s: &Services, flow: &FlowRow, document: Value) -> Result<i64
 /// entered.
 pub async fn activate(s: &Services, raw: &str) -> Result<(FlowRow, u64)> {
     let id = flow_id(raw)?;
+    // The policy may have changed since the version was stored: it must still fit (its
+    // calendars), and it cannot change until the flow is active.
+    let steady = s.policy.steady().await;
     if let Some(row) = flow_store::get(&s.db, id).await? {
         let compiled = s
             .flows
             .get(&s.db, id, row.active_version.unwrap_or(row.version))
             .await?;
         saved_segments_exist(s, &compiled).await?;
+        // Activation puts the newest version in force.
+        let newest = s.flows.get(&s.db, id, row.version).await?;
+        s.policy.get().check_flow(&newest)?;
     }
     let now = s.clock.now();
     let (row, runs) = crate::db::in_write(&s.db, async |tx| {
@@ -113,6 +121,7 @@ pub async fn activate(s: &Services, raw: &str) -> Result<(FlowRow, u64)> {
         Ok::<_, Error>((row, runs))
     })
     .await?;
+    drop(steady);
     // Committed first: should this process stop now, the scheduler admits the runs.
     let entered = super::campaigns::admit_now(s, &runs).await?;
     s.engine.notify_one();
@@ -345,6 +354,8 @@ pub struct Waiting {
 /// A page of who waits at a node, and how many in all.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AtNode {
+    /// The node's count of journeys there (its `here` in the stats: journeys set aside there
+    /// count too, though they are not listed).
     pub total: i64,
     pub contacts: Vec<Waiting>,
 }

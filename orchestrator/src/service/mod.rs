@@ -25,6 +25,7 @@
 //! - [`simulate`]: a flow simulated for given contacts and events (`cairn simulate`,
 //!   `POST /api/simulate`), their inputs read and checked alike.
 //! - [`preview`]: a message rendered for a contact, as a send would render it.
+//! - [`policy`]: the send policy in force at start, and replacing it through the API.
 //!
 //! Errors are [`Error`]: what the caller got wrong (not found, conflict, a field), or what
 //! failed underneath, with its cause. `http::error` is the one place they become responses.
@@ -41,6 +42,7 @@ pub mod import;
 pub mod imports;
 pub mod journeys;
 pub mod keys;
+pub mod policy;
 pub mod preview;
 pub mod records;
 pub mod refusal;
@@ -64,8 +66,9 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     /// Compiled flow versions, shared with the engine.
     pub flows: Arc<FlowCache>,
-    /// The workspace send policy (its calendars, contacts' default zone).
-    pub policy: Arc<::flows::Policy>,
+    /// The workspace send policy in force (its calendars, contacts' default zone), and where
+    /// it came from; `PUT /api/policy` replaces it.
+    pub policy: crate::send_policy::SendPolicy,
     /// Poked when an entry or an event is accepted: the engine takes it at once.
     pub engine: Arc<Notify>,
     /// Poked when a flow is activated: the scheduler plans its runs at once.

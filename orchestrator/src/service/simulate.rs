@@ -144,7 +144,8 @@ pub struct Simulated {
 /// A flow that does not compile is its problems; a bad contact, event or segment names its
 /// place (`contacts[3].timezone`, `events[0].at`, `segments.vip`).
 pub async fn simulate(s: &Services, request: Request) -> Result<Simulated> {
-    let (flow, _) = super::flows::compile(&s.policy, request.flow)?;
+    let policy = s.policy.get();
+    let (flow, _) = super::flows::compile(&policy, request.flow)?;
     let mut problems = Vec::new();
     if request.contacts.len() > MAX_CONTACTS {
         problems.push(("contacts".to_string(), format!("at most {MAX_CONTACTS} contacts")));
@@ -198,7 +199,6 @@ pub async fn simulate(s: &Services, request: Request) -> Result<Simulated> {
         end: until,
         segments,
     };
-    let policy = s.policy.clone();
     let journal = tokio::task::spawn_blocking(move || {
         let mut journal = Vec::new();
         flows::simulate::simulate(&flow, &policy, scenario, &mut |line| journal.push(line.clone()));

@@ -281,3 +281,20 @@ pub async fn delete_draft(c: &impl ConnectionTrait, id: i64) -> Result<()> {
     exec(c, "DELETE FROM flow_drafts WHERE flow_id = $1", vec![id.into()]).await?;
     Ok(())
 }
+
+/// A deployment setting, if it was ever set.
+pub async fn setting_value(c: &impl ConnectionTrait, key: &str) -> Result<Option<String>> {
+    let r = one(c, "SELECT value FROM settings WHERE key = $1", vec![key.into()]).await?;
+    Ok(r.as_ref().map(|r| col(r, 0)).transpose()?)
+}
+
+/// Sets a deployment setting, replacing its value.
+pub async fn set_setting(c: &impl ConnectionTrait, key: &str, value: &str) -> Result<()> {
+    exec(
+        c,
+        "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        vec![key.into(), value.into()],
+    )
+    .await?;
+    Ok(())
+}

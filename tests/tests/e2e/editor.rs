@@ -453,3 +453,95 @@ async fn the_policy_and_the_providers_in_force_are_read() {
     );
     t.stop().await;
 }
+
+#[tokio::test]
+async fn a_policy_put_through_the_api_is_checked_applied_at_once_and_kept_across_a_restart() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let bad = json!({"channels": {"email": {"window": {"start": "25:00", "end": "20:00"}}}});
+        let (status, answer) = t.call("PUT", "/api/policy", Some(&bad.to_string())).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        assert_eq!(
+            answer["error"]["details"][0]["field"], "channels.email.window.start",
+            "{}: {answer}",
+            backend.name
+        );
+        let (status, answer) = t.call("PUT", "/api/policy", Some(r#"{"chanels": {}}"#)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(answer["error"]["details"][0]["field"], "chanels", "{answer}");
+
+        let noon = json!({"channels": {"email": {"window": {"start": "12:00", "end": "20:00"}}},
+                          "calendars": {"shutdown": ["2026-12-31"]}, "source": "default"});
+        let (status, answer) = t.call("PUT", "/api/policy", Some(&noon.to_string())).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["source"], "database");
+        let flow = t.activate_template("welcome").await;
+        enter(&t, flow, "ann", "ann@example.com").await;
+        t.settle().await;
+        assert_eq!(
+            t.journal("ann").await[..2],
+            ["start entered", "hello deferred"],
+            "{}: the new window holds at once, without a restart",
+            backend.name
+        );
+        let paused = json!({"format": "cairn.flow/v1", "name": "Shutdown", "nodes": [
+            {"id": "in", "type": "webhook_entry"},
+            {"id": "pause", "type": "holiday_pause", "calendar": "shutdown"},
+            {"id": "out", "type": "exit"}],
+            "edges": [{"from": "in", "to": "pause"}, {"from": "pause", "to": "out"}]});
+        t.activate(&paused.to_string()).await;
+        let without = json!({"channels": {"email": {"window": {"start": "12:00", "end": "20:00"}}}});
+        let (status, answer) = t.call("PUT", "/api/policy", Some(&without.to_string())).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        assert_eq!(
+            answer["error"]["details"][0]["field"], "calendars",
+            "{}: an active flow needs it",
+            backend.name
+        );
+        t.stop().await;
+
+        let t = TestApp::spawn(&backend).await;
+        let (_, policy) = t.get("/api/policy").await;
+        assert_eq!(policy["source"], "database", "{}: {policy}", backend.name);
+        assert_eq!(policy["channels"]["email"]["window"]["start"], "12:00");
+        assert_eq!(policy["calendars"]["shutdown"], json!(["2026-12-31"]));
+        t.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_policy_from_a_file_is_not_replaced_through_the_api() {
+    let backend = backends().await.remove(0);
+    let t = TestApp::spawn_configured(&backend, |c| c.policy_source = Some("policy.json".into())).await;
+    let (_, policy) = t.get("/api/policy").await;
+    assert_eq!(policy["source"], "policy.json");
+    let (status, answer) = t.call("PUT", "/api/policy", Some("{}")).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_flow_stored_before_the_policy_lost_its_calendar_is_not_activated() {
+    let backend = backends().await.remove(0);
+    let t = TestApp::spawn(&backend).await;
+    let with = json!({"calendars": {"shutdown": ["2026-12-31"]}});
+    assert_eq!(
+        t.call("PUT", "/api/policy", Some(&with.to_string())).await.0,
+        StatusCode::OK
+    );
+    let paused = json!({"format": "cairn.flow/v1", "name": "Shutdown", "nodes": [
+        {"id": "in", "type": "webhook_entry"},
+        {"id": "pause", "type": "holiday_pause", "calendar": "shutdown"},
+        {"id": "out", "type": "exit"}],
+        "edges": [{"from": "in", "to": "pause"}, {"from": "pause", "to": "out"}]});
+    let flow = create(&t, &paused).await;
+    assert_eq!(
+        t.call("PUT", "/api/policy", Some("{}")).await.0,
+        StatusCode::OK,
+        "a draft needs nothing yet"
+    );
+    let (status, answer) = t.post(&format!("/api/flows/{flow}/activate"), "").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(answer["error"]["details"][0]["node"], "pause", "{answer}");
+    t.stop().await;
+}

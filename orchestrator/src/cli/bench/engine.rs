@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use flows::Policy;
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use tokio::sync::Notify;
@@ -81,7 +80,7 @@ pub async fn engine(contacts: u64, batch: u64, dir: &std::path::Path) -> anyhow:
         db: db.clone(),
         clock: Arc::new(clock.clone()),
         flows: Arc::new(FlowCache::default()),
-        policy: Arc::new(Policy::default()),
+        policy: crate::send_policy::SendPolicy::default_policy(),
         wake: Arc::new(Notify::new()),
         delivery: Arc::new(Notify::new()),
         batch,

@@ -110,7 +110,7 @@ async fn measure(contacts: u64, runs: usize, path: &std::path::Path) -> anyhow::
         db: db.clone(),
         clock: Arc::new(ManualClock::new(now)),
         flows: Arc::new(FlowCache::default()),
-        policy: Arc::new(flows::Policy::default()),
+        policy: crate::send_policy::SendPolicy::default_policy(),
         engine: Arc::new(Notify::new()),
         scheduler: Arc::new(Notify::new()),
         segments: Segments::default(),

@@ -87,7 +87,7 @@ impl Engine {
                         if flow.reads_messages() {
                             pass.load_messages(tx, &[t.contact_id]).await?;
                         }
-                        pass.step(&flow, &mut t, Input::Event(event), &self.policy)
+                        pass.step(&flow, &mut t, Input::Event(event))
                     }
                     Err(e) if e.is_unusable() => pass.fail(&mut t, e.to_string()),
                     Err(e) => return Err(e.into()),

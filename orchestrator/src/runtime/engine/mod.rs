@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use flows::{CompiledFlow, History, Input, Policy};
+use flows::{CompiledFlow, History, Input};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use tokio::sync::Notify;
 
@@ -80,7 +80,8 @@ pub struct Engine {
     pub db: DatabaseConnection,
     pub clock: Arc<dyn Clock>,
     pub flows: Arc<FlowCache>,
-    pub policy: Arc<Policy>,
+    /// The send policy in force; each pass takes one snapshot of it.
+    pub policy: crate::send_policy::SendPolicy,
     /// Poked when entries or events arrive.
     pub wake: Arc<Notify>,
     /// Poked when messages were queued for delivery.
@@ -144,8 +145,8 @@ impl Engine {
         flows_used: &[Arc<CompiledFlow>],
     ) -> Result<Pass, store::Error> {
         let contacts = contacts::load(c, ids).await?;
-        let longest_cap = self
-            .policy
+        let policy = self.policy.get();
+        let longest_cap = policy
             .channels
             .values()
             .chain(flows_used.iter().flat_map(|f| f.definition().policy.values()))
@@ -176,7 +177,7 @@ impl Engine {
                 }
             }
         }
-        let mut pass = Pass::new(now, contacts);
+        let mut pass = Pass::new(now, contacts, policy);
         pass.histories = histories;
         Ok(pass)
     }
@@ -360,7 +361,7 @@ impl Engine {
         let Fetched { tokens, mut pass } = fetched;
         for mut t in tokens {
             match self.flows.get(c, t.flow_id, t.version).await {
-                Ok(flow) => pass.step(&flow, &mut t, Input::Wake, &self.policy),
+                Ok(flow) => pass.step(&flow, &mut t, Input::Wake),
                 Err(e) if e.is_unusable() => pass.fail(&mut t, e.to_string()),
                 Err(e) => return Err(e.into()),
             }
@@ -452,7 +453,7 @@ mod tests {
             db: db.clone(),
             clock: Arc::new(ManualClock::new(now)),
             flows: Arc::new(FlowCache::default()),
-            policy: Arc::new(Policy::default()),
+            policy: crate::send_policy::SendPolicy::default_policy(),
             wake: Arc::new(Notify::new()),
             delivery: Arc::new(Notify::new()),
             batch: 10,

@@ -27,6 +27,8 @@ pub(super) struct Fetched {
 /// The writes of one pass, gathered in memory and written in one transaction.
 pub(super) struct Pass {
     pub(super) now: DateTime<Utc>,
+    /// The send policy of the whole pass: the one its histories were loaded for.
+    policy: std::sync::Arc<Policy>,
     pub(super) contacts: HashMap<i64, Contact>,
     /// Per contact, what frequency caps and suppressions read; sends of this pass are added.
     pub(super) histories: HashMap<i64, History>,
@@ -44,9 +46,10 @@ pub(super) struct Pass {
 }
 
 impl Pass {
-    pub(super) fn new(now: DateTime<Utc>, contacts: HashMap<i64, Contact>) -> Self {
+    pub(super) fn new(now: DateTime<Utc>, contacts: HashMap<i64, Contact>, policy: std::sync::Arc<Policy>) -> Self {
         Pass {
             now,
+            policy,
             contacts,
             histories: HashMap::new(),
             tokens: Vec::new(),
@@ -118,7 +121,7 @@ impl Pass {
         self.tokens.push(t.clone());
     }
 
-    pub(super) fn step(&mut self, flow: &CompiledFlow, t: &mut StoredToken, input: Input<'_>, policy: &Policy) {
+    pub(super) fn step(&mut self, flow: &CompiledFlow, t: &mut StoredToken, input: Input<'_>) {
         let Some(contact) = self.contacts.get(&t.contact_id) else {
             self.fail(t, format!("contact {} no longer exists", t.token.contact));
             return;
@@ -127,7 +130,7 @@ impl Pass {
         let cx = flows::Context {
             now: self.now,
             contact,
-            policy,
+            policy: &self.policy,
             history: self.histories.get(&t.contact_id).unwrap_or(&empty),
         };
         // A step that panics is one journey's problem: it is set aside, the batch goes on.

@@ -532,10 +532,15 @@ export interface paths {
         };
         /**
          * The send policy in force, in the `--policy` file's format, and where it came from
-         *     (`source`: the file's path, or `default`).
+         *     (`source`: the file's path, `database` when stored by `PUT /api/policy`, or `default`).
          */
         get: operations["get_policy"];
-        put?: never;
+        /**
+         * Replaces the send policy: stored in the database and in force in this process at once
+         *     (other processes on the database take it when they start). Refused while the policy comes
+         *     from a `--policy` file.
+         */
+        put: operations["put_policy"];
         post?: never;
         delete?: never;
         options?: never;
@@ -954,7 +959,11 @@ export interface components {
         /** @description A page of who waits at a node, and how many in all. */
         AtNode: {
             contacts: components["schemas"]["Waiting"][];
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description The node's count of journeys there (its `here` in the stats: journeys set aside there
+             *     count too, though they are not listed).
+             */
             total: number;
         };
         /** @description A contact as an entry carries it: `id` plus what is known; any other key becomes a field. */
@@ -3455,6 +3464,67 @@ export interface operations {
                 };
                 content: {
                     "application/json": Record<string, never>;
+                };
+            };
+        };
+    };
+    put_policy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A policy in the --policy file's format (a `source` key is ignored) */
+        requestBody: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description The policy now in force plus `source` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            /** @description Malformed JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The policy comes from a file */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body over 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Every problem, named by its field (`channels.sms.window.start`); `calendars` when an active flow needs one it lacks */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };

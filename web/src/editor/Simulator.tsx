@@ -98,6 +98,7 @@ export function Simulator({ doc, result, onResult, contact, onContact }: { doc: 
     <div className="panel simulator">
       <h2>Test this journey</h2>
       <p className="hint">Runs the draft on a virtual clock: nothing is sent and no contact is touched.</p>
+      <FromSegment onContacts={(list) => setContacts(JSON.stringify(list, null, 2))} onError={setError} />
       <label htmlFor="sim-contacts">Sample contacts</label>
       <textarea id="sim-contacts" rows={6} value={contacts} onChange={(e) => setContacts(e.target.value)} spellCheck={false} />
       <div className="hint">A JSON array or one object per line: id, email, phone, timezone, country, tags, lists, and any field.</div>
@@ -150,6 +151,73 @@ export function Simulator({ doc, result, onResult, contact, onContact }: { doc: 
           </table>
         </div>
       )}
+    </div>
+  );
+}
+
+interface StoredContact {
+  id: string;
+  email?: string | null;
+  phone?: string | null;
+  timezone?: string | null;
+  country?: string | null;
+  fields?: Record<string, unknown>;
+  tags?: { tag: string; active: boolean }[];
+  lists?: { list: string }[];
+}
+
+/** A stored contact as the simulator reads one: known keys, active tags, lists and fields. */
+export function asSample(c: StoredContact): Record<string, unknown> {
+  const sample: Record<string, unknown> = { id: c.id };
+  for (const k of ["email", "phone", "timezone", "country"] as const) if (c[k]) sample[k] = c[k];
+  const tags = (c.tags ?? []).filter((t) => t.active).map((t) => t.tag);
+  if (tags.length) sample.tags = tags;
+  const lists = (c.lists ?? []).map((l) => l.list);
+  if (lists.length) sample.lists = lists;
+  return { ...sample, ...(c.fields ?? {}) };
+}
+
+/** Picks sample contacts from the database: the first ten of a saved segment. */
+function FromSegment({ onContacts, onError }: { onContacts: (list: Record<string, unknown>[]) => void; onError: (e: unknown) => void }) {
+  const [segments, setSegments] = useState<{ id: number; name: string }[] | null>(null);
+  const [busy, setBusy] = useState(false);
+  const load = async () => {
+    try {
+      setSegments(await api.get<{ id: number; name: string }[]>("/api/segments"));
+    } catch (e) {
+      onError(e);
+    }
+  };
+  const pick = async (segment: string) => {
+    if (!segment) return;
+    setBusy(true);
+    try {
+      const preview = await api.get<{ contacts: { id: string }[] }>(`/api/segments/${segment}/preview?limit=10`);
+      const full = await Promise.all(preview.contacts.map((c) => api.get<StoredContact>(`/api/contacts/${encodeURIComponent(c.id)}`)));
+      onContacts(full.map(asSample));
+    } catch (e) {
+      onError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+  if (!segments)
+    return (
+      <button type="button" className="small" onClick={() => void load()}>
+        Take contacts from a segment…
+      </button>
+    );
+  return (
+    <div className="inline">
+      <label htmlFor="sim-segment">First ten of</label>
+      <select id="sim-segment" disabled={busy} defaultValue="" onChange={(e) => void pick(e.target.value)}>
+        <option value="">a saved segment</option>
+        {segments.map((s) => (
+          <option key={s.id} value={s.id}>
+            {s.name}
+          </option>
+        ))}
+      </select>
     </div>
   );
 }

@@ -25,6 +25,7 @@ export function Contact({ id }: { id: string }) {
   const messages = useLoad(() => api.get<Message[]>(`/api/outbox?limit=500&contact=${encodeURIComponent(id)}`), [id]);
   const byMessage = useMemo(() => new Map((messages.data ?? []).map((m) => [m.id, m])), [messages.data]);
   const [tag, setTag] = useState("");
+  const [list, setList] = useState("");
   const [error, setError] = useState<unknown>(null);
   const flowName = useMemo(() => new Map((flows.data ?? []).map((f) => [String(f.id), f.name])), [flows.data]);
   if (contact.error) return <div className="page"><ErrorBanner error={contact.error} /><Link to="/contacts">Back to contacts</Link></div>;
@@ -119,10 +120,23 @@ export function Contact({ id }: { id: string }) {
           <ul className="plain">
             {c.lists.map((l) => (
               <li key={l.list}>
-                <strong>{l.list}</strong> <span className="hint">since {when(l.added_at)}{l.source ? ` · by ${l.source.kind}` : ""}</span>
+                <strong>{l.list}</strong> <span className="hint">since {when(l.added_at)}{l.source ? ` · by ${l.source.kind}` : ""}</span>{" "}
+                <button type="button" className="small" aria-label={`Remove from ${l.list}`} onClick={() => void change(() => api.del(`/api/contacts/${encodeURIComponent(id)}/lists/${encodeURIComponent(l.list)}`))}>
+                  Remove
+                </button>
               </li>
             ))}
           </ul>
+          <form
+            className="inline"
+            onSubmit={(e) => {
+              e.preventDefault();
+              if (list.trim()) void change(() => api.post(`/api/contacts/${encodeURIComponent(id)}/lists`, { list: list.trim() })).then(() => setList(""));
+            }}
+          >
+            <input aria-label="List to join" placeholder="add to a list" value={list} onChange={(e) => setList(e.target.value)} />
+            <button type="submit" className="small">Add to list</button>
+          </form>
           {Object.keys(c.records ?? {}).length > 0 && <h2>Records</h2>}
           {Object.entries(c.records ?? {}).map(([type, rows]) => (
             <div key={type}>

@@ -1,5 +1,6 @@
 //! What the journey editor asks besides the flows themselves: a flow simulated for given
 //! contacts and events (`/api/simulate`), a message previewed for a contact (`/api/render`),
+//! the next runs of a schedule being drawn (`/api/schedule/preview`),
 //! the example journeys (`/api/templates`), and the settings in force: the send policy
 //! (`/api/policy`, replaceable unless a file sets it) and what each channel sends through
 //! (`/api/providers`, read-only, no secrets).
@@ -28,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/simulate", post(simulate_flow))
         .route("/api/render", post(render_message))
         .route("/api/templates", get(list_templates))
+        .route("/api/schedule/preview", post(preview_schedule))
         .route("/api/policy", get(get_policy).put(put_policy))
         .route("/api/providers", get(list_providers))
 }
@@ -115,6 +117,45 @@ pub struct RenderBody {
     /// A stored contact's id, or a contact object as `POST /api/simulate` takes.
     #[schema(value_type = Object)]
     pub contact: Value,
+}
+
+/// `POST /api/schedule/preview`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulePreviewBody {
+    /// A segment entry's `schedule`, as in a flow.
+    #[schema(value_type = Object)]
+    pub schedule: flows::schedule::Schedule,
+    /// How many runs (1 to 100, default 10).
+    pub next: Option<u64>,
+}
+
+/// The next runs of a schedule that is not stored yet (the editor shows them as the schedule
+/// is typed): the same rule, calendars and policy as a stored flow's runs.
+#[utoipa::path(post, path = "/api/schedule/preview", tag = "editor", request_body = SchedulePreviewBody, responses((status = 200, body = crate::service::campaigns::SchedulePreview), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody), (status = 422, description = "A schedule that cannot run, each problem on its field (`schedule.rrule`)", body = ErrorBody)))]
+pub async fn preview_schedule(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<crate::service::campaigns::SchedulePreview>> {
+    let request: SchedulePreviewBody = body::typed(body::json(body, strict::DOCUMENTS)?)?;
+    let next =
+        body::bounded_limit(request.next, 10, 100).map_err(|_| ApiError::field("next", "must be between 1 and 100"))?;
+    let s = &state.services;
+    let problems = crate::service::campaigns::schedule_problems(s, &request.schedule);
+    if !problems.is_empty() {
+        return Err(ApiError::fields(
+            problems
+                .into_iter()
+                .map(|(field, message)| (format!("schedule.{field}"), message))
+                .collect(),
+        ));
+    }
+    Ok(Json(crate::service::campaigns::preview_schedule(
+        s,
+        "schedule",
+        &request.schedule,
+        next as usize,
+    )))
 }
 
 /// Renders a message for a contact as a send would: the contact's fields, tags, lists and

@@ -21,7 +21,7 @@ use flows::CompiledFlow;
 use flows::condition::Condition;
 use flows::definition::Reentry;
 use flows::entry::{Admitted, Audience};
-use flows::schedule::{ScheduleZone, WAVE};
+use flows::schedule::{Schedule, ScheduleZone, WAVE};
 use flows::token::RecordRef;
 use sea_orm::ConnectionTrait;
 use serde::Serialize;
@@ -171,37 +171,56 @@ pub struct PreviewRun {
 
 /// The next `n` runs of every scheduled segment entry of `compiled`, from `now`.
 pub fn preview(s: &Services, compiled: &CompiledFlow, n: usize) -> Vec<SchedulePreview> {
-    let now = s.clock.now();
     flows::entry::audiences(compiled)
-        .filter_map(|a| {
-            let schedule = a.schedule()?;
-            let runs = schedule
-                .next(&s.policy.get(), now, n)
-                .into_iter()
-                .map(|r| PreviewRun {
-                    date: r.date,
-                    first: r.first,
-                    last: r.last,
-                    says: match schedule.timezone {
-                        ScheduleZone::Contact => format!(
-                            "{} at {} in each contact's own time zone ({} to {} UTC)",
-                            r.date,
-                            schedule.at,
-                            r.first.format("%Y-%m-%d %H:%M"),
-                            r.last.format("%Y-%m-%d %H:%M")
-                        ),
-                        ScheduleZone::Fixed(z) => format!("{} at {} {z}", r.date, schedule.at),
-                    },
-                })
-                .collect();
-            Some(SchedulePreview {
-                node: a.node.id.clone(),
-                describe: schedule.describe(),
-                timezone: schedule.timezone.to_string(),
-                runs,
-            })
-        })
+        .filter_map(|a| Some(preview_schedule(s, &a.node.id, a.schedule()?, n)))
         .collect()
+}
+
+/// The next `n` runs of one schedule (a stored entry's, or one being drawn in the editor).
+pub fn preview_schedule(s: &Services, node: &str, schedule: &Schedule, n: usize) -> SchedulePreview {
+    let runs = schedule
+        .next(&s.policy.get(), s.clock.now(), n)
+        .into_iter()
+        .map(|r| PreviewRun {
+            date: r.date,
+            first: r.first,
+            last: r.last,
+            says: match schedule.timezone {
+                ScheduleZone::Contact => format!(
+                    "{} at {} in each contact's own time zone ({} to {} UTC)",
+                    r.date,
+                    schedule.at,
+                    r.first.format("%Y-%m-%d %H:%M"),
+                    r.last.format("%Y-%m-%d %H:%M")
+                ),
+                ScheduleZone::Fixed(z) => format!("{} at {} {z}", r.date, schedule.at),
+            },
+        })
+        .collect();
+    SchedulePreview {
+        node: node.to_owned(),
+        describe: schedule.describe(),
+        timezone: schedule.timezone.to_string(),
+        runs,
+    }
+}
+
+/// Why a schedule cannot run under the policy in force, by field (`rrule`, `skip`); empty when
+/// it can.
+pub fn schedule_problems(s: &Services, schedule: &Schedule) -> Vec<(String, String)> {
+    let policy = s.policy.get();
+    let mut problems: Vec<(String, String)> = schedule
+        .problems()
+        .into_iter()
+        .map(|(field, message)| (field.to_owned(), message))
+        .collect();
+    for name in schedule.calendars().filter(|n| !policy.calendars.contains_key(*n)) {
+        problems.push((
+            "skip".to_owned(),
+            format!("'{name}' is not a calendar of the send policy"),
+        ));
+    }
+    problems
 }
 
 /// The instants of one wave: contacts due after `from` (or at `from` on the first wave) up to

@@ -545,3 +545,43 @@ async fn a_flow_stored_before_the_policy_lost_its_calendar_is_not_activated() {
     assert_eq!(answer["error"]["details"][0]["node"], "pause", "{answer}");
     t.stop().await;
 }
+
+/// The inspector previews a schedule as it is typed, before anything is stored.
+#[tokio::test]
+async fn a_schedule_being_drawn_shows_its_next_runs_and_each_problem_on_its_field() {
+    let t = TestApp::spawn(&backends().await[0]).await;
+    let body = json!({"schedule": {"rrule": "FREQ=MONTHLY;BYMONTHDAY=5", "at": "10:00", "timezone": "Europe/Tallinn"}, "next": 3});
+    let (status, preview) = t.post("/api/schedule/preview", &body.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    let dates: Vec<&str> = preview["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["date"].as_str().unwrap())
+        .collect();
+    assert_eq!(dates.len(), 3, "{preview}");
+    assert!(dates.iter().all(|d| d.ends_with("-05")), "{dates:?}");
+    assert!(
+        preview["runs"][0]["says"]
+            .as_str()
+            .unwrap()
+            .contains("10:00 Europe/Tallinn"),
+        "{preview}"
+    );
+    assert!(!preview["describe"].as_str().unwrap().is_empty());
+
+    let bad =
+        json!({"schedule": {"rrule": "FREQ=HOURLY", "at": "10:00", "timezone": "contact", "skip": ["closed-days"]}});
+    let (status, answer) = t.post("/api/schedule/preview", &bad.to_string()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    let fields: Vec<&str> = answer["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap())
+        .collect();
+    assert!(
+        fields.contains(&"schedule.rrule") && fields.contains(&"schedule.skip"),
+        "{answer}"
+    );
+}

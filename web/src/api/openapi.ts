@@ -617,6 +617,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/schedule/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The next runs of a schedule that is not stored yet (the editor shows them as the schedule
+         *     is typed): the same rule, calendars and policy as a stored flow's runs.
+         */
+        post: operations["preview_schedule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/schema/flow.json": {
         parameters: {
             query?: never;
@@ -1417,6 +1437,16 @@ export interface components {
             runs: components["schemas"]["PreviewRun"][];
             /** @description `contact` or the zone's name. */
             timezone: string;
+        };
+        /** @description `POST /api/schedule/preview`. */
+        SchedulePreviewBody: {
+            /**
+             * Format: int64
+             * @description How many runs (1 to 100, default 10).
+             */
+            next?: number | null;
+            /** @description A segment entry's `schedule`, as in a flow. */
+            schedule: Record<string, never>;
         };
         /** @description `PUT /api/flows/{id}/secret`. */
         SecretBody: {
@@ -3679,6 +3709,56 @@ export interface operations {
                 };
             };
             /** @description A template that does not parse or render, named by its field (`message.subject`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    preview_schedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SchedulePreviewBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SchedulePreview"];
+                };
+            };
+            /** @description Malformed JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body over 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A schedule that cannot run, each problem on its field (`schedule.rrule`) */
             422: {
                 headers: {
                     [name: string]: unknown;

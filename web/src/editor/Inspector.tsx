@@ -2,6 +2,7 @@
 // days, calendars, audiences with the condition builder, schedules), each field showing the
 // validation problem the service pinned on it. It edits the node's JSON and nothing else.
 import { useEffect, useState, type ReactNode } from "react";
+import { api, ApiError, type Schemas } from "../api/client";
 import type { Condition, Problem } from "../api/types";
 import { ConditionBuilder } from "../components/ConditionBuilder";
 import { KIND, type AnyNode } from "./model";
@@ -385,9 +386,42 @@ function AudienceForm({ node, set, setMany, problemFor, suggestions }: { node: A
               {(id, d) => <input id={id} aria-describedby={d} type="date" value={schedule.until ?? ""} onChange={(e) => setSchedule({ until: e.target.value })} />}
             </Row>
             <ListInput label="Skip days of (calendars)" value={schedule.skip} onChange={(v) => setSchedule({ skip: v.length ? v : undefined })} error={problemFor("schedule.skip")} placeholder="public, public:EE" />
+            <NextRuns schedule={schedule} />
           </>
         )}
       </fieldset>
     </>
+  );
+}
+
+/** The next runs of the schedule as it is typed (`POST /api/schedule/preview`). */
+function NextRuns({ schedule }: { schedule: Obj }) {
+  const [preview, setPreview] = useState<Schemas["SchedulePreview"] | null>(null);
+  const [problem, setProblem] = useState<string | null>(null);
+  const key = JSON.stringify(schedule);
+  useEffect(() => {
+    const t = setTimeout(async () => {
+      try {
+        setPreview(await api.post<Schemas["SchedulePreview"]>("/api/schedule/preview", { schedule: JSON.parse(key), next: 5 }));
+        setProblem(null);
+      } catch (e) {
+        setPreview(null);
+        // A schedule's own problems are pinned on its fields by the validation.
+        setProblem(e instanceof ApiError && e.status === 422 ? null : e instanceof Error ? e.message : String(e));
+      }
+    }, 400);
+    return () => clearTimeout(t);
+  }, [key]);
+  if (problem) return <div className="field-error">{problem}</div>;
+  if (!preview) return null;
+  return (
+    <div className="next-runs" aria-label="Next runs">
+      <div className="hint">{preview.describe}. Next runs:</div>
+      <ol>
+        {preview.runs.map((r) => (
+          <li key={r.date}>{r.says}</li>
+        ))}
+      </ol>
+    </div>
   );
 }

@@ -167,3 +167,21 @@ scenario("opens a contact's timeline", async ({ page, server, shot }) => {
   await page.getByText("was tagged vip").waitFor();
   await shot("contact");
 });
+
+scenario("makes an API key that a script can use, shown once, and revokes it", async ({ page, server, shot }) => {
+  await logIn(page, server.url);
+  await page.getByRole("link", { name: "Settings" }).click();
+  await page.getByLabel("Key name").fill("shop backend");
+  await page.getByRole("button", { name: "Create key" }).click();
+  const token = await page.getByTestId("new-key").textContent();
+  assert.match(token, /^cairn_/);
+  const call = () => fetch(`${server.url}/api/flows`, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal((await call()).status, 200);
+  await shot("settings");
+  await page.reload();
+  await page.getByRole("cell", { name: "shop backend" }).waitFor();
+  assert.equal(await page.getByText(token).count(), 0, "the key is shown once");
+  await page.getByRole("button", { name: "Revoke" }).click();
+  await page.getByText(/^revoked/).waitFor();
+  assert.equal((await call()).status, 401);
+});

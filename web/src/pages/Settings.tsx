@@ -102,8 +102,8 @@ function Providers() {
           {providers.data?.map((p, i) => (
             <tr key={i}>
               <td>{String(p.channel)}</td>
-              <td>{String(p.provider ?? "")}</td>
-              <td>{p.configured ? "configured" : "not configured"}</td>
+              <td>{p.provider === "outbox" ? "the outbox (kept, not sent)" : String(p.provider ?? "")}</td>
+              <td>{p.provider === "outbox" ? "no provider configured" : p.configured ? "configured" : "not configured"}</td>
             </tr>
           ))}
         </tbody>

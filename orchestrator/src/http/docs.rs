@@ -39,6 +39,7 @@ use super::{accounts, admin, audience, contacts, editor, flows, imports, journey
         journeys::post_event,
         contacts::search,
         imports::export_contacts,
+        imports::export_journal,
         imports::create_import,
         imports::list_imports,
         imports::get_import,

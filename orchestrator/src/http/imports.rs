@@ -1,7 +1,8 @@
 //! Contacts in and out in bulk: `POST /api/imports` (the file as the body, `text/csv` or
 //! `application/x-ndjson`; the import runs in the background), `GET /api/imports` and
 //! `GET /api/imports/{id}` (status, counts, the first refused lines), and
-//! `GET /api/contacts/export` (every contact, streamed a page at a time).
+//! `GET /api/contacts/export` (every contact, streamed a page at a time) and
+//! `GET /api/journal/export` (the action log, likewise).
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -36,6 +37,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/imports/{id}", get(get_import))
         .route("/api/contacts/export", get(export_contacts))
+        .route("/api/journal/export", get(export_journal))
 }
 
 /// The format of an import's body by its content type: `text/csv`, or `application/x-ndjson`
@@ -195,6 +197,61 @@ pub async fn export_contacts(
         [
             (header::CONTENT_TYPE, content_type),
             (header::CONTENT_DISPOSITION, "attachment"),
+        ],
+        Body::from_stream(chunks),
+    )
+        .into_response())
+}
+
+/// `GET /api/journal/export`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalExportQuery {
+    flow: Option<String>,
+}
+
+/// Rows of the journal read per page of the export.
+const JOURNAL_PAGE: u64 = 2_000;
+
+/// The action log: every journal line (or one flow's), oldest first, one JSON object per line.
+#[utoipa::path(get, path = "/api/journal/export", tag = "journeys", params(("flow" = Option<i64>, Query, description = "Only this flow's lines")), responses((status = 200, description = "Every journal line, oldest first, as `GET /api/contacts/{id}/journal` gives them (with `contact` and `flow`), one per line", content((String = "application/x-ndjson"))), (status = 404, description = "No flow has that id", body = ErrorBody), (status = 422, description = "An unknown parameter", body = ErrorBody)))]
+pub async fn export_journal(
+    State(state): State<AppState>,
+    query: Result<Query<JournalExportQuery>, QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(query) = query.map_err(|e| ApiError::field("query", e.body_text()))?;
+    let flow = match query.flow.as_deref() {
+        None => None,
+        Some(id) => Some(crate::service::flows::existing(&state.services, id).await?.id),
+    };
+    let db = state.services.db.clone();
+    // The page after row `after`; `None` once the journal has been read to its end.
+    let chunks = futures::stream::unfold(Some(0_i64), move |after| {
+        let db = db.clone();
+        async move {
+            let after = after?;
+            match crate::store::journal::journal_page(&db, after, flow, JOURNAL_PAGE).await {
+                Ok((_, None)) => None,
+                Ok((lines, Some(last))) => {
+                    let mut chunk = Vec::new();
+                    for line in &lines {
+                        serde_json::to_writer(&mut chunk, line).ok()?;
+                        chunk.push(b'\n');
+                    }
+                    Some((Ok::<_, crate::store::Error>(Bytes::from(chunk)), Some(last)))
+                }
+                Err(e) => {
+                    // The status is sent: the client sees the body end early.
+                    tracing::error!(error = %e, "a journal export failed");
+                    Some((Err(e), None))
+                }
+            }
+        }
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-ndjson"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"journal.ndjson\""),
         ],
         Body::from_stream(chunks),
     )

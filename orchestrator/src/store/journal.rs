@@ -144,8 +144,40 @@ pub async fn journal_of(c: &impl ConnectionTrait, contact_id: i64) -> Result<Vec
         vec![contact_id.into()],
     )
     .await?;
+    lines_of(&rows)
+}
+
+/// One page of the whole journal (or one flow's), oldest first: the rows after row `after`,
+/// at most `limit` of them, as lines; and the last row's id, to ask for the next page from.
+pub async fn journal_page(
+    c: &impl ConnectionTrait,
+    after: i64,
+    flow: Option<i64>,
+    limit: u64,
+) -> Result<(Vec<serde_json::Value>, Option<i64>)> {
+    let (only, mut values) = match flow {
+        Some(flow) => ("AND j.flow_id = $3", vec![flow.into()]),
+        None => ("", vec![]),
+    };
+    values.insert(0, (limit as i64).into());
+    values.insert(0, after.into());
+    let sql = format!(
+        "SELECT j.entry, j.flow_id, j.at, c.external_id, j.id FROM journal j LEFT JOIN contacts c ON c.id = j.contact_id \
+         WHERE j.id > $1 {only} ORDER BY j.id LIMIT $2"
+    );
+    let rows = all(c, &sql, values).await?;
+    let last = match rows.last() {
+        Some(r) => Some(col::<i64>(r, 4)?),
+        None => None,
+    };
+    Ok((lines_of(&rows)?, last))
+}
+
+/// Journal rows (`entry`, `flow_id`, `at`, the contact's external id) as the lines they hold,
+/// with what the row's columns say put back into each.
+fn lines_of(rows: &[sea_orm::QueryResult]) -> Result<Vec<serde_json::Value>> {
     let mut out = Vec::with_capacity(rows.len());
-    for r in &rows {
+    for r in rows {
         let flow: i64 = col(r, 1)?;
         let at = rfc3339(from_ms(col(r, 2)?));
         let contact: Option<String> = col(r, 3)?;

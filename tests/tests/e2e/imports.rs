@@ -325,3 +325,46 @@ async fn an_import_whose_process_stopped_is_shown_failed_and_recorded_so_at_the_
         assert_eq!(row.status, "failed", "{name}");
     }
 }
+
+/// The action log as a file: every journal line (or one flow's), oldest first, each as the
+/// contact's journal shows it.
+#[tokio::test]
+async fn the_action_log_exports_every_line_or_one_flows_in_order() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let welcome = t.activate_template("welcome").await;
+        let other = t.activate_template("sms-window").await;
+        for (flow, id) in [(welcome, "ann"), (other, "bob"), (welcome, "cy")] {
+            let entry = json!({"contact": {"id": id, "email": format!("{id}@example.com"), "phone": "+37255512345", "first_name": id}});
+            let (status, body) = t.post(&format!("/api/flows/{flow}/entries"), &entry.to_string()).await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        }
+        t.settle().await;
+        let lines = |text: String| -> Vec<Value> { text.lines().map(|l| serde_json::from_str(l).unwrap()).collect() };
+        let response = t.get_raw("/api/journal/export").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        let all = lines(String::from_utf8(bytes.to_vec()).unwrap());
+        let (_, ann) = t.get("/api/contacts/ann/journal").await;
+        let ann_lines: Vec<&Value> = all.iter().filter(|l| l["contact"] == "ann").collect();
+        assert_eq!(
+            ann_lines,
+            ann.as_array().unwrap().iter().collect::<Vec<_>>(),
+            "{}",
+            backend.name
+        );
+        let ats: Vec<&str> = all.iter().map(|l| l["at"].as_str().unwrap()).collect();
+        assert!(ats.windows(2).all(|w| w[0] <= w[1]), "oldest first: {ats:?}");
+
+        let response = t.get_raw(&format!("/api/journal/export?flow={other}")).await;
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        let only = lines(String::from_utf8(bytes.to_vec()).unwrap());
+        assert!(
+            !only.is_empty() && only.iter().all(|l| l["flow"] == other && l["contact"] == "bob"),
+            "{only:?}"
+        );
+        let (status, _) = t.get("/api/journal/export?flow=999").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+}

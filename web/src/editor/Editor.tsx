@@ -387,7 +387,10 @@ function Editor({ id }: { id: string }) {
         <button type="button" title="Undo (Ctrl+Z)" aria-label="Undo" disabled={!history?.past.length} onClick={() => setHistory((h) => (h ? H.undo(h) : h))}>↶</button>
         <button type="button" title="Redo (Ctrl+Shift+Z)" aria-label="Redo" disabled={!history?.future.length} onClick={() => setHistory((h) => (h ? H.redo(h) : h))}>↷</button>
         <button type="button" onClick={() => { change((d) => autoLayout(d)); setTimeout(() => flow.fitView({ duration: 200 }), 50); }}>Tidy up</button>
-        <button type="button" onClick={() => download(doc)}>Export</button>
+        <button type="button" onClick={() => download(doc)} title="The journey as a cairn.flow/v1 file">Export</button>
+        <a className="button" href={`/api/journal/export?flow=${id}`} download={`journal-${id}.ndjson`} title="Every step this journey took for every contact, one JSON line each">
+          Action log
+        </a>
         <ImportButton onLoad={(d) => change(() => d)} onError={setActionError} />
         <button type="button" className="primary" disabled={blocked || !checked || !dirty} title={blocked ? `Fix the ${problems.length} problem(s) first` : !dirty ? "Nothing new to publish" : "Make a new version"} onClick={() => void publish()}>
           Publish

@@ -34,6 +34,9 @@ export function Contacts() {
           <a className="button" href="/api/contacts/export?format=csv" download="contacts.csv">
             Export CSV
           </a>
+          <a className="button" href="/api/journal/export" download="journal.ndjson" title="Every journal line of every contact, one JSON line each">
+            Export action log
+          </a>
         </div>
       </div>
       <form

@@ -185,3 +185,25 @@ scenario("makes an API key that a script can use, shown once, and revokes it", a
   await page.getByText(/^revoked/).waitFor();
   assert.equal((await call()).status, 401);
 });
+
+scenario("edits a contact's fields and lists from their page", async ({ page, server }) => {
+  await server.api("PUT", "/api/contacts/ann", { email: "ann@example.com", first_name: "Ann", orders: 2 });
+  await logIn(page, server.url);
+  await page.goto(`${server.url}/contacts/ann`);
+  await page.getByRole("button", { name: "Edit" }).click();
+  await page.getByLabel("timezone").fill("Mars/Base");
+  await page.getByRole("button", { name: "Save" }).click();
+  // The service's refusal is shown under the field it is about.
+  await page.locator(".field-invalid").getByText(/time ?zone|Mars/i).first().waitFor();
+  await page.getByLabel("timezone").fill("Europe/Tallinn");
+  await page.getByLabel("first name").fill("Anne");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByRole("heading", { name: "Anne (ann)" }).waitFor();
+  await page.getByLabel("List to join").fill("newsletter");
+  await page.getByRole("button", { name: "Add to list" }).click();
+  await page.getByText("newsletter", { exact: true }).waitFor();
+  const stored = await server.api("GET", "/api/contacts/ann");
+  assert.equal(stored.timezone, "Europe/Tallinn");
+  assert.deepEqual(stored.fields, { first_name: "Anne", orders: 2 });
+  assert.deepEqual(stored.lists.map((l) => l.list), ["newsletter"]);
+});

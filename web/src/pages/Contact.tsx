@@ -1,9 +1,9 @@
 // `/contacts/{id}`: one person — fields, time zone and where it came from, tags with their
 // memory, lists with dates, records, suppressions — and their history as a timeline in words.
 import { useMemo, useState } from "react";
-import { api, type Schemas } from "../api/client";
+import { api, ApiError, type Schemas } from "../api/client";
 import type { FlowRow, JournalLine } from "../api/types";
-import { ErrorBanner, useLoad, when, ago } from "../components/ui";
+import { ErrorBanner, TextField, useLoad, when, ago } from "../components/ui";
 import { describe } from "../editor/Simulator";
 import { Link } from "../router";
 import { name, type ContactSummary } from "./Contacts";
@@ -26,6 +26,7 @@ export function Contact({ id }: { id: string }) {
   const byMessage = useMemo(() => new Map((messages.data ?? []).map((m) => [m.id, m])), [messages.data]);
   const [tag, setTag] = useState("");
   const [list, setList] = useState("");
+  const [editing, setEditing] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const flowName = useMemo(() => new Map((flows.data ?? []).map((f) => [String(f.id), f.name])), [flows.data]);
   if (contact.error) return <div className="page"><ErrorBanner error={contact.error} /><Link to="/contacts">Back to contacts</Link></div>;
@@ -51,7 +52,14 @@ export function Contact({ id }: { id: string }) {
       <div className="columns">
         <section className="card" aria-labelledby="about">
           <h2 id="about">About</h2>
-          <dl className="facts">
+          {editing ? (
+            <EditContact contact={c} onDone={() => setEditing(false)} onSaved={() => void contact.reload()} />
+          ) : (
+            <button type="button" className="small" onClick={() => setEditing(true)}>
+              Edit
+            </button>
+          )}
+          {!editing && <dl className="facts">
             <dt>Email</dt>
             <dd>{c.email ?? "—"}</dd>
             <dt>Phone</dt>
@@ -65,7 +73,7 @@ export function Contact({ id }: { id: string }) {
             {Object.entries(c.fields ?? {}).map(([k, v]) => (
               <FieldRow key={k} k={k} v={v} />
             ))}
-          </dl>
+          </dl>}
           {Object.keys(c.suppressed ?? {}).length > 0 && (
             <>
               <h3>Suppressed</h3>
@@ -179,6 +187,67 @@ export function Contact({ id }: { id: string }) {
       </section>
     </div>
   );
+}
+
+/** The contact's known keys and fields as a form; saving sends only what changed (PATCH). */
+function EditContact({ contact, onDone, onSaved }: { contact: ContactView; onDone: () => void; onSaved: () => void }) {
+  const known = ["email", "phone", "timezone", "country"] as const;
+  const [values, setValues] = useState<Record<string, string>>(() => ({
+    ...Object.fromEntries(known.map((k) => [k, contact[k] ?? ""])),
+    ...Object.fromEntries(Object.entries(contact.fields ?? {}).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)])),
+  }));
+  const [added, setAdded] = useState("");
+  const [error, setError] = useState<unknown>(null);
+  const before = (k: string): string => {
+    const v = (known as readonly string[]).includes(k) ? contact[k as (typeof known)[number]] : contact.fields?.[k];
+    return v === undefined || v === null ? "" : typeof v === "string" ? v : JSON.stringify(v);
+  };
+  const save = async () => {
+    const patch: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(values)) if (v !== before(k)) patch[k] = v === "" ? null : (known as readonly string[]).includes(k) ? v : fieldValue(v);
+    if (Object.keys(patch).length === 0) return onDone();
+    try {
+      await api.patch(`/api/contacts/${encodeURIComponent(contact.id)}`, patch);
+      setError(null);
+      onSaved();
+      onDone();
+    } catch (e) {
+      setError(e);
+    }
+  };
+  const fieldError = (k: string) => (error instanceof ApiError ? error.forField(k) : undefined);
+  return (
+    <form
+      className="edit-contact"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void save();
+      }}
+    >
+      {error && !Object.keys(values).some((k) => fieldError(k)) ? <ErrorBanner error={error} /> : null}
+      {Object.keys(values).map((k) => (
+        <TextField key={k} label={k.replace(/_/g, " ")} value={values[k]} onChange={(v) => setValues({ ...values, [k]: v })} error={fieldError(k)} />
+      ))}
+      <div className="inline">
+        <input aria-label="New field name" placeholder="new field, e.g. city" value={added} onChange={(e) => setAdded(e.target.value)} />
+        <button type="button" className="small" disabled={!added.trim() || added.trim() in values} onClick={() => { setValues({ ...values, [added.trim()]: "" }); setAdded(""); }}>
+          + field
+        </button>
+      </div>
+      <p className="hint">An emptied field is removed.</p>
+      <div className="actions">
+        <button type="submit" className="primary">Save</button>
+        <button type="button" onClick={onDone}>Cancel</button>
+      </div>
+    </form>
+  );
+}
+
+/** A typed field value: a number or boolean when it reads back the same, else the text. */
+export function fieldValue(text: string): unknown {
+  if (text === "true" || text === "false") return text === "true";
+  const n = Number(text);
+  return text.trim() !== "" && String(n) === text ? n : text;
 }
 
 interface Message {

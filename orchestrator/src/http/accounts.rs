@@ -9,7 +9,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -29,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/setup", post(setup))
         .route("/api/users", get(list_users).post(create_user))
         .route("/api/users/{id}", delete(delete_user))
+        .route("/api/users/me/password", put(change_password))
         .route("/api/keys", get(list_keys).post(create_key))
         .route("/api/keys/{id}", delete(revoke_key))
 }
@@ -199,6 +200,33 @@ pub async fn create_user(
     };
     let user = accounts::add_user(&state.services, &caller, account).await?;
     Ok((StatusCode::CREATED, Json(user)).into_response())
+}
+
+/// `PUT /api/users/me/password`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordBody {
+    /// The password now.
+    #[schema(max_length = 1024)]
+    pub current: String,
+    /// The new one: at least 10 characters.
+    #[schema(max_length = 1024)]
+    pub password: String,
+}
+
+#[utoipa::path(put, path = "/api/users/me/password", tag = "accounts", request_body = PasswordBody, responses((status = 204, description = "Changed; the user's other sessions have ended"), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "Not a logged-in user (a key or the API token has no password), or without the session's X-CSRF-Token", body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody), (status = 422, description = "`current` is not the password, or the new `password` is too short", body = ErrorBody)))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<StatusCode> {
+    let request: PasswordBody = body::typed(body::json(body, strict::RECORDS)?)?;
+    let change = accounts::PasswordChange {
+        current: request.current,
+        password: request.password,
+    };
+    accounts::change_password(&state.services, &caller, change).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(delete, path = "/api/users/{id}", tag = "accounts", params(("id" = i64, Path)), responses((status = 204, description = "Removed, with their sessions"), (status = 401, body = ErrorBody), (status = 403, description = "Not an owner, or made with the session cookie without its X-CSRF-Token", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "The last owner", body = ErrorBody)))]

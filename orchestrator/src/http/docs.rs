@@ -7,7 +7,7 @@
 
 use utoipa::OpenApi;
 
-use super::accounts::{CredentialsBody, KeyBody, LoginAnswer, Role, SessionState, UserBody};
+use super::accounts::{CredentialsBody, KeyBody, LoginAnswer, PasswordBody, Role, SessionState, UserBody};
 use super::audience::{ListSummary, TagDefinitionBody, TagSummary};
 use super::contacts::{ContactObject, ContactPage, ListBody, Removed, SourceBody, TagBody};
 pub use super::error::{Detail, ErrorBody, ErrorInner};
@@ -96,6 +96,7 @@ use super::{accounts, admin, audience, contacts, editor, flows, imports, journey
         accounts::list_users,
         accounts::create_user,
         accounts::delete_user,
+        accounts::change_password,
         accounts::list_keys,
         accounts::create_key,
         accounts::revoke_key,
@@ -154,6 +155,7 @@ use super::{accounts, admin, audience, contacts, editor, flows, imports, journey
         imports::ImportKey,
         CredentialsBody,
         UserBody,
+        PasswordBody,
         Role,
         KeyBody,
         SessionState,

@@ -369,6 +369,41 @@ pub async fn add_user(s: &Services, by: &Caller, account: NewAccount) -> Result<
     Ok(user)
 }
 
+/// A logged-in user's new password, given with their current one.
+#[derive(Debug, Clone)]
+pub struct PasswordChange {
+    pub current: String,
+    pub password: String,
+}
+
+/// Changes the logged-in user's password; their other sessions end (this one stays). Only a
+/// session may do it: a key or the API token has no password to give.
+pub async fn change_password(s: &Services, by: &Caller, change: PasswordChange) -> Result<()> {
+    let Caller::Session(session) = by else {
+        return Err(Error::Forbidden("log in to change your password".into()));
+    };
+    let (user, stored) = store::credentials(&s.db, &session.user.email)
+        .await?
+        .ok_or_else(|| Error::Unauthorized("this session's user no longer exists".into()))?;
+    if !credentials::verify(change.current, Some(stored))
+        .await
+        .map_err(hash_failed)?
+    {
+        return Err(Error::Fields(vec![("current".into(), "is not your password".into())]));
+    }
+    if let Some(problem) = credentials::password_problem(&change.password) {
+        return Err(Error::Fields(vec![("password".into(), problem)]));
+    }
+    let hash = credentials::hash(change.password).await.map_err(hash_failed)?;
+    let keep = session.token_hash.clone();
+    crate::db::in_write(&s.db, async |tx| {
+        store::set_password(tx, user.id, &hash).await?;
+        store::delete_other_sessions(tx, user.id, &keep).await?;
+        Ok(())
+    })
+    .await
+}
+
 /// Removes a user and their sessions (owners only): 409 for the last owner.
 pub async fn remove_user(s: &Services, by: &Caller, id: &str) -> Result<()> {
     owners_only(by)?;

@@ -120,6 +120,28 @@ pub async fn delete_user(c: &impl ConnectionTrait, id: i64) -> Result<bool> {
     Ok(exec(c, "DELETE FROM users WHERE id = $1", vec![id.into()]).await? > 0)
 }
 
+/// Replaces a user's password hash.
+pub async fn set_password(c: &impl ConnectionTrait, id: i64, password_hash: &str) -> Result<()> {
+    exec(
+        c,
+        "UPDATE users SET password_hash = $1 WHERE id = $2",
+        vec![password_hash.into(), id.into()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Ends every session of a user but the one whose token has digest `keep`.
+pub async fn delete_other_sessions(c: &impl ConnectionTrait, user: i64, keep: &str) -> Result<()> {
+    exec(
+        c,
+        "DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2",
+        vec![user.into(), keep.into()],
+    )
+    .await?;
+    Ok(())
+}
+
 pub async fn logged_in(c: &impl ConnectionTrait, user: i64, now: DateTime<Utc>) -> Result<()> {
     exec(
         c,

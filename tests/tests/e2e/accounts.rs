@@ -466,3 +466,63 @@ async fn a_service_listening_beyond_loopback_without_any_protection_refuses_to_s
     .expect("a token protects it");
     t.stop().await;
 }
+
+#[tokio::test]
+async fn a_user_changes_their_password_with_the_current_one_and_their_other_sessions_end() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let here = set_up(&t).await;
+        let elsewhere = Login::of(&log_in(&t, "owner@example.com", PASSWORD).await);
+        let change = |current: &str, password: &str| json!({"current": current, "password": password}).to_string();
+
+        let wrong = t
+            .request(
+                "PUT",
+                "/api/users/me/password",
+                &change("not it", "a new long password"),
+                &here.writes(),
+            )
+            .await;
+        assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", wrong.body);
+        assert_eq!(wrong.body["error"]["details"][0]["field"], "current");
+        let short = t
+            .request(
+                "PUT",
+                "/api/users/me/password",
+                &change(PASSWORD, "short"),
+                &here.writes(),
+            )
+            .await;
+        assert_eq!(short.body["error"]["details"][0]["field"], "password", "{}", short.body);
+
+        let done = t
+            .request(
+                "PUT",
+                "/api/users/me/password",
+                &change(PASSWORD, "a new long password"),
+                &here.writes(),
+            )
+            .await;
+        assert_eq!(done.status, StatusCode::NO_CONTENT, "{}", done.body);
+        assert_eq!(
+            flows(&t, &here).await.status,
+            StatusCode::OK,
+            "{}: this session stays",
+            backend.name
+        );
+        assert_eq!(
+            flows(&t, &elsewhere).await.status,
+            StatusCode::UNAUTHORIZED,
+            "the other session ended"
+        );
+        assert_eq!(
+            log_in(&t, "owner@example.com", PASSWORD).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            log_in(&t, "owner@example.com", "a new long password").await.status,
+            StatusCode::OK
+        );
+        t.stop().await;
+    }
+}

@@ -33,6 +33,9 @@ export function Settings() {
         <Users />
         <Keys />
       </div>
+      <div className="columns">
+        <Password />
+      </div>
     </div>
   );
 }
@@ -232,6 +235,42 @@ function Keys() {
       >
         <input aria-label="Key name" placeholder="e.g. shop backend" value={name} onChange={(e) => setName(e.target.value)} required />
         <button type="submit">Create key</button>
+      </form>
+    </section>
+  );
+}
+
+function Password() {
+  const { session } = useSession();
+  const [current, setCurrent] = useState("");
+  const [password, setPassword] = useState("");
+  const [error, setError] = useState<unknown>(null);
+  const [done, setDone] = useState(false);
+  if (!session?.user) return null;
+  const fieldError = (f: string) => (error instanceof ApiError ? error.forField(f) : undefined);
+  return (
+    <section className="card" aria-labelledby="password-title">
+      <h2 id="password-title">Your password</h2>
+      <form
+        onSubmit={async (e) => {
+          e.preventDefault();
+          setDone(false);
+          try {
+            await api.put("/api/users/me/password", { current, password });
+            setCurrent("");
+            setPassword("");
+            setError(null);
+            setDone(true);
+          } catch (err) {
+            setError(err);
+          }
+        }}
+      >
+        {done && <div className="banner banner-ok" role="status">Changed. Your other sessions have ended.</div>}
+        {error && !fieldError("current") && !fieldError("password") ? <ErrorBanner error={error} /> : null}
+        <TextField label="Current password" type="password" autoComplete="current-password" value={current} onChange={setCurrent} error={fieldError("current")} />
+        <TextField label="New password" type="password" autoComplete="new-password" value={password} onChange={setPassword} error={fieldError("password")} hint="At least 10 characters." />
+        <button type="submit">Change password</button>
       </form>
     </section>
   );

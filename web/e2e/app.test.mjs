@@ -186,7 +186,7 @@ scenario("makes an API key that a script can use, shown once, and revokes it", a
   assert.equal((await call()).status, 401);
 });
 
-scenario("edits a contact's fields and lists from their page", async ({ page, server }) => {
+scenario("edits a contact's fields, lists and records from their page", async ({ page, server }) => {
   await server.api("PUT", "/api/contacts/ann", { email: "ann@example.com", first_name: "Ann", orders: 2 });
   await logIn(page, server.url);
   await page.goto(`${server.url}/contacts/ann`);
@@ -202,7 +202,13 @@ scenario("edits a contact's fields and lists from their page", async ({ page, se
   await page.getByLabel("List to join").fill("newsletter");
   await page.getByRole("button", { name: "Add to list" }).click();
   await page.getByText("newsletter", { exact: true }).waitFor();
+  await page.getByRole("button", { name: "+ record" }).click();
+  await page.getByLabel("Record id").fill("k-1");
+  await page.getByLabel("Fields (JSON)").fill('{"status": "active", "end_date": "2027-01-31"}');
+  await page.getByRole("button", { name: "Save record" }).click();
+  await page.getByRole("cell", { name: "k-1", exact: true }).waitFor();
   const stored = await server.api("GET", "/api/contacts/ann");
+  assert.deepEqual(stored.records.contract.map((r) => [r.id, r.fields.status, r.fields.end_date]), [["k-1", "active", "2027-01-31"]]);
   assert.equal(stored.timezone, "Europe/Tallinn");
   assert.deepEqual(stored.fields, { first_name: "Anne", orders: 2 });
   assert.deepEqual(stored.lists.map((l) => l.list), ["newsletter"]);

@@ -94,3 +94,15 @@ describe("the inspector", () => {
     expect((id as HTMLInputElement).value).toBe("done");
   });
 });
+
+describe("the webhook form", () => {
+  it("adds a header by name and value, and removes it", () => {
+    const seen = inspect({ id: "notify", type: "webhook", url: "https://example.com/hook", method: "POST" });
+    fireEvent.click(screen.getByText("+ header"));
+    fireEvent.change(screen.getByLabelText("Header 1 name"), { target: { value: "X-Shop" } });
+    fireEvent.change(screen.getByLabelText("Header 1 value"), { target: { value: "{{contact.id}}" } });
+    expect(seen.node?.headers).toEqual({ "X-Shop": "{{contact.id}}" });
+    fireEvent.click(screen.getByLabelText("Remove header X-Shop"));
+    expect(seen.node?.headers).toBeUndefined();
+  });
+});

@@ -109,6 +109,7 @@ export function Inspector({ node, problems, onChange, onRename, suggestions, chi
             )}
           </Row>
           {text("url", "URL", { placeholder: "https://example.com/hook" })}
+          <HeadersField headers={(node.headers as Record<string, string> | undefined) ?? {}} onChange={(h) => set("headers", Object.keys(h).length ? h : undefined)} error={problemFor("headers")} />
           {text("body", "Body template (optional)", { multiline: true, hint: "By default the contact and entry data as JSON." })}
           <SendRules node={node} set={set} problemFor={problemFor} />
         </>
@@ -161,7 +162,7 @@ const FIELDS: Record<string, string[]> = {
   send_email: ["subject", "html", "text", "from", "window", "holidays", "pace"],
   send_sms: ["text", "window", "holidays", "pace"],
   send_push: ["title", "body", "url", "window", "holidays", "pace"],
-  webhook: ["method", "url", "body", "window", "holidays", "pace"],
+  webhook: ["method", "url", "headers", "body", "window", "holidays", "pace"],
   wait: ["duration"],
   wait_until: ["time", "days", "field", "anniversary", "at", "timezone"],
   wait_for_event: ["event", "message", "timeout"],
@@ -283,6 +284,30 @@ function SendRules({ node, set, problemFor }: { node: AnyNode; set: (k: string, 
         {(id, d) => <input id={id} aria-describedby={d} value={pace?.over ?? ""} placeholder="3d" onChange={(e) => set("pace", e.target.value ? { over: e.target.value } : undefined)} />}
       </Row>
     </details>
+  );
+}
+
+/** A webhook's request headers as name and value rows (values may use templates). */
+function HeadersField({ headers, onChange, error }: { headers: Record<string, string>; onChange: (h: Record<string, string>) => void; error?: string }) {
+  const rows = Object.entries(headers);
+  const rename = (from: string, to: string) => onChange(Object.fromEntries(rows.map(([k, v]) => (k === from ? [to, v] : [k, v]))));
+  return (
+    <fieldset className={error ? "headers field-invalid" : "headers"}>
+      <legend>Headers</legend>
+      {rows.map(([name, value], i) => (
+        <div className="inline" key={i}>
+          <input aria-label={`Header ${i + 1} name`} value={name} onChange={(e) => rename(name, e.target.value)} />
+          <input aria-label={`Header ${i + 1} value`} value={value} onChange={(e) => onChange({ ...headers, [name]: e.target.value })} />
+          <button type="button" className="icon" aria-label={`Remove header ${name}`} onClick={() => onChange(Object.fromEntries(rows.filter(([k]) => k !== name)))}>
+            ×
+          </button>
+        </div>
+      ))}
+      <button type="button" className="small" disabled={"" in headers} onClick={() => onChange({ ...headers, "": "" })}>
+        + header
+      </button>
+      {error && <div className="field-error">{error}</div>}
+    </fieldset>
   );
 }
 

@@ -27,6 +27,7 @@ export function Contact({ id }: { id: string }) {
   const [tag, setTag] = useState("");
   const [list, setList] = useState("");
   const [editing, setEditing] = useState(false);
+  const [record, setRecord] = useState<RecordDraft | null>(null);
   const [error, setError] = useState<unknown>(null);
   const flowName = useMemo(() => new Map((flows.data ?? []).map((f) => [String(f.id), f.name])), [flows.data]);
   if (contact.error) return <div className="page"><ErrorBanner error={contact.error} /><Link to="/contacts">Back to contacts</Link></div>;
@@ -145,7 +146,8 @@ export function Contact({ id }: { id: string }) {
             <input aria-label="List to join" placeholder="add to a list" value={list} onChange={(e) => setList(e.target.value)} />
             <button type="submit" className="small">Add to list</button>
           </form>
-          {Object.keys(c.records ?? {}).length > 0 && <h2>Records</h2>}
+          <h2>Records</h2>
+          {Object.keys(c.records ?? {}).length === 0 && <p className="hint">No related records (contracts, orders…).</p>}
           {Object.entries(c.records ?? {}).map(([type, rows]) => (
             <div key={type}>
               <h3>{type}</h3>
@@ -155,12 +157,42 @@ export function Contact({ id }: { id: string }) {
                     <tr key={r.id}>
                       <td>{r.id}</td>
                       <td>{Object.entries(r.fields).map(([k, v]) => `${k}: ${String(v)}`).join(" · ")}</td>
+                      <td>
+                        <button type="button" className="small" aria-label={`Edit ${type} ${r.id}`} onClick={() => setRecord({ type, id: r.id, fields: JSON.stringify(r.fields, null, 2) })}>
+                          Edit
+                        </button>{" "}
+                        <button type="button" className="small danger" aria-label={`Delete ${type} ${r.id}`} onClick={() => void change(() => api.del(recordPath(id, type, r.id)))}>
+                          Delete
+                        </button>
+                      </td>
                     </tr>
                   ))}
                 </tbody>
               </table>
             </div>
           ))}
+          {record ? (
+            <RecordForm
+              value={record}
+              onChange={setRecord}
+              onCancel={() => setRecord(null)}
+              onSave={async (r) => {
+                let fields: unknown;
+                try {
+                  fields = JSON.parse(r.fields);
+                } catch (e) {
+                  throw new ApiError(400, "invalid_json", `The fields are not JSON: ${(e as Error).message}`, [{ field: "fields", message: (e as Error).message }]);
+                }
+                await api.put(recordPath(id, r.type.trim(), r.id.trim()), fields);
+                setRecord(null);
+                await contact.reload();
+              }}
+            />
+          ) : (
+            <button type="button" className="small" onClick={() => setRecord({ type: Object.keys(c.records ?? {})[0] ?? "contract", id: "", fields: "{\n  \"status\": \"active\"\n}" })}>
+              + record
+            </button>
+          )}
         </section>
       </div>
       <section className="card" aria-labelledby="timeline">
@@ -238,6 +270,46 @@ function EditContact({ contact, onDone, onSaved }: { contact: ContactView; onDon
       <div className="actions">
         <button type="submit" className="primary">Save</button>
         <button type="button" onClick={onDone}>Cancel</button>
+      </div>
+    </form>
+  );
+}
+
+interface RecordDraft {
+  type: string;
+  id: string;
+  fields: string;
+}
+
+function recordPath(contact: string, type: string, id: string) {
+  return `/api/contacts/${encodeURIComponent(contact)}/records/${encodeURIComponent(type)}/${encodeURIComponent(id)}`;
+}
+
+/** A related record's type, id and fields (JSON); saving writes the whole record (PUT). */
+function RecordForm({ value, onChange, onSave, onCancel }: { value: RecordDraft; onChange: (r: RecordDraft) => void; onSave: (r: RecordDraft) => Promise<void>; onCancel: () => void }) {
+  const [error, setError] = useState<unknown>(null);
+  const fieldError = (f: string) => (error instanceof ApiError ? error.forField(f) : undefined);
+  return (
+    <form
+      className="card record-form"
+      aria-label="Record"
+      onSubmit={async (e) => {
+        e.preventDefault();
+        try {
+          await onSave(value);
+          setError(null);
+        } catch (err) {
+          setError(err);
+        }
+      }}
+    >
+      {error && !fieldError("fields") ? <ErrorBanner error={error} /> : null}
+      <TextField label="Record type" value={value.type} onChange={(type) => onChange({ ...value, type })} placeholder="contract" />
+      <TextField label="Record id" value={value.id} onChange={(id) => onChange({ ...value, id })} placeholder="k-1001" />
+      <TextField label="Fields (JSON)" multiline value={value.fields} onChange={(fields) => onChange({ ...value, fields })} error={fieldError("fields")} />
+      <div className="actions">
+        <button type="submit" className="primary">Save record</button>
+        <button type="button" onClick={onCancel}>Cancel</button>
       </div>
     </form>
   );

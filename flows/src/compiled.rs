@@ -167,4 +167,22 @@ impl CompiledFlow {
     pub fn graph(&self) -> &StableDiGraph<Ix, Option<String>> {
         &self.graph
     }
+
+    /// The saved segments the flow's `branch` nodes name (`{"segment": …}`), by node id, each
+    /// once per node. Such a flow runs only once they are put in place
+    /// (`CompiledFlow::with_segments`, in the compiler): an unresolved segment holds for no one.
+    pub fn branch_segments(&self) -> Vec<(&str, &str)> {
+        self.ops
+            .iter()
+            .enumerate()
+            .filter_map(|(ix, op)| match op {
+                Op::Branch { condition, .. } => Some((ix, condition)),
+                _ => None,
+            })
+            .flat_map(|(ix, condition)| {
+                let node = self.definition.nodes[ix].id.as_str();
+                condition.segments().into_iter().map(move |name| (node, name))
+            })
+            .collect()
+    }
 }

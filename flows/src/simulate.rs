@@ -82,22 +82,28 @@ pub fn simulate(
     scenario: Scenario,
     sink: &mut dyn FnMut(&JournalEntry),
 ) -> Summary {
+    // A segment the scenario lacks holds for no one (`any` of nothing), without keeping the
+    // other segments from resolving. Segments do not change during a simulation, so the
+    // branches that name them are resolved once.
+    let segments = &scenario.segments;
+    let lookup = |name: &str| Some(segments.get(name).cloned().unwrap_or(Condition::Any(Vec::new())));
+    let resolved;
+    let flow = match flow.branch_segments().is_empty() {
+        true => flow,
+        false => match flow.with_segments(&lookup) {
+            Ok(f) => {
+                resolved = f;
+                &resolved
+            }
+            // Segments that include each other: callers refuse them before (see `check_segments`).
+            Err(_) => flow,
+        },
+    };
     let mut sim = Sim::new(flow, policy, scenario.contacts, sink);
     let start = scenario.start;
     let end = scenario.end;
     sim.audiences = entry::audiences(flow)
         .map(|a| {
-            // A segment the scenario lacks holds for no one (`any` of nothing), without
-            // keeping the audience's other segments from resolving.
-            let lookup = |name: &str| {
-                Some(
-                    scenario
-                        .segments
-                        .get(name)
-                        .cloned()
-                        .unwrap_or(Condition::Any(Vec::new())),
-                )
-            };
             let condition = a.condition();
             let condition = condition.resolve(&lookup).unwrap_or(condition);
             (a, condition)

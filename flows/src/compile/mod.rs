@@ -17,6 +17,7 @@ use petgraph::visit::EdgeRef;
 use serde_json::Value;
 
 use crate::compiled::{CompiledFlow, Ix, Op};
+use crate::condition::Condition;
 use crate::definition::{Definition, NodeKind};
 use crate::policy::{PUBLIC, Policy};
 use crate::problem::{Problem, Problems};
@@ -168,5 +169,36 @@ fn check(definition: Definition, read: NodesRead<'_>, mut problems: Vec<Problem>
         })
     } else {
         Err(Problems(problems))
+    }
+}
+
+impl CompiledFlow {
+    /// This flow with each saved segment its branches name replaced by that segment's
+    /// condition as `lookup` (by id or name) gives it now. The version's definition is
+    /// unchanged: a branch follows its segment's later edits when resolved again. An unknown
+    /// segment, or segments that include each other, is a problem on the branch's `condition`.
+    pub fn with_segments(&self, lookup: &impl Fn(&str) -> Option<Condition>) -> Result<CompiledFlow, Problems> {
+        let mut flow = compile(self.definition.clone())?;
+        let mut problems = Vec::new();
+        for (ix, op) in flow.ops.iter_mut().enumerate() {
+            let Op::Branch { condition, .. } = op else {
+                continue;
+            };
+            if condition.segments().is_empty() {
+                continue;
+            }
+            match condition.resolve(lookup) {
+                Ok(resolved) => *condition = resolved,
+                Err(why) => problems.push(Problem::at(Some(&flow.definition.nodes[ix].id), Some("condition"), why)),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Problems(problems));
+        }
+        flow.reads_messages = flow
+            .ops
+            .iter()
+            .any(|op| matches!(op, Op::Branch { condition, .. } if condition.reads_messages()));
+        Ok(flow)
     }
 }

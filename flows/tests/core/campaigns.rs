@@ -642,3 +642,34 @@ fn on_match_a_contact_who_stopped_matching_as_time_passed_enters_again_when_a_ch
         .entries(&flow);
     assert_eq!(entered, ["2026-12-30T09:00:00Z c1", "2027-01-13T09:00:00Z c1"]);
 }
+
+#[test]
+fn a_branch_on_a_saved_segment_sends_its_members_one_way_and_the_others_the_other() {
+    let flow = compile_value(json!({"format": "cairn.flow/v1", "name": "Sorting", "nodes": [
+        {"id": "audience", "type": "segment_entry", "lists": ["customers"]},
+        {"id": "is_vip", "type": "branch", "condition": {"segment": "VIPs"}},
+        {"id": "thank", "type": "add_tag", "tag": "thanked"},
+        {"id": "done", "type": "exit"}],
+      "edges": [{"from": "audience", "to": "is_vip"}, {"from": "is_vip", "to": "thank", "when": "yes"},
+        {"from": "is_vip", "to": "done", "when": "no"}, {"from": "thank", "to": "done"}]}))
+    .unwrap_or_else(|p| panic!("{p}"));
+    assert_eq!(flow.branch_segments(), [("is_vip", "VIPs")]);
+    let customer = |id: &str, tag: &str| {
+        let mut c = tagged(id, tag);
+        c.lists.insert("customers".into());
+        c
+    };
+    let journal = Run::of(
+        vec![customer("ann", "gold"), customer("bob", "new")],
+        "2026-12-30T08:00:00Z",
+        "2026-12-31T08:00:00Z",
+    )
+    .with_segment("VIPs", json!({"any": [{"has_tag": "gold"}, {"has_tag": "vip"}]}))
+    .journal(&flow);
+    let ways: Vec<String> = journal
+        .iter()
+        .filter(|l| l["action"] == "branched")
+        .map(|l| format!("{} {}", l["contact"].as_str().unwrap(), l["edge"].as_str().unwrap()))
+        .collect();
+    assert_eq!(ways, ["ann yes", "bob no"]);
+}

@@ -1,9 +1,14 @@
-//! Compiled flow versions, compiled once per process and shared by the engine and the API.
+//! Compiled flow versions, compiled once per process and shared by the engine and the API;
+//! and, for versions whose branches name saved segments, the version as it runs now: with each
+//! segment's condition put in place as last read ([`FlowCache::runnable`]). A version never
+//! changes; a segment may, so the engine reads the segments before each pass that steps such a
+//! version ([`FlowCache::refresh_segments`]) and a changed segment is put in place again.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use flows::CompiledFlow;
+use flows::condition::{Condition, parse_condition};
 use sea_orm::ConnectionTrait;
 
 use crate::store::{self, flows as flow_store};
@@ -36,6 +41,14 @@ impl Error {
 #[derive(Debug, Default)]
 pub struct FlowCache {
     compiled: RwLock<HashMap<(i64, i64), Arc<CompiledFlow>>>,
+    resolved: RwLock<Resolved>,
+}
+
+/// The saved segments as last read (by id and by name), and the versions resolved against them.
+#[derive(Debug, Default)]
+struct Resolved {
+    segments: BTreeMap<String, Condition>,
+    flows: HashMap<(i64, i64), Arc<CompiledFlow>>,
 }
 
 impl FlowCache {
@@ -56,5 +69,65 @@ impl FlowCache {
             .expect("flow cache lock")
             .insert((flow, version), compiled.clone());
         Ok(compiled)
+    }
+
+    /// The version as a step runs it: [`FlowCache::get`], with the saved segments its branches
+    /// name put in place as last read. A branch naming a segment that no longer exists makes
+    /// the version unusable (its journeys fail, saying which), never a silent "no".
+    pub async fn runnable(
+        &self,
+        c: &impl ConnectionTrait,
+        flow: i64,
+        version: i64,
+    ) -> Result<Arc<CompiledFlow>, Error> {
+        let compiled = self.get(c, flow, version).await?;
+        if compiled.branch_segments().is_empty() {
+            return Ok(compiled);
+        }
+        if let Some(f) = self
+            .resolved
+            .read()
+            .expect("flow cache lock")
+            .flows
+            .get(&(flow, version))
+        {
+            return Ok(f.clone());
+        }
+        let mut resolved = self.resolved.write().expect("flow cache lock");
+        let segments = &resolved.segments;
+        let runs = compiled
+            .with_segments(&|key| segments.get(key).cloned())
+            .map_err(|problems| Error::Broken {
+                flow,
+                version,
+                problems,
+            })?;
+        let runs = Arc::new(runs);
+        resolved.flows.insert((flow, version), runs.clone());
+        Ok(runs)
+    }
+
+    /// Reads the saved segments when any of `used` has a branch naming one, so that the pass
+    /// about to step them sees each segment as it is now (one query, and only then). Says
+    /// whether it read them.
+    pub async fn refresh_segments(&self, c: &impl ConnectionTrait, used: &[Arc<CompiledFlow>]) -> Result<bool, Error> {
+        if used.iter().all(|f| f.branch_segments().is_empty()) {
+            return Ok(false);
+        }
+        let mut segments = BTreeMap::new();
+        for saved in store::segments::list(c).await? {
+            // A stored condition was read strictly when saved; one that no longer reads is
+            // left out, and branches naming it fail as for a deleted segment.
+            if let Ok(condition) = parse_condition(saved.condition) {
+                segments.insert(saved.id.to_string(), condition.clone());
+                segments.insert(saved.name, condition);
+            }
+        }
+        let mut resolved = self.resolved.write().expect("flow cache lock");
+        if resolved.segments != segments {
+            resolved.segments = segments;
+            resolved.flows.clear();
+        }
+        Ok(true)
     }
 }

@@ -129,7 +129,7 @@ pub async fn activate(s: &Services, raw: &str) -> Result<(FlowRow, u64)> {
     Ok((row, entered))
 }
 
-/// Every saved segment the flow's segment entries name exists: a misspelt or deleted one is
+/// Every saved segment the flow's segment entries and branches name exists: a misspelt or deleted one is
 /// refused (naming the node and the field) rather than admitting no one.
 async fn saved_segments_exist(s: &Services, compiled: &CompiledFlow) -> Result<()> {
     let mut problems = Vec::new();
@@ -147,6 +147,18 @@ async fn saved_segments_exist(s: &Services, compiled: &CompiledFlow) -> Result<(
             problems.extend(found.into_iter().map(|(_, message)| flows::Problem {
                 node: Some(audience.node.id.clone()),
                 field: Some(field.clone()),
+                message,
+                line: None,
+                column: None,
+            }));
+        }
+    }
+    for (node, name) in compiled.branch_segments() {
+        let one = flows::condition::Condition::Segment(name.to_string());
+        if let Err(Error::Fields(found)) = super::segments::resolve_saved(s, &one).await {
+            problems.extend(found.into_iter().map(|(_, message)| flows::Problem {
+                node: Some(node.to_string()),
+                field: Some("condition".into()),
                 message,
                 line: None,
                 column: None,

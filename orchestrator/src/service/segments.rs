@@ -123,7 +123,7 @@ pub async fn delete(s: &Services, key: &str) -> Result<()> {
     let campaigns = active_flows_naming(s, &keys).await?;
     if !campaigns.is_empty() {
         return Err(Error::Conflict(format!(
-            "segment '{}' is the audience of active {}: pause them or change their entries first",
+            "segment '{}' is used by active {}: pause them or change their entries and branches first",
             current.name,
             campaigns.join(", ")
         )));
@@ -132,14 +132,19 @@ pub async fn delete(s: &Services, key: &str) -> Result<()> {
     Ok(())
 }
 
-/// The active flows (as `flow 'name'`) whose active version has a segment entry naming the
-/// segment by one of `keys` (its id or name): in `segments`, `exclude_segments` or `condition`.
+/// The active flows (as `flow 'name'`) whose active version names the segment by one of `keys`
+/// (its id or name): a segment entry's `segments`, `exclude_segments` or `condition`, or a
+/// branch's condition.
 async fn active_flows_naming(s: &Services, keys: &[String]) -> Result<Vec<String>> {
     let mut found = Vec::new();
     for (flow, version) in crate::store::flows::active(&s.db).await? {
         let compiled = s.flows.get(&s.db, flow, version).await?;
         let names = flows::entry::audiences(&compiled)
-            .any(|a| a.condition().segments().iter().any(|k| keys.iter().any(|m| m == k)));
+            .any(|a| a.condition().segments().iter().any(|k| keys.iter().any(|m| m == k)))
+            || compiled
+                .branch_segments()
+                .iter()
+                .any(|(_, k)| keys.iter().any(|m| m == k));
         if names {
             found.push(format!("flow '{}'", compiled.name()));
         }

@@ -50,8 +50,8 @@ pub fn segments_of(object: Map<String, Value>) -> Result<BTreeMap<String, Condit
     }
 }
 
-/// Every segment an audience names (in `segments`, `exclude_segments` or its `condition`) must
-/// be given, so that a misspelt name is an error rather than an audience that admits no one.
+/// Every segment an audience names (in `segments`, `exclude_segments` or its `condition`) or a
+/// branch names must be given, so that a misspelt name is an error rather than an audience that admits no one.
 /// `missing` ends the message about one that is not given (`is not in segments.json`).
 pub fn check_segments(
     flow: &CompiledFlow,
@@ -84,6 +84,20 @@ pub fn check_segments(
                 column: None,
             });
         }
+    }
+    for (node, name) in flow.branch_segments() {
+        let message = match Condition::Segment(name.to_string()).resolve(&lookup) {
+            Ok(_) => continue,
+            Err(_) if !segments.contains_key(name) => format!("segment '{name}' {missing}"),
+            Err(why) => format!("segment '{name}': {why}"),
+        };
+        problems.push(flows::Problem {
+            node: Some(node.to_string()),
+            field: Some("condition".into()),
+            message,
+            line: None,
+            column: None,
+        });
     }
     if problems.is_empty() {
         Ok(())

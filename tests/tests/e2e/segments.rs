@@ -331,3 +331,94 @@ async fn a_segment_exports_only_its_contacts() {
         t.stop().await;
     }
 }
+
+/// A journey that thanks the contacts the saved segment "VIPs" holds and lets the others go.
+const SORTING: &str = r#"{"format": "cairn.flow/v1", "name": "Sorting", "nodes": [
+    {"id": "start", "type": "webhook_entry"},
+    {"id": "is_vip", "type": "branch", "condition": {"segment": "VIPs"}},
+    {"id": "thank", "type": "add_tag", "tag": "thanked"},
+    {"id": "done", "type": "exit"}],
+  "edges": [{"from": "start", "to": "is_vip"}, {"from": "is_vip", "to": "thank", "when": "yes"},
+    {"from": "is_vip", "to": "done", "when": "no"}, {"from": "thank", "to": "done"}]}"#;
+
+/// Tags each contact, starts their journey and returns who was thanked.
+async fn sort(t: &TestApp, flow: i64, people: &[(&str, &str)]) -> Vec<String> {
+    for (id, with) in people {
+        put(t, id, json!({"email": format!("{id}@example.com")})).await;
+        tag(t, id, with).await;
+        let entry = json!({"contact": {"id": id}}).to_string();
+        let (status, answer) = t.post(&format!("/api/flows/{flow}/entries"), &entry).await;
+        assert!(status.is_success(), "{answer}");
+    }
+    t.settle().await;
+    let mut thanked = Vec::new();
+    for (id, _) in people {
+        if t.journal(id).await.iter().any(|l| l.starts_with("thank ")) {
+            thanked.push(id.to_string());
+        }
+    }
+    thanked
+}
+
+#[tokio::test]
+async fn a_branch_on_a_saved_segment_follows_the_segment_as_it_is_edited() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let (status, created) = t.post("/api/flows", SORTING).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let flow = created["id"].as_i64().unwrap();
+        let (status, refused) = t.post(&format!("/api/flows/{flow}/activate"), "").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+        let problem = &refused["error"]["details"][0];
+        assert_eq!(
+            (&problem["node"], &problem["field"]),
+            (&json!("is_vip"), &json!("condition"))
+        );
+        assert!(problem["message"].as_str().unwrap().contains("VIPs"), "{refused}");
+
+        let vips = json!({"name": "VIPs", "condition": {"has_tag": "vip"}}).to_string();
+        let (status, saved) = t.post("/api/segments", &vips).await;
+        assert_eq!(status, StatusCode::CREATED, "{saved}");
+        let (status, body) = t.post(&format!("/api/flows/{flow}/activate"), "").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            sort(&t, flow, &[("ann", "vip"), ("bob", "new")]).await,
+            ["ann"],
+            "{}",
+            backend.name
+        );
+
+        // The simulator reads the saved segment the same way.
+        let flow_doc: Value = serde_json::from_str(SORTING).unwrap();
+        let request = json!({"flow": flow_doc, "contacts": [{"id": "x", "tags": ["vip"]}, {"id": "y"}]});
+        let (status, simulated) = t.post("/api/simulate", &request.to_string()).await;
+        assert_eq!(status, StatusCode::OK, "{simulated}");
+        let ways: Vec<String> = simulated["journal"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["action"] == "branched")
+            .map(|l| format!("{} {}", l["contact"].as_str().unwrap(), l["edge"].as_str().unwrap()))
+            .collect();
+        assert_eq!(ways, ["x yes", "y no"], "{}", backend.name);
+
+        // The segment is edited: journeys reaching the branch from now on follow it.
+        let gold = json!({"name": "VIPs", "condition": {"has_tag": "gold"}}).to_string();
+        let (status, body) = t.call("PUT", "/api/segments/VIPs", Some(&gold)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            sort(&t, flow, &[("cy", "gold"), ("dan", "vip")]).await,
+            ["cy"],
+            "{}: the branch reads the segment as it is now",
+            backend.name
+        );
+
+        let (status, refused) = t.call("DELETE", "/api/segments/VIPs", None).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+        assert!(
+            refused["error"]["message"].as_str().unwrap().contains("Sorting"),
+            "{refused}"
+        );
+        t.stop().await;
+    }
+}

@@ -56,6 +56,21 @@ impl Engine {
                 Err(e) => return Err(e.into()),
             }
         }
+        let stored: Vec<Arc<CompiledFlow>> = active.iter().map(|(_, _, f)| f.clone()).collect();
+        // Read once per pass: for the active flows here, or for the first running journey
+        // below whose (older) version needs them.
+        let mut segments_read = self.flows.refresh_segments(tx, &stored).await?;
+        let mut runnable = Vec::with_capacity(active.len());
+        for (flow_id, version, _) in active {
+            match self.flows.runnable(tx, flow_id, version).await {
+                Ok(flow) => runnable.push((flow_id, version, flow)),
+                Err(e) if e.is_unusable() => {
+                    tracing::error!(error = %e, "an active flow's branch names a saved segment that does not exist; its event entries are skipped");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let active = runnable;
         let flows_used: Vec<Arc<CompiledFlow>> = active.iter().map(|(_, _, f)| f.clone()).collect();
         let mut pass = self.pass(tx, now, &ids, &flows_used).await?;
         for queued in &events {
@@ -82,7 +97,10 @@ impl Engine {
                 if let Some(i) = pass.tokens.iter().position(|p| p.id == t.id) {
                     t = pass.tokens.swap_remove(i);
                 }
-                match self.flows.get(tx, t.flow_id, t.version).await {
+                if !segments_read && let Ok(stored) = self.flows.get(tx, t.flow_id, t.version).await {
+                    segments_read = self.flows.refresh_segments(tx, &[stored]).await?;
+                }
+                match self.flows.runnable(tx, t.flow_id, t.version).await {
                     Ok(flow) => {
                         if flow.reads_messages() {
                             pass.load_messages(tx, &[t.contact_id]).await?;

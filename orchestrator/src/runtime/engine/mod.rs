@@ -333,10 +333,17 @@ impl Engine {
         let ids: Vec<i64> = tokens.iter().map(|t| t.contact_id).collect();
         // Each flow version of the batch once (a broken one fails its tokens below).
         let versions: std::collections::BTreeSet<(i64, i64)> = tokens.iter().map(|t| (t.flow_id, t.version)).collect();
+        let mut stored = Vec::new();
+        for &(flow, version) in &versions {
+            if let Ok(f) = self.flows.get(c, flow, version).await {
+                stored.push(f);
+            }
+        }
+        self.flows.refresh_segments(c, &stored).await?;
         let mut flows_used = Vec::new();
         let mut reading_history = std::collections::BTreeSet::new();
         for (flow, version) in versions {
-            if let Ok(f) = self.flows.get(c, flow, version).await {
+            if let Ok(f) = self.flows.runnable(c, flow, version).await {
                 if f.reads_messages() {
                     reading_history.insert((flow, version));
                 }
@@ -360,7 +367,7 @@ impl Engine {
     async fn step_fetched(&self, c: &impl ConnectionTrait, fetched: Fetched) -> Result<Pass, Error> {
         let Fetched { tokens, mut pass } = fetched;
         for mut t in tokens {
-            match self.flows.get(c, t.flow_id, t.version).await {
+            match self.flows.runnable(c, t.flow_id, t.version).await {
                 Ok(flow) => pass.step(&flow, &mut t, Input::Wake),
                 Err(e) if e.is_unusable() => pass.fail(&mut t, e.to_string()),
                 Err(e) => return Err(e.into()),

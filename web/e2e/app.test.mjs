@@ -213,3 +213,53 @@ scenario("edits a contact's fields, lists and records from their page", async ({
   assert.deepEqual(stored.fields, { first_name: "Anne", orders: 2 });
   assert.deepEqual(stored.lists.map((l) => l.list), ["newsletter"]);
 });
+
+scenario("sets the SMS hours, a cap and a closed day in the send policy, fixing what the service refused", async ({ page, server, shot }) => {
+  await logIn(page, server.url);
+  await page.getByRole("link", { name: "Settings" }).click();
+  await page.locator("summary", { hasText: /^SMS/ }).click();
+  await page.getByLabel("SMS: only send between").check();
+  await page.getByLabel("SMS window opens").fill("25:00");
+  await page.getByLabel("SMS: at most").check();
+  await page.getByLabel("SMS: no sends on (calendars)").fill("public, shutdown");
+  await page.getByRole("button", { name: "+ calendar" }).click();
+  await page.getByLabel("Calendar 1 name").fill("shutdown");
+  await page.getByLabel("Calendar 1 dates").fill("2026-12-24, 2026-12-31");
+  await page.getByRole("button", { name: "Save policy" }).click();
+  // The refusal is shown under the window it is about; nothing was stored.
+  await page.locator(".field-invalid").filter({ hasText: "SMS: only send between" }).getByRole("alert").waitFor();
+  assert.equal((await server.api("GET", "/api/policy")).channels?.sms, undefined);
+  await page.getByLabel("SMS window opens").fill("10:00");
+  await page.getByRole("button", { name: "Save policy" }).click();
+  await page.getByText("Saved: new sends follow it.").waitFor();
+  await shot("policy");
+  const stored = await server.api("GET", "/api/policy");
+  assert.deepEqual(stored.channels.sms, { window: { start: "10:00", end: "20:00" }, holidays: ["public", "shutdown"], cap: { max: 3, per: "1w" } });
+  assert.deepEqual(stored.calendars, { shutdown: ["2026-12-24", "2026-12-31"] });
+  assert.equal(stored.source, "database");
+});
+
+scenario("adds a member, cannot leave the workspace without an owner, and makes the member an owner", async ({ page, server }) => {
+  await logIn(page, server.url);
+  await page.getByRole("link", { name: "Settings" }).click();
+  const users = page.locator("section", { has: page.getByRole("heading", { name: "Users", exact: true }) });
+  await users.getByLabel("Email").fill("mia@example.com");
+  await users.getByLabel("Password").fill("a long enough password");
+  await users.getByRole("button", { name: "Add user" }).click();
+  await page.getByLabel("Role of mia@example.com").waitFor();
+  const me = (await server.api("GET", "/api/users"))[0].email;
+  await page.getByLabel(`Role of ${me}`).selectOption("member");
+  await users.getByText(/last owner/).waitFor();
+  assert.equal(await page.getByLabel(`Role of ${me}`).inputValue(), "owner", "the refused change is not shown as made");
+  await page.getByLabel("Role of mia@example.com").selectOption("owner");
+  // The select shows the role the service stored once the list is read again.
+  for (let i = 0; i < 50 && (await page.getByLabel("Role of mia@example.com").inputValue()) !== "owner"; i++) await page.waitForTimeout(100);
+  const stored = await server.api("GET", "/api/users");
+  assert.deepEqual(
+    stored.map((u) => [u.email, u.role]),
+    [
+      [me, "owner"],
+      ["mia@example.com", "owner"],
+    ],
+  );
+});

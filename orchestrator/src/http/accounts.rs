@@ -9,7 +9,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -28,7 +28,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/session", get(get_session).post(login).delete(logout))
         .route("/api/setup", post(setup))
         .route("/api/users", get(list_users).post(create_user))
-        .route("/api/users/{id}", delete(delete_user))
+        .route("/api/users/{id}", patch(update_user).delete(delete_user))
         .route("/api/users/me/password", put(change_password))
         .route("/api/keys", get(list_keys).post(create_key))
         .route("/api/keys/{id}", delete(revoke_key))
@@ -54,12 +54,28 @@ impl From<CredentialsBody> for Credentials {
     }
 }
 
-/// A user's role: owners may add and remove users.
+/// A user's role: owners may add, change and remove users.
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Owner,
     Member,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Member => "member",
+        }
+    }
+}
+
+/// `PATCH /api/users/{id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleBody {
+    pub role: Role,
 }
 
 /// `POST /api/users`.
@@ -192,11 +208,7 @@ pub async fn create_user(
             email: request.email,
             password: request.password,
         },
-        role: match request.role {
-            Role::Owner => "owner",
-            Role::Member => "member",
-        }
-        .into(),
+        role: request.role.as_str().into(),
     };
     let user = accounts::add_user(&state.services, &caller, account).await?;
     Ok((StatusCode::CREATED, Json(user)).into_response())
@@ -227,6 +239,19 @@ pub async fn change_password(
     };
     accounts::change_password(&state.services, &caller, change).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(patch, path = "/api/users/{id}", tag = "accounts", params(("id" = i64, Path)), request_body = RoleBody, responses((status = 200, description = "The user with their new role, in force from their next request", body = User), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "Not an owner, or made with the session cookie without its X-CSRF-Token", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "It would leave no owner", body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody), (status = 422, description = "An unknown role", body = ErrorBody)))]
+pub async fn update_user(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Segment(id): Segment,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<User>> {
+    let request: RoleBody = body::typed(body::json(body, strict::RECORDS)?)?;
+    Ok(Json(
+        accounts::set_role(&state.services, &caller, &id, request.role.as_str()).await?,
+    ))
 }
 
 #[utoipa::path(delete, path = "/api/users/{id}", tag = "accounts", params(("id" = i64, Path)), responses((status = 204, description = "Removed, with their sessions"), (status = 401, body = ErrorBody), (status = 403, description = "Not an owner, or made with the session cookie without its X-CSRF-Token", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "The last owner", body = ErrorBody)))]

@@ -7,7 +7,7 @@
 
 use utoipa::OpenApi;
 
-use super::accounts::{CredentialsBody, KeyBody, LoginAnswer, PasswordBody, Role, SessionState, UserBody};
+use super::accounts::{CredentialsBody, KeyBody, LoginAnswer, PasswordBody, Role, RoleBody, SessionState, UserBody};
 use super::audience::{ListSummary, TagDefinitionBody, TagSummary};
 use super::contacts::{ContactObject, ContactPage, ListBody, Removed, SourceBody, TagBody};
 pub use super::error::{Detail, ErrorBody, ErrorInner};
@@ -95,6 +95,7 @@ use super::{accounts, admin, audience, contacts, editor, flows, imports, journey
         accounts::setup,
         accounts::list_users,
         accounts::create_user,
+        accounts::update_user,
         accounts::delete_user,
         accounts::change_password,
         accounts::list_keys,
@@ -157,6 +158,7 @@ use super::{accounts, admin, audience, contacts, editor, flows, imports, journey
         UserBody,
         PasswordBody,
         Role,
+        RoleBody,
         KeyBody,
         SessionState,
         LoginAnswer,

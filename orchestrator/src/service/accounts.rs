@@ -340,7 +340,7 @@ fn owners_only(by: &Caller) -> Result<()> {
     }
     let message = match by {
         Caller::Open => "no user exists yet: create the first owner with POST /api/setup",
-        _ => "only an owner may add or remove users",
+        _ => "only an owner may add, change or remove users",
     };
     Err(Error::Forbidden(message.into()))
 }
@@ -400,6 +400,33 @@ pub async fn change_password(s: &Services, by: &Caller, change: PasswordChange) 
         store::set_password(tx, user.id, &hash).await?;
         store::delete_other_sessions(tx, user.id, &keep).await?;
         Ok(())
+    })
+    .await
+}
+
+/// Makes a user an owner or a member (owners only): 409 when it would leave no owner. Their
+/// sessions and keys' callers see the new role on their next request.
+pub async fn set_role(s: &Services, by: &Caller, id: &str, role: &str) -> Result<User> {
+    owners_only(by)?;
+    if !ROLES.contains(&role) {
+        return Err(Error::Fields(vec![(
+            "role".into(),
+            "must be 'owner' or 'member'".into(),
+        )]));
+    }
+    let missing = || Error::NotFound(format!("no user {id}"));
+    let id: i64 = id.parse().map_err(|_| missing())?;
+    crate::db::in_write(&s.db, async |tx| {
+        store::lock_users(tx).await?;
+        let user = store::user_by_id(tx, id).await?.ok_or_else(missing)?;
+        if user.role == "owner" && role != "owner" && store::owners(tx).await? <= 1 {
+            return Err(Error::Conflict(format!(
+                "{} is the last owner: make another user an owner first",
+                user.email
+            )));
+        }
+        store::set_role(tx, id, role).await?;
+        store::user_by_id(tx, id).await?.ok_or_else(missing)
     })
     .await
 }

@@ -131,6 +131,16 @@ pub async fn set_password(c: &impl ConnectionTrait, id: i64, password_hash: &str
     Ok(())
 }
 
+pub async fn set_role(c: &impl ConnectionTrait, id: i64, role: &str) -> Result<()> {
+    exec(
+        c,
+        "UPDATE users SET role = $1 WHERE id = $2",
+        vec![role.into(), id.into()],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Ends every session of a user but the one whose token has digest `keep`.
 pub async fn delete_other_sessions(c: &impl ConnectionTrait, user: i64, keep: &str) -> Result<()> {
     exec(

@@ -1,5 +1,5 @@
 //! Accounts: the first-run set-up, logging in and out with a session cookie and its CSRF token,
-//! failed logins slowed down, users added and removed by owners, API keys, the API token beside
+//! failed logins slowed down, users added, given a role and removed by owners, API keys, the API token beside
 //! them, the owner named at start, and the open API of a loopback service with no user; on
 //! SQLite and PostgreSQL.
 
@@ -313,6 +313,71 @@ async fn owners_add_and_remove_users_and_the_last_owner_stays() {
             StatusCode::UNAUTHORIZED,
             "a removed user's sessions end with them"
         );
+        t.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn an_owner_makes_a_member_an_owner_and_back_but_never_leaves_no_owner() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let owner = set_up(&t).await;
+        let member = json!({"email": "mia@example.com", "password": PASSWORD, "role": "member"}).to_string();
+        let (status, mia) = t.call_with("POST", "/api/users", &member, &owner.writes()).await;
+        assert_eq!(status, StatusCode::CREATED, "{mia}");
+        let as_mia = Login::of(&log_in(&t, "mia@example.com", PASSWORD).await);
+        let sam = json!({"email": "sam@example.com", "password": PASSWORD, "role": "member"}).to_string();
+        let (status, _) = t.call_with("POST", "/api/users", &sam, &as_mia.writes()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "a member adds no one");
+
+        let mia_at = format!("/api/users/{}", mia["id"]);
+        let (status, _) = t
+            .call_with("PATCH", &mia_at, r#"{"role": "owner"}"#, &as_mia.writes())
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "a member cannot make themselves an owner"
+        );
+        let (status, answer) = t
+            .call_with("PATCH", &mia_at, r#"{"role": "admin"}"#, &owner.writes())
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        let (status, promoted) = t
+            .call_with("PATCH", &mia_at, r#"{"role": "owner"}"#, &owner.writes())
+            .await;
+        assert_eq!(
+            (status, &promoted["role"]),
+            (StatusCode::OK, &json!("owner")),
+            "{promoted}"
+        );
+        let (status, answer) = t.call_with("POST", "/api/users", &sam, &as_mia.writes()).await;
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "{}: her session has the new role at once: {answer}",
+            backend.name
+        );
+
+        // The first owner steps down; Mia, now the last owner, cannot.
+        let (_, users) = t.call_with("GET", "/api/users", "", &owner.reads()).await;
+        let first = format!("/api/users/{}", users[0]["id"]);
+        let (status, _) = t
+            .call_with("PATCH", &first, r#"{"role": "member"}"#, &owner.writes())
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, answer) = t
+            .call_with("PATCH", &mia_at, r#"{"role": "member"}"#, &as_mia.writes())
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{}: {answer}", backend.name);
+        assert!(
+            answer["error"]["message"].as_str().unwrap().contains("last owner"),
+            "{answer}"
+        );
+        let (status, _) = t
+            .call_with("PATCH", "/api/users/999", r#"{"role": "member"}"#, &as_mia.writes())
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
         t.stop().await;
     }
 }

@@ -3,6 +3,7 @@
 import { useEffect, useState } from "react";
 import { api, ApiError, query, type Schemas } from "../api/client";
 import type { Definition, FlowRow, Problem } from "../api/types";
+import { CHANNELS, SendRulesForm, problemsUnder, type Rules } from "../components/SendRules";
 import { Empty, ErrorBanner, useInterval, useLoad, when, ago } from "../components/ui";
 import { Link } from "../router";
 import { Row } from "./Inspector";
@@ -38,7 +39,33 @@ export function FlowSettings({ doc, problems, onChange }: { doc: Definition; pro
       <Row label="Time zone for contacts without one" error={problem("timezone")}>
         {(id, d) => <input id={id} aria-describedby={d} value={doc.timezone ?? ""} placeholder="the workspace default" onChange={(e) => set("timezone", e.target.value)} />}
       </Row>
+      <JourneyRules doc={doc} problems={problems} onChange={(policy) => set("policy", policy)} />
     </div>
+  );
+}
+
+/** The journey's own send rules per channel (the flow's `policy`): over the workspace's, under a step's. */
+function JourneyRules({ doc, problems, onChange }: { doc: Definition; problems: Problem[]; onChange: (policy: Definition["policy"] | undefined) => void }) {
+  const policy = (doc.policy ?? {}) as Record<string, Rules>;
+  const setChannel = (channel: string, rules: Rules | undefined) => {
+    const next = { ...policy };
+    if (rules) next[channel] = rules;
+    else delete next[channel];
+    onChange(Object.keys(next).length ? (next as Definition["policy"]) : undefined);
+  };
+  return (
+    <details className="send-rules" open={Boolean(doc.policy) || Boolean(problemsUnder(problems, "policy"))}>
+      <summary>Send rules for this journey</summary>
+      <p className="hint">They replace the workspace's send policy (Settings) rule by rule for this journey's messages; a step's own window or calendars replace them.</p>
+      {CHANNELS.map((c) => (
+        <details key={c.id} className="channel-rules" open={Boolean(policy[c.id]) || Boolean(problemsUnder(problems, `policy.${c.id}`))}>
+          <summary>
+            {c.label} {policy[c.id] ? "" : <span className="hint">— the workspace's rules</span>}
+          </summary>
+          <SendRulesForm label={`Journey ${c.label}`} value={policy[c.id]} onChange={(r) => setChannel(c.id, r)} problem={(f) => problemsUnder(problems, `policy.${c.id}.${f}`)} />
+        </details>
+      ))}
+    </details>
   );
 }
 

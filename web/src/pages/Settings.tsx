@@ -1,8 +1,9 @@
 // `/settings`: the send policy in force, the providers of each channel, users and API keys.
 import { useState } from "react";
 import { api, ApiError } from "../api/client";
-import { ErrorBanner, TextField, useLoad, when, ago } from "../components/ui";
+import { ErrorBanner, SelectField, TextField, useLoad, when, ago } from "../components/ui";
 import { useSession } from "../session";
+import { Policy } from "./Policy";
 
 interface ApiKey {
   id: number;
@@ -25,72 +26,16 @@ export function Settings() {
   return (
     <div className="page settings">
       <h1>Settings</h1>
-      <div className="columns">
-        <Policy />
-        <Providers />
-      </div>
+      <Policy />
       <div className="columns">
         <Users />
         <Keys />
       </div>
       <div className="columns">
+        <Providers />
         <Password />
       </div>
     </div>
-  );
-}
-
-function Policy() {
-  const policy = useLoad(() => api.get<Record<string, unknown> & { source?: string }>("/api/policy"), []);
-  const [text, setText] = useState<string | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [saved, setSaved] = useState(false);
-  const shown = policy.data ? JSON.stringify(Object.fromEntries(Object.entries(policy.data).filter(([k]) => k !== "source")), null, 2) : "";
-  const save = async () => {
-    setError(null);
-    setSaved(false);
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text ?? shown);
-    } catch (e) {
-      setError(new ApiError(400, "invalid_json", `The policy is not JSON: ${(e as Error).message}`));
-      return;
-    }
-    try {
-      await api.put("/api/policy", parsed);
-      setSaved(true);
-      setText(null);
-      await policy.reload();
-    } catch (e) {
-      setError(e);
-    }
-  };
-  return (
-    <section className="card" aria-labelledby="policy-title">
-      <h2 id="policy-title">Send policy</h2>
-      <p className="hint">
-        Windows, caps, throttles and calendars every journey sends under{policy.data?.source ? ` (from ${policy.data.source})` : ""}, in the format of
-        the <code>--policy</code> file.
-      </p>
-      <ErrorBanner error={error ?? policy.error} />
-      {saved && <div className="banner banner-ok" role="status">Saved: new sends follow it.</div>}
-      {policy.data && (
-        <>
-          <label htmlFor="policy-json" className="sr-only">Send policy (JSON)</label>
-          <textarea id="policy-json" rows={16} spellCheck={false} value={text ?? shown} onChange={(e) => setText(e.target.value)} />
-          <div className="actions">
-            <button type="button" className="primary" disabled={text === null || text === shown} onClick={() => void save()}>
-              Save policy
-            </button>
-            {text !== null && (
-              <button type="button" onClick={() => setText(null)}>
-                Discard changes
-              </button>
-            )}
-          </div>
-        </>
-      )}
-    </section>
   );
 }
 
@@ -120,23 +65,44 @@ function Users() {
   const users = useLoad(() => api.get<UserRow[]>("/api/users"), []);
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
+  const [role, setRole] = useState("member");
   const [error, setError] = useState<unknown>(null);
+  const [rowError, setRowError] = useState<unknown>(null);
   const owner = session?.user?.role === "owner";
   const fieldError = (f: string) => (error instanceof ApiError ? error.forField(f) : undefined);
+  const act = async (change: () => Promise<unknown>) => {
+    setRowError(null);
+    try {
+      await change();
+    } catch (e) {
+      setRowError(e);
+    }
+    await users.reload();
+  };
   return (
     <section className="card" aria-labelledby="users-title">
       <h2 id="users-title">Users</h2>
-      <ErrorBanner error={users.error} />
+      <p className="hint">Owners add users, change roles and remove users; members do everything else.</p>
+      <ErrorBanner error={rowError ?? users.error} />
       <table className="table compact">
         <tbody>
           {users.data?.map((u) => (
             <tr key={u.id}>
               <td>{u.email}</td>
-              <td>{u.role}</td>
+              <td>
+                {owner ? (
+                  <select aria-label={`Role of ${u.email}`} value={u.role} onChange={(e) => void act(() => api.patch(`/api/users/${u.id}`, { role: e.target.value }))}>
+                    <option value="owner">owner</option>
+                    <option value="member">member</option>
+                  </select>
+                ) : (
+                  u.role
+                )}
+              </td>
               <td className="hint">last login {ago(u.last_login_at)}</td>
               <td>
                 {owner && u.id !== session?.user?.id && (
-                  <button type="button" className="small danger" onClick={async () => { try { await api.del(`/api/users/${u.id}`); await users.reload(); } catch (e) { setError(e); } }}>
+                  <button type="button" className="small danger" onClick={() => void act(() => api.del(`/api/users/${u.id}`))}>
                     Remove
                   </button>
                 )}
@@ -150,7 +116,7 @@ function Users() {
           onSubmit={async (e) => {
             e.preventDefault();
             try {
-              await api.post("/api/users", { email, password, role: "member" });
+              await api.post("/api/users", { email, password, role });
               setEmail("");
               setPassword("");
               setError(null);
@@ -164,6 +130,7 @@ function Users() {
           {error && !fieldError("email") && !fieldError("password") ? <ErrorBanner error={error} /> : null}
           <TextField label="Email" type="email" value={email} onChange={setEmail} error={fieldError("email")} />
           <TextField label="Password" type="password" autoComplete="new-password" value={password} onChange={setPassword} error={fieldError("password")} hint="At least 10 characters." />
+          <SelectField label="Role" value={role} onChange={setRole} error={fieldError("role")} options={[{ value: "member", label: "member" }, { value: "owner", label: "owner: also manages users" }]} />
           <button type="submit">Add user</button>
         </form>
       )}

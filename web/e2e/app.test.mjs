@@ -263,3 +263,23 @@ scenario("adds a member, cannot leave the workspace without an owner, and makes 
     ],
   );
 });
+
+scenario("declares the fields of the contracts contacts already have", async ({ page, server }) => {
+  await server.api("PUT", "/api/contacts/ann", { email: "ann@example.com" });
+  await server.api("PUT", "/api/contacts/ann/records/contract/k-1", { status: "active", end_date: "2027-01-31" });
+  await logIn(page, server.url);
+  await page.getByRole("link", { name: "Tags & lists" }).click();
+  const row = page.getByRole("row", { name: /contract/ });
+  await row.getByText("not declared").waitFor();
+  await page.getByRole("button", { name: "Edit record type contract" }).click();
+  await page.getByRole("button", { name: "+ field" }).click();
+  await page.getByLabel("Field 1 name").fill("end_date");
+  await page.getByLabel("Field 1 type").selectOption("date");
+  await page.getByRole("button", { name: "Save record type" }).click();
+  await row.getByText("end_date: date").waitFor();
+  const types = await server.api("GET", "/api/record-types");
+  assert.deepEqual(
+    types.map((t) => [t.type, t.declared, t.fields, t.records]),
+    [["contract", true, { end_date: "date" }, 1]],
+  );
+});

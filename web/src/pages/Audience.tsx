@@ -1,9 +1,10 @@
 // `/audience`: tags (with their lifetimes, editable) and lists, with how many contacts have
-// each now.
+// each now, and the record types with their declared fields.
 import { useState } from "react";
 import { api, ApiError, type Schemas } from "../api/client";
 import { Empty, ErrorBanner, useLoad } from "../components/ui";
 import { Link } from "../router";
+import { RecordTypes } from "./RecordTypes";
 
 type Tag = Schemas["TagSummary"];
 type List = Schemas["ListSummary"];
@@ -13,7 +14,7 @@ export function Audience() {
   const lists = useLoad(() => api.get<List[]>("/api/lists"), []);
   return (
     <div className="page">
-      <h1>Tags and lists</h1>
+      <h1>Tags, lists and record types</h1>
       <div className="columns">
         <section className="card" aria-labelledby="tags-title">
           <h2 id="tags-title">Tags</h2>
@@ -59,6 +60,7 @@ export function Audience() {
           </table>
         </section>
       </div>
+      <RecordTypes />
     </div>
   );
 }

@@ -283,3 +283,28 @@ scenario("declares the fields of the contracts contacts already have", async ({ 
     [["contract", true, { end_date: "date" }, 1]],
   );
 });
+
+scenario("deletes a journey that never ran, and keeps one that did", async ({ page, server }) => {
+  const ran = await server.api("POST", "/api/flows", {
+    format: "cairn.flow/v1",
+    name: "Ran once",
+    nodes: [
+      { id: "start", type: "webhook_entry" },
+      { id: "done", type: "exit" },
+    ],
+    edges: [{ from: "start", to: "done" }],
+  });
+  await server.api("POST", `/api/flows/${ran.id}/activate`);
+  await logIn(page, server.url);
+  await page.getByRole("button", { name: "New journey" }).click();
+  await page.getByLabel("Name").fill("A try");
+  await page.getByRole("button", { name: "Start from an empty canvas" }).click();
+  await node(page, "start").waitFor();
+  page.once("dialog", (d) => void d.accept());
+  await page.getByRole("button", { name: "Delete", exact: true }).click();
+  await page.getByRole("heading", { name: "Journeys", exact: true }).waitFor();
+  await page.getByRole("link", { name: "Ran once" }).waitFor();
+  assert.equal(await page.getByRole("link", { name: "A try" }).count(), 0);
+  assert.equal(await page.getByRole("button", { name: "Delete Ran once" }).count(), 0, "a journey that ran offers no Delete");
+  assert.deepEqual((await server.api("GET", "/api/flows")).map((f) => f.name), ["Ran once"]);
+});

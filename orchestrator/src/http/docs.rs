@@ -30,6 +30,7 @@ use super::{accounts, admin, audience, contacts, editor, flows, imports, journey
         flows::get_flow,
         flows::update_flow,
         flows::activate_flow,
+        flows::delete_flow,
         flows::pause_flow,
         journeys::enter,
         flows::set_flow_secret,

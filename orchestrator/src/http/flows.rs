@@ -25,7 +25,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/flows", post(create_flow).get(list_flows))
         .route("/api/flows/validate", post(validate_flow))
-        .route("/api/flows/{id}", get(get_flow).put(update_flow))
+        .route("/api/flows/{id}", get(get_flow).put(update_flow).delete(delete_flow))
         .route(
             "/api/flows/{id}/draft",
             get(get_draft).put(put_draft).delete(delete_draft),
@@ -126,6 +126,12 @@ pub async fn activate_flow(State(state): State<AppState>, Segment(id): Segment) 
     let mut body = json!(row);
     body["entered"] = json!(entered);
     Ok(Json(body))
+}
+
+#[utoipa::path(delete, path = "/api/flows/{id}", tag = "flows", params(("id" = i64, Path)), responses((status = 204, description = "Deleted with its versions and draft"), (status = 404, body = ErrorBody), (status = 409, description = "The flow has been activated: its journeys and their history keep it", body = ErrorBody)))]
+pub async fn delete_flow(State(state): State<AppState>, Segment(id): Segment) -> ApiResult<StatusCode> {
+    flow_service::delete(&state.services, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(post, path = "/api/flows/{id}/pause", tag = "flows", params(("id" = i64, Path)), responses((status = 200, body = FlowRow), (status = 404, body = ErrorBody)))]

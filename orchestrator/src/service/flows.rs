@@ -189,6 +189,28 @@ pub async fn pause(s: &Services, raw: &str) -> Result<FlowRow> {
     .await
 }
 
+/// Deletes a journey that was never activated (a draft, a try), with its versions and draft.
+/// One that was activated stays, paused or not: its journeys, journal and messages name it.
+pub async fn delete(s: &Services, raw: &str) -> Result<()> {
+    let flow = existing(s, raw).await?;
+    let kept = || {
+        Error::Conflict(format!(
+            "flow '{}' has been activated: its journeys and their history keep it; pause it instead",
+            flow.name
+        ))
+    };
+    if flow.active_version.is_some() {
+        return Err(kept());
+    }
+    let id = flow.id;
+    // Checked again where it is deleted: an activation may have come in between.
+    let gone = crate::db::in_write(&s.db, async |tx| {
+        Ok::<_, Error>(flow_store::delete_never_activated(tx, id).await?)
+    })
+    .await?;
+    if gone { Ok(()) } else { Err(kept()) }
+}
+
 /// Sets (or with `None` clears) the secret that signs entries into the flow.
 pub async fn set_secret(s: &Services, raw: &str, secret: Option<&str>) -> Result<i64> {
     let id = flow_id(raw)?;

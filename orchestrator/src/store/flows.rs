@@ -277,6 +277,18 @@ pub async fn save_draft(c: &impl ConnectionTrait, id: i64, document: &str, now: 
 }
 
 /// Deletes the flow's draft, if it has one.
+/// Deletes a flow that was never activated, with its versions and draft: false when there is
+/// no such flow, or it was activated (journeys and their history name it; it stays).
+pub async fn delete_never_activated(c: &impl ConnectionTrait, id: i64) -> Result<bool> {
+    let sql = "DELETE FROM flows WHERE id = $1 AND active_version IS NULL";
+    if exec(c, sql, vec![id.into()]).await? == 0 {
+        return Ok(false);
+    }
+    exec(c, "DELETE FROM flow_versions WHERE flow_id = $1", vec![id.into()]).await?;
+    exec(c, "DELETE FROM flow_drafts WHERE flow_id = $1", vec![id.into()]).await?;
+    Ok(true)
+}
+
 pub async fn delete_draft(c: &impl ConnectionTrait, id: i64) -> Result<()> {
     exec(c, "DELETE FROM flow_drafts WHERE flow_id = $1", vec![id.into()]).await?;
     Ok(())

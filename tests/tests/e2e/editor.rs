@@ -111,6 +111,48 @@ async fn a_draft_round_trips_survives_a_restart_and_is_gone_once_published() {
 }
 
 #[tokio::test]
+async fn a_journey_never_activated_is_deleted_with_its_versions_and_one_that_ran_stays() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let tried = create(&t, &welcome()).await;
+        t.call("PUT", &format!("/api/flows/{tried}"), Some(&welcome().to_string()))
+            .await;
+        t.call("PUT", &format!("/api/flows/{tried}/draft"), Some("{}")).await;
+        let (status, answer) = t.call("DELETE", &format!("/api/flows/{tried}"), None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{}: {answer}", backend.name);
+        for gone in ["", "/versions", "/draft", "/versions/1"] {
+            let (status, _) = t.get(&format!("/api/flows/{tried}{gone}")).await;
+            assert_eq!(
+                status,
+                StatusCode::NOT_FOUND,
+                "{}: /api/flows/{tried}{gone}",
+                backend.name
+            );
+        }
+        let (_, listed) = t.get("/api/flows").await;
+        assert_eq!(listed.as_array().unwrap().len(), 0);
+
+        let ran = t.activate(&welcome().to_string()).await;
+        enter(&t, ran, "ann", "ann@example.com").await;
+        t.settle().await;
+        t.post(&format!("/api/flows/{ran}/pause"), "").await;
+        let (status, refused) = t.call("DELETE", &format!("/api/flows/{ran}"), None).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+        assert!(
+            refused["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("pause it instead"),
+            "{refused}"
+        );
+        assert_eq!(t.get(&format!("/api/flows/{ran}")).await.0, StatusCode::OK);
+        assert!(!t.journal("ann").await.is_empty(), "ann's history stays");
+        assert_eq!(t.call("DELETE", "/api/flows/999", None).await.0, StatusCode::NOT_FOUND);
+        t.stop().await;
+    }
+}
+
+#[tokio::test]
 async fn versions_are_listed_newest_first_and_each_can_be_fetched() {
     for backend in backends().await {
         let t = TestApp::spawn(&backend).await;

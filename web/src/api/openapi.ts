@@ -224,7 +224,7 @@ export interface paths {
         get: operations["get_flow"];
         put: operations["update_flow"];
         post?: never;
-        delete?: never;
+        delete: operations["delete_flow"];
         options?: never;
         head?: never;
         patch?: never;
@@ -2654,6 +2654,43 @@ export interface operations {
                 };
             };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_flow: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted with its versions and draft */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The flow has been activated: its journeys and their history keep it */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -21,7 +21,7 @@ import "@xyflow/react/dist/style.css";
 import { api, ApiError } from "../api/client";
 import type { Definition, FlowEdge, FlowRow, FlowStats, Problem } from "../api/types";
 import { ErrorBanner, useInterval } from "../components/ui";
-import { Link } from "../router";
+import { Link, navigate } from "../router";
 import { FlowNodeView, type CanvasNode, type NodeCounts } from "./FlowNodeView";
 import * as H from "./history";
 import { Inspector } from "./Inspector";
@@ -364,6 +364,16 @@ function Editor({ id }: { id: string }) {
       return `Active.${r.entered ? ` ${r.entered} contacts entered.` : ""}`;
     });
   const pause = () => act(async () => void (await api.post(`/api/flows/${id}/pause`)));
+  const remove = async () => {
+    if (!window.confirm(`Delete “${doc?.name}” with its versions and draft? It has never been activated.`)) return;
+    setActionError(null);
+    try {
+      await api.del(`/api/flows/${id}`);
+      navigate("/flows");
+    } catch (e) {
+      setActionError(e);
+    }
+  };
 
   if (loadError) return <div className="page"><ErrorBanner error={loadError} /><Link to="/flows">Back to the journeys</Link></div>;
   if (!doc || !row) return <div className="page">Loading the journey…</div>;
@@ -395,6 +405,11 @@ function Editor({ id }: { id: string }) {
         <button type="button" className="primary" disabled={blocked || !checked || !dirty} title={blocked ? `Fix the ${problems.length} problem(s) first` : !dirty ? "Nothing new to publish" : "Make a new version"} onClick={() => void publish()}>
           Publish
         </button>
+        {row.active_version == null && (
+          <button type="button" className="danger" title="Only a journey that never ran can be deleted" onClick={() => void remove()}>
+            Delete
+          </button>
+        )}
         {row.status === "active" ? (
           <button type="button" onClick={() => void pause()}>Pause</button>
         ) : (

@@ -46,6 +46,16 @@ export function Flows() {
       setError(e);
     }
   };
+  const remove = async (row: FlowRow) => {
+    if (!window.confirm(`Delete “${row.name}” with its versions and draft? It has never been activated.`)) return;
+    setError(null);
+    try {
+      await api.del(`/api/flows/${row.id}`);
+      await flows.reload();
+    } catch (e) {
+      setError(e);
+    }
+  };
   const importFile = async (f: File) => {
     let parsed: Definition;
     try {
@@ -100,6 +110,7 @@ export function Flows() {
               <th className="num">In the journey now</th>
               <th className="num">Sent</th>
               <th>Changed</th>
+              <th />
             </tr>
           </thead>
           <tbody>
@@ -121,6 +132,14 @@ export function Flows() {
                   <td className="num">{t.here}</td>
                   <td className="num">{t.sent}</td>
                   <td>{when(row.updated_at)}</td>
+                  <td>
+                    {/* Only a journey that never ran can go: the history of one that ran names it. */}
+                    {row.active_version == null && (
+                      <button type="button" className="small danger" aria-label={`Delete ${row.name}`} onClick={() => void remove(row)}>
+                        Delete
+                      </button>
+                    )}
+                  </td>
                 </tr>
               );
             })}

@@ -130,6 +130,23 @@ scenario("tests a journey on two sample contacts in the simulator panel", async 
   assert.equal(await journal.getByText("sms sent").count(), 0);
   assert.ok(!(await node(page, "sms").evaluate((e) => e.querySelector(".flow-node").classList.contains("on-path"))));
   await shot("simulator");
+
+  // Sample contacts from a saved segment: more than ten of them.
+  for (let i = 1; i <= 12; i++) {
+    await server.api("PUT", `/api/contacts/vip${i}`, { email: `vip${i}@example.com`, tags: ["vip"] });
+  }
+  await server.api("POST", "/api/segments", { name: "VIPs", condition: { has_tag: "vip" } });
+  await page.getByRole("button", { name: "Take contacts from a segment…" }).click();
+  await page.getByLabel("The first").selectOption("50");
+  await page.getByLabel("contacts of").selectOption({ label: "VIPs" });
+  for (let i = 0; i < 50 && !(await page.getByLabel("Sample contacts").inputValue()).includes("vip12@example.com"); i++) await page.waitForTimeout(100);
+  // The sample event names Ann, who is not among them: the service says so until it goes.
+  await page.getByRole("button", { name: "Run test" }).click();
+  await page.getByText("'ann' is not one of the contacts").waitFor();
+  await page.getByLabel("Events").fill("");
+  await page.getByRole("button", { name: "Run test" }).click();
+  await page.getByLabel("Path of").locator("option", { hasText: "vip12" }).waitFor({ state: "attached" });
+  assert.equal(await page.getByLabel("Path of").locator("option").count(), 13, "twelve contacts and “every contact”");
 });
 
 scenario("builds a segment and reads its preview count", async ({ page, server, shot }) => {

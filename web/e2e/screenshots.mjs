@@ -31,6 +31,10 @@ try {
   await page.goto(`${server.url}/segments/1`);
   await page.getByTestId("preview-count").waitFor();
   await shot("segment");
+  await page.goto(`${server.url}/settings`);
+  await page.locator("summary", { hasText: /^SMS/ }).click();
+  await page.getByLabel("SMS: only send between").waitFor();
+  await shot("settings");
   if (b.errors.length) console.error(b.errors.join("\n"));
 } finally {
   await b.close();

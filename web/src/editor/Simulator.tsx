@@ -177,10 +177,11 @@ export function asSample(c: StoredContact): Record<string, unknown> {
   return { ...sample, ...(c.fields ?? {}) };
 }
 
-/** Picks sample contacts from the database: the first ten of a saved segment. */
+/** Picks sample contacts from the database: the first ones of a saved segment (up to 200). */
 function FromSegment({ onContacts, onError }: { onContacts: (list: Record<string, unknown>[]) => void; onError: (e: unknown) => void }) {
   const [segments, setSegments] = useState<{ id: number; name: string }[] | null>(null);
   const [busy, setBusy] = useState(false);
+  const [count, setCount] = useState(10);
   const load = async () => {
     try {
       setSegments(await api.get<{ id: number; name: string }[]>("/api/segments"));
@@ -192,8 +193,13 @@ function FromSegment({ onContacts, onError }: { onContacts: (list: Record<string
     if (!segment) return;
     setBusy(true);
     try {
-      const preview = await api.get<{ contacts: { id: string }[] }>(`/api/segments/${segment}/preview?limit=10`);
-      const full = await Promise.all(preview.contacts.map((c) => api.get<StoredContact>(`/api/contacts/${encodeURIComponent(c.id)}`)));
+      const preview = await api.get<{ contacts: { id: string }[] }>(`/api/segments/${segment}/preview?limit=${count}`);
+      // Ten requests at a time: each contact is read whole (tags, lists, fields).
+      const full: StoredContact[] = [];
+      for (let i = 0; i < preview.contacts.length; i += 10) {
+        const batch = preview.contacts.slice(i, i + 10);
+        full.push(...(await Promise.all(batch.map((c) => api.get<StoredContact>(`/api/contacts/${encodeURIComponent(c.id)}`)))));
+      }
       onContacts(full.map(asSample));
     } catch (e) {
       onError(e);
@@ -209,7 +215,15 @@ function FromSegment({ onContacts, onError }: { onContacts: (list: Record<string
     );
   return (
     <div className="inline">
-      <label htmlFor="sim-segment">First ten of</label>
+      <label htmlFor="sim-count">The first</label>
+      <select id="sim-count" value={count} disabled={busy} onChange={(e) => setCount(Number(e.target.value))}>
+        {[10, 50, 100, 200].map((n) => (
+          <option key={n} value={n}>
+            {n}
+          </option>
+        ))}
+      </select>
+      <label htmlFor="sim-segment">contacts of</label>
       <select id="sim-segment" disabled={busy} defaultValue="" onChange={(e) => void pick(e.target.value)}>
         <option value="">a saved segment</option>
         {segments.map((s) => (

@@ -301,7 +301,7 @@ scenario("declares the fields of the contracts contacts already have", async ({ 
   );
 });
 
-scenario("deletes a journey that never ran, and keeps one that did", async ({ page, server }) => {
+scenario("deletes a journey that never ran, and archives and restores one that did", async ({ page, server }) => {
   const ran = await server.api("POST", "/api/flows", {
     format: "cairn.flow/v1",
     name: "Ran once",
@@ -324,4 +324,16 @@ scenario("deletes a journey that never ran, and keeps one that did", async ({ pa
   assert.equal(await page.getByRole("link", { name: "A try" }).count(), 0);
   assert.equal(await page.getByRole("button", { name: "Delete Ran once" }).count(), 0, "a journey that ran offers no Delete");
   assert.deepEqual((await server.api("GET", "/api/flows")).map((f) => f.name), ["Ran once"]);
+
+  // Paused, the journey that ran can be archived out of the list and restored.
+  await server.api("POST", `/api/flows/${ran.id}/pause`);
+  await page.reload();
+  await page.getByRole("button", { name: "Archive Ran once" }).click();
+  await page.getByText("No journeys yet").waitFor();
+  await page.getByLabel("Archived journeys").check();
+  await page.getByRole("button", { name: "Restore Ran once" }).click();
+  await page.getByText("No archived journeys").waitFor();
+  await page.getByLabel("Archived journeys").uncheck();
+  await page.getByRole("link", { name: "Ran once" }).waitFor();
+  assert.equal((await server.api("GET", `/api/flows`))[0].status, "paused");
 });

@@ -52,7 +52,8 @@ pub struct Loaded {
 /// clock.
 pub async fn load(s: &Services) -> anyhow::Result<Option<Loaded>> {
     let (db, now) = (&s.db, s.clock.now());
-    if !flow_store::list(db).await?.is_empty() {
+    // Archived flows count: the database is not empty.
+    if !flow_store::list(db, false).await?.is_empty() || !flow_store::list(db, true).await?.is_empty() {
         return Ok(None);
     }
     let mut loaded = Loaded::default();

@@ -31,6 +31,8 @@ use super::{accounts, admin, audience, contacts, editor, flows, imports, journey
         flows::update_flow,
         flows::activate_flow,
         flows::delete_flow,
+        flows::archive_flow,
+        flows::restore_flow,
         flows::pause_flow,
         journeys::enter,
         flows::set_flow_secret,

@@ -35,6 +35,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/flows/{id}/nodes/{node}/contacts", get(node_contacts))
         .route("/api/flows/{id}/activate", post(activate_flow))
         .route("/api/flows/{id}/pause", post(pause_flow))
+        .route("/api/flows/{id}/archive", post(archive_flow))
+        .route("/api/flows/{id}/restore", post(restore_flow))
         .route("/api/flows/{id}/secret", put(set_flow_secret))
         .route("/api/flows/{id}/stats", get(flow_stats))
         .route("/api/flows/{id}/runs", get(flow_runs))
@@ -95,9 +97,29 @@ pub async fn create_flow(State(state): State<AppState>, body: Result<Bytes, Byte
     Ok((StatusCode::CREATED, Json(FlowVersion { id, version: 1 })).into_response())
 }
 
-#[utoipa::path(get, path = "/api/flows", tag = "flows", responses((status = 200, body = Vec<FlowRow>)))]
-pub async fn list_flows(State(state): State<AppState>) -> ApiResult<Json<Vec<FlowRow>>> {
-    Ok(Json(crate::store::flows::list(&state.services.db).await?))
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    archived: Option<bool>,
+}
+
+#[utoipa::path(get, path = "/api/flows", tag = "flows", params(("archived" = Option<bool>, Query, description = "true: only the archived flows; otherwise every flow but them")), responses((status = 200, body = Vec<FlowRow>), (status = 422, body = ErrorBody)))]
+pub async fn list_flows(
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<FlowRow>>> {
+    let Query(q) = query.map_err(|_| super::error::ApiError::field("archived", "must be true or false"))?;
+    let archived = q.archived.unwrap_or(false);
+    Ok(Json(crate::store::flows::list(&state.services.db, archived).await?))
+}
+
+#[utoipa::path(post, path = "/api/flows/{id}/archive", tag = "flows", params(("id" = i64, Path)), responses((status = 200, description = "Archived: out of the list, journeys waiting as when paused, history kept", body = FlowRow), (status = 404, body = ErrorBody), (status = 409, description = "The flow is active: pause it first", body = ErrorBody)))]
+pub async fn archive_flow(State(state): State<AppState>, Segment(id): Segment) -> ApiResult<Json<FlowRow>> {
+    Ok(Json(flow_service::archive(&state.services, &id).await?))
+}
+
+#[utoipa::path(post, path = "/api/flows/{id}/restore", tag = "flows", params(("id" = i64, Path)), responses((status = 200, description = "Back in the list, paused (a draft when it never ran)", body = FlowRow), (status = 404, body = ErrorBody), (status = 409, description = "The flow is not archived", body = ErrorBody)))]
+pub async fn restore_flow(State(state): State<AppState>, Segment(id): Segment) -> ApiResult<Json<FlowRow>> {
+    Ok(Json(flow_service::restore(&state.services, &id).await?))
 }
 
 /// The newest version's definition, as re-importable JSON.
@@ -120,7 +142,7 @@ pub async fn update_flow(
 
 /// Activates the newest version; the first activation of a version admits the audience of its
 /// segment entries (resuming a paused flow does not admit it again).
-#[utoipa::path(post, path = "/api/flows/{id}/activate", tag = "flows", params(("id" = i64, Path)), responses((status = 200, description = "Active; `entered` counts the segment audience admitted", body = FlowRow), (status = 404, body = ErrorBody), (status = 422, description = "A segment entry names a saved segment that does not exist", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/flows/{id}/activate", tag = "flows", params(("id" = i64, Path)), responses((status = 200, description = "Active; `entered` counts the segment audience admitted", body = FlowRow), (status = 404, body = ErrorBody), (status = 409, description = "The flow is archived: restore it first", body = ErrorBody), (status = 422, description = "A segment entry or a branch names a saved segment that does not exist", body = ErrorBody)))]
 pub async fn activate_flow(State(state): State<AppState>, Segment(id): Segment) -> ApiResult<Json<Value>> {
     let (row, entered) = flow_service::activate(&state.services, &id).await?;
     let mut body = json!(row);

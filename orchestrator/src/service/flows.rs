@@ -96,6 +96,9 @@ pub async fn activate(s: &Services, raw: &str) -> Result<(FlowRow, u64)> {
     // calendars), and it cannot change until the flow is active.
     let steady = s.policy.steady().await;
     if let Some(row) = flow_store::get(&s.db, id).await? {
+        if row.status == "archived" {
+            return Err(archived(&row));
+        }
         let compiled = s
             .flows
             .get(&s.db, id, row.active_version.unwrap_or(row.version))
@@ -107,9 +110,13 @@ pub async fn activate(s: &Services, raw: &str) -> Result<(FlowRow, u64)> {
     }
     let now = s.clock.now();
     let (row, runs) = crate::db::in_write(&s.db, async |tx| {
-        let row = flow_store::set_status(tx, id, true, now)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("no flow with id {id}")))?;
+        let row = match flow_store::set_status(tx, id, true, now).await? {
+            Some(row) => row,
+            None => match flow_store::get(tx, id).await? {
+                Some(row) => return Err(archived(&row)),
+                None => return Err(Error::NotFound(format!("no flow with id {id}"))),
+            },
+        };
         let version = row.active_version.unwrap_or(row.version);
         let compiled = s.flows.get(tx, id, version).await?;
         inbox::release_held_events(tx, id).await?;
@@ -179,14 +186,44 @@ pub async fn pause(s: &Services, raw: &str) -> Result<FlowRow> {
     let id = flow_id(raw)?;
     let now = s.clock.now();
     crate::db::in_write(&s.db, async |tx| {
-        let row = flow_store::set_status(tx, id, false, now)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("no flow with id {id}")))?;
+        let Some(row) = flow_store::set_status(tx, id, false, now).await? else {
+            // An archived flow is already at rest: pausing it changes nothing.
+            return flow_store::get(tx, id)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("no flow with id {id}")));
+        };
         runs::stop_running(tx, id, now).await?;
         matches::forget(tx, id).await?;
         Ok::<_, Error>(row)
     })
     .await
+}
+
+fn archived(row: &FlowRow) -> Error {
+    Error::Conflict(format!(
+        "flow '{}' is archived: restore it before activating it",
+        row.name
+    ))
+}
+
+/// Archives a flow that is not active: it leaves the journeys list (`GET /api/flows?archived=true`
+/// lists it), cannot be activated until restored, and its journeys wait as when paused; its
+/// history stays. 409 while it is active.
+pub async fn archive(s: &Services, raw: &str) -> Result<FlowRow> {
+    let flow = existing(s, raw).await?;
+    let now = s.clock.now();
+    flow_store::set_archived(&s.db, flow.id, true, now)
+        .await?
+        .ok_or_else(|| Error::Conflict(format!("flow '{}' is active: pause it before archiving it", flow.name)))
+}
+
+/// Restores an archived flow to the list, paused (or a draft when it never ran).
+pub async fn restore(s: &Services, raw: &str) -> Result<FlowRow> {
+    let flow = existing(s, raw).await?;
+    let now = s.clock.now();
+    flow_store::set_archived(&s.db, flow.id, false, now)
+        .await?
+        .ok_or_else(|| Error::Conflict(format!("flow '{}' is not archived", flow.name)))
 }
 
 /// Deletes a journey that was never activated (a draft, a try), with its versions and draft.

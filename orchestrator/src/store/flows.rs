@@ -56,12 +56,18 @@ pub async fn create(c: &impl ConnectionTrait, name: &str, definition: &str, now:
     Ok(id)
 }
 
-pub async fn list(c: &impl ConnectionTrait) -> Result<Vec<FlowRow>> {
-    all(c, &format!("SELECT {COLUMNS} FROM flows ORDER BY id"), vec![])
-        .await?
-        .iter()
-        .map(row)
-        .collect()
+/// The flows not archived, or with `archived` only the archived ones; oldest first.
+pub async fn list(c: &impl ConnectionTrait, archived: bool) -> Result<Vec<FlowRow>> {
+    let op = if archived { "=" } else { "<>" };
+    all(
+        c,
+        &format!("SELECT {COLUMNS} FROM flows WHERE status {op} 'archived' ORDER BY id"),
+        vec![],
+    )
+    .await?
+    .iter()
+    .map(row)
+    .collect()
 }
 
 pub async fn get(c: &impl ConnectionTrait, id: i64) -> Result<Option<FlowRow>> {
@@ -114,7 +120,7 @@ pub async fn add_version(
 }
 
 /// Activates the newest version (entries accepted, journeys run) or pauses the flow
-/// (entries refused, journeys held where they are).
+/// (entries refused, journeys held where they are). An archived flow is left as it is (`None`).
 pub async fn set_status(
     c: &impl ConnectionTrait,
     id: i64,
@@ -122,9 +128,31 @@ pub async fn set_status(
     now: DateTime<Utc>,
 ) -> Result<Option<FlowRow>> {
     let sql = if active {
-        "UPDATE flows SET status = 'active', active_version = version, runs_from = $2, updated_at = $2 WHERE id = $1"
+        "UPDATE flows SET status = 'active', active_version = version, runs_from = $2, updated_at = $2 \
+         WHERE id = $1 AND status <> 'archived'"
     } else {
-        "UPDATE flows SET status = 'paused', updated_at = $2 WHERE id = $1"
+        "UPDATE flows SET status = 'paused', updated_at = $2 WHERE id = $1 AND status <> 'archived'"
+    };
+    if exec(c, sql, vec![id.into(), ms(now).into()]).await? == 0 {
+        return Ok(None);
+    }
+    get(c, id).await
+}
+
+/// Archives a flow that is not active (it leaves the list; its journeys wait as when paused),
+/// or restores an archived one (paused, or a draft when it was never activated). `None` when
+/// there is no such flow or it is active (archiving) or not archived (restoring).
+pub async fn set_archived(
+    c: &impl ConnectionTrait,
+    id: i64,
+    archived: bool,
+    now: DateTime<Utc>,
+) -> Result<Option<FlowRow>> {
+    let sql = if archived {
+        "UPDATE flows SET status = 'archived', updated_at = $2 WHERE id = $1 AND status <> 'active'"
+    } else {
+        "UPDATE flows SET status = CASE WHEN active_version IS NULL THEN 'draft' ELSE 'paused' END, \
+         updated_at = $2 WHERE id = $1 AND status = 'archived'"
     };
     if exec(c, sql, vec![id.into(), ms(now).into()]).await? == 0 {
         return Ok(None);

@@ -1,7 +1,8 @@
 //! What the journey editor asks of the service: a document checked as it is typed, a draft
 //! kept until it is published, the versions, a simulation that prints what `cairn simulate`
 //! prints, a message previewed for a contact, the templates, who waits at a node, how many
-//! journeys took each edge, and the settings in force; on SQLite and PostgreSQL.
+//! journeys took each edge, the settings in force, and journeys deleted or archived; on SQLite
+//! and PostgreSQL.
 
 use std::io::Write as _;
 
@@ -148,6 +149,78 @@ async fn a_journey_never_activated_is_deleted_with_its_versions_and_one_that_ran
         assert_eq!(t.get(&format!("/api/flows/{ran}")).await.0, StatusCode::OK);
         assert!(!t.journal("ann").await.is_empty(), "ann's history stays");
         assert_eq!(t.call("DELETE", "/api/flows/999", None).await.0, StatusCode::NOT_FOUND);
+        t.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn an_archived_journey_leaves_the_list_keeps_its_history_and_comes_back_paused() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let flow = t.activate(&welcome().to_string()).await;
+        enter(&t, flow, "ann", "ann@example.com").await;
+        t.settle().await;
+        let at = |what: &str| format!("/api/flows/{flow}{what}");
+        let (status, refused) = t.post(&at("/archive"), "").await;
+        assert_eq!(
+            status,
+            StatusCode::CONFLICT,
+            "{}: an active flow is paused first: {refused}",
+            backend.name
+        );
+
+        t.post(&at("/pause"), "").await;
+        let (status, archived) = t.post(&at("/archive"), "").await;
+        assert_eq!(
+            (status, &archived["status"]),
+            (StatusCode::OK, &json!("archived")),
+            "{archived}"
+        );
+        let names = |list: &Value| -> Vec<i64> {
+            list.as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["id"].as_i64().unwrap())
+                .collect()
+        };
+        assert_eq!(names(&t.get("/api/flows").await.1), Vec::<i64>::new());
+        assert_eq!(names(&t.get("/api/flows?archived=true").await.1), [flow]);
+        assert_eq!(
+            t.get("/api/flows?archived=maybe").await.0,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        let (status, refused) = t.post(&at("/activate"), "").await;
+        assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+        assert!(
+            refused["error"]["message"].as_str().unwrap().contains("restore it"),
+            "{refused}"
+        );
+        let (status, paused) = t.post(&at("/pause"), "").await;
+        assert_eq!(
+            (status, &paused["status"]),
+            (StatusCode::OK, &json!("archived")),
+            "pausing changes nothing"
+        );
+        let (status, _) = t
+            .post(&format!("/api/flows/{flow}/entries"), r#"{"contact": {"id": "bo"}}"#)
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "an archived flow takes no entries");
+        assert!(!t.journal("ann").await.is_empty(), "ann's history stays");
+
+        let (status, restored) = t.post(&at("/restore"), "").await;
+        assert_eq!(
+            (status, &restored["status"]),
+            (StatusCode::OK, &json!("paused")),
+            "{restored}"
+        );
+        assert_eq!(names(&t.get("/api/flows").await.1), [flow]);
+        assert_eq!(t.post(&at("/restore"), "").await.0, StatusCode::CONFLICT);
+        let (status, active) = t.post(&at("/activate"), "").await;
+        assert_eq!(
+            (status, &active["status"]),
+            (StatusCode::OK, &json!("active")),
+            "{active}"
+        );
         t.stop().await;
     }
 }

@@ -405,13 +405,20 @@ function Editor({ id }: { id: string }) {
         <button type="button" className="primary" disabled={blocked || !checked || !dirty} title={blocked ? `Fix the ${problems.length} problem(s) first` : !dirty ? "Nothing new to publish" : "Make a new version"} onClick={() => void publish()}>
           Publish
         </button>
-        {row.active_version == null && (
+        {row.active_version == null && row.status !== "archived" && (
           <button type="button" className="danger" title="Only a journey that never ran can be deleted" onClick={() => void remove()}>
             Delete
           </button>
         )}
+        {row.status === "paused" && (
+          <button type="button" title="Out of the journeys list; its history stays" onClick={() => void act(async () => void (await api.post(`/api/flows/${id}/archive`)))}>
+            Archive
+          </button>
+        )}
         {row.status === "active" ? (
           <button type="button" onClick={() => void pause()}>Pause</button>
+        ) : row.status === "archived" ? (
+          <button type="button" onClick={() => void act(async () => void (await api.post(`/api/flows/${id}/restore`)))}>Restore</button>
         ) : (
           <button type="button" className="go" onClick={() => void activate()}>Activate</button>
         )}

@@ -27,11 +27,12 @@ export function blankFlow(name: string): Definition {
 }
 
 export function Flows() {
+  const [archived, setArchived] = useState(false);
   const flows = useLoad(async () => {
-    const rows = await api.get<FlowRow[]>("/api/flows");
+    const rows = await api.get<FlowRow[]>(`/api/flows${archived ? "?archived=true" : ""}`);
     const stats = await Promise.all(rows.map((r) => api.get<FlowStats>(`/api/flows/${r.id}/stats`).catch(() => null)));
     return rows.map((row, i) => ({ row, stats: stats[i] }));
-  }, []);
+  }, [archived]);
   useInterval(() => void flows.reload(), 5000);
   const [creating, setCreating] = useState(false);
   const [error, setError] = useState<unknown>(null);
@@ -46,15 +47,18 @@ export function Flows() {
       setError(e);
     }
   };
-  const remove = async (row: FlowRow) => {
-    if (!window.confirm(`Delete “${row.name}” with its versions and draft? It has never been activated.`)) return;
+  const act = async (change: () => Promise<unknown>) => {
     setError(null);
     try {
-      await api.del(`/api/flows/${row.id}`);
+      await change();
       await flows.reload();
     } catch (e) {
       setError(e);
     }
+  };
+  const remove = (row: FlowRow) => {
+    if (!window.confirm(`Delete “${row.name}” with its versions and draft? It has never been activated.`)) return;
+    void act(() => api.del(`/api/flows/${row.id}`));
   };
   const importFile = async (f: File) => {
     let parsed: Definition;
@@ -78,6 +82,9 @@ export function Flows() {
           <button type="button" onClick={() => file.current?.click()}>
             Import JSON…
           </button>
+          <label className="inline">
+            <input type="checkbox" checked={archived} onChange={(e) => setArchived(e.target.checked)} /> Archived journeys
+          </label>
           <input
             ref={file}
             type="file"
@@ -94,7 +101,8 @@ export function Flows() {
       </div>
       <ErrorBanner error={error ?? flows.error} />
       {creating && <NewFlow onCreate={create} onCancel={() => setCreating(false)} />}
-      {flows.data && flows.data.length === 0 && (
+      {archived && flows.data && flows.data.length === 0 && <Empty title="No archived journeys">A paused journey that has run can be archived from this list.</Empty>}
+      {!archived && flows.data && flows.data.length === 0 && (
         <Empty title="No journeys yet">
           Start one with <strong>New journey</strong>: from a template such as “Welcome” or from an empty canvas.
         </Empty>
@@ -134,9 +142,19 @@ export function Flows() {
                   <td>{when(row.updated_at)}</td>
                   <td>
                     {/* Only a journey that never ran can go: the history of one that ran names it. */}
-                    {row.active_version == null && (
-                      <button type="button" className="small danger" aria-label={`Delete ${row.name}`} onClick={() => void remove(row)}>
+                    {row.active_version == null && row.status !== "archived" && (
+                      <button type="button" className="small danger" aria-label={`Delete ${row.name}`} onClick={() => remove(row)}>
                         Delete
+                      </button>
+                    )}
+                    {row.active_version != null && row.status === "paused" && (
+                      <button type="button" className="small" aria-label={`Archive ${row.name}`} title="Out of this list; its history stays" onClick={() => void act(() => api.post(`/api/flows/${row.id}/archive`))}>
+                        Archive
+                      </button>
+                    )}
+                    {row.status === "archived" && (
+                      <button type="button" className="small" aria-label={`Restore ${row.name}`} onClick={() => void act(() => api.post(`/api/flows/${row.id}/restore`))}>
+                        Restore
                       </button>
                     )}
                   </td>

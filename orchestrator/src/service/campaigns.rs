@@ -35,7 +35,7 @@ use crate::store::{counts, flows as flow_store, matches, tokens};
 /// each batch.
 const LEASE: TimeDelta = TimeDelta::minutes(2);
 /// Journeys entered per transaction.
-const BATCH: usize = 5000;
+const BATCH: usize = 20_000;
 /// How often an `on: match` entry's members are checked against the clock (see [`sweep`]).
 const SWEEP: TimeDelta = TimeDelta::minutes(10);
 

@@ -5,8 +5,9 @@
 //! in the list `customers`). A flow `segment_entry (the segment, daily at 10:00 UTC) →
 //! send_email → exit` is activated at 10:00 on a clock that stands still, and the service's own
 //! loops run as `cairn serve` runs them: the scheduler creates the run and admits it, the
-//! engine steps the journeys, delivery sends each email to the `outbox` provider (through the
-//! apalis-sqlite queues, or in process with `--delivery inline`). The figures are instants from
+//! engine steps the journeys, delivery sends each email to the `outbox` provider (in process,
+//! as `cairn serve` does by default, or through the apalis-sqlite queues with `--delivery
+//! queues`). The figures are instants from
 //! the activation: the run recorded as admitted, the last journey finished, the last message
 //! accepted. The segment index is built when the service starts (as `cairn serve` does); its
 //! time is printed apart. The baseline is the rate at which the same SQLite file takes N plain
@@ -27,7 +28,7 @@ use crate::store::bench as bench_store;
 #[derive(Debug, Serialize)]
 pub struct CampaignFigures {
     pub contacts: u64,
-    /// `queues` (apalis-sqlite, the embedded default) or `inline`.
+    /// `inline` (in process, the embedded default) or `queues` (apalis-sqlite).
     pub delivery: &'static str,
     /// Activation → the run recorded as admitted (every journey entered).
     pub admission_seconds: f64,

@@ -37,8 +37,9 @@ pub enum BenchCommand {
     Campaign {
         #[arg(long, default_value_t = 100_000)]
         contacts: u64,
-        /// `queues` (apalis-sqlite, the embedded default) or `inline`.
-        #[arg(long, value_enum, default_value_t = campaign::DeliveryMode::Queues)]
+        /// `inline` (in process, as `cairn serve` sends by default) or `queues` (apalis-sqlite,
+        /// as with `--sqlite-queues`).
+        #[arg(long, value_enum, default_value_t = campaign::DeliveryMode::Inline)]
         delivery: campaign::DeliveryMode,
         /// Where the temporary database goes.
         #[arg(long, default_value_os_t = std::env::temp_dir())]

@@ -256,7 +256,7 @@ scenario("sets the SMS hours, a cap and a closed day in the send policy, fixing 
   assert.equal(stored.source, "database");
 });
 
-scenario("adds a member, cannot leave the workspace without an owner, and makes the member an owner", async ({ page, server }) => {
+scenario("adds a member, cannot leave the workspace without an owner, makes the member an owner and sets her a new password", async ({ page, server }) => {
   await logIn(page, server.url);
   await page.getByRole("link", { name: "Settings" }).click();
   const users = page.locator("section", { has: page.getByRole("heading", { name: "Users", exact: true }) });
@@ -279,6 +279,22 @@ scenario("adds a member, cannot leave the workspace without an owner, and makes 
       ["mia@example.com", "owner"],
     ],
   );
+
+  // Mia forgot her password: the owner sets a new one, refused first for being short.
+  const row = users.getByRole("row", { name: /mia@example.com/ });
+  await row.getByRole("button", { name: "New password" }).click();
+  await page.getByLabel("New password for mia@example.com").fill("short");
+  await row.getByRole("button", { name: "Set" }).click();
+  await users.getByText(/10 characters/).first().waitFor();
+  await page.getByLabel("New password for mia@example.com").fill("mia's new long password");
+  await row.getByRole("button", { name: "Set" }).click();
+  await users.getByText("mia@example.com has a new password; their sessions have ended.").waitFor();
+  const login = await fetch(`${server.url}/api/session`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email: "mia@example.com", password: "mia's new long password" }),
+  });
+  assert.equal(login.status, 200);
 });
 
 scenario("declares the fields of the contracts contacts already have", async ({ page, server }) => {

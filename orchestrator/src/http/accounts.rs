@@ -30,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/users", get(list_users).post(create_user))
         .route("/api/users/{id}", patch(update_user).delete(delete_user))
         .route("/api/users/me/password", put(change_password))
+        .route("/api/users/{id}/password", put(reset_password))
         .route("/api/keys", get(list_keys).post(create_key))
         .route("/api/keys/{id}", delete(revoke_key))
 }
@@ -224,6 +225,27 @@ pub struct PasswordBody {
     /// The new one: at least 10 characters.
     #[schema(max_length = 1024)]
     pub password: String,
+}
+
+/// `PUT /api/users/{id}/password`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPasswordBody {
+    /// At least 10 characters; tell the user, who may then change it.
+    #[schema(max_length = 1024)]
+    pub password: String,
+}
+
+#[utoipa::path(put, path = "/api/users/{id}/password", tag = "accounts", params(("id" = i64, Path)), request_body = NewPasswordBody, responses((status = 204, description = "Set; every session of the user has ended"), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "Not an owner, or without the session's X-CSRF-Token", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "One's own password: change it with PUT /api/users/me/password", body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody), (status = 422, description = "A password under 10 characters", body = ErrorBody)))]
+pub async fn reset_password(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Segment(id): Segment,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<StatusCode> {
+    let request: NewPasswordBody = body::typed(body::json(body, strict::RECORDS)?)?;
+    accounts::reset_password(&state.services, &caller, &id, request.password).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(put, path = "/api/users/me/password", tag = "accounts", request_body = PasswordBody, responses((status = 204, description = "Changed; the user's other sessions have ended"), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "Not a logged-in user (a key or the API token has no password), or without the session's X-CSRF-Token", body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody), (status = 422, description = "`current` is not the password, or the new `password` is too short", body = ErrorBody)))]

@@ -7,7 +7,9 @@
 
 use utoipa::OpenApi;
 
-use super::accounts::{CredentialsBody, KeyBody, LoginAnswer, PasswordBody, Role, RoleBody, SessionState, UserBody};
+use super::accounts::{
+    CredentialsBody, KeyBody, LoginAnswer, NewPasswordBody, PasswordBody, Role, RoleBody, SessionState, UserBody,
+};
 use super::audience::{ListSummary, TagDefinitionBody, TagSummary};
 use super::contacts::{ContactObject, ContactPage, ListBody, Removed, SourceBody, TagBody};
 pub use super::error::{Detail, ErrorBody, ErrorInner};
@@ -101,6 +103,7 @@ use super::{accounts, admin, audience, contacts, editor, flows, imports, journey
         accounts::update_user,
         accounts::delete_user,
         accounts::change_password,
+        accounts::reset_password,
         accounts::list_keys,
         accounts::create_key,
         accounts::revoke_key,
@@ -160,6 +163,7 @@ use super::{accounts, admin, audience, contacts, editor, flows, imports, journey
         CredentialsBody,
         UserBody,
         PasswordBody,
+        NewPasswordBody,
         Role,
         RoleBody,
         KeyBody,

@@ -404,6 +404,31 @@ pub async fn change_password(s: &Services, by: &Caller, change: PasswordChange) 
     .await
 }
 
+/// Sets another user's password (owners only), for one who forgot theirs: every session of
+/// theirs ends. One's own password is changed with the current one ([`change_password`]).
+pub async fn reset_password(s: &Services, by: &Caller, id: &str, password: String) -> Result<()> {
+    owners_only(by)?;
+    let missing = || Error::NotFound(format!("no user {id}"));
+    let id: i64 = id.parse().map_err(|_| missing())?;
+    if by.user_id() == Some(id) && matches!(by, Caller::Session(_)) {
+        return Err(Error::Conflict(
+            "change your own password with PUT /api/users/me/password, which asks for the current one".into(),
+        ));
+    }
+    if let Some(problem) = credentials::password_problem(&password) {
+        return Err(Error::Fields(vec![("password".into(), problem)]));
+    }
+    let hash = credentials::hash(password).await.map_err(hash_failed)?;
+    crate::db::in_write(&s.db, async |tx| {
+        store::user_by_id(tx, id).await?.ok_or_else(missing)?;
+        store::set_password(tx, id, &hash).await?;
+        // No session has an empty digest: every one of theirs ends.
+        store::delete_other_sessions(tx, id, "").await?;
+        Ok(())
+    })
+    .await
+}
+
 /// Makes a user an owner or a member (owners only): 409 when it would leave no owner. Their
 /// sessions and keys' callers see the new role on their next request.
 pub async fn set_role(s: &Services, by: &Caller, id: &str, role: &str) -> Result<User> {

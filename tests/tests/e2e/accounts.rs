@@ -1,5 +1,5 @@
 //! Accounts: the first-run set-up, logging in and out with a session cookie and its CSRF token,
-//! failed logins slowed down, users added, given a role and removed by owners, API keys, the API token beside
+//! failed logins slowed down, users added, given a role, given a new password and removed by owners, API keys, the API token beside
 //! them, the owner named at start, and the open API of a loopback service with no user; on
 //! SQLite and PostgreSQL.
 
@@ -378,6 +378,58 @@ async fn an_owner_makes_a_member_an_owner_and_back_but_never_leaves_no_owner() {
             .call_with("PATCH", "/api/users/999", r#"{"role": "member"}"#, &as_mia.writes())
             .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
+        t.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn an_owner_sets_a_new_password_for_a_user_who_forgot_theirs_and_their_sessions_end() {
+    for backend in backends().await {
+        let t = TestApp::spawn(&backend).await;
+        let owner = set_up(&t).await;
+        let member = json!({"email": "mia@example.com", "password": PASSWORD, "role": "member"}).to_string();
+        let (_, mia) = t.call_with("POST", "/api/users", &member, &owner.writes()).await;
+        let as_mia = Login::of(&log_in(&t, "mia@example.com", PASSWORD).await);
+        let at = format!("/api/users/{}/password", mia["id"]);
+        let fresh = r#"{"password": "a brand new password"}"#;
+
+        let (status, _) = t.call_with("PUT", &at, fresh, &as_mia.writes()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "a member sets no one's password");
+        let (status, answer) = t
+            .call_with("PUT", &at, r#"{"password": "short"}"#, &owner.writes())
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        assert_eq!(answer["error"]["details"][0]["field"], "password");
+        let (status, answer) = t.call_with("PUT", &at, fresh, &owner.writes()).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{}: {answer}", backend.name);
+
+        assert_eq!(
+            t.call_with("GET", "/api/flows", "", &as_mia.reads()).await.0,
+            StatusCode::UNAUTHORIZED,
+            "her sessions ended"
+        );
+        assert_eq!(
+            log_in(&t, "mia@example.com", PASSWORD).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            log_in(&t, "mia@example.com", "a brand new password").await.status,
+            StatusCode::OK
+        );
+        let (_, users) = t.call_with("GET", "/api/users", "", &owner.reads()).await;
+        let own = format!("/api/users/{}/password", users[0]["id"]);
+        let (status, answer) = t.call_with("PUT", &own, fresh, &owner.writes()).await;
+        assert_eq!(
+            status,
+            StatusCode::CONFLICT,
+            "one's own goes with the current one: {answer}"
+        );
+        assert_eq!(
+            t.call_with("PUT", "/api/users/999/password", fresh, &owner.writes())
+                .await
+                .0,
+            StatusCode::NOT_FOUND
+        );
         t.stop().await;
     }
 }

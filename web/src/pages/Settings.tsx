@@ -68,6 +68,8 @@ function Users() {
   const [role, setRole] = useState("member");
   const [error, setError] = useState<unknown>(null);
   const [rowError, setRowError] = useState<unknown>(null);
+  const [resetting, setResetting] = useState<{ id: number; password: string } | null>(null);
+  const [resetDone, setResetDone] = useState<string | null>(null);
   const owner = session?.user?.role === "owner";
   const fieldError = (f: string) => (error instanceof ApiError ? error.forField(f) : undefined);
   const act = async (change: () => Promise<unknown>) => {
@@ -84,6 +86,11 @@ function Users() {
       <h2 id="users-title">Users</h2>
       <p className="hint">Owners add users, change roles and remove users; members do everything else.</p>
       <ErrorBanner error={rowError ?? users.error} />
+      {resetDone && (
+        <div className="banner banner-ok" role="status">
+          {resetDone}
+        </div>
+      )}
       <table className="table compact">
         <tbody>
           {users.data?.map((u) => (
@@ -102,9 +109,33 @@ function Users() {
               <td className="hint">last login {ago(u.last_login_at)}</td>
               <td>
                 {owner && u.id !== session?.user?.id && (
-                  <button type="button" className="small danger" onClick={() => void act(() => api.del(`/api/users/${u.id}`))}>
-                    Remove
-                  </button>
+                  <span className="inline">
+                    {resetting?.id === u.id ? (
+                      <form
+                        className="inline"
+                        onSubmit={(e) => {
+                          e.preventDefault();
+                          const { id, password } = resetting;
+                          void act(async () => {
+                            await api.put(`/api/users/${id}/password`, { password });
+                            setResetting(null);
+                            setResetDone(`${u.email} has a new password; their sessions have ended.`);
+                          });
+                        }}
+                      >
+                        <input aria-label={`New password for ${u.email}`} type="password" autoComplete="new-password" value={resetting.password} onChange={(e) => setResetting({ id: u.id, password: e.target.value })} />
+                        <button type="submit" className="small">Set</button>
+                        <button type="button" className="small" onClick={() => setResetting(null)}>Cancel</button>
+                      </form>
+                    ) : (
+                      <button type="button" className="small" onClick={() => { setResetDone(null); setResetting({ id: u.id, password: "" }); }}>
+                        New password
+                      </button>
+                    )}
+                    <button type="button" className="small danger" onClick={() => void act(() => api.del(`/api/users/${u.id}`))}>
+                      Remove
+                    </button>
+                  </span>
                 )}
               </td>
             </tr>

@@ -128,6 +128,8 @@ pub struct CompiledFlow {
     pub(crate) templates: Templates,
     /// Whether a `branch` reads the contact's message history (see [`CompiledFlow::reads_messages`]).
     pub(crate) reads_messages: bool,
+    /// Whether a `branch` names a saved segment (see [`CompiledFlow::reads_segments`]).
+    pub(crate) reads_segments: bool,
 }
 
 impl CompiledFlow {
@@ -166,6 +168,12 @@ impl CompiledFlow {
     /// The graph: node weights are indices into the definition's nodes, edges carry labels.
     pub fn graph(&self) -> &StableDiGraph<Ix, Option<String>> {
         &self.graph
+    }
+
+    /// Whether a `branch` names a saved segment (`{"segment": …}`), found once at compile time:
+    /// only then must the version be resolved before it runs (`CompiledFlow::with_segments`).
+    pub fn reads_segments(&self) -> bool {
+        self.reads_segments
     }
 
     /// The saved segments the flow's `branch` nodes name (`{"segment": …}`), by node id, each

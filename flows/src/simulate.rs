@@ -88,9 +88,9 @@ pub fn simulate(
     let segments = &scenario.segments;
     let lookup = |name: &str| Some(segments.get(name).cloned().unwrap_or(Condition::Any(Vec::new())));
     let resolved;
-    let flow = match flow.branch_segments().is_empty() {
-        true => flow,
-        false => match flow.with_segments(&lookup) {
+    let flow = match flow.reads_segments() {
+        false => flow,
+        true => match flow.with_segments(&lookup) {
             Ok(f) => {
                 resolved = f;
                 &resolved

@@ -156,9 +156,7 @@ fn check(definition: Definition, read: NodesRead<'_>, mut problems: Vec<Problem>
     }
 
     if problems.is_empty() {
-        let reads_messages = ops
-            .iter()
-            .any(|op| matches!(op, Op::Branch { condition, .. } if condition.reads_messages()));
+        let (reads_messages, reads_segments) = branch_reads(&ops);
         Ok(CompiledFlow {
             definition,
             graph,
@@ -166,6 +164,7 @@ fn check(definition: Definition, read: NodesRead<'_>, mut problems: Vec<Problem>
             ops,
             templates,
             reads_messages,
+            reads_segments,
         })
     } else {
         Err(Problems(problems))
@@ -195,10 +194,21 @@ impl CompiledFlow {
         if !problems.is_empty() {
             return Err(Problems(problems));
         }
-        flow.reads_messages = flow
-            .ops
-            .iter()
-            .any(|op| matches!(op, Op::Branch { condition, .. } if condition.reads_messages()));
+        (flow.reads_messages, flow.reads_segments) = branch_reads(&flow.ops);
         Ok(flow)
     }
+}
+
+/// Whether any `branch` reads message history, and whether any names a saved segment.
+fn branch_reads(ops: &[Op]) -> (bool, bool) {
+    let conditions = || {
+        ops.iter().filter_map(|op| match op {
+            Op::Branch { condition, .. } => Some(condition),
+            _ => None,
+        })
+    };
+    (
+        conditions().any(Condition::reads_messages),
+        conditions().any(|c| !c.segments().is_empty()),
+    )
 }

@@ -52,8 +52,7 @@ pub struct Loaded {
 /// clock.
 pub async fn load(s: &Services) -> anyhow::Result<Option<Loaded>> {
     let (db, now) = (&s.db, s.clock.now());
-    // Archived flows count: the database is not empty.
-    if !flow_store::list(db, false).await?.is_empty() || !flow_store::list(db, true).await?.is_empty() {
+    if flow_store::any(db).await? {
         return Ok(None);
     }
     let mut loaded = Loaded::default();

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use flows::CompiledFlow;
-use flows::condition::{Condition, parse_condition};
+use flows::condition::Condition;
 use sea_orm::ConnectionTrait;
 
 use crate::store::{self, flows as flow_store};
@@ -81,7 +81,7 @@ impl FlowCache {
         version: i64,
     ) -> Result<Arc<CompiledFlow>, Error> {
         let compiled = self.get(c, flow, version).await?;
-        if compiled.branch_segments().is_empty() {
+        if !compiled.reads_segments() {
             return Ok(compiled);
         }
         if let Some(f) = self
@@ -111,18 +111,10 @@ impl FlowCache {
     /// about to step them sees each segment as it is now (one query, and only then). Says
     /// whether it read them.
     pub async fn refresh_segments(&self, c: &impl ConnectionTrait, used: &[Arc<CompiledFlow>]) -> Result<bool, Error> {
-        if used.iter().all(|f| f.branch_segments().is_empty()) {
+        if !used.iter().any(|f| f.reads_segments()) {
             return Ok(false);
         }
-        let mut segments = BTreeMap::new();
-        for saved in store::segments::list(c).await? {
-            // A stored condition was read strictly when saved; one that no longer reads is
-            // left out, and branches naming it fail as for a deleted segment.
-            if let Ok(condition) = parse_condition(saved.condition) {
-                segments.insert(saved.id.to_string(), condition.clone());
-                segments.insert(saved.name, condition);
-            }
-        }
+        let segments = store::segments::conditions(c).await?;
         let mut resolved = self.resolved.write().expect("flow cache lock");
         if resolved.segments != segments {
             resolved.segments = segments;

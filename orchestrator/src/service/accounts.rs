@@ -345,13 +345,16 @@ fn owners_only(by: &Caller) -> Result<()> {
     Err(Error::Forbidden(message.into()))
 }
 
+/// The problem with a role that is not one of [`ROLES`], on the field `role`.
+fn role_problem(role: &str) -> Option<(String, String)> {
+    (!ROLES.contains(&role)).then(|| ("role".into(), "must be 'owner' or 'member'".into()))
+}
+
 /// Adds a user (owners only): 409 when the address has an account.
 pub async fn add_user(s: &Services, by: &Caller, account: NewAccount) -> Result<User> {
     owners_only(by)?;
     let (email, mut problems) = problems(&account.credentials);
-    if !ROLES.contains(&account.role.as_str()) {
-        problems.push(("role".into(), "must be 'owner' or 'member'".into()));
-    }
+    problems.extend(role_problem(&account.role));
     let Some(email) = email.filter(|_| problems.is_empty()) else {
         return Err(Error::Fields(problems));
     };
@@ -433,11 +436,8 @@ pub async fn reset_password(s: &Services, by: &Caller, id: &str, password: Strin
 /// sessions and keys' callers see the new role on their next request.
 pub async fn set_role(s: &Services, by: &Caller, id: &str, role: &str) -> Result<User> {
     owners_only(by)?;
-    if !ROLES.contains(&role) {
-        return Err(Error::Fields(vec![(
-            "role".into(),
-            "must be 'owner' or 'member'".into(),
-        )]));
+    if let Some(problem) = role_problem(role) {
+        return Err(Error::Fields(vec![problem]));
     }
     let missing = || Error::NotFound(format!("no user {id}"));
     let id: i64 = id.parse().map_err(|_| missing())?;

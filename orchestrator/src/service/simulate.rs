@@ -173,13 +173,7 @@ pub async fn simulate(s: &Services, request: Request) -> Result<Simulated> {
     let mut ids = HashSet::new();
     let contacts = read_all("contacts", request.contacts, &mut problems, |o| contact_of(o, &mut ids));
     let events = read_all("events", request.events, &mut problems, event_of);
-    let mut segments = BTreeMap::new();
-    for saved in crate::store::segments::list(&s.db).await? {
-        if let Ok(condition) = parse_condition(saved.condition) {
-            segments.insert(saved.id.to_string(), condition.clone());
-            segments.insert(saved.name, condition);
-        }
-    }
+    let mut segments = crate::store::segments::conditions(&s.db).await?;
     match request.segments.map(segments_of).transpose() {
         Ok(given) => segments.extend(given.unwrap_or_default()),
         Err(found) => problems.extend(found.into_iter().map(|p| (format!("segments.{}", p.field), p.message))),

@@ -70,6 +70,11 @@ pub async fn list(c: &impl ConnectionTrait, archived: bool) -> Result<Vec<FlowRo
     .collect()
 }
 
+/// Whether any flow exists, archived or not.
+pub async fn any(c: &impl ConnectionTrait) -> Result<bool> {
+    Ok(one(c, "SELECT 1 FROM flows LIMIT 1", vec![]).await?.is_some())
+}
+
 pub async fn get(c: &impl ConnectionTrait, id: i64) -> Result<Option<FlowRow>> {
     one(
         c,
@@ -304,7 +309,6 @@ pub async fn save_draft(c: &impl ConnectionTrait, id: i64, document: &str, now: 
     Ok(())
 }
 
-/// Deletes the flow's draft, if it has one.
 /// Deletes a flow that was never activated, with its versions and draft: false when there is
 /// no such flow, or it was activated (journeys and their history name it; it stays).
 pub async fn delete_never_activated(c: &impl ConnectionTrait, id: i64) -> Result<bool> {
@@ -317,6 +321,7 @@ pub async fn delete_never_activated(c: &impl ConnectionTrait, id: i64) -> Result
     Ok(true)
 }
 
+/// Deletes the flow's draft, if it has one.
 pub async fn delete_draft(c: &impl ConnectionTrait, id: i64) -> Result<()> {
     exec(c, "DELETE FROM flow_drafts WHERE flow_id = $1", vec![id.into()]).await?;
     Ok(())

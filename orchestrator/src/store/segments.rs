@@ -6,9 +6,10 @@
 //! running when the reader last looked (`pg_snapshot_xmin`), since ids there do not commit in
 //! order: every transaction the reader could not yet see has an id at or above that mark.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
+use flows::condition::{Condition, parse_condition};
 use flows::contact::MessageFact;
 use sea_orm::ConnectionTrait;
 use serde::Serialize;
@@ -74,6 +75,20 @@ pub async fn list(c: &impl ConnectionTrait) -> Result<Vec<Saved>> {
 }
 
 /// Saves a new segment; `None` when the name is taken.
+/// Every saved segment's condition, by its id and by its name, as a `{"segment": …}` names it.
+/// A stored condition was read strictly when saved; one that no longer reads is left out, so
+/// whatever names it finds no segment.
+pub async fn conditions(c: &impl ConnectionTrait) -> Result<BTreeMap<String, Condition>> {
+    let mut by_key = BTreeMap::new();
+    for saved in list(c).await? {
+        if let Ok(condition) = parse_condition(saved.condition) {
+            by_key.insert(saved.id.to_string(), condition.clone());
+            by_key.insert(saved.name, condition);
+        }
+    }
+    Ok(by_key)
+}
+
 pub async fn insert(
     c: &impl ConnectionTrait,
     name: &str,

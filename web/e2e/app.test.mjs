@@ -256,7 +256,7 @@ scenario("sets the SMS hours, a cap and a closed day in the send policy, fixing 
   assert.equal(stored.source, "database");
 });
 
-scenario("adds a member, cannot leave the workspace without an owner, makes the member an owner and sets her a new password", async ({ page, server }) => {
+scenario("adds a member, cannot leave the workspace without an owner, makes the member an owner and sets her a new password", async ({ page, server, shot }) => {
   await logIn(page, server.url);
   await page.getByRole("link", { name: "Settings" }).click();
   const users = page.locator("section", { has: page.getByRole("heading", { name: "Users", exact: true }) });
@@ -286,6 +286,7 @@ scenario("adds a member, cannot leave the workspace without an owner, makes the 
   await page.getByLabel("New password for mia@example.com").fill("short");
   await row.getByRole("button", { name: "Set" }).click();
   await users.getByText(/10 characters/).first().waitFor();
+  await shot("users-new-password");
   await page.getByLabel("New password for mia@example.com").fill("mia's new long password");
   await row.getByRole("button", { name: "Set" }).click();
   await users.getByText("mia@example.com has a new password; their sessions have ended.").waitFor();
@@ -297,7 +298,7 @@ scenario("adds a member, cannot leave the workspace without an owner, makes the 
   assert.equal(login.status, 200);
 });
 
-scenario("declares the fields of the contracts contacts already have", async ({ page, server }) => {
+scenario("declares the fields of the contracts contacts already have", async ({ page, server, shot }) => {
   await server.api("PUT", "/api/contacts/ann", { email: "ann@example.com" });
   await server.api("PUT", "/api/contacts/ann/records/contract/k-1", { status: "active", end_date: "2027-01-31" });
   await logIn(page, server.url);
@@ -310,6 +311,7 @@ scenario("declares the fields of the contracts contacts already have", async ({ 
   await page.getByLabel("Field 1 type").selectOption("date");
   await page.getByRole("button", { name: "Save record type" }).click();
   await row.getByText("end_date: date").waitFor();
+  await shot("record-types");
   const types = await server.api("GET", "/api/record-types");
   assert.deepEqual(
     types.map((t) => [t.type, t.declared, t.fields, t.records]),
@@ -317,7 +319,7 @@ scenario("declares the fields of the contracts contacts already have", async ({ 
   );
 });
 
-scenario("deletes a journey that never ran, and archives and restores one that did", async ({ page, server }) => {
+scenario("deletes a journey that never ran, and archives and restores one that did", async ({ page, server, shot }) => {
   const ran = await server.api("POST", "/api/flows", {
     format: "cairn.flow/v1",
     name: "Ran once",
@@ -347,6 +349,8 @@ scenario("deletes a journey that never ran, and archives and restores one that d
   await page.getByRole("button", { name: "Archive Ran once" }).click();
   await page.getByText("No journeys yet").waitFor();
   await page.getByLabel("Archived journeys").check();
+  await page.getByRole("button", { name: "Restore Ran once" }).waitFor();
+  await shot("journeys-archived");
   await page.getByRole("button", { name: "Restore Ran once" }).click();
   await page.getByText("No archived journeys").waitFor();
   await page.getByLabel("Archived journeys").uncheck();

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
+import { fakeService } from "../testing/service";
 import { useState } from "react";
 import { SendRulesForm, type Rules } from "../components/SendRules";
 import { PolicyForm } from "./Policy";
@@ -9,19 +10,6 @@ afterEach(() => {
   vi.unstubAllGlobals();
 });
 
-/** The service answering every request with `status` and `body`; the requests it saw. */
-function service(status: number, body: unknown) {
-  const seen: { method?: string; url?: string; body?: unknown }[] = [];
-  vi.stubGlobal(
-    "fetch",
-    vi.fn(async (url: string, init: RequestInit) => {
-      seen.push({ method: init.method, url, body: init.body ? JSON.parse(String(init.body)) : undefined });
-      return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
-    }),
-  );
-  return seen;
-}
-
 const WORKSPACE = {
   default_timezone: "Europe/Tallinn",
   channels: { email: { window: { start: "08:00", end: "21:00" } } },
@@ -30,7 +18,7 @@ const WORKSPACE = {
 
 describe("the send policy form", () => {
   it("saves SMS hours, days, a cap, a throttle and a closed day as the policy file's JSON", async () => {
-    const requests = service(200, WORKSPACE);
+    const requests = fakeService(200, WORKSPACE);
     const saved = vi.fn();
     render(<PolicyForm initial={WORKSPACE} readOnly={false} onSaved={saved} />);
 
@@ -71,7 +59,7 @@ describe("the send policy form", () => {
   });
 
   it("shows the service's refusal under the input it is about and keeps what was typed", async () => {
-    service(422, {
+    fakeService(422, {
       error: { code: "invalid_policy", message: "The policy has 1 problem", details: [{ field: "channels.email.window.start", message: "'25:00' is not a time of day (HH:MM)" }] },
     });
     const saved = vi.fn();

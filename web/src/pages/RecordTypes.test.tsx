@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
+import { fakeService } from "../testing/service";
 import { RecordTypeForm } from "./RecordTypes";
 
 afterEach(() => {
@@ -7,23 +8,11 @@ afterEach(() => {
   vi.unstubAllGlobals();
 });
 
-function service(status: number, body: unknown) {
-  const seen: { method?: string; url?: string; body?: unknown }[] = [];
-  vi.stubGlobal(
-    "fetch",
-    vi.fn(async (url: string, init: RequestInit) => {
-      seen.push({ method: init.method, url, body: init.body ? JSON.parse(String(init.body)) : undefined });
-      return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
-    }),
-  );
-  return seen;
-}
-
 const CONTRACT = { type: "contract", declared: true, fields: { end_date: "date" }, records: 88, contacts: 60 };
 
 describe("the record type form", () => {
   it("declares a new type's fields and their types", async () => {
-    const requests = service(201, {});
+    const requests = fakeService(201, {});
     const done = vi.fn();
     render(<RecordTypeForm initial={{ type: "", declared: false, fields: {}, records: 0, contacts: 0 }} onDone={done} />);
     fireEvent.change(screen.getByLabelText("Record type name"), { target: { value: "order" } });
@@ -39,7 +28,7 @@ describe("the record type form", () => {
   });
 
   it("shows the service's refusal under the field it names", async () => {
-    service(422, { error: { code: "invalid", message: "1 problem", details: [{ field: "fields.end_date", message: "88 stored records do not read as date" }] } });
+    fakeService(422, { error: { code: "invalid", message: "1 problem", details: [{ field: "fields.end_date", message: "88 stored records do not read as date" }] } });
     const done = vi.fn();
     render(<RecordTypeForm initial={CONTRACT} onDone={done} />);
     fireEvent.click(screen.getByText("Save record type"));

@@ -70,6 +70,8 @@ function Users() {
   const [rowError, setRowError] = useState<unknown>(null);
   const [resetting, setResetting] = useState<{ id: number; password: string } | null>(null);
   const [resetDone, setResetDone] = useState<string | null>(null);
+  // A refused new password is shown under its input, not in the banner.
+  const resetProblem = resetting && rowError instanceof ApiError ? rowError.forField("password") : undefined;
   const owner = session?.user?.role === "owner";
   const fieldError = (f: string) => (error instanceof ApiError ? error.forField(f) : undefined);
   const act = async (change: () => Promise<unknown>) => {
@@ -85,7 +87,7 @@ function Users() {
     <section className="card" aria-labelledby="users-title">
       <h2 id="users-title">Users</h2>
       <p className="hint">Owners add users, change roles and remove users; members do everything else.</p>
-      <ErrorBanner error={rowError ?? users.error} />
+      <ErrorBanner error={(resetProblem ? null : rowError) ?? users.error} />
       {resetDone && (
         <div className="banner banner-ok" role="status">
           {resetDone}
@@ -106,7 +108,7 @@ function Users() {
                   u.role
                 )}
               </td>
-              <td className="hint">last login {ago(u.last_login_at)}</td>
+              <td className="hint nowrap">last login {ago(u.last_login_at)}</td>
               <td>
                 {owner && u.id !== session?.user?.id && (
                   <span className="inline">
@@ -123,9 +125,14 @@ function Users() {
                           });
                         }}
                       >
-                        <input aria-label={`New password for ${u.email}`} type="password" autoComplete="new-password" value={resetting.password} onChange={(e) => setResetting({ id: u.id, password: e.target.value })} />
+                        <input className="password-reset" aria-label={`New password for ${u.email}`} aria-describedby={resetProblem ? `reset-${u.id}-error` : undefined} aria-invalid={resetProblem ? true : undefined} type="password" autoComplete="new-password" value={resetting.password} onChange={(e) => setResetting({ id: u.id, password: e.target.value })} />
                         <button type="submit" className="small">Set</button>
-                        <button type="button" className="small" onClick={() => setResetting(null)}>Cancel</button>
+                        <button type="button" className="small" onClick={() => { setResetting(null); setRowError(null); }}>Cancel</button>
+                        {resetProblem && (
+                          <div className="field-error" id={`reset-${u.id}-error`} role="alert">
+                            {resetProblem}
+                          </div>
+                        )}
                       </form>
                     ) : (
                       <button type="button" className="small" onClick={() => { setResetDone(null); setResetting({ id: u.id, password: "" }); }}>
